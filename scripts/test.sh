@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's test command: sets up the machine, builds both trees, and runs every test:
+# all of CTest in build/ (unit, integration with real QEMU/namespaces/cgroups, corpus replay),
+# the unit and fuzz tests again under ASan+UBSan (libFuzzer runs each target briefly),
+# clang-format and clang-tidy over the sources.
+source "$(dirname "$0")/lib.sh"
+need_root
+bash "$SV_ROOT/scripts/setup.sh"
+bash "$SV_ROOT/scripts/build.sh" --asan
+cd "$SV_ROOT"
+status=0
+
+step "clang-format check"
+mapfile -t sources < <(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'fuzz/*.cc' 'tests/*.cc' 2>/dev/null)
+if [ "${#sources[@]}" -gt 0 ]; then
+  clang-format --dry-run --Werror "${sources[@]}" || { echo "clang-format: run scripts/format.sh"; status=1; }
+fi
+
+step "clang-tidy"
+mapfile -t tus < <(git ls-files 'src/*.cc' 'bench/*.cc' | grep -v '_test.cc$' || true)
+if [ "${#tus[@]}" -gt 0 ]; then
+  printf '%s\n' "${tus[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -quiet -p build-asan 2>/dev/null \
+    || { echo "clang-tidy found problems"; status=1; }
+fi
+
+step "tests (build/)"
+ctest --test-dir build --output-on-failure -j "$(nproc)" || status=1
+step "unit and fuzz tests under ASan+UBSan (build-asan/)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L 'unit|fuzz' || status=1
+
+if [ "$status" = 0 ]; then step "all checks passed"; else step "SOME CHECKS FAILED"; fi
+exit "$status"
