@@ -58,8 +58,8 @@ class Reader : public BarcodeReader {
  public:
   Reader() {
     zbar_.set_config(zbar::ZBAR_NONE, zbar::ZBAR_CFG_ENABLE, 0);
-    for (auto sym : {zbar::ZBAR_QRCODE, zbar::ZBAR_EAN13, zbar::ZBAR_EAN8, zbar::ZBAR_UPCA,
-                     zbar::ZBAR_UPCE}) {
+    for (auto sym :
+         {zbar::ZBAR_QRCODE, zbar::ZBAR_EAN13, zbar::ZBAR_EAN8, zbar::ZBAR_UPCA, zbar::ZBAR_UPCE}) {
       zbar_.set_config(sym, zbar::ZBAR_CFG_ENABLE, 1);
     }
   }

@@ -119,8 +119,8 @@ TEST(ProductMatcherTest, FindsTheCookieBoxWithItsOutline) {
   for (const std::string features : {"sift", "orb", "akaze"}) {
     ProductMatcherOptions options;
     options.features = features;
-    auto matcher = ProductMatcher::Create(
-        {{"cookie-box", std::string(kOpencvData) + "box.png"}}, options);
+    auto matcher =
+        ProductMatcher::Create({{"cookie-box", std::string(kOpencvData) + "box.png"}}, options);
     ASSERT_TRUE(matcher.has_value()) << matcher.error().message();
     auto found = (*matcher)->Detect(Load(std::string(kOpencvData) + "box_in_scene.png"));
     ASSERT_TRUE(found.has_value());
@@ -146,9 +146,8 @@ TEST(ProductMatcherTest, CatalogErrorsNameTheField) {
   EXPECT_NE(bad.error().message().find("items[0]"), std::string::npos);
   ASSERT_TRUE(WriteFileAtomic(dir + "/d.json", "{not json").has_value());
   EXPECT_FALSE(LoadCatalog(dir + "/d.json").has_value());
-  ASSERT_TRUE(
-      WriteFileAtomic(dir + "/e.json", R"({"items":[{"name":"x","image":"missing.png"}]})")
-          .has_value());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/e.json", R"({"items":[{"name":"x","image":"missing.png"}]})")
+                  .has_value());
   auto items = LoadCatalog(dir + "/e.json");
   ASSERT_TRUE(items.has_value());
   EXPECT_FALSE(ProductMatcher::Create(*items, {}).has_value());

@@ -28,8 +28,8 @@ float Sigmoid(float x) { return 1.0F / (1.0F + std::exp(-x)); }
 
 class BlazeFaceDetector : public FaceDetector {
  public:
-  BlazeFaceDetector(cv::dnn::Net net, FaceDetectorOptions options)
-      : net_(std::move(net)), options_(options) {
+  BlazeFaceDetector(const cv::dnn::Net& net, FaceDetectorOptions options)
+      : net_(net), options_(options) {
     net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     out_names_ = {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0"};
@@ -51,15 +51,15 @@ class BlazeFaceDetector : public FaceDetector {
   // of half the short side, so small faces reach the model at a size it finds.
   std::vector<cv::Rect2f> Squares(cv::Size size) const {
     const float side = static_cast<float>(std::max(size.width, size.height));
-    std::vector<cv::Rect2f> squares = {{(size.width - side) / 2, (size.height - side) / 2, side,
-                                        side}};
+    std::vector<cv::Rect2f> squares = {
+        {(size.width - side) / 2, (size.height - side) / 2, side, side}};
     const float tile = static_cast<float>(std::min(size.width, size.height)) / 2;
     if (!options_.tiles || tile < kInput) return squares;
     const float stride = tile * 0.75F;
-    for (float y = 0; y + tile <= size.height + 1; y += stride) {
-      for (float x = 0; x + tile <= size.width + 1; x += stride) {
-        squares.emplace_back(x, y, tile, tile);
-      }
+    const int rows = 1 + static_cast<int>((size.height - tile) / stride);
+    const int cols = 1 + static_cast<int>((size.width - tile) / stride);
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < cols; ++c) squares.emplace_back(c * stride, r * stride, tile, tile);
     }
     return squares;
   }
@@ -69,8 +69,7 @@ class BlazeFaceDetector : public FaceDetector {
     const double scale = kInput / static_cast<double>(sq.width);
     cv::Mat m = (cv::Mat_<double>(2, 3) << scale, 0, -sq.x * scale, 0, scale, -sq.y * scale);
     cv::Mat input;
-    cv::warpAffine(bgr, input, m, cv::Size(kInput, kInput), cv::INTER_LINEAR,
-                   cv::BORDER_CONSTANT);
+    cv::warpAffine(bgr, input, m, cv::Size(kInput, kInput), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
     cv::cvtColor(input, input, cv::COLOR_BGR2RGB);
     // NHWC float in [-1, 1], as MediaPipe feeds it.
     const std::array<int, 4> dims = {1, kInput, kInput, 3};
@@ -107,9 +106,12 @@ class BlazeFaceDetector : public FaceDetector {
           const float cyn = ay + b[1] / kInput;
           const float wn = b[2] / kInput;
           const float hn = b[3] / kInput;
-          Detection d{"face", "face", "blazeface", score,
-                      cv::Rect2f(sq.x + (cxn - wn / 2) * to_frame,
-                                 sq.y + (cyn - hn / 2) * to_frame, wn * to_frame, hn * to_frame),
+          Detection d{"face",
+                      "face",
+                      "blazeface",
+                      score,
+                      cv::Rect2f(sq.x + (cxn - wn / 2) * to_frame, sq.y + (cyn - hn / 2) * to_frame,
+                                 wn * to_frame, hn * to_frame),
                       {}};
           for (int k = 0; k < kKeyPoints; ++k) {
             d.points.emplace_back(sq.x + (ax + b[4 + 2 * k] / kInput) * to_frame,
@@ -143,7 +145,7 @@ class BlazeFaceDetector : public FaceDetector {
 
 class HaarFaceDetector : public FaceDetector {
  public:
-  explicit HaarFaceDetector(cv::CascadeClassifier cascade) : cascade_(std::move(cascade)) {}
+  explicit HaarFaceDetector(const cv::CascadeClassifier& cascade) : cascade_(cascade) {}
 
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
     if (bgr.empty() || bgr.type() != CV_8UC3) {
@@ -155,8 +157,8 @@ class HaarFaceDetector : public FaceDetector {
     std::vector<cv::Rect> faces;
     std::vector<int> levels;
     std::vector<double> weights;
-    cascade_.detectMultiScale(gray, faces, levels, weights, 1.1, 5, 0, cv::Size(24, 24),
-                              cv::Size(), true);
+    cascade_.detectMultiScale(gray, faces, levels, weights, 1.1, 5, 0, cv::Size(24, 24), cv::Size(),
+                              true);
     std::vector<Detection> out;
     for (size_t i = 0; i < faces.size(); ++i) {
       // Cascade weights are unbounded margins; squash them into 0..1 for a comparable score.
@@ -180,13 +182,12 @@ Result<std::unique_ptr<FaceDetector>> FaceDetector::Create(const ModelPaths& mod
       return Error(ErrorCode::kFailedPrecondition,
                    "cannot load Haar cascade " + models.haar_cascade);
     }
-    return std::unique_ptr<FaceDetector>(std::make_unique<HaarFaceDetector>(std::move(cascade)));
+    return std::unique_ptr<FaceDetector>(std::make_unique<HaarFaceDetector>(cascade));
   }
   try {
     cv::dnn::Net net = cv::dnn::readNetFromONNX(models.blazeface_onnx);
     if (net.empty()) throw cv::Exception(0, "empty network", "", "", 0);
-    return std::unique_ptr<FaceDetector>(
-        std::make_unique<BlazeFaceDetector>(std::move(net), options));
+    return std::unique_ptr<FaceDetector>(std::make_unique<BlazeFaceDetector>(net, options));
   } catch (const cv::Exception& e) {
     return Error(ErrorCode::kFailedPrecondition,
                  "cannot load BlazeFace model " + models.blazeface_onnx + ": " + e.what());

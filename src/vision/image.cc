@@ -43,10 +43,9 @@ Result<cv::Mat> DecodeImage(std::span<const uint8_t> bytes, int64_t max_pixels) 
                  "image cannot be decoded: not a JPEG/PNG/BMP/TIFF/WebP file, or truncated");
   }
   if (static_cast<int64_t>(img.rows) * img.cols > max_pixels) {
-    return Error(ErrorCode::kInvalidArgument, "image has " + std::to_string(img.cols) + "x" +
-                                                  std::to_string(img.rows) +
-                                                  " pixels, more than the limit of " +
-                                                  std::to_string(max_pixels));
+    return Error(ErrorCode::kInvalidArgument,
+                 "image has " + std::to_string(img.cols) + "x" + std::to_string(img.rows) +
+                     " pixels, more than the limit of " + std::to_string(max_pixels));
   }
   return img;
 }

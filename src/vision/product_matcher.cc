@@ -139,7 +139,7 @@ Result<std::vector<CatalogItem>> LoadCatalog(const std::string& path) {
       return Error(ErrorCode::kInvalidArgument, where + ": needs string fields name and image");
     }
     std::string image = it["image"].get<std::string>();
-    if (!image.empty() && image[0] != '/') image = dir.empty() ? image : dir + "/" + image;
+    if (!image.empty() && image[0] != '/' && !dir.empty()) image.insert(0, dir + "/");
     items.push_back({it["name"].get<std::string>(), image});
   }
   return items;

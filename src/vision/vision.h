@@ -11,14 +11,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
 
 #include "common/error.h"
 
@@ -26,11 +25,11 @@ namespace storevisor::vision {
 
 // One thing found in a frame.
 struct Detection {
-  std::string kind;    // "face", "barcode", "qrcode", "product"
-  std::string label;   // decoded text, product name, or "face"
-  std::string format;  // "EAN_13", "QR-Code", "blazeface", "haar", "sift"...
-  float score = 0.0F;  // 0..1 (1 for decoded codes)
-  cv::Rect2f box;      // axis-aligned box in frame pixels
+  std::string kind;                 // "face", "barcode", "qrcode", "product"
+  std::string label;                // decoded text, product name, or "face"
+  std::string format;               // "EAN_13", "QR-Code", "blazeface", "haar", "sift"...
+  float score = 0.0F;               // 0..1 (1 for decoded codes)
+  cv::Rect2f box;                   // axis-aligned box in frame pixels
   std::vector<cv::Point2f> points;  // face key points, or code/product outline corners
 };
 
@@ -135,8 +134,21 @@ class DetectorSet {
 // ---- KServe v2 inference protocol ----------------------------------------------------
 namespace kserve {
 
-enum class DataType { kBool, kUint8, kUint16, kUint32, kUint64, kInt8, kInt16, kInt32, kInt64,
-                      kFp16, kFp32, kFp64, kBytes };
+enum class DataType {
+  kBool,
+  kUint8,
+  kUint16,
+  kUint32,
+  kUint64,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFp16,
+  kFp32,
+  kFp64,
+  kBytes
+};
 std::optional<DataType> ParseDataType(std::string_view name);
 std::string_view DataTypeName(DataType t);
 size_t ElementSize(DataType t);  // 0 for BYTES
