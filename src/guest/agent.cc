@@ -172,9 +172,9 @@ json Agent::Dispatch(const std::string& cmd, const json& args, bool* no_reply) {
   }
   if (cmd == "guest-info") {
     json cmds = json::array();
-    for (const char* c : {"guest-ping", "guest-sync", "guest-sync-delimited", "guest-info",
-                          "guest-exec", "guest-exec-status", "guest-shutdown",
-                          "guest-get-osinfo"}) {
+    for (const char* c :
+         {"guest-ping", "guest-sync", "guest-sync-delimited", "guest-info", "guest-exec",
+          "guest-exec-status", "guest-shutdown", "guest-get-osinfo"}) {
       cmds.push_back({{"name", c}, {"enabled", true}, {"success-response", true}});
     }
     return json{{"return", {{"version", "storevisor-agent 0.1"}, {"supported_commands", cmds}}}};

@@ -11,12 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace storevisor::guest {
 
@@ -66,11 +65,10 @@ struct ExecState {
 // Hooks the agent uses to act on the system; tests replace them.
 struct AgentSystem {
   // Starts a process; fills pid and pipe fds. Returns an error message on failure.
-  std::function<std::optional<std::string>(const std::string& path,
-                                           const std::vector<std::string>& args,
-                                           const std::vector<std::string>& env,
-                                           const std::string& input, bool capture,
-                                           ExecState* state)>
+  std::function<std::optional<std::string>(
+      const std::string& path, const std::vector<std::string>& args,
+      const std::vector<std::string>& env, const std::string& input, bool capture,
+      ExecState* state)>
       spawn;
   // Requests a power state change ("powerdown", "halt", "reboot").
   std::function<void(const std::string& mode)> shutdown;

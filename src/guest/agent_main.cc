@@ -81,8 +81,8 @@ void Shutdown(const std::string& mode) {
 nlohmann::json OsInfo() {
   struct utsname u {};
   uname(&u);
-  nlohmann::json j{{"kernel-release", u.release}, {"kernel-version", u.version},
-                   {"machine", u.machine}};
+  nlohmann::json j{
+      {"kernel-release", u.release}, {"kernel-version", u.version}, {"machine", u.machine}};
   std::ifstream f("/etc/os-release");
   std::string line;
   const std::pair<const char*, const char*> keys[] = {{"ID", "id"},
@@ -109,8 +109,7 @@ void Drain(int* fd, std::string* buf, bool* truncated) {
   while (*fd >= 0) {
     ssize_t n = read(*fd, tmp, sizeof tmp);
     if (n > 0) {
-      storevisor::guest::AppendCapped(buf, std::string_view(tmp, n), Agent::kMaxCapture,
-                                      truncated);
+      storevisor::guest::AppendCapped(buf, std::string_view(tmp, n), Agent::kMaxCapture, truncated);
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;

@@ -72,7 +72,8 @@ TEST(MessageSplitter, DropsOversizedMessages) {
 }
 
 TEST(Base64, RoundTripsAndRejectsBadInput) {
-  for (const std::string& in : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& in :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     auto d = Base64Decode(Base64Encode(in));
     ASSERT_TRUE(d);
     EXPECT_EQ(*d, in);
@@ -116,8 +117,8 @@ TEST(Agent, ExecPassesArgumentsAndReportsStatusOnce) {
   EXPECT_EQ(f.last_path, "/bin/sh");
   EXPECT_EQ(f.last_args, (std::vector<std::string>{"-c", "true"}));
   EXPECT_EQ(f.last_input, "hi\n");
-  std::string status = R"({"execute":"guest-exec-status","arguments":{"pid":)" +
-                       std::to_string(pid) + "}}";
+  std::string status =
+      R"({"execute":"guest-exec-status","arguments":{"pid":)" + std::to_string(pid) + "}}";
   EXPECT_EQ(Reply(a, status)["return"]["exited"], false);
   ExecState& st = a.execs().at(pid);
   st.exited = true;
@@ -133,8 +134,8 @@ TEST(Agent, ExecPassesArgumentsAndReportsStatusOnce) {
 TEST(Agent, ExecErrors) {
   Fake f;
   Agent a(FakeSystem(&f));
-  EXPECT_TRUE(Reply(a, R"({"execute":"guest-exec","arguments":{"path":"/missing"}})")
-                  .contains("error"));
+  EXPECT_TRUE(
+      Reply(a, R"({"execute":"guest-exec","arguments":{"path":"/missing"}})").contains("error"));
   EXPECT_TRUE(Reply(a, R"({"execute":"guest-exec","arguments":{"path":"/x","arg":[1]}})")
                   .contains("error"));
   EXPECT_TRUE(Reply(a, R"({"execute":"guest-exec","arguments":{"path":"/x","input-data":"@@"}})")
@@ -146,8 +147,8 @@ TEST(Agent, ShutdownHasNoReplyAndValidatesMode) {
   Agent a(FakeSystem(&f));
   EXPECT_EQ(a.Handle(R"({"execute":"guest-shutdown"})"), "");
   EXPECT_EQ(f.shutdown_mode, "powerdown");
-  EXPECT_TRUE(Reply(a, R"({"execute":"guest-shutdown","arguments":{"mode":"explode"}})")
-                  .contains("error"));
+  EXPECT_TRUE(
+      Reply(a, R"({"execute":"guest-shutdown","arguments":{"mode":"explode"}})").contains("error"));
 }
 
 TEST(AppendCapped, Truncates) {

@@ -33,8 +33,8 @@ void Log(const std::string& msg) {
   timespec ts{};
   clock_gettime(CLOCK_BOOTTIME, &ts);
   char line[512];
-  int n = snprintf(line, sizeof line, "storevisor-init[%ld.%03ld]: %s\n", static_cast<long>(ts.tv_sec),
-                   ts.tv_nsec / 1000000, msg.c_str());
+  int n = snprintf(line, sizeof line, "storevisor-init[%ld.%03ld]: %s\n",
+                   static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000, msg.c_str());
   int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
   if (fd >= 0) {
     (void)!write(fd, line, std::min<int>(n, sizeof line - 1));
