@@ -38,11 +38,13 @@ std::optional<std::string> Spawn(const std::string& path, const std::vector<std:
   std::vector<std::string> argv_s{path};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_s.size() + 1);
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_s = env;
   if (env_s.empty()) env_s = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/"};
   std::vector<char*> envp;
+  envp.reserve(env_s.size() + 1);
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t pid = fork();

@@ -162,6 +162,7 @@ pid_t StartAgent(const std::vector<std::string>& argv) {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     setsid();
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
