@@ -1,11 +1,13 @@
 // storevisor-vision: the vision service's command line (thin: all work is in sv_vision).
 //   storevisor-vision detect [options] IMAGE...   detections as JSON on stdout
 //   storevisor-vision serve [options]             the HTTP service (KServe v2, /detect, /metrics)
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "vision/vision.h"
 
@@ -51,6 +53,36 @@ int RunDetect(const vis::DetectorSetOptions& options, const DetectArgs& args) {
   return status;
 }
 
+int RunServe(const vis::DetectorSetOptions& options, const vis::ServerOptions& server_options) {
+  // SIGINT/SIGTERM are taken by sigwait in a thread (no handler, no global state): block them
+  // before any thread starts so that every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto set = vis::DetectorSet::Create(options);
+  if (!set) return Fail(set.error());
+  auto metrics = std::make_shared<vis::Metrics>();
+  auto server = vis::Server::Create(std::shared_ptr<vis::DetectorSet>(std::move(*set)), metrics,
+                                    server_options);
+  if (!server) return Fail(server.error());
+  std::fprintf(stderr, "storevisor-vision: serving on http://%s:%d\n", server_options.host.c_str(),
+               (*server)->port());
+  std::printf("%d\n", (*server)->port());  // the bound port, for whoever started us
+  std::fflush(stdout);
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    (*server)->Stop();
+  });
+  auto status = (*server)->Run();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // wake the waiter if Run ended by itself
+  stopper.join();
+  if (!status) return Fail(status.error());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,9 +104,16 @@ int main(int argc, char** argv) {
   detect_cmd->add_option("--detectors", detect.detectors, "faces, barcodes, products")
       ->delimiter(',');
   detect_cmd->add_option("images", detect.images, "image files")->required();
+  vis::ServerOptions server_options;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "serve KServe v2, /detect and /metrics");
+  common(serve_cmd);
+  serve_cmd->add_option("--host", server_options.host, "address to listen on (loopback)");
+  serve_cmd->add_option("--port", server_options.port, "TCP port (0: any free port)");
+  serve_cmd->add_option("--threads", server_options.threads, "HTTP worker threads");
   CLI11_PARSE(app, argc, argv);
   if (haar) options.face.backend = vis::FaceBackend::kHaar;
   options.face.tiles = !no_tiles;
   if (detect_cmd->parsed()) return RunDetect(options, detect);
+  if (serve_cmd->parsed()) return RunServe(options, server_options);
   return 2;
 }

@@ -214,6 +214,45 @@ Result<std::vector<Detection>> DetectionsFromTensors(const std::vector<Tensor>& 
 
 }  // namespace kserve
 
+// ---- metrics ---------------------------------------------------------------------------
+// Prometheus metrics: frames, errors and latency quantiles per model and per pipeline, drops,
+// and each pipeline's placement with its reason. Thread-safe.
+class Metrics {
+ public:
+  // subject: "model" or "pipeline"; name: the model or pipeline name.
+  void Observe(const std::string& subject, const std::string& name, double seconds, bool ok);
+  void Drop(const std::string& pipeline, uint64_t n = 1);
+  void SetPlacement(const std::string& pipeline, const std::string& placement,
+                    const std::string& reason);
+  // Latency quantile over the last kWindow observations (0 when none).
+  double Quantile(const std::string& subject, const std::string& name, double q) const;
+  uint64_t Frames(const std::string& subject, const std::string& name) const;
+  // The Prometheus text exposition format (version 0.0.4).
+  std::string Render() const;
+
+  static constexpr size_t kWindow = 1024;
+
+ private:
+  struct Series {
+    uint64_t ok = 0;
+    uint64_t errors = 0;
+    double sum = 0;
+    std::vector<double> window;  // ring buffer of the last kWindow latencies
+    size_t next = 0;
+  };
+  struct Placement {
+    std::string placement;
+    std::string reason;
+    uint64_t changes = 0;
+  };
+  static double QuantileOf(std::vector<double> v, double q);
+
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, Series> series_;
+  std::map<std::string, uint64_t> drops_;
+  std::map<std::string, Placement> placements_;
+};
+
 // ---- the HTTP service ------------------------------------------------------------------
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
@@ -224,6 +263,7 @@ struct ServerOptions {
 class Server {
  public:
   static Result<std::unique_ptr<Server>> Create(std::shared_ptr<DetectorSet> detectors,
+                                                std::shared_ptr<Metrics> metrics,
                                                 const ServerOptions& options);
   virtual ~Server() = default;
   virtual int port() const = 0;  // the bound port

@@ -1,0 +1,267 @@
+// The real HTTP service on loopback: KServe v2 endpoints as the spec describes them, /detect,
+// /metrics, and hostile requests that must get a 4xx with {"error": ...} and leave it serving.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <httplib.h>
+
+#include <csignal>
+#include <cstring>
+#include <set>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "vision/test_images.h"
+#include "vision/vision.h"
+
+namespace storevisor::vision {
+namespace {
+
+using nlohmann::json;
+
+std::string Le32(uint32_t v) {
+  std::string s(4, '\0');
+  std::memcpy(s.data(), &v, 4);
+  return s;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto set = DetectorSet::Create({});
+    ASSERT_TRUE(set.has_value()) << set.error().message();
+    metrics_ = std::make_shared<Metrics>();
+    ServerOptions options;
+    options.port = 0;
+    options.threads = 2;
+    auto server = Server::Create(std::move(*set), metrics_, options);
+    ASSERT_TRUE(server.has_value()) << server.error().message();
+    server_ = std::move(*server);
+    thread_ = std::make_unique<std::thread>([] { (void)server_->Run(); });
+  }
+  static void TearDownTestSuite() {
+    server_->Stop();
+    thread_->join();
+    thread_.reset();
+    server_.reset();
+  }
+
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+
+  static std::string FileBytes(const std::string& path) {
+    auto b = ReadFile(path);
+    EXPECT_TRUE(b.has_value());
+    return b ? *b : "";
+  }
+
+  static json ErrorJson(const httplib::Result& r, int status) {
+    EXPECT_TRUE(r) << "no response";
+    if (!r) return {};
+    EXPECT_EQ(r->status, status) << r->body;
+    json j = json::parse(r->body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].is_string()) << r->body;
+    return j;
+  }
+
+  // One server for the suite (gtest's static hooks), released in TearDownTestSuite.
+  static inline std::unique_ptr<Server> server_;    // NOLINT
+  static inline std::unique_ptr<std::thread> thread_;  // NOLINT
+  static inline std::shared_ptr<Metrics> metrics_;  // NOLINT
+};
+
+TEST_F(ServerTest, ServerMetadataAndHealth) {
+  auto c = Client();
+  auto meta = c.Get("/v2");
+  ASSERT_TRUE(meta);
+  EXPECT_EQ(meta->status, 200);
+  json j = json::parse(meta->body);
+  EXPECT_EQ(j["name"], "storevisor-vision");
+  EXPECT_TRUE(j["version"].is_string());
+  EXPECT_EQ(j["extensions"], json({"binary_tensor_data"}));
+  EXPECT_EQ(c.Get("/v2/health/live")->status, 200);
+  EXPECT_EQ(c.Get("/v2/health/ready")->status, 200);
+}
+
+TEST_F(ServerTest, ModelMetadataReadyAndUnknownModels) {
+  auto c = Client();
+  for (const char* name : {"faces", "barcodes"}) {
+    auto r = c.Get(std::string("/v2/models/") + name);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    json j = json::parse(r->body);
+    EXPECT_EQ(j["name"], name);
+    EXPECT_TRUE(j["versions"].is_array());
+    EXPECT_TRUE(j["platform"].is_string());
+    EXPECT_TRUE(j["inputs"].is_array());
+    EXPECT_EQ(j["outputs"].size(), 3U);
+    EXPECT_EQ(c.Get(std::string("/v2/models/") + name + "/ready")->status, 200);
+    EXPECT_EQ(c.Get(std::string("/v2/models/") + name + "/versions/1")->status, 200);
+  }
+  ErrorJson(c.Get("/v2/models/nope"), 404);
+  ErrorJson(c.Get("/v2/models/nope/ready"), 404);
+  ErrorJson(c.Get("/v2/models/faces/versions/7"), 404);
+  ErrorJson(c.Post("/v2/models/nope/infer", "{}", "application/json"), 404);
+}
+
+TEST_F(ServerTest, InferJsonUint8Tensor) {
+  cv::Mat img = cv::imread(testdata::kGraceHopper);
+  cv::resize(img, img, {128, 128});
+  json data = json::array();
+  for (int i = 0; i < static_cast<int>(img.total() * 3); ++i) data.push_back(img.data[i]);
+  json req = {{"id", "r1"},
+              {"inputs",
+               {{{"name", "image"}, {"datatype", "UINT8"}, {"shape", {128, 128, 3}},
+                 {"data", data}}}}};
+  auto c = Client();
+  auto r = c.Post("/v2/models/faces/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["model_name"], "faces");
+  EXPECT_EQ(j["id"], "r1");
+  auto tensors = kserve::ParseInferResponse(r->body, std::nullopt);
+  ASSERT_TRUE(tensors.has_value()) << tensors.error().message();
+  auto ds = kserve::DetectionsFromTensors(*tensors);
+  ASSERT_TRUE(ds.has_value());
+  ASSERT_EQ(ds->size(), 1U);
+  EXPECT_EQ(ds->front().kind, "face");
+}
+
+TEST_F(ServerTest, InferBinaryJpegGivesTheFourCodes) {
+  const std::string jpeg = FileBytes(testdata::kFourBarcodes);
+  const std::string header =
+      json{{"inputs",
+            {{{"name", "image"},
+              {"datatype", "BYTES"},
+              {"shape", {1}},
+              {"parameters", {{"binary_data_size", jpeg.size() + 4}}}}}},
+           {"outputs",
+            {{{"name", "labels"}, {"parameters", {{"binary_data", true}}}},
+             {{"name", "boxes"}, {"parameters", {{"binary_data", true}}}},
+             {{"name", "scores"}}}}}
+          .dump();
+  httplib::Headers h = {{"Inference-Header-Content-Length", std::to_string(header.size())}};
+  auto c = Client();
+  auto r = c.Post("/v2/models/barcodes/infer", h, header + Le32(jpeg.size()) + jpeg,
+                  "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+  ASSERT_TRUE(r->has_header("Inference-Header-Content-Length"));
+  auto hl = kserve::ParseHeaderLength(r->get_header_value("Inference-Header-Content-Length"));
+  ASSERT_TRUE(hl.has_value());
+  json head = json::parse(r->body.substr(0, *hl));
+  EXPECT_TRUE(head["outputs"][0]["parameters"].contains("binary_data_size"));
+  auto tensors = kserve::ParseInferResponse(r->body, *hl);
+  ASSERT_TRUE(tensors.has_value()) << tensors.error().message();
+  auto ds = kserve::DetectionsFromTensors(*tensors);
+  ASSERT_TRUE(ds.has_value());
+  std::multiset<std::string> got;
+  for (const auto& d : *ds) got.insert(d.label);
+  EXPECT_EQ(got, (std::multiset<std::string>{"9787564350840", "9783319200064", "9787118081473",
+                                             "9787122276124"}));
+}
+
+TEST_F(ServerTest, BadRequestsGet400WithAnErrorAndTheServerKeepsServing) {
+  auto c = Client();
+  const std::string infer = "/v2/models/faces/infer";
+  EXPECT_NE(ErrorJson(c.Post(infer, "{\"inputs\": [", "application/json"), 400)["error"]
+                .get<std::string>()
+                .find("JSON"),
+            std::string::npos);
+  ErrorJson(c.Post(infer, R"({"inputs":[{"name":"image","datatype":"UINT8","shape":[2,2,3],
+                              "data":[1,2,3]}]})",
+                   "application/json"),
+            400);
+  ErrorJson(c.Post(infer, R"({"inputs":[{"name":"image","datatype":"UINT8",
+                              "shape":[4294967296,4294967296,3],"data":[1]}]})",
+                   "application/json"),
+            400);
+  const std::string h = R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],
+                           "parameters":{"binary_data_size":5000}}]})";
+  ErrorJson(c.Post(infer, {{"Inference-Header-Content-Length", std::to_string(h.size())}},
+                   h + Le32(4996) + "truncated", "application/octet-stream"),
+            400);
+  ErrorJson(c.Post(infer, {{"Inference-Header-Content-Length", "lots"}}, h, "application/json"),
+            400);
+  ErrorJson(c.Post(infer, {{"Inference-Header-Content-Length", "999999"}}, h, "application/json"),
+            400);
+  // A corrupt JPEG: the first 300 bytes of a real one.
+  const std::string cut = FileBytes(testdata::kGraceHopper).substr(0, 300);
+  const std::string h2 = json{{"inputs",
+                               {{{"name", "image"},
+                                 {"datatype", "BYTES"},
+                                 {"shape", {1}},
+                                 {"data", {"not a picture"}}}}}}
+                             .dump();
+  EXPECT_NE(ErrorJson(c.Post(infer, h2, "application/json"), 400)["error"]
+                .get<std::string>()
+                .find("cannot be decoded"),
+            std::string::npos);
+  ErrorJson(c.Post(infer, R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],
+                              "data":["x"]}],"outputs":[{"name":"nope"}]})",
+                   "application/json"),
+            400);
+  ErrorJson(c.Post("/detect", cut, "image/jpeg"), 400);
+  ErrorJson(c.Post("/detect", "", "image/png"), 400);
+  ErrorJson(c.Post("/detect?detectors=teleport", FileBytes(testdata::kGraceHopper), "image/jpeg"),
+            400);
+  EXPECT_EQ(c.Get("/v2/health/ready")->status, 200);
+}
+
+TEST_F(ServerTest, DetectEndpointAndMetrics) {
+  auto c = Client();
+  auto r = c.Post("/detect?detectors=faces",
+                  FileBytes(std::string(testdata::kSkimage) + "astronaut.png"), "image/png");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["width"], 512);
+  ASSERT_EQ(j["detections"].size(), 1U);
+  EXPECT_EQ(j["detections"][0]["kind"], "face");
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_NE(m->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  EXPECT_NE(m->body.find("storevisor_vision_frames_total{model=\"faces\"}"), std::string::npos);
+  EXPECT_NE(m->body.find("storevisor_vision_latency_seconds{model=\"faces\",quantile=\"0.99\"}"),
+            std::string::npos);
+  EXPECT_GE(metrics_->Frames("model", "faces"), 1U);
+  EXPECT_GT(metrics_->Quantile("model", "faces", 0.5), 0.0);
+}
+
+TEST(ServeBinaryTest, StandaloneBinaryServesAndStopsOnSigterm) {
+  const std::string bin = std::string(SV_BINARY_DIR) + "/bin/storevisor-vision";
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  SpawnOptions opts;
+  opts.argv = {bin, "serve", "--port", "0"};
+  opts.stdout_fd = write_end.get();
+  opts.die_with_parent = true;
+  auto child = ChildProcess::Spawn(opts);
+  ASSERT_TRUE(child.has_value()) << child.error().message();
+  write_end = UniqueFd();
+  std::string line;
+  char ch = 0;
+  while (read(read_end.get(), &ch, 1) == 1 && ch != '\n') line += ch;
+  ASSERT_FALSE(line.empty()) << "the server printed no port";
+  httplib::Client c("127.0.0.1", std::stoi(line));
+  auto r = c.Get("/v2/health/live");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(child->Kill(SIGTERM).has_value());
+  auto st = child->Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->success()) << st->ToString();
+}
+
+}  // namespace
+}  // namespace storevisor::vision
