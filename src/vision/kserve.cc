@@ -161,8 +161,9 @@ Status FillFromJson(const json& data, const std::string& where, int64_t count, T
 Status SplitBytes(std::string_view blob, const std::string& where, int64_t count, Tensor* t) {
   size_t pos = 0;
   for (int64_t i = 0; i < count; ++i) {
-    if (blob.size() - pos < 4) return Invalid(where + ": BYTES element " + std::to_string(i) +
-                                              " truncated (no 4-byte length)");
+    if (blob.size() - pos < 4)
+      return Invalid(where + ": BYTES element " + std::to_string(i) +
+                     " truncated (no 4-byte length)");
     uint32_t len = 0;
     std::memcpy(&len, blob.data() + pos, 4);
     pos += 4;
@@ -226,7 +227,8 @@ Result<Tensor> ParseTensor(const json& j, const std::string& where, BinaryCursor
   const json* size_field = nullptr;
   if (j.contains("parameters")) {
     if (!j["parameters"].is_object()) return Invalid(where + ".parameters: must be an object");
-    if (j["parameters"].contains("binary_data_size")) size_field = &j["parameters"]["binary_data_size"];
+    if (j["parameters"].contains("binary_data_size"))
+      size_field = &j["parameters"]["binary_data_size"];
   }
   const bool has_data = j.contains("data");
   if (size_field != nullptr && has_data) {
@@ -280,9 +282,9 @@ Result<std::vector<Tensor>> ParseTensors(const json& j, const char* field, Binar
   }
   std::vector<Tensor> out;
   for (size_t i = 0; i < arr.size(); ++i) {
-    SV_ASSIGN_OR_RETURN(Tensor t, ParseTensor(arr[i], std::string(field) + "[" +
-                                                          std::to_string(i) + "]",
-                                              cur, limits));
+    SV_ASSIGN_OR_RETURN(
+        Tensor t,
+        ParseTensor(arr[i], std::string(field) + "[" + std::to_string(i) + "]", cur, limits));
     out.push_back(std::move(t));
   }
   if (cur->pos != cur->data.size()) {

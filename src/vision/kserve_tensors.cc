@@ -31,8 +31,9 @@ Result<cv::Mat> ImageFromTensor(const Tensor& t) {
   if (t.datatype == DataType::kBytes) {
     if (t.bytes.size() != 1) {
       return Error(ErrorCode::kInvalidArgument,
-                   "input '" + t.name + "': a BYTES image tensor must hold exactly one encoded "
-                   "image (shape [1])");
+                   "input '" + t.name +
+                       "': a BYTES image tensor must hold exactly one encoded "
+                       "image (shape [1])");
     }
     const std::string& b = t.bytes.front();
     auto img = DecodeImage({reinterpret_cast<const uint8_t*>(b.data()), b.size()});
@@ -41,15 +42,18 @@ Result<cv::Mat> ImageFromTensor(const Tensor& t) {
   }
   if (t.datatype != DataType::kUint8) {
     return Error(ErrorCode::kInvalidArgument,
-                 "input '" + t.name + "': datatype must be BYTES (encoded JPEG/PNG) or UINT8 "
-                 "[H, W, 3], not " + std::string(DataTypeName(t.datatype)));
+                 "input '" + t.name +
+                     "': datatype must be BYTES (encoded JPEG/PNG) or UINT8 "
+                     "[H, W, 3], not " +
+                     std::string(DataTypeName(t.datatype)));
   }
   std::vector<int64_t> s = t.shape;
   if (s.size() == 4 && s[0] == 1) s.erase(s.begin());
   if (s.size() != 3 || s[2] != 3 || s[0] < 1 || s[1] < 1 || s[0] > kMaxSide || s[1] > kMaxSide) {
     return Error(ErrorCode::kInvalidArgument,
-                 "input '" + t.name + "': UINT8 image shape must be [H, W, 3] or [1, H, W, 3] "
-                 "with 1 <= H, W <= 16384");
+                 "input '" + t.name +
+                     "': UINT8 image shape must be [H, W, 3] or [1, H, W, 3] "
+                     "with 1 <= H, W <= 16384");
   }
   const auto bytes = static_cast<size_t>(s[0] * s[1] * 3);
   if (t.raw.size() != bytes) {

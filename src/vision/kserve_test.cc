@@ -51,8 +51,8 @@ TEST(KserveParseTest, BinaryExtension) {
   const std::string header = R"({"inputs":[
       {"name":"image","datatype":"UINT8","shape":[1,2,3],"parameters":{"binary_data_size":6}},
       {"name":"s","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":11}}]})";
-  const std::string body = header + std::string("\x01\x02\x03\x04\x05\x06", 6) + Le32(3) + "abc" +
-                           Le32(0);
+  const std::string body =
+      header + std::string("\x01\x02\x03\x04\x05\x06", 6) + Le32(3) + "abc" + Le32(0);
   auto r = ParseInferRequest(body, header.size());
   ASSERT_TRUE(r.has_value()) << r.error().message();
   EXPECT_EQ(r->inputs[0].raw, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
@@ -68,9 +68,9 @@ TEST(KserveParseTest, RejectsMalformedJson) {
   EXPECT_NE(ErrorOf("[1,2]").find("JSON object"), std::string::npos);
   EXPECT_NE(ErrorOf("{}").find("inputs"), std::string::npos);
   EXPECT_NE(ErrorOf(R"({"inputs":[]})").find("at least one"), std::string::npos);
-  EXPECT_NE(ErrorOf(R"({"inputs":[{"datatype":"UINT8","shape":[1],"data":[1]}]})")
-                .find("inputs[0].name"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(R"({"inputs":[{"datatype":"UINT8","shape":[1],"data":[1]}]})").find("inputs[0].name"),
+      std::string::npos);
   EXPECT_NE(ErrorOf(R"({"id":7,"inputs":[]})").find("id"), std::string::npos);
   EXPECT_NE(ErrorOf(R"({"inputs":[{"name":"a","datatype":"UINT8","shape":[1]}]})").find("needs"),
             std::string::npos);

@@ -53,7 +53,7 @@ int RunDetect(const vis::DetectorSetOptions& options, const DetectArgs& args) {
   return status;
 }
 
-int RunServe(const vis::DetectorSetOptions& options, const vis::ServerOptions& server_options) {
+int RunServe(const vis::ServiceConfig& config) {
   // SIGINT/SIGTERM are taken by sigwait in a thread (no handler, no global state): block them
   // before any thread starts so that every thread inherits the mask.
   sigset_t stop_signals;
@@ -61,14 +61,18 @@ int RunServe(const vis::DetectorSetOptions& options, const vis::ServerOptions& s
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  auto set = vis::DetectorSet::Create(options);
+  auto set = vis::DetectorSet::Create(config.detectors);
   if (!set) return Fail(set.error());
+  std::shared_ptr<vis::DetectorSet> detectors = std::move(*set);
   auto metrics = std::make_shared<vis::Metrics>();
-  auto server = vis::Server::Create(std::shared_ptr<vis::DetectorSet>(std::move(*set)), metrics,
-                                    server_options);
+  auto events = std::make_shared<vis::EventLog>();
+  auto pipelines = vis::Pipelines::Start(config, detectors, metrics, events);
+  if (!pipelines) return Fail(pipelines.error());
+  std::shared_ptr<vis::Pipelines> running = std::move(*pipelines);
+  auto server = vis::Server::Create(detectors, metrics, config.server, running, events);
   if (!server) return Fail(server.error());
-  std::fprintf(stderr, "storevisor-vision: serving on http://%s:%d\n", server_options.host.c_str(),
-               (*server)->port());
+  std::fprintf(stderr, "storevisor-vision: serving on http://%s:%d (%zu pipelines)\n",
+               config.server.host.c_str(), (*server)->port(), config.pipelines.size());
   std::printf("%d\n", (*server)->port());  // the bound port, for whoever started us
   std::fflush(stdout);
   std::thread stopper([&] {
@@ -79,6 +83,7 @@ int RunServe(const vis::DetectorSetOptions& options, const vis::ServerOptions& s
   auto status = (*server)->Run();
   pthread_kill(stopper.native_handle(), SIGTERM);  // wake the waiter if Run ended by itself
   stopper.join();
+  running->Stop();
   if (!status) return Fail(status.error());
   return 0;
 }
@@ -105,15 +110,35 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   detect_cmd->add_option("images", detect.images, "image files")->required();
   vis::ServerOptions server_options;
+  std::string config_path;
   CLI::App* serve_cmd = app.add_subcommand("serve", "serve KServe v2, /detect and /metrics");
   common(serve_cmd);
-  serve_cmd->add_option("--host", server_options.host, "address to listen on (loopback)");
-  serve_cmd->add_option("--port", server_options.port, "TCP port (0: any free port)");
+  serve_cmd->add_option("--config", config_path, "service config (JSON or YAML): pipelines...");
+  auto* host_opt =
+      serve_cmd->add_option("--host", server_options.host, "address to listen on (loopback)");
+  auto* port_opt =
+      serve_cmd->add_option("--port", server_options.port, "TCP port (0: any free port)");
   serve_cmd->add_option("--threads", server_options.threads, "HTTP worker threads");
   CLI11_PARSE(app, argc, argv);
   if (haar) options.face.backend = vis::FaceBackend::kHaar;
   options.face.tiles = !no_tiles;
   if (detect_cmd->parsed()) return RunDetect(options, detect);
-  if (serve_cmd->parsed()) return RunServe(options, server_options);
+  if (serve_cmd->parsed()) {
+    vis::ServiceConfig config;
+    if (!config_path.empty()) {
+      auto loaded = vis::LoadServiceConfig(config_path);
+      if (!loaded) return Fail(loaded.error());
+      config = std::move(*loaded);
+      // Flags given on the command line win over the file.
+      if (host_opt->count() > 0) config.server.host = server_options.host;
+      if (port_opt->count() > 0) config.server.port = server_options.port;
+    } else {
+      config.server = server_options;
+      config.detectors = options;
+    }
+    if (haar) config.detectors.face.backend = vis::FaceBackend::kHaar;
+    config.detectors.face.tiles = !no_tiles;
+    return RunServe(config);
+  }
   return 2;
 }

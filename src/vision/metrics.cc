@@ -1,8 +1,8 @@
-#include "vision/vision.h"
-
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+
+#include "vision/vision.h"
 
 namespace storevisor::vision {
 namespace {
@@ -47,7 +47,7 @@ void Metrics::Drop(const std::string& pipeline, uint64_t n) {
 void Metrics::SetPlacement(const std::string& pipeline, const std::string& placement,
                            const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
-  Placement& p = placements_[pipeline];
+  PlacementInfo& p = placements_[pipeline];
   if (p.placement != placement) p.changes++;
   p.placement = placement;
   p.reason = reason;
@@ -79,14 +79,14 @@ std::string Metrics::Render() const {
   o << "# HELP storevisor_vision_frames_total Frames processed (ok and failed).\n"
        "# TYPE storevisor_vision_frames_total counter\n";
   for (const auto& [key, s] : series_) {
-    o << "storevisor_vision_frames_total{" << key.first << "=\"" << Escape(key.second)
-      << "\"} " << s.ok + s.errors << "\n";
+    o << "storevisor_vision_frames_total{" << key.first << "=\"" << Escape(key.second) << "\"} "
+      << s.ok + s.errors << "\n";
   }
   o << "# HELP storevisor_vision_errors_total Frames that failed.\n"
        "# TYPE storevisor_vision_errors_total counter\n";
   for (const auto& [key, s] : series_) {
-    o << "storevisor_vision_errors_total{" << key.first << "=\"" << Escape(key.second)
-      << "\"} " << s.errors << "\n";
+    o << "storevisor_vision_errors_total{" << key.first << "=\"" << Escape(key.second) << "\"} "
+      << s.errors << "\n";
   }
   o << "# HELP storevisor_vision_latency_seconds Latency per frame (quantiles over the last "
     << kWindow << " frames).\n# TYPE storevisor_vision_latency_seconds summary\n";

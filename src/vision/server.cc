@@ -3,6 +3,8 @@
 // calls on DetectorSet; every request body goes through the checked parsers in kserve.cc.
 #include <httplib.h>
 
+#include <atomic>
+#include <charconv>
 #include <chrono>
 #include <sstream>
 
@@ -39,8 +41,12 @@ json ModelMetadata(const std::string& name) {
 
 class HttpServer : public Server {
  public:
-  HttpServer(std::shared_ptr<DetectorSet> detectors, std::shared_ptr<Metrics> metrics)
-      : detectors_(std::move(detectors)), metrics_(std::move(metrics)) {}
+  HttpServer(std::shared_ptr<DetectorSet> detectors, std::shared_ptr<Metrics> metrics,
+             std::shared_ptr<Pipelines> pipelines, std::shared_ptr<EventLog> events)
+      : detectors_(std::move(detectors)),
+        metrics_(std::move(metrics)),
+        pipelines_(std::move(pipelines)),
+        events_(events ? std::move(events) : std::make_shared<EventLog>()) {}
 
   Status Bind(const ServerOptions& options) {
     const int threads = std::max(1, options.threads);
@@ -65,7 +71,10 @@ class HttpServer : public Server {
     if (!svr_.listen_after_bind()) return Error(ErrorCode::kIo, "HTTP server stopped with error");
     return Ok();
   }
-  void Stop() override { svr_.stop(); }
+  void Stop() override {
+    stopping_ = true;  // ends MJPEG streams, which otherwise run until the viewer leaves
+    svr_.stop();
+  }
 
  private:
   void Routes() {
@@ -74,9 +83,8 @@ class HttpServer : public Server {
                      {"version", "0.1.0"},
                      {"extensions", {"binary_tensor_data"}}});
     });
-    svr_.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
-      res.status = 200;
-    });
+    svr_.Get("/v2/health/live",
+             [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
     svr_.Get("/v2/health/ready", [](const httplib::Request&, httplib::Response& res) {
       res.status = 200;  // detectors are loaded before the port is bound
     });
@@ -89,15 +97,91 @@ class HttpServer : public Server {
       if (auto e = CheckModel(req); !e) return SendError(res, e.error());
       res.status = 200;
     });
-    svr_.Post(model + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
-      Infer(req, res);
-    });
-    svr_.Post("/detect", [this](const httplib::Request& req, httplib::Response& res) {
-      Detect(req, res);
-    });
+    svr_.Post(model + "/infer",
+              [this](const httplib::Request& req, httplib::Response& res) { Infer(req, res); });
+    svr_.Post("/detect",
+              [this](const httplib::Request& req, httplib::Response& res) { Detect(req, res); });
     svr_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics_->Render(), "text/plain; version=0.0.4");
     });
+    svr_.Get("/events", [this](const httplib::Request& req, httplib::Response& res) {
+      uint64_t since = 0;
+      if (req.has_param("since")) {
+        const std::string v = req.get_param_value("since");
+        const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), since);
+        if (ec != std::errc() || p != v.data() + v.size()) {
+          return SendError(
+              res, Error(ErrorCode::kInvalidArgument, "since: must be a non-negative integer"));
+        }
+      }
+      SendJson(res, {{"events", events_->ToJson(since)}});
+    });
+    svr_.Get("/pipelines", [this](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, pipelines_ ? pipelines_->Status() : json{{"pipelines", json::array()}});
+    });
+    svr_.Get(R"(/streams/([^/]+)/frame\.jpg)",
+             [this](const httplib::Request& req, httplib::Response& res) { Snapshot(req, res); });
+    svr_.Get(R"(/streams/([^/]+)/mjpeg)",
+             [this](const httplib::Request& req, httplib::Response& res) { Mjpeg(req, res); });
+  }
+
+  Status CheckStream(const std::string& name) const {
+    if (pipelines_) {
+      for (const auto& n : pipelines_->Names()) {
+        if (n == name) return Ok();
+      }
+    }
+    return Error(ErrorCode::kNotFound, "stream '" + name + "' not found (see GET /pipelines)");
+  }
+
+  void Snapshot(const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    if (auto s = CheckStream(name); !s) return SendError(res, s.error());
+    auto frame = pipelines_->WaitJpeg(name, 0, std::chrono::seconds(5));
+    if (!frame) {
+      return SendError(res,
+                       Error(ErrorCode::kUnavailable, "stream '" + name +
+                                                          "' has no frame yet (source starting or "
+                                                          "failing: see GET /pipelines)"));
+    }
+    res.set_content(frame->second, "image/jpeg");
+  }
+
+  // multipart/x-mixed-replace: each part is the newest annotated frame. ?frames=N ends the
+  // stream after N frames (for tests and thumbnails).
+  void Mjpeg(const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    if (auto s = CheckStream(name); !s) return SendError(res, s.error());
+    uint64_t limit = UINT64_MAX;
+    if (req.has_param("frames")) {
+      const std::string v = req.get_param_value("frames");
+      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+      if (ec != std::errc() || p != v.data() + v.size() || limit == 0) {
+        return SendError(res,
+                         Error(ErrorCode::kInvalidArgument, "frames: must be a positive integer"));
+      }
+    }
+    auto state = std::make_shared<std::pair<uint64_t, uint64_t>>(0, 0);  // last seq, sent
+    std::shared_ptr<Pipelines> pipelines = pipelines_;
+    res.set_chunked_content_provider(
+        "multipart/x-mixed-replace; boundary=svframe",
+        [this, pipelines, name, limit, state](size_t, httplib::DataSink& sink) {
+          while (!stopping_ && state->second < limit) {
+            auto frame = pipelines->WaitJpeg(name, state->first, std::chrono::seconds(1));
+            if (!frame) continue;
+            state->first = frame->first;
+            state->second++;
+            const std::string head = "--svframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                     std::to_string(frame->second.size()) + "\r\n\r\n";
+            if (!sink.write(head.data(), head.size()) ||
+                !sink.write(frame->second.data(), frame->second.size()) || !sink.write("\r\n", 2)) {
+              return false;  // the viewer left
+            }
+            return true;
+          }
+          sink.done();
+          return true;
+        });
   }
 
   Status CheckModel(const httplib::Request& req) const {
@@ -177,8 +261,8 @@ class HttpServer : public Server {
       std::stringstream ss(req.get_param_value("detectors"));
       for (std::string n; std::getline(ss, n, ',');) {
         if (!detectors_->Has(n)) {
-          return SendError(res, Error(ErrorCode::kInvalidArgument, "detectors: unknown '" + n +
-                                                                       "'"));
+          return SendError(res,
+                           Error(ErrorCode::kInvalidArgument, "detectors: unknown '" + n + "'"));
         }
         names.push_back(n);
       }
@@ -196,6 +280,9 @@ class HttpServer : public Server {
 
   std::shared_ptr<DetectorSet> detectors_;
   std::shared_ptr<Metrics> metrics_;
+  std::shared_ptr<Pipelines> pipelines_;
+  std::shared_ptr<EventLog> events_;
+  std::atomic<bool> stopping_{false};
   kserve::Limits limits_;
   httplib::Server svr_;
   int port_ = -1;
@@ -205,8 +292,11 @@ class HttpServer : public Server {
 
 Result<std::unique_ptr<Server>> Server::Create(std::shared_ptr<DetectorSet> detectors,
                                                std::shared_ptr<Metrics> metrics,
-                                               const ServerOptions& options) {
-  auto s = std::make_unique<HttpServer>(std::move(detectors), std::move(metrics));
+                                               const ServerOptions& options,
+                                               std::shared_ptr<Pipelines> pipelines,
+                                               std::shared_ptr<EventLog> events) {
+  auto s = std::make_unique<HttpServer>(std::move(detectors), std::move(metrics),
+                                        std::move(pipelines), std::move(events));
   SV_TRY(s->Bind(options));
   return std::unique_ptr<Server>(std::move(s));
 }

@@ -2,14 +2,14 @@
 // /metrics, and hostile requests that must get a 4xx with {"error": ...} and leave it serving.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstring>
-#include <set>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <thread>
 
 #include "common/child_process.h"
@@ -71,9 +71,9 @@ class ServerTest : public ::testing::Test {
   }
 
   // One server for the suite (gtest's static hooks), released in TearDownTestSuite.
-  static inline std::unique_ptr<Server> server_;    // NOLINT
+  static inline std::unique_ptr<Server> server_;       // NOLINT
   static inline std::unique_ptr<std::thread> thread_;  // NOLINT
-  static inline std::shared_ptr<Metrics> metrics_;  // NOLINT
+  static inline std::shared_ptr<Metrics> metrics_;     // NOLINT
 };
 
 TEST_F(ServerTest, ServerMetadataAndHealth) {
@@ -115,10 +115,10 @@ TEST_F(ServerTest, InferJsonUint8Tensor) {
   cv::resize(img, img, {128, 128});
   json data = json::array();
   for (int i = 0; i < static_cast<int>(img.total() * 3); ++i) data.push_back(img.data[i]);
-  json req = {{"id", "r1"},
-              {"inputs",
-               {{{"name", "image"}, {"datatype", "UINT8"}, {"shape", {128, 128, 3}},
-                 {"data", data}}}}};
+  json req = {
+      {"id", "r1"},
+      {"inputs",
+       {{{"name", "image"}, {"datatype", "UINT8"}, {"shape", {128, 128, 3}}, {"data", data}}}}};
   auto c = Client();
   auto r = c.Post("/v2/models/faces/infer", req.dump(), "application/json");
   ASSERT_TRUE(r);
@@ -136,17 +136,16 @@ TEST_F(ServerTest, InferJsonUint8Tensor) {
 
 TEST_F(ServerTest, InferBinaryJpegGivesTheFourCodes) {
   const std::string jpeg = FileBytes(testdata::kFourBarcodes);
-  const std::string header =
-      json{{"inputs",
-            {{{"name", "image"},
-              {"datatype", "BYTES"},
-              {"shape", {1}},
-              {"parameters", {{"binary_data_size", jpeg.size() + 4}}}}}},
-           {"outputs",
-            {{{"name", "labels"}, {"parameters", {{"binary_data", true}}}},
-             {{"name", "boxes"}, {"parameters", {{"binary_data", true}}}},
-             {{"name", "scores"}}}}}
-          .dump();
+  const std::string header = json{
+      {"inputs",
+       {{{"name", "image"},
+         {"datatype", "BYTES"},
+         {"shape", {1}},
+         {"parameters", {{"binary_data_size", jpeg.size() + 4}}}}}},
+      {"outputs",
+       {{{"name", "labels"}, {"parameters", {{"binary_data", true}}}},
+        {{"name", "boxes"}, {"parameters", {{"binary_data", true}}}},
+        {{"name", "scores"}}}}}.dump();
   httplib::Headers h = {{"Inference-Header-Content-Length", std::to_string(header.size())}};
   auto c = Client();
   auto r = c.Post("/v2/models/barcodes/infer", h, header + Le32(jpeg.size()) + jpeg,
@@ -200,9 +199,8 @@ TEST_F(ServerTest, BadRequestsGet400WithAnErrorAndTheServerKeepsServing) {
                                  {"shape", {1}},
                                  {"data", {"not a picture"}}}}}}
                              .dump();
-  EXPECT_NE(ErrorJson(c.Post(infer, h2, "application/json"), 400)["error"]
-                .get<std::string>()
-                .find("cannot be decoded"),
+  EXPECT_NE(ErrorJson(c.Post(infer, h2, "application/json"), 400)["error"].get<std::string>().find(
+                "cannot be decoded"),
             std::string::npos);
   ErrorJson(c.Post(infer, R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],
                               "data":["x"]}],"outputs":[{"name":"nope"}]})",

@@ -240,7 +240,7 @@ class Metrics {
     std::vector<double> window;  // ring buffer of the last kWindow latencies
     size_t next = 0;
   };
-  struct Placement {
+  struct PlacementInfo {
     std::string placement;
     std::string reason;
     uint64_t changes = 0;
@@ -250,21 +250,113 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Series> series_;
   std::map<std::string, uint64_t> drops_;
-  std::map<std::string, Placement> placements_;
+  std::map<std::string, PlacementInfo> placements_;
 };
 
-// ---- the HTTP service ------------------------------------------------------------------
 struct ServerOptions {
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8600;                 // 0: pick a free port
   int threads = 4;
 };
 
+// ---- events ----------------------------------------------------------------------------
+// What happened, for storevisord and the dashboard: face_seen, item_scanned, placement,
+// source_error, cloud_error... Kept in a bounded ring (GET /events?since=N) and logged.
+struct Event {
+  uint64_t seq = 0;
+  double time = 0;  // seconds since the epoch
+  std::string pipeline;
+  std::string type;
+  nlohmann::json detail;
+};
+
+class EventLog {
+ public:
+  explicit EventLog(size_t capacity = 1024) : capacity_(capacity) {}
+  uint64_t Add(const std::string& pipeline, const std::string& type, nlohmann::json detail);
+  // Events with seq > since, oldest first.
+  std::vector<Event> Since(uint64_t since) const;
+  nlohmann::json ToJson(uint64_t since) const;
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mu_;
+  std::vector<Event> ring_;
+  uint64_t next_seq_ = 1;
+};
+
+// ---- pipelines, placement ----------------------------------------------------------------
+enum class Placement { kEdge, kCloud, kAuto };
+std::string_view PlacementName(Placement p);
+
+struct SourceConfig {
+  std::string type;   // "images" (files or a directory), "video" (a file), "rtsp", "v4l2"
+  std::string path;   // file, directory, rtsp:// URL or /dev/videoN
+  bool loop = false;  // images/video: start again at the end
+};
+
+struct PipelineConfig {
+  std::string name;
+  SourceConfig source;
+  std::vector<std::string> detectors = {"faces"};
+  double fps = 10;              // frame-rate cap
+  std::optional<cv::Rect> roi;  // region of interest in frame pixels
+  Placement placement = Placement::kEdge;
+  double latency_target_ms = 100;  // auto: offload when the edge would be slower
+};
+
+struct CloudConfig {
+  std::string url;           // http://host:port of any KServe v2 server; empty: none
+  double timeout_ms = 1000;  // per request
+  int failures_to_open = 3;  // consecutive failures that open the circuit breaker
+  double open_ms = 5000;     // how long it stays open before one trial request
+  std::map<std::string, std::string> models;  // detector -> remote model name (default: same)
+};
+
+struct ServiceConfig {
+  ServerOptions server;
+  DetectorSetOptions detectors;
+  CloudConfig cloud;
+  int edge_workers = 1;
+  std::vector<PipelineConfig> pipelines;
+};
+
+// Reads a service config (JSON, or YAML when the name ends in .yaml/.yml). Errors name the
+// file, the field path and, for YAML, the line.
+Result<ServiceConfig> LoadServiceConfig(const std::string& path);
+Result<ServiceConfig> ParseServiceConfig(const nlohmann::json& j, const std::string& where);
+
+// The pipelines of one service: each reads its source in its own thread, runs its detectors
+// at the edge (a shared worker queue) or in the cloud, and publishes detections, events,
+// metrics and an annotated JPEG for the MJPEG stream.
+class Pipelines {
+ public:
+  static Result<std::unique_ptr<Pipelines>> Start(const ServiceConfig& config,
+                                                  std::shared_ptr<DetectorSet> detectors,
+                                                  std::shared_ptr<Metrics> metrics,
+                                                  std::shared_ptr<EventLog> events);
+  virtual ~Pipelines() = default;  // stops and joins every thread
+  virtual std::vector<std::string> Names() const = 0;
+  // The latest annotated frame as JPEG, and a counter that grows with each new frame.
+  virtual std::optional<std::pair<uint64_t, std::string>> LatestJpeg(
+      const std::string& name) const = 0;
+  // Waits up to timeout for a frame newer than after_seq.
+  virtual std::optional<std::pair<uint64_t, std::string>> WaitJpeg(
+      const std::string& name, uint64_t after_seq, std::chrono::milliseconds timeout) const = 0;
+  virtual nlohmann::json Status() const = 0;
+  virtual void Stop() = 0;
+};
+
+// ---- the HTTP service ------------------------------------------------------------------
+
 class Server {
  public:
+  // pipelines and events may be null (a server with no streams of its own).
   static Result<std::unique_ptr<Server>> Create(std::shared_ptr<DetectorSet> detectors,
                                                 std::shared_ptr<Metrics> metrics,
-                                                const ServerOptions& options);
+                                                const ServerOptions& options,
+                                                std::shared_ptr<Pipelines> pipelines = nullptr,
+                                                std::shared_ptr<EventLog> events = nullptr);
   virtual ~Server() = default;
   virtual int port() const = 0;  // the bound port
   // Serves until Stop() (blocking).

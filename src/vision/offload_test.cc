@@ -1,0 +1,206 @@
+// Placement across two real instances on loopback: this process is the edge, a spawned
+// storevisor-vision is the "cloud". auto moves to the cloud when the edge queue cannot keep
+// the latency target, back to the edge when the cloud dies, and to the cloud again when it
+// returns; a cloud that answers garbage costs no frame.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "vision/test_images.h"
+#include "vision/vision.h"
+
+namespace storevisor::vision {
+namespace {
+
+using nlohmann::json;
+
+struct Cloud {
+  ChildProcess process;
+  int port;
+};
+
+Result<Cloud> StartCloud(int port) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  SpawnOptions opts;
+  opts.argv = {std::string(SV_BINARY_DIR) + "/bin/storevisor-vision", "serve", "--port",
+               std::to_string(port), "--threads", "4"};
+  opts.stdout_fd = write_end.get();
+  opts.stderr_fd = -1;
+  opts.die_with_parent = true;
+  SV_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(opts));
+  write_end = UniqueFd();
+  std::string line;
+  char ch = 0;
+  while (read(read_end.get(), &ch, 1) == 1 && ch != '\n') line += ch;
+  if (line.empty()) return Error(ErrorCode::kUnavailable, "cloud instance printed no port");
+  return Cloud{std::move(child), std::stoi(line)};
+}
+
+template <typename Pred>
+bool Eventually(Pred pred, int seconds = 30) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// Events of a type after a sequence number, optionally with a reason containing text.
+size_t CountEvents(const EventLog& log, uint64_t after, const std::string& type,
+                   const std::string& to = "", const std::string& reason = "") {
+  size_t n = 0;
+  for (const auto& e : log.Since(after)) {
+    if (e.type != type) continue;
+    if (!to.empty() && e.detail.value("to", "") != to) continue;
+    if (!reason.empty() && e.detail.value("reason", "").find(reason) == std::string::npos) continue;
+    n++;
+  }
+  return n;
+}
+
+uint64_t LastSeq(const EventLog& log) {
+  auto all = log.Since(0);
+  return all.empty() ? 0 : all.back().seq;
+}
+
+double SingleFrameMs() {
+  auto set = DetectorSet::Create({});
+  auto img = ReadImageFile(testdata::kGraceHopper);
+  std::vector<double> ms;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    (void)(*set)->Run("faces", *img);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                           start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[2];
+}
+
+TEST(OffloadTest, AutoMovesToCloudUnderOverloadBackWhenItFailsAndAgainWhenItReturns) {
+  auto cloud = StartCloud(0);
+  ASSERT_TRUE(cloud.has_value()) << cloud.error().message();
+  const int port = cloud->port;
+  // The target: 2.5 frames' worth of edge work. Four streams sharing one edge worker queue
+  // up to 4 frames, so the edge cannot keep it and some streams must go to the cloud.
+  const double frame_ms = SingleFrameMs();
+  json pipelines = json::array();
+  for (int i = 0; i < 4; ++i) {
+    pipelines.push_back({{"name", "cam" + std::to_string(i)},
+                         {"source", {{"type", "images"}, {"path", testdata::kGraceHopper},
+                                     {"loop", true}}},
+                         {"fps", 30},
+                         {"placement", "auto"},
+                         {"latency_target_ms", 2.5 * frame_ms}});
+  }
+  auto config = ParseServiceConfig(
+      {{"edge_workers", 1},
+       {"cloud",
+        {{"url", "http://127.0.0.1:" + std::to_string(port)},
+         {"timeout_ms", 3000},
+         {"failures_to_open", 2},
+         {"open_ms", 500}}},
+       {"pipelines", pipelines}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>(100000);
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+
+  // 1. Overload: streams move to the cloud, saying why.
+  ASSERT_TRUE(Eventually([&] { return CountEvents(*events, 0, "placement", "cloud", "over") > 0; }))
+      << "frame " << frame_ms << " ms; " << (*p)->Status().dump();
+  EXPECT_NE(metrics->Render().find("placement=\"cloud\""), std::string::npos);
+  httplib::Client probe("127.0.0.1", port);
+  ASSERT_TRUE(Eventually([&] {
+    auto m = probe.Get("/metrics");
+    return m && m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
+  })) << "the cloud instance served no frame";
+
+  // 2. The cloud dies: errors are events, frames go on at the edge, placement falls back.
+  const uint64_t before_kill = LastSeq(*events);
+  std::vector<uint64_t> frames_at_kill;
+  for (int i = 0; i < 4; ++i) frames_at_kill.push_back(metrics->Frames("pipeline", "cam" + std::to_string(i)));
+  ASSERT_TRUE(cloud->process.Kill(SIGKILL).has_value());
+  (void)cloud->process.Wait(std::chrono::seconds(10));
+  EXPECT_TRUE(Eventually([&] { return CountEvents(*events, before_kill, "cloud_error") > 0; }));
+  EXPECT_TRUE(Eventually([&] {
+    return CountEvents(*events, before_kill, "placement", "edge", "cloud unavailable") > 0;
+  })) << (*p)->Status().dump();
+  EXPECT_TRUE(Eventually([&] {
+    for (int i = 0; i < 4; ++i) {
+      if (metrics->Frames("pipeline", "cam" + std::to_string(i)) < frames_at_kill[i] + 5) {
+        return false;
+      }
+    }
+    return true;
+  })) << "a stream stopped while the cloud was down";
+
+  // 3. The cloud returns on the same port: after the breaker's open time, back to the cloud.
+  const uint64_t before_return = LastSeq(*events);
+  auto again = StartCloud(port);
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  EXPECT_TRUE(Eventually([&] {
+    return CountEvents(*events, before_return, "placement", "cloud") > 0;
+  })) << (*p)->Status().dump();
+  (*p)->Stop();
+}
+
+TEST(OffloadTest, ACloudThatAnswersGarbageCostsNoFrame) {
+  // A "KServe server" that answers 200 with nonsense.
+  httplib::Server liar;
+  liar.Post(R"(/v2/models/.*/infer)", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Inference-Header-Content-Length", "5");
+    res.set_content("{\"ou\xff\xfe garbage", "application/octet-stream");
+  });
+  const int port = liar.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { liar.listen_after_bind(); });
+  auto config = ParseServiceConfig(
+      {{"cloud",
+        {{"url", "http://127.0.0.1:" + std::to_string(port)},
+         {"failures_to_open", 1000},
+         {"timeout_ms", 2000}}},
+       {"pipelines",
+        {{{"name", "till"},
+          {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+          {"fps", 20},
+          {"placement", "cloud"}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(Eventually([&] { return metrics->Frames("pipeline", "till") >= 5; }));
+  bool garbage_reported = false;
+  for (const auto& e : events->Since(0)) {
+    if (e.type == "cloud_error" &&
+        e.detail.value("error", "").find("cloud answer") != std::string::npos) {
+      garbage_reported = true;
+    }
+  }
+  EXPECT_TRUE(garbage_reported);
+  EXPECT_GT(CountEvents(*events, 0, "face_seen"), 0U);  // the frames were still analysed
+  (*p)->Stop();
+  liar.stop();
+  t.join();
+}
+
+}  // namespace
+}  // namespace storevisor::vision

@@ -1,0 +1,96 @@
+// Internal pieces of the pipelines (not part of the public API): the shared edge worker
+// queue, the cloud client with its circuit breaker, the placement policy and frame sources.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <thread>
+
+#include "vision/vision.h"
+
+namespace storevisor::vision::internal {
+
+using Clock = std::chrono::steady_clock;
+using DetectFn = std::function<Result<std::vector<Detection>>()>;
+
+// The edge: a FIFO of detection jobs served by a fixed set of worker threads. Its queue
+// length times the mean service time is the latency a new frame would see, which is what
+// auto placement compares with a pipeline's target.
+class EdgeExecutor {
+ public:
+  explicit EdgeExecutor(int workers);
+  ~EdgeExecutor();
+  EdgeExecutor(const EdgeExecutor&) = delete;
+  EdgeExecutor& operator=(const EdgeExecutor&) = delete;
+
+  std::future<Result<std::vector<Detection>>> Submit(DetectFn job);
+  // Estimated time a job submitted now would take from submit to result, in ms.
+  double EstimatedLatencyMs() const;
+  size_t QueueLength() const;
+
+ private:
+  void Worker();
+
+  int workers_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<Result<std::vector<Detection>>()>> queue_;
+  size_t busy_ = 0;
+  double mean_service_ms_ = 0;  // exponentially weighted
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// A KServe v2 client for one remote endpoint, with a circuit breaker: after N consecutive
+// failures it stays open (no requests) for open_ms, then lets one trial request through.
+class CloudClient {
+ public:
+  explicit CloudClient(CloudConfig config) : config_(std::move(config)) {}
+  Result<std::vector<Detection>> Detect(const std::string& detector, const cv::Mat& bgr);
+  bool Available() const;  // breaker closed, or open long enough for a trial
+  std::string BreakerState() const;
+  double MeanLatencyMs() const;
+
+ private:
+  Result<std::vector<Detection>> Call(const std::string& model, const cv::Mat& bgr) const;
+  void Record(bool ok, double ms);
+
+  CloudConfig config_;
+  mutable std::mutex mu_;
+  int failures_ = 0;
+  Clock::time_point open_until_{};
+  double mean_ms_ = 0;
+};
+
+// The auto placement policy as a pure function of what is measured, with hysteresis so
+// one slow frame does not flip it: offload when the edge estimate exceeds the target, come
+// back when it is below 70% of it; fall back to the edge whenever the cloud is unavailable.
+struct PlacementInput {
+  Placement configured;
+  Placement current;  // kEdge or kCloud
+  double edge_estimate_ms;
+  double target_ms;
+  bool cloud_available;
+  std::string cloud_state;
+};
+struct PlacementDecision {
+  Placement where;  // kEdge or kCloud
+  std::string reason;
+};
+PlacementDecision DecidePlacement(const PlacementInput& in);
+
+// Frames from a source; Next() fails with kUnavailable when the source is gone (camera
+// unplugged, file deleted) and kInvalidArgument for one bad frame that can be skipped.
+class FrameSource {
+ public:
+  static Result<std::unique_ptr<FrameSource>> Open(const SourceConfig& config);
+  virtual ~FrameSource() = default;
+  // nullopt at the end of a finite source.
+  virtual Result<std::optional<cv::Mat>> Next() = 0;
+};
+
+// Draws detections on a frame for the MJPEG stream.
+void Annotate(cv::Mat* frame, const std::vector<Detection>& ds, const std::string& caption);
+
+}  // namespace storevisor::vision::internal

@@ -1,0 +1,249 @@
+// Pipelines without a network: config parsing, the placement policy, metrics and events,
+// and real streams from packaged files, including a corrupt image and a missing camera.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/files.h"
+#include "vision/pipeline_internal.h"
+#include "vision/test_images.h"
+
+namespace storevisor::vision {
+namespace {
+
+using internal::DecidePlacement;
+using internal::PlacementInput;
+using nlohmann::json;
+
+std::string TempDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/vision-" + name + "-" +
+                          std::to_string(::getpid());
+  EXPECT_TRUE(MakeDirs(dir).has_value());
+  return dir;
+}
+
+TEST(ConfigTest, YamlConfigParses) {
+  const std::string dir = TempDir("cfg");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/s.yaml", R"(listen: {host: 127.0.0.1, port: 0}
+cloud: {url: "http://127.0.0.1:9", timeout_ms: 200, failures_to_open: 2, open_ms: 100}
+edge_workers: 2
+pipelines:
+  - name: till-1
+    source: {type: images, path: /tmp, loop: true}
+    detectors: [faces, barcodes]
+    fps: 12.5
+    roi: [10, 20, 300, 200]
+    placement: auto
+    latency_target_ms: 80
+)")
+                  .has_value());
+  auto c = LoadServiceConfig(dir + "/s.yaml");
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(c->server.port, 0);
+  EXPECT_EQ(c->edge_workers, 2);
+  EXPECT_EQ(c->cloud.failures_to_open, 2);
+  ASSERT_EQ(c->pipelines.size(), 1U);
+  const auto& p = c->pipelines[0];
+  EXPECT_EQ(p.name, "till-1");
+  EXPECT_DOUBLE_EQ(p.fps, 12.5);
+  EXPECT_EQ(p.placement, Placement::kAuto);
+  EXPECT_EQ(*p.roi, cv::Rect(10, 20, 300, 200));
+  EXPECT_EQ(p.detectors, (std::vector<std::string>{"faces", "barcodes"}));
+}
+
+TEST(ConfigTest, ErrorsNameFileLineAndField) {
+  const std::string dir = TempDir("cfgerr");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/bad.yaml", "pipelines:\n  - name: a\n    source: {type: "
+                                                 "images, path: /x}\n    fps: -3\n")
+                  .has_value());
+  auto c = LoadServiceConfig(dir + "/bad.yaml");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_NE(c.error().message().find("bad.yaml:4: .pipelines[0].fps"), std::string::npos)
+      << c.error().message();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"pipelines":[{"name":"a","source":{"type":"fax","path":"x"}}]})", "fax"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"x"},"roi":[1,2,3]}]})",
+       "roi"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"x"},"placement":"auto"}]})",
+       "needs cloud.url"},
+      {R"({"pipelines":[{"name":"a/b","source":{"type":"images","path":"x"}}]})", "name"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"x"}},
+                        {"name":"a","source":{"type":"images","path":"x"}}]})",
+       "two pipelines"},
+      {R"({"cloud":{"url":"ftp://x"}})", "http://"},
+      {R"({"listen":{"port":70000}})", "port"},
+      {R"({"edge_workers":"many"})", "integer"},
+  };
+  for (const auto& [text, want] : cases) {
+    auto r = ParseServiceConfig(json::parse(text), "cfg");
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_NE(r.error().message().find(want), std::string::npos) << r.error().message();
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir + "/broken.yaml", "pipelines: [\n").has_value());
+  auto broken = LoadServiceConfig(dir + "/broken.yaml");
+  ASSERT_FALSE(broken.has_value());
+  EXPECT_NE(broken.error().message().find("not valid YAML"), std::string::npos);
+}
+
+TEST(PlacementTest, AutoOffloadsWithHysteresisAndFallsBack) {
+  PlacementInput in{Placement::kAuto, Placement::kEdge, 50, 100, true, "closed"};
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  in.edge_estimate_ms = 150;
+  auto d = DecidePlacement(in);
+  EXPECT_EQ(d.where, Placement::kCloud);
+  EXPECT_NE(d.reason.find("over target"), std::string::npos);
+  in.current = Placement::kCloud;
+  in.edge_estimate_ms = 90;  // under the target but not under 70%: stay (hysteresis)
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.edge_estimate_ms = 60;
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  in.edge_estimate_ms = 500;
+  in.cloud_available = false;
+  in.cloud_state = "open after 3 failures";
+  d = DecidePlacement(in);
+  EXPECT_EQ(d.where, Placement::kEdge);
+  EXPECT_NE(d.reason.find("open after 3 failures"), std::string::npos);
+  EXPECT_EQ(DecidePlacement({Placement::kCloud, Placement::kCloud, 0, 1, false, "open"}).where,
+            Placement::kEdge);
+  EXPECT_EQ(DecidePlacement({Placement::kEdge, Placement::kEdge, 1e9, 1, true, "closed"}).where,
+            Placement::kEdge);
+}
+
+TEST(MetricsTest, QuantilesAndExposition) {
+  Metrics m;
+  for (int i = 1; i <= 100; ++i) m.Observe("pipeline", "p\"1", i / 1000.0, i != 50);
+  m.Drop("p\"1", 3);
+  m.SetPlacement("p\"1", "cloud", "edge estimate 150ms over target 100ms");
+  EXPECT_NEAR(m.Quantile("pipeline", "p\"1", 0.5), 0.051, 0.0015);
+  EXPECT_NEAR(m.Quantile("pipeline", "p\"1", 0.99), 0.100, 0.0015);
+  EXPECT_EQ(m.Frames("pipeline", "p\"1"), 100U);
+  const std::string text = m.Render();
+  EXPECT_NE(text.find("storevisor_vision_frames_total{pipeline=\"p\\\"1\"} 100"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("storevisor_vision_errors_total{pipeline=\"p\\\"1\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("storevisor_vision_dropped_frames_total{pipeline=\"p\\\"1\"} 3"),
+            std::string::npos);
+  EXPECT_NE(text.find("placement=\"cloud\",reason=\"edge estimate 150ms"), std::string::npos);
+}
+
+TEST(EventLogTest, BoundedAndOrdered) {
+  EventLog log(3);
+  for (int i = 0; i < 5; ++i) log.Add("p", "t" + std::to_string(i), json::object());
+  auto all = log.Since(0);
+  ASSERT_EQ(all.size(), 3U);
+  EXPECT_EQ(all.front().type, "t2");
+  EXPECT_EQ(log.Since(4).size(), 1U);
+}
+
+// Polls until pred holds or 20 s pass.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 200; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+bool HasEvent(const EventLog& log, const std::string& pipeline, const std::string& type) {
+  for (const auto& e : log.Since(0)) {
+    if (e.pipeline == pipeline && e.type == type) return true;
+  }
+  return false;
+}
+
+TEST(PipelinesTest, StreamsRunAndBadSourcesDoNotStopTheOthers) {
+  const std::string dir = TempDir("streams");
+  auto jpeg = ReadFile(testdata::kGraceHopper);
+  ASSERT_TRUE(jpeg.has_value());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/1.jpg", *jpeg).has_value());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/2-corrupt.jpg", jpeg->substr(0, 700)).has_value());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/3.png", "PNG? no").has_value());
+  auto config = ParseServiceConfig(
+      json{{"pipelines",
+            {{{"name", "till"},
+              {"source", {{"type", "images"}, {"path", dir}, {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"fps", 20}},
+             {{"name", "door"},
+              {"source",
+               {{"type", "video"},
+                {"path", std::string(testdata::kOpencvData) + "Megamind.avi"},
+                {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"roi", {0, 0, 360, 280}},
+              {"fps", 20}},
+             {{"name", "gone"}, {"source", {{"type", "v4l2"}, {"path", "/dev/video97"}}}},
+             {{"name", "deleted"},
+              {"source", {{"type", "images"}, {"path", dir + "/nothing-here"}}}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  EXPECT_TRUE(Eventually([&] {
+    return metrics->Frames("pipeline", "till") >= 6 && metrics->Frames("pipeline", "door") >= 6;
+  }));
+  EXPECT_TRUE(HasEvent(*events, "till", "face_seen"));
+  EXPECT_TRUE(HasEvent(*events, "till", "frame_error"));   // the corrupt JPEG and the non-PNG
+  EXPECT_TRUE(HasEvent(*events, "gone", "source_error"));  // no such camera
+  EXPECT_TRUE(HasEvent(*events, "deleted", "source_error"));
+  auto frame = (*p)->WaitJpeg("door", 0, std::chrono::seconds(10));
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->second.substr(0, 2), "\xFF\xD8");  // a JPEG
+  const json status = (*p)->Status();
+  for (const auto& s : status["pipelines"]) {
+    if (s["name"] == "gone") {
+      EXPECT_EQ(s["state"], "reconnecting");
+      EXPECT_NE(s["last_error"].get<std::string>().find("/dev/video97"), std::string::npos);
+    }
+    if (s["name"] == "till") {
+      EXPECT_EQ(s["state"], "running");
+    }
+  }
+  // Frames of the corrupt files count as errors, good ones as frames.
+  EXPECT_NE(metrics->Render().find("storevisor_vision_errors_total{pipeline=\"till\"}"),
+            std::string::npos);
+  (*p)->Stop();
+}
+
+TEST(PipelinesTest, ASourceThatDisappearsIsReportedAndTheStreamRecovers) {
+  const std::string dir = TempDir("vanish");
+  const std::string spool = dir + "/spool";
+  auto jpeg = ReadFile(testdata::kGraceHopper);
+  ASSERT_TRUE(jpeg.has_value());
+  ASSERT_TRUE(MakeDirs(spool).has_value());
+  ASSERT_TRUE(WriteFileAtomic(spool + "/1.jpg", *jpeg).has_value());
+  auto config = ParseServiceConfig(
+      json{{"pipelines",
+            {{{"name", "cam"},
+              {"source", {{"type", "images"}, {"path", spool}, {"loop", true}}},
+              {"fps", 20}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value());
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), std::make_shared<Metrics>(), events);
+  ASSERT_TRUE(p.has_value());
+  ASSERT_TRUE(Eventually([&] { return HasEvent(*events, "cam", "face_seen"); }));
+  ASSERT_TRUE(RemoveAll(spool).has_value());
+  EXPECT_TRUE(Eventually([&] { return HasEvent(*events, "cam", "source_lost"); }));
+  EXPECT_TRUE(Eventually([&] { return HasEvent(*events, "cam", "source_error"); }));
+  EXPECT_EQ((*p)->Status()["pipelines"][0]["state"], "reconnecting");
+  // It comes back: the stream resumes by itself.
+  ASSERT_TRUE(MakeDirs(spool).has_value());
+  ASSERT_TRUE(WriteFileAtomic(spool + "/2.jpg", *jpeg).has_value());
+  EXPECT_TRUE(Eventually([&] { return (*p)->Status()["pipelines"][0]["state"] == "running"; }));
+  size_t opens = 0;
+  for (const auto& e : events->Since(0)) opens += e.type == "source_open" ? 1 : 0;
+  EXPECT_EQ(opens, 2U);
+  (*p)->Stop();
+}
+
+}  // namespace
+}  // namespace storevisor::vision
