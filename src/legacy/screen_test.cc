@@ -25,7 +25,7 @@ TEST(PpmTest, ParsesWhatScreendumpWrites) {
 }
 
 TEST(PpmTest, RefusesNastyInput) {
-  for (std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("P5\n1 1\n255\n\0", 12), std::string("P6"),
         std::string("P6\n"), std::string("P6\n-1 1\n255\n"), std::string("P6\n0 1\n255\n"),
         std::string("P6\n99999 99999\n255\n"), std::string("P6\n1 1\n65535\n123456"),
