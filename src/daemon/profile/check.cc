@@ -40,7 +40,9 @@ Status CheckWorkloadRefs(const YamlContext& ctx, const Profile& p, size_t i,
                          std::map<int, std::string>* host_ports) {
   const Workload& w = p.workloads[i];
   for (const auto& dep : w.after) {
-    if (dep == w.name) return ctx.FailAtLine(w.line, WorkloadPath(i) + ".after", "a workload cannot wait for itself");
+    if (dep == w.name)
+      return ctx.FailAtLine(w.line, WorkloadPath(i) + ".after",
+                            "a workload cannot wait for itself");
     if (p.Find(dep) == nullptr) {
       return ctx.FailAtLine(w.line, WorkloadPath(i) + ".after",
                             "no workload named '" + dep + "' in this profile");
@@ -58,8 +60,8 @@ Status CheckWorkloadRefs(const YamlContext& ctx, const Profile& p, size_t i,
     auto [it, fresh] = host_ports->emplace(port.host, w.name);
     if (!fresh) {
       return ctx.FailAtLine(w.line, WorkloadPath(i) + ".ports",
-                            "host port " + std::to_string(port.host) + " is already published by '" +
-                                it->second + "'");
+                            "host port " + std::to_string(port.host) +
+                                " is already published by '" + it->second + "'");
     }
   }
   if (!w.ports.empty() && w.networks.empty()) {
@@ -148,9 +150,9 @@ Status CheckOvercommit(const Profile& profile, const HostResources& host) {
     std::snprintf(msg, sizeof msg,
                   ": workloads ask for %.0f MiB of memory, %.0f MiB more than the allowed %.0f MiB "
                   "(host %.0f MiB x spec.limits.memoryOvercommit %.2f)",
-                  static_cast<double>(memory) / kMiB, (static_cast<double>(memory) - allowed) / kMiB,
-                  allowed / kMiB, static_cast<double>(host.memory_bytes) / kMiB,
-                  profile.memory_overcommit);
+                  static_cast<double>(memory) / kMiB,
+                  (static_cast<double>(memory) - allowed) / kMiB, allowed / kMiB,
+                  static_cast<double>(host.memory_bytes) / kMiB, profile.memory_overcommit);
     return Error(ErrorCode::kResourceExhausted, profile.file + msg);
   }
   return Ok();

@@ -55,8 +55,8 @@ Result<Restart> ParseRestart(const YamlContext& ctx, const YAML::Node& node,
     SV_ASSIGN_OR_RETURN(policy, map->String("policy", true));
     SV_ASSIGN_OR_RETURN(restart.max_retries, map->Int("maxRetries", 0, 1000000, 0));
     if (auto backoff = map->Get("backoff")) {
-      SV_ASSIGN_OR_RETURN(auto b, YamlMap::Open(ctx, *backoff, map->Path("backoff"),
-                                                {"initial", "max"}));
+      SV_ASSIGN_OR_RETURN(auto b,
+                          YamlMap::Open(ctx, *backoff, map->Path("backoff"), {"initial", "max"}));
       SV_ASSIGN_OR_RETURN(restart.backoff_initial_ms, b.Duration("initial", 500));
       SV_ASSIGN_OR_RETURN(restart.backoff_max_ms, b.Duration("max", 30000));
       if (restart.backoff_initial_ms < 10 || restart.backoff_max_ms < restart.backoff_initial_ms) {
@@ -99,7 +99,8 @@ Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
                        : YamlMap::Open(ctx, *map.Get(sub), map.Path(sub), {"port"});
     if (!opened) return std::move(opened).error();
     const YamlMap& probe = *opened;
-    if (!probe.Has("port")) return ctx.Fail(probe.node(), probe.Path("port"), "required field is missing");
+    if (!probe.Has("port"))
+      return ctx.Fail(probe.node(), probe.Path("port"), "required field is missing");
     SV_ASSIGN_OR_RETURN(int64_t port, probe.Int("port", 1, 65535, 0));
     h.port = static_cast<int>(port);
     SV_ASSIGN_OR_RETURN(h.path, probe.String("path", false, "/"));
@@ -124,12 +125,14 @@ Status ParseMounts(const YamlContext& ctx, const YamlMap& map, Workload* w) {
   SV_ASSIGN_OR_RETURN(auto items, SequenceItems(ctx, *node, map.Path("mounts")));
   for (size_t i = 0; i < items.size(); ++i) {
     std::string path = Index(map.Path("mounts"), i);
-    SV_ASSIGN_OR_RETURN(auto m, YamlMap::Open(ctx, items[i], path, {"source", "target", "readOnly"}));
+    SV_ASSIGN_OR_RETURN(auto m,
+                        YamlMap::Open(ctx, items[i], path, {"source", "target", "readOnly"}));
     MountSpec spec;
     SV_ASSIGN_OR_RETURN(spec.source, m.String("source", false));
     SV_ASSIGN_OR_RETURN(spec.target, m.String("target", true));
     SV_ASSIGN_OR_RETURN(spec.read_only, m.Bool("readOnly", false));
-    if (spec.target.empty() || spec.target[0] != '/' || spec.target.find("..") != std::string::npos) {
+    if (spec.target.empty() || spec.target[0] != '/' ||
+        spec.target.find("..") != std::string::npos) {
       return ctx.Fail(items[i], path + ".target", "expected an absolute path without '..'");
     }
     spec.source = ResolvePath(ctx.file(), spec.source);
@@ -143,8 +146,8 @@ Status ParsePorts(const YamlContext& ctx, const YamlMap& map, Workload* w) {
   if (!node) return Ok();
   SV_ASSIGN_OR_RETURN(auto items, SequenceItems(ctx, *node, map.Path("ports")));
   for (size_t i = 0; i < items.size(); ++i) {
-    SV_ASSIGN_OR_RETURN(auto p, YamlMap::Open(ctx, items[i], Index(map.Path("ports"), i),
-                                              {"host", "container"}));
+    SV_ASSIGN_OR_RETURN(
+        auto p, YamlMap::Open(ctx, items[i], Index(map.Path("ports"), i), {"host", "container"}));
     if (!p.Has("host") || !p.Has("container")) {
       return ctx.Fail(items[i], Index(map.Path("ports"), i), "expected host: and container: ports");
     }
@@ -176,8 +179,8 @@ Status ParseDisks(const YamlContext& ctx, const YamlMap& map, Workload* w) {
   if (!node) return Ok();
   SV_ASSIGN_OR_RETURN(auto items, SequenceItems(ctx, *node, map.Path("disks")));
   for (size_t i = 0; i < items.size(); ++i) {
-    SV_ASSIGN_OR_RETURN(auto d, YamlMap::Open(ctx, items[i], Index(map.Path("disks"), i),
-                                              {"path", "readOnly"}));
+    SV_ASSIGN_OR_RETURN(
+        auto d, YamlMap::Open(ctx, items[i], Index(map.Path("disks"), i), {"path", "readOnly"}));
     DiskSpec disk;
     SV_ASSIGN_OR_RETURN(disk.path, d.String("path", true));
     SV_ASSIGN_OR_RETURN(disk.read_only, d.Bool("readOnly", false));
@@ -209,11 +212,13 @@ Status CheckKindFields(const YamlContext& ctx, const YamlMap& map, const Workloa
   }
   for (const char* field : {"kernel", "initrd", "cmdline", "disks", "snapshot", "ksm"}) {
     if (!vm && map.Has(field)) {
-      return ctx.Fail(*map.Get(field), map.Path(field), "only microvm and legacy-vm have this field");
+      return ctx.Fail(*map.Get(field), map.Path(field),
+                      "only microvm and legacy-vm have this field");
     }
   }
   if (!vm && w.image.empty() == w.rootfs.empty()) {
-    return ctx.Fail(map.node(), map.Path("image"), "a container needs exactly one of image or rootfs");
+    return ctx.Fail(map.node(), map.Path("image"),
+                    "a container needs exactly one of image or rootfs");
   }
   if (!vm && !w.rootfs.empty() && w.command.empty()) {
     return ctx.Fail(map.node(), map.Path("command"), "a container on a rootfs needs a command");
@@ -250,10 +255,10 @@ Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
                                const std::string& path) {
   SV_ASSIGN_OR_RETURN(
       auto map, YamlMap::Open(ctx, node, path,
-                              {"name", "kind", "role", "image", "rootfs", "command", "env",
-                               "workdir", "mounts", "ports", "kernel", "initrd", "cmdline",
-                               "disks", "snapshot", "ksm", "cpus", "cpuset", "memory",
-                               "networks", "restart", "health", "after", "update"}));
+                              {"name",    "kind",     "role",     "image",  "rootfs", "command",
+                               "env",     "workdir",  "mounts",   "ports",  "kernel", "initrd",
+                               "cmdline", "disks",    "snapshot", "ksm",    "cpus",   "cpuset",
+                               "memory",  "networks", "restart",  "health", "after",  "update"}));
   Workload w;
   w.line = YamlContext::Line(node);
   SV_ASSIGN_OR_RETURN(w.name, map.String("name", true));
@@ -303,23 +308,21 @@ Result<Network> ParseNetwork(const YamlContext& ctx, const YAML::Node& node,
   SV_ASSIGN_OR_RETURN(n.name, map.String("name", true));
   SV_TRY(CheckName(ctx, map, n.name, 10));  // bridge "sv-<name>" fits IFNAMSIZ
   SV_ASSIGN_OR_RETURN(n.subnet, map.String("subnet", true));
-  unsigned a = 0, b = 0, c = 0, d = 0, len = 0;
-  char tail = 0;
-  if (std::sscanf(n.subnet.c_str(), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &len, &tail) != 5 ||
-      a > 255 || b > 255 || c > 255 || d > 255 || len < 8 || len > 29) {
-    return ctx.Fail(*map.Get("subnet"), map.Path("subnet"),
-                    "expected an IPv4 subnet such as 10.88.1.0/24 (prefix 8 to 29), got '" +
-                        n.subnet + "'");
+  if (auto subnet = ParseSubnet(n.subnet); !subnet || subnet->prefix > 29) {
+    return ctx.Fail(
+        *map.Get("subnet"), map.Path("subnet"),
+        "expected an IPv4 subnet such as 10.88.1.0/24 (prefix 8 to 29), got '" + n.subnet + "'");
   }
   SV_ASSIGN_OR_RETURN(n.allow, map.StringList("allow"));
   return n;
 }
 
 Status ParseSpec(const YamlContext& ctx, const YAML::Node& node, Profile* p) {
-  SV_ASSIGN_OR_RETURN(auto spec, YamlMap::Open(ctx, node, "spec", {"limits", "networks", "workloads"}));
+  SV_ASSIGN_OR_RETURN(auto spec,
+                      YamlMap::Open(ctx, node, "spec", {"limits", "networks", "workloads"}));
   if (auto limits = spec.Get("limits")) {
-    SV_ASSIGN_OR_RETURN(auto l, YamlMap::Open(ctx, *limits, "spec.limits",
-                                              {"cpuOvercommit", "memoryOvercommit"}));
+    SV_ASSIGN_OR_RETURN(
+        auto l, YamlMap::Open(ctx, *limits, "spec.limits", {"cpuOvercommit", "memoryOvercommit"}));
     SV_ASSIGN_OR_RETURN(p->cpu_overcommit, l.Double("cpuOvercommit", 0.1, 64, 1.0));
     SV_ASSIGN_OR_RETURN(p->memory_overcommit, l.Double("memoryOvercommit", 0.1, 64, 1.0));
   }
@@ -341,12 +344,13 @@ Status ParseSpec(const YamlContext& ctx, const YAML::Node& node, Profile* p) {
 }
 
 Status ParseDocument(const YamlContext& ctx, const YAML::Node& root, Profile* p) {
-  SV_ASSIGN_OR_RETURN(auto top, YamlMap::Open(ctx, root, "", {"apiVersion", "kind", "metadata", "spec"}));
+  SV_ASSIGN_OR_RETURN(auto top,
+                      YamlMap::Open(ctx, root, "", {"apiVersion", "kind", "metadata", "spec"}));
   SV_ASSIGN_OR_RETURN(std::string api, top.String("apiVersion", true));
   if (api != kApiVersion) {
-    return ctx.Fail(*top.Get("apiVersion"), "apiVersion",
-                    "unsupported version '" + api + "'; this storevisord reads " +
-                        std::string(kApiVersion));
+    return ctx.Fail(
+        *top.Get("apiVersion"), "apiVersion",
+        "unsupported version '" + api + "'; this storevisord reads " + std::string(kApiVersion));
   }
   SV_ASSIGN_OR_RETURN(std::string kind, top.String("kind", true));
   if (kind != "StoreProfile") {
@@ -354,7 +358,8 @@ Status ParseDocument(const YamlContext& ctx, const YAML::Node& root, Profile* p)
   }
   auto meta_node = top.Get("metadata");
   if (!meta_node) return ctx.Fail(root, "metadata", "required field is missing");
-  SV_ASSIGN_OR_RETURN(auto meta, YamlMap::Open(ctx, *meta_node, "metadata", {"name", "store", "device"}));
+  SV_ASSIGN_OR_RETURN(auto meta,
+                      YamlMap::Open(ctx, *meta_node, "metadata", {"name", "store", "device"}));
   SV_ASSIGN_OR_RETURN(p->name, meta.String("name", true));
   SV_TRY(CheckName(ctx, meta, p->name, 63));
   SV_ASSIGN_OR_RETURN(p->store, meta.String("store", false));
@@ -371,6 +376,7 @@ Result<Profile> ParseProfile(std::string_view text, std::string_view file) {
   if (text.size() > kMaxProfileBytes) {
     return ctx.FailAtLine(0, "", "profile is larger than 1 MiB");
   }
+  if (!IsValidUtf8(text)) return ctx.FailAtLine(0, "", "profile is not valid UTF-8 text");
   Profile profile;
   profile.file = std::string(file);
   try {

@@ -44,7 +44,7 @@ struct HealthCheck {
   std::string path = "/";         // kHttp
   int64_t interval_ms = 2000;
   int64_t timeout_ms = 1000;
-  int retries = 3;  // consecutive failures before the workload is unhealthy
+  int retries = 3;              // consecutive failures before the workload is unhealthy
   int64_t start_period_ms = 0;  // failures in this window after start do not count
 };
 
@@ -100,7 +100,7 @@ struct Workload {
 
 struct Network {
   std::string name;
-  std::string subnet;  // a.b.c.d/len, IPv4
+  std::string subnet;              // a.b.c.d/len, IPv4
   std::vector<std::string> allow;  // other networks this one may talk to
   int line = 0;
 };
@@ -137,6 +137,16 @@ Result<std::vector<int>> ParseCpuset(std::string_view text);
 Result<uint64_t> ParseSize(std::string_view text);
 // "500ms", "2s", "1m", "1h" -> milliseconds.
 Result<int64_t> ParseDuration(std::string_view text);
+
+struct Ipv4Subnet {
+  uint32_t base = 0;  // host order, masked
+  int prefix = 0;
+};
+// "10.88.1.0/24" (prefix 8..30).
+Result<Ipv4Subnet> ParseSubnet(std::string_view text);
+std::string Ipv4ToString(uint32_t addr);
+// Whether text is well-formed UTF-8 (profiles and API bodies must be).
+bool IsValidUtf8(std::string_view text);
 
 // Canonical JSON of a workload (every field), used for hashing and the API.
 nlohmann::json WorkloadToJson(const Workload& workload);

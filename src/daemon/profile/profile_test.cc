@@ -62,18 +62,19 @@ TEST(ProfileTest, ReadsFieldsAndDefaults) {
 }
 
 TEST(ProfileTest, RelativePathsResolveAgainstTheProfileFolder) {
-  auto p = ParseProfile(std::string(kHead) +
-                            "    - {name: vm, kind: microvm, kernel: ../k/vmlinuz, memory: 128Mi}\n",
-                        "/srv/p/t.yaml");
+  auto p = ParseProfile(
+      std::string(kHead) + "    - {name: vm, kind: microvm, kernel: ../k/vmlinuz, memory: 128Mi}\n",
+      "/srv/p/t.yaml");
   ASSERT_TRUE(p.has_value()) << p.error().message();
   EXPECT_EQ(p->workloads[0].kernel, "/srv/p/../k/vmlinuz");
 }
 
 TEST(ProfileTest, UnknownFieldNamesLineAndAllowedFields) {
   std::string msg = Refusal("    - name: a\n      kind: container\n      imagee: x\n");
-  EXPECT_EQ(msg.rfind("t.yaml:8: spec.workloads[0].imagee: unknown field; expected one of: name, kind",
-                      0),
-            0u)
+  EXPECT_EQ(
+      msg.rfind("t.yaml:8: spec.workloads[0].imagee: unknown field; expected one of: name, kind",
+                0),
+      0u)
       << msg;
 }
 
@@ -131,7 +132,19 @@ TEST(ProfileTest, NastyDocuments) {
             "reads storevisor.io/v1");
 }
 
+TEST(ProfileTest, RefusesInvalidUtf8) {
+  EXPECT_EQ(ParseProfile("name: \xff\n", "u.yaml").error().message(),
+            "u.yaml: profile is not valid UTF-8 text");
+  EXPECT_FALSE(IsValidUtf8("\xc0\x80"));      // overlong NUL
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac"));
+}
+
 TEST(ProfileTest, ValueSyntaxes) {
+  EXPECT_EQ(ParseSubnet("10.88.1.7/24")->base, 0x0A580100u);
+  EXPECT_FALSE(ParseSubnet("10.88.1/24").has_value());
+  EXPECT_FALSE(ParseSubnet("300.1.1.1/24").has_value());
+  EXPECT_FALSE(ParseSubnet("10.1.1.1/31").has_value());
   EXPECT_EQ(*ParseSize("1Gi"), 1ULL << 30);
   EXPECT_EQ(*ParseSize("512M"), 512000000u);
   EXPECT_FALSE(ParseSize("99999999999999999999").has_value());

@@ -45,6 +45,67 @@ std::string Hex(uint64_t value) {
 
 }  // namespace
 
+Result<Ipv4Subnet> ParseSubnet(std::string_view text) {
+  std::string_view rest = text;
+  uint32_t addr = 0;
+  for (int i = 0; i < 4; ++i) {
+    uint64_t octet = 0;
+    std::string_view tail;
+    if (!SplitNumber(rest, &octet, &tail) || octet > 255 || tail.empty() ||
+        tail[0] != (i == 3 ? '/' : '.')) {
+      return Bad("expected an IPv4 subnet such as 10.88.1.0/24, got '" + std::string(text) + "'");
+    }
+    addr = (addr << 8) | static_cast<uint32_t>(octet);
+    rest = tail.substr(1);
+  }
+  uint64_t prefix = 0;
+  std::string_view tail;
+  if (!SplitNumber(rest, &prefix, &tail) || !tail.empty() || prefix < 8 || prefix > 30) {
+    return Bad("expected an IPv4 subnet such as 10.88.1.0/24 (prefix 8 to 30), got '" +
+               std::string(text) + "'");
+  }
+  const uint32_t mask = ~((1u << (32 - prefix)) - 1);
+  return Ipv4Subnet{addr & mask, static_cast<int>(prefix)};
+}
+
+std::string Ipv4ToString(uint32_t addr) {
+  return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 255) + "." +
+         std::to_string((addr >> 8) & 255) + "." + std::to_string(addr & 255);
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = 1;
+    if (c >= 0x80) {
+      uint32_t cp = 0;
+      if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        cp = c & 0x1F;
+      } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        cp = c & 0x0F;
+      } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        cp = c & 0x07;
+      } else {
+        return false;
+      }
+      if (i + len > text.size()) return false;
+      for (size_t k = 1; k < len; ++k) {
+        const auto cc = static_cast<unsigned char>(text[i + k]);
+        if ((cc & 0xC0) != 0x80) return false;
+        cp = (cp << 6) | (cc & 0x3F);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 std::string_view KindName(WorkloadKind kind) {
   switch (kind) {
     case WorkloadKind::kMicroVm:
@@ -96,7 +157,7 @@ Result<uint64_t> ParseSize(std::string_view text) {
   static const struct {
     std::string_view unit;
     uint64_t factor;
-  } kUnits[] = {{"", 1},           {"k", 1000},       {"K", 1000},       {"M", 1000000},
+  } kUnits[] = {{"", 1},           {"k", 1000},        {"K", 1000},        {"M", 1000000},
                 {"G", 1000000000}, {"Ki", 1ULL << 10}, {"Mi", 1ULL << 20}, {"Gi", 1ULL << 30},
                 {"Ti", 1ULL << 40}};
   for (const auto& u : kUnits) {

@@ -48,8 +48,9 @@ Error YamlContext::Fail(const YAML::Node& at, std::string_view path, std::string
 Result<std::string> ScalarText(const YamlContext& ctx, const YAML::Node& node,
                                std::string_view path) {
   if (!node.IsScalar()) {
-    return ctx.Fail(node, path, node.IsNull() ? "expected a value, got nothing"
-                                              : "expected a single value, got a list or mapping");
+    return ctx.Fail(node, path,
+                    node.IsNull() ? "expected a value, got nothing"
+                                  : "expected a single value, got a list or mapping");
   }
   return node.Scalar();
 }

@@ -50,8 +50,8 @@ class YamlMap {
   Result<int64_t> Duration(std::string_view key, int64_t fallback_ms) const;
 
  private:
-  YamlMap(const YamlContext& ctx, YAML::Node node, std::string path)
-      : ctx_(&ctx), node_(std::move(node)), path_(std::move(path)) {}
+  YamlMap(const YamlContext& ctx, const YAML::Node& node, std::string path)
+      : ctx_(&ctx), node_(node), path_(std::move(path)) {}
   const YamlContext* ctx_;
   YAML::Node node_;
   std::string path_;

@@ -23,7 +23,8 @@ std::string_view StepActionName(StepAction action) {
 nlohmann::json Plan::ToJson() const {
   nlohmann::json steps_json = nlohmann::json::array();
   for (const auto& s : steps) {
-    steps_json.push_back({{"action", StepActionName(s.action)}, {"name", s.name}, {"reason", s.reason}});
+    steps_json.push_back(
+        {{"action", StepActionName(s.action)}, {"name", s.name}, {"reason", s.reason}});
   }
   return {{"steps", steps_json}, {"held", held}};
 }
@@ -47,13 +48,16 @@ Plan ComputePlan(const Profile& desired, const std::vector<WorkloadRecord>& reco
       }
       const std::string runtime = RuntimeHash(w);
       if (r.runtime_hash.empty()) {
-        plan.steps.push_back({StepAction::kCreate, name,
-                              r.last_error.empty() ? "not created yet"
-                                                   : "retrying after: " + r.last_error});
+        plan.steps.push_back(
+            {StepAction::kCreate, name,
+             r.last_error.empty() ? "not created yet" : "retrying after: " + r.last_error});
       } else if (r.runtime_hash != runtime) {
         if (w.update == UpdateStrategy::kManual) {
-          plan.held.push_back(name + ": changed, waiting for `storevisor restart " + name +
-                              "` (update: manual)");
+          std::string note = name;
+          note += ": changed, waiting for `storevisor restart ";
+          note += name;
+          note += "` (update: manual)";
+          plan.held.push_back(std::move(note));
         } else {
           plan.steps.push_back({StepAction::kReplace, name, "its instance settings changed"});
         }
@@ -68,7 +72,8 @@ Plan ComputePlan(const Profile& desired, const std::vector<WorkloadRecord>& reco
     if (desired.Find(r.name) == nullptr) gone.push_back(r.name);
   }
   std::sort(gone.rbegin(), gone.rend());
-  for (const auto& name : gone) plan.steps.push_back({StepAction::kDelete, name, "not in the profile"});
+  for (const auto& name : gone)
+    plan.steps.push_back({StepAction::kDelete, name, "not in the profile"});
   return plan;
 }
 

@@ -33,7 +33,8 @@ std::vector<WorkloadRecord> Applied(const Profile& p) {
 
 std::string Describe(const Plan& plan) {
   std::string out;
-  for (const auto& s : plan.steps) out += std::string(StepActionName(s.action)) + ":" + s.name + " ";
+  for (const auto& s : plan.steps)
+    out += std::string(StepActionName(s.action)) + ":" + s.name + " ";
   return out;
 }
 

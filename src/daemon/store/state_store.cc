@@ -1,10 +1,10 @@
 #include "daemon/store/state_store.h"
 
-#include <arpa/inet.h>
 
 #include <chrono>
-#include <cstdio>
 #include <set>
+
+#include "daemon/profile/profile.h"
 
 namespace storevisor::daemon {
 
@@ -92,9 +92,9 @@ int64_t NowMs() {
 
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -123,8 +123,9 @@ Status StateStore::Exec(const char* sql) {
 
 Status StateStore::SetMeta(const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO meta(key, value) VALUES(?, ?) "
-              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  Stmt s(db_,
+         "INSERT INTO meta(key, value) VALUES(?, ?) "
+         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   if (!s.ok() || s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return s.Fail("set " + key);
   return Ok();
 }
@@ -141,9 +142,10 @@ Result<std::optional<std::string>> StateStore::GetMeta(const std::string& key) {
 
 Status StateStore::Put(const WorkloadRecord& r) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT OR REPLACE INTO workloads(name, kind, spec_json, runtime_hash, spec_hash, "
-              "desired, phase, health, pid, started_at, restarts, exit_code, last_error, address, "
-              "driver_state) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO workloads(name, kind, spec_json, runtime_hash, spec_hash, "
+         "desired, phase, health, pid, started_at, restarts, exit_code, last_error, address, "
+         "driver_state) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!s.ok()) return s.Fail("put " + r.name);
   s.Bind(1, r.name).Bind(2, r.kind).Bind(3, r.spec_json).Bind(4, r.runtime_hash);
   s.Bind(5, r.spec_hash).Bind(6, r.desired).Bind(7, r.phase).Bind(8, r.health).Bind(9, r.pid);
@@ -193,8 +195,9 @@ Result<int64_t> StateStore::AddEvent(const std::string& workload, const std::str
 
 Result<std::vector<Event>> StateStore::EventsSince(int64_t after_id, int limit) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT id, ts, workload, type, message FROM events WHERE id > ? ORDER BY id "
-              "LIMIT ?");
+  Stmt s(db_,
+         "SELECT id, ts, workload, type, message FROM events WHERE id > ? ORDER BY id "
+         "LIMIT ?");
   if (!s.ok()) return s.Fail("events");
   s.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
   std::vector<Event> out;
@@ -209,14 +212,9 @@ Result<std::vector<Event>> StateStore::EventsSince(int64_t after_id, int limit) 
 Result<std::string> StateStore::AllocateAddress(const std::string& network,
                                                 const std::string& subnet,
                                                 const std::string& owner) {
-  unsigned a = 0, b = 0, c = 0, d = 0, len = 0;
-  if (std::sscanf(subnet.c_str(), "%u.%u.%u.%u/%u", &a, &b, &c, &d, &len) != 5 || len < 8 ||
-      len > 30) {
-    return Error(ErrorCode::kInvalidArgument, "bad subnet '" + subnet + "'");
-  }
-  const uint32_t mask = len == 0 ? 0 : ~((1u << (32 - len)) - 1);
-  const uint32_t base = ((a << 24) | (b << 16) | (c << 8) | d) & mask;
-  const uint32_t size = 1u << (32 - len);
+  SV_ASSIGN_OR_RETURN(Ipv4Subnet net, ParseSubnet(subnet));
+  const uint32_t base = net.base;
+  const uint32_t size = 1u << (32 - net.prefix);
   std::lock_guard lock(mu_);
   std::set<int64_t> used;
   {
@@ -226,8 +224,7 @@ Result<std::string> StateStore::AllocateAddress(const std::string& network,
     while (s.Step() == SQLITE_ROW) {
       if (s.Text(1) == owner) {
         uint32_t addr = static_cast<uint32_t>(s.Int(0));
-        return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 255) + "." +
-               std::to_string((addr >> 8) & 255) + "." + std::to_string(addr & 255);
+        return Ipv4ToString(addr);
       }
       used.insert(s.Int(0));
     }
@@ -241,11 +238,10 @@ Result<std::string> StateStore::AllocateAddress(const std::string& network,
                        SQLITE_DONE) {
       return s.Fail("ipam");
     }
-    return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 255) + "." +
-           std::to_string((addr >> 8) & 255) + "." + std::to_string(addr & 255);
+    return Ipv4ToString(addr);
   }
-  return Error(ErrorCode::kResourceExhausted, "network " + network + " (" + subnet +
-                                                  ") has no free address left");
+  return Error(ErrorCode::kResourceExhausted,
+               "network " + network + " (" + subnet + ") has no free address left");
 }
 
 Status StateStore::ReleaseAddresses(const std::string& owner) {
