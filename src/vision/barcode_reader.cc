@@ -86,7 +86,7 @@ class Reader : public BarcodeReader {
     }
     for (size_t i = 0; i < texts.size() && i < types.size(); ++i) {
       if (texts[i].empty() || types[i] == cv::barcode::NONE) continue;  // found, not decoded
-      Detection d{"barcode", texts[i], BarcodeTypeName(types[i]), 1.0F, {}, {}};
+      Detection d{"barcode", texts[i], BarcodeTypeName(types[i]), 1.0F, {}, {}, {}};
       if (corners.size() >= 4 * (i + 1)) {
         d.points.assign(corners.begin() + static_cast<ptrdiff_t>(4 * i),
                         corners.begin() + static_cast<ptrdiff_t>(4 * i + 4));
@@ -110,7 +110,7 @@ class Reader : public BarcodeReader {
       const bool qr = sym->get_type() == zbar::ZBAR_QRCODE;
       std::string format = qr ? "QR_CODE" : ZbarLinearName(sym->get_type());
       if (!qr && AlreadyRead(*out, sym->get_data())) continue;
-      Detection d{qr ? "qrcode" : "barcode", sym->get_data(), format, 1.0F, {}, {}};
+      Detection d{qr ? "qrcode" : "barcode", sym->get_data(), format, 1.0F, {}, {}, {}};
       for (int i = 0; i < sym->get_location_size(); ++i) {
         d.points.emplace_back(static_cast<float>(sym->get_location_x(static_cast<unsigned>(i))),
                               static_cast<float>(sym->get_location_y(static_cast<unsigned>(i))));

@@ -85,8 +85,8 @@ void CloudClient::Record(bool ok, double ms) {
     return;
   }
   if (++failures_ >= config_.failures_to_open) {
-    open_until_ = Clock::now() + std::chrono::microseconds(
-                                     static_cast<int64_t>(config_.open_ms * 1000));
+    open_until_ =
+        Clock::now() + std::chrono::microseconds(static_cast<int64_t>(config_.open_ms * 1000));
   }
 }
 
@@ -100,8 +100,8 @@ std::string CloudClient::BreakerState() const {
   std::lock_guard<std::mutex> lock(mu_);
   if (config_.url.empty()) return "no cloud configured";
   if (failures_ < config_.failures_to_open) return "closed";
-  return Clock::now() >= open_until_ ? "half-open" : "open after " + std::to_string(failures_) +
-                                                         " failures";
+  return Clock::now() >= open_until_ ? "half-open"
+                                     : "open after " + std::to_string(failures_) + " failures";
 }
 
 double CloudClient::MeanLatencyMs() const {

@@ -23,21 +23,24 @@ Result<json> YamlToJson(const YAML::Node& n, const std::string& path,
       json o = json::object();
       for (const auto& kv : n) {
         const std::string key = kv.first.as<std::string>();
-        SV_ASSIGN_OR_RETURN(o[key], YamlToJson(kv.second, path + "." + key, lines, depth + 1));
+        std::string child = path;
+        child += ".";
+        child += key;
+        SV_ASSIGN_OR_RETURN(o[key], YamlToJson(kv.second, child, lines, depth + 1));
       }
       return o;
     }
     case YAML::NodeType::Sequence: {
       json a = json::array();
       for (size_t i = 0; i < n.size(); ++i) {
-        SV_ASSIGN_OR_RETURN(json v, YamlToJson(n[i], path + "[" + std::to_string(i) + "]", lines,
-                                               depth + 1));
+        SV_ASSIGN_OR_RETURN(
+            json v, YamlToJson(n[i], path + "[" + std::to_string(i) + "]", lines, depth + 1));
         a.push_back(std::move(v));
       }
       return a;
     }
     case YAML::NodeType::Scalar: {
-      const std::string s = n.Scalar();
+      const std::string& s = n.Scalar();
       if (n.Tag() == "!") return json(s);  // quoted: always a string
       if (s == "true" || s == "false") return json(s == "true");
       json num = json::parse(s, nullptr, false);
@@ -228,8 +231,8 @@ Result<ServiceConfig> LoadServiceConfig(const std::string& path) {
     try {
       SV_ASSIGN_OR_RETURN(j, YamlToJson(YAML::Load(text), "", &lines, 0));
     } catch (const YAML::Exception& e) {
-      return Error(ErrorCode::kInvalidArgument, path + ":" + std::to_string(e.mark.line + 1) +
-                                                    ": not valid YAML: " + e.msg);
+      return Error(ErrorCode::kInvalidArgument,
+                   path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
     }
   } else {
     j = json::parse(text, nullptr, false);

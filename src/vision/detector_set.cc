@@ -15,6 +15,19 @@ Result<std::unique_ptr<DetectorSet>> DetectorSet::Create(const DetectorSetOption
     set->slots_[name] = std::move(slot);
   };
   add("faces", set->faces_.get());
+  // Face attributes only where set-up converted the models; the rest works without them.
+  if (auto classifier = FaceClassifier::Create(options.models_dir)) {
+    set->classifier_ = std::move(*classifier);
+    SV_ASSIGN_OR_RETURN(set->attr_faces_, FaceDetector::Create(paths, options.face));
+    auto slot = std::make_unique<Slot>();
+    slot->run = [faces = set->attr_faces_.get(), classifier = set->classifier_.get()](
+                    const cv::Mat& m) -> Result<std::vector<Detection>> {
+      SV_ASSIGN_OR_RETURN(auto ds, faces->Detect(m));
+      for (auto& d : ds) SV_TRY(classifier->Classify(m, &d));
+      return ds;
+    };
+    set->slots_["face_attributes"] = std::move(slot);
+  }
   add("barcodes", set->barcodes_.get());
   if (!options.catalog_path.empty()) {
     SV_ASSIGN_OR_RETURN(auto catalog, LoadCatalog(options.catalog_path));

@@ -11,17 +11,17 @@ uint64_t EventLog::Add(const std::string& pipeline, const std::string& type,
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::lock_guard<std::mutex> lock(mu_);
-  Event e{next_seq_++, now, pipeline, type, std::move(detail)};
+  StreamEvent e{next_seq_++, now, pipeline, type, std::move(detail)};
   if (ring_.size() >= capacity_) ring_.erase(ring_.begin());
   ring_.push_back(std::move(e));
   return ring_.back().seq;
 }
 
-std::vector<Event> EventLog::Since(uint64_t since) const {
+std::vector<StreamEvent> EventLog::Since(uint64_t since) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Event> out;
+  std::vector<StreamEvent> out;
   std::copy_if(ring_.begin(), ring_.end(), std::back_inserter(out),
-               [&](const Event& e) { return e.seq > since; });
+               [&](const StreamEvent& e) { return e.seq > since; });
   return out;
 }
 

@@ -112,6 +112,7 @@ class BlazeFaceDetector : public FaceDetector {
                       score,
                       cv::Rect2f(sq.x + (cxn - wn / 2) * to_frame, sq.y + (cyn - hn / 2) * to_frame,
                                  wn * to_frame, hn * to_frame),
+                      {},
                       {}};
           for (int k = 0; k < kKeyPoints; ++k) {
             d.points.emplace_back(sq.x + (ax + b[4 + 2 * k] / kInput) * to_frame,
@@ -163,7 +164,7 @@ class HaarFaceDetector : public FaceDetector {
     for (size_t i = 0; i < faces.size(); ++i) {
       // Cascade weights are unbounded margins; squash them into 0..1 for a comparable score.
       const float score = i < weights.size() ? Sigmoid(static_cast<float>(weights[i])) : 0.5F;
-      out.push_back({"face", "face", "haar", score, cv::Rect2f(faces[i]), {}});
+      out.push_back({"face", "face", "haar", score, cv::Rect2f(faces[i]), {}, {}});
     }
     return out;
   }

@@ -86,8 +86,8 @@ Result<std::vector<std::string>> ListImages(const std::string& path) {
 Result<std::unique_ptr<FrameSource>> FrameSource::Open(const SourceConfig& config) {
   if (config.type == "images") {
     SV_ASSIGN_OR_RETURN(auto files, ListImages(config.path));
-    return std::unique_ptr<FrameSource>(std::make_unique<ImageSource>(std::move(files),
-                                                                      config.loop));
+    return std::unique_ptr<FrameSource>(
+        std::make_unique<ImageSource>(std::move(files), config.loop));
   }
   const int api = config.type == "v4l2" ? cv::CAP_V4L2 : cv::CAP_FFMPEG;
   cv::VideoCapture cap;

@@ -14,7 +14,8 @@ nlohmann::json DetectionToJson(const Detection& d) {
           {"format", d.format},
           {"score", d.score},
           {"box", {d.box.x, d.box.y, d.box.width, d.box.height}},
-          {"points", points}};
+          {"points", points},
+          {"attributes", d.attributes}};
 }
 
 nlohmann::json DetectionsToJson(const std::vector<Detection>& ds) {

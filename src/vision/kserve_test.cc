@@ -164,8 +164,8 @@ TEST(KserveParseTest, ImageTensorChecks) {
 }
 
 TEST(KserveEncodeTest, ResponsesRoundTripJsonAndBinary) {
-  std::vector<Detection> ds = {{"face", "face", "blazeface", 0.9F, {1, 2, 3, 4}, {}},
-                               {"qrcode", "a:b", "QR_CODE", 1.0F, {5, 6, 7, 8}, {}}};
+  std::vector<Detection> ds = {{"face", "face", "blazeface", 0.9F, {1, 2, 3, 4}, {}, {}},
+                               {"qrcode", "a:b", "QR_CODE", 1.0F, {5, 6, 7, 8}, {}, {}}};
   const auto tensors = DetectionsToTensors(ds);
   for (bool binary : {false, true}) {
     auto enc = EncodeInferResponse("faces", "id1", tensors, {}, binary);

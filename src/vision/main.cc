@@ -81,7 +81,7 @@ int RunServe(const vis::ServiceConfig& config) {
     (*server)->Stop();
   });
   auto status = (*server)->Run();
-  pthread_kill(stopper.native_handle(), SIGTERM);  // wake the waiter if Run ended by itself
+  kill(getpid(), SIGTERM);  // wake the waiter if Run ended by itself (the signal is blocked)
   stopper.join();
   running->Stop();
   if (!status) return Fail(status.error());

@@ -36,6 +36,10 @@ Result<ModelPaths> FindModels(const std::string& models_dir) {
                  "Haar cascade not found at " + paths.haar_cascade +
                      ": install Debian's opencv-data (scripts/setup.sh does)");
   }
+  const std::string converted = dir + "/.storevisor-onnx/";
+  paths.gender_onnx = converted + "gender.onnx";
+  paths.emotion_onnx = converted + "emotion.onnx";
+  paths.hand_landmarks_onnx = converted + "handlandmark-lite.onnx";
   return paths;
 }
 

@@ -31,8 +31,12 @@ Result<Cloud> StartCloud(int port) {
   UniqueFd read_end(fds[0]);
   UniqueFd write_end(fds[1]);
   SpawnOptions opts;
-  opts.argv = {std::string(SV_BINARY_DIR) + "/bin/storevisor-vision", "serve", "--port",
-               std::to_string(port), "--threads", "4"};
+  opts.argv = {std::string(SV_BINARY_DIR) + "/bin/storevisor-vision",
+               "serve",
+               "--port",
+               std::to_string(port),
+               "--threads",
+               "4"};
   opts.stdout_fd = write_end.get();
   opts.stderr_fd = -1;
   opts.die_with_parent = true;
@@ -79,8 +83,7 @@ double SingleFrameMs() {
   for (int i = 0; i < 5; ++i) {
     const auto start = std::chrono::steady_clock::now();
     (void)(*set)->Run("faces", *img);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                           start)
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
   }
   std::sort(ms.begin(), ms.end());
@@ -96,22 +99,21 @@ TEST(OffloadTest, AutoMovesToCloudUnderOverloadBackWhenItFailsAndAgainWhenItRetu
   const double frame_ms = SingleFrameMs();
   json pipelines = json::array();
   for (int i = 0; i < 4; ++i) {
-    pipelines.push_back({{"name", "cam" + std::to_string(i)},
-                         {"source", {{"type", "images"}, {"path", testdata::kGraceHopper},
-                                     {"loop", true}}},
-                         {"fps", 30},
-                         {"placement", "auto"},
-                         {"latency_target_ms", 2.5 * frame_ms}});
+    pipelines.push_back(
+        {{"name", "cam" + std::to_string(i)},
+         {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+         {"fps", 30},
+         {"placement", "auto"},
+         {"latency_target_ms", 2.5 * frame_ms}});
   }
-  auto config = ParseServiceConfig(
-      {{"edge_workers", 1},
-       {"cloud",
-        {{"url", "http://127.0.0.1:" + std::to_string(port)},
-         {"timeout_ms", 3000},
-         {"failures_to_open", 2},
-         {"open_ms", 500}}},
-       {"pipelines", pipelines}},
-      "test");
+  auto config = ParseServiceConfig({{"edge_workers", 1},
+                                    {"cloud",
+                                     {{"url", "http://127.0.0.1:" + std::to_string(port)},
+                                      {"timeout_ms", 3000},
+                                      {"failures_to_open", 2},
+                                      {"open_ms", 500}}},
+                                    {"pipelines", pipelines}},
+                                   "test");
   ASSERT_TRUE(config.has_value()) << config.error().message();
   auto detectors = DetectorSet::Create({});
   ASSERT_TRUE(detectors.has_value());
@@ -127,13 +129,15 @@ TEST(OffloadTest, AutoMovesToCloudUnderOverloadBackWhenItFailsAndAgainWhenItRetu
   httplib::Client probe("127.0.0.1", port);
   ASSERT_TRUE(Eventually([&] {
     auto m = probe.Get("/metrics");
-    return m && m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
+    return m &&
+           m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
   })) << "the cloud instance served no frame";
 
   // 2. The cloud dies: errors are events, frames go on at the edge, placement falls back.
   const uint64_t before_kill = LastSeq(*events);
   std::vector<uint64_t> frames_at_kill;
-  for (int i = 0; i < 4; ++i) frames_at_kill.push_back(metrics->Frames("pipeline", "cam" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i)
+    frames_at_kill.push_back(metrics->Frames("pipeline", "cam" + std::to_string(i)));
   ASSERT_TRUE(cloud->process.Kill(SIGKILL).has_value());
   (void)cloud->process.Wait(std::chrono::seconds(10));
   EXPECT_TRUE(Eventually([&] { return CountEvents(*events, before_kill, "cloud_error") > 0; }));

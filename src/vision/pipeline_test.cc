@@ -16,8 +16,8 @@ using internal::PlacementInput;
 using nlohmann::json;
 
 std::string TempDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/vision-" + name + "-" +
-                          std::to_string(::getpid());
+  const std::string dir =
+      ::testing::TempDir() + "/vision-" + name + "-" + std::to_string(::getpid());
   EXPECT_TRUE(MakeDirs(dir).has_value());
   return dir;
 }
@@ -53,8 +53,9 @@ pipelines:
 
 TEST(ConfigTest, ErrorsNameFileLineAndField) {
   const std::string dir = TempDir("cfgerr");
-  ASSERT_TRUE(WriteFileAtomic(dir + "/bad.yaml", "pipelines:\n  - name: a\n    source: {type: "
-                                                 "images, path: /x}\n    fps: -3\n")
+  ASSERT_TRUE(WriteFileAtomic(dir + "/bad.yaml",
+                              "pipelines:\n  - name: a\n    source: {type: "
+                              "images, path: /x}\n    fps: -3\n")
                   .has_value());
   auto c = LoadServiceConfig(dir + "/bad.yaml");
   ASSERT_FALSE(c.has_value());
@@ -118,8 +119,7 @@ TEST(MetricsTest, QuantilesAndExposition) {
   EXPECT_NEAR(m.Quantile("pipeline", "p\"1", 0.99), 0.100, 0.0015);
   EXPECT_EQ(m.Frames("pipeline", "p\"1"), 100U);
   const std::string text = m.Render();
-  EXPECT_NE(text.find("storevisor_vision_frames_total{pipeline=\"p\\\"1\"} 100"),
-            std::string::npos)
+  EXPECT_NE(text.find("storevisor_vision_frames_total{pipeline=\"p\\\"1\"} 100"), std::string::npos)
       << text;
   EXPECT_NE(text.find("storevisor_vision_errors_total{pipeline=\"p\\\"1\"} 1"), std::string::npos);
   EXPECT_NE(text.find("storevisor_vision_dropped_frames_total{pipeline=\"p\\\"1\"} 3"),
@@ -218,12 +218,12 @@ TEST(PipelinesTest, ASourceThatDisappearsIsReportedAndTheStreamRecovers) {
   ASSERT_TRUE(jpeg.has_value());
   ASSERT_TRUE(MakeDirs(spool).has_value());
   ASSERT_TRUE(WriteFileAtomic(spool + "/1.jpg", *jpeg).has_value());
-  auto config = ParseServiceConfig(
-      json{{"pipelines",
-            {{{"name", "cam"},
-              {"source", {{"type", "images"}, {"path", spool}, {"loop", true}}},
-              {"fps", 20}}}}},
-      "test");
+  auto config =
+      ParseServiceConfig(json{{"pipelines",
+                               {{{"name", "cam"},
+                                 {"source", {{"type", "images"}, {"path", spool}, {"loop", true}}},
+                                 {"fps", 20}}}}},
+                         "test");
   ASSERT_TRUE(config.has_value());
   auto detectors = DetectorSet::Create({});
   ASSERT_TRUE(detectors.has_value());

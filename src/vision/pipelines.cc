@@ -25,7 +25,9 @@ class Runner {
         edge_(edge),
         cloud_(cloud) {}
 
-  void Start() { thread_ = std::thread([this] { Loop(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
   void RequestStop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -138,8 +140,8 @@ bool Runner::EnsureSource(std::chrono::milliseconds* backoff) {
 }
 
 void Runner::Loop() {
-  const auto period = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / config_.fps));
+  const auto period =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / config_.fps));
   auto due = Clock::now();
   auto backoff = std::chrono::milliseconds(250);
   while (!Stopping()) {
@@ -246,7 +248,8 @@ void Runner::Process(cv::Mat frame) {
     auto ds = RunOne(det, img);
     if (!ds) {
       ok = false;
-      events_->Add(config_.name, "detector_error", {{"detector", det}, {"error", ds.error().message()}});
+      events_->Add(config_.name, "detector_error",
+                   {{"detector", det}, {"error", ds.error().message()}});
       continue;
     }
     for (auto& d : *ds) {
@@ -362,21 +365,20 @@ class PipelinesImpl : public Pipelines {
 }  // namespace
 
 Result<std::unique_ptr<Pipelines>> Pipelines::Start(const ServiceConfig& config,
-                                                    std::shared_ptr<DetectorSet> detectors,
-                                                    std::shared_ptr<Metrics> metrics,
-                                                    std::shared_ptr<EventLog> events) {
+                                                    const std::shared_ptr<DetectorSet>& detectors,
+                                                    const std::shared_ptr<Metrics>& metrics,
+                                                    const std::shared_ptr<EventLog>& events) {
   auto impl = std::make_unique<PipelinesImpl>(config);
   for (size_t i = 0; i < config.pipelines.size(); ++i) {
     const PipelineConfig& p = config.pipelines[i];
     for (const auto& d : p.detectors) {
       if (!detectors->Has(d)) {
-        return Error(ErrorCode::kInvalidArgument,
-                     "pipelines[" + std::to_string(i) + "].detectors: '" + d +
-                         "' unknown (products needs a catalog)");
+        return Error(ErrorCode::kInvalidArgument, "pipelines[" + std::to_string(i) +
+                                                      "].detectors: '" + d +
+                                                      "' unknown (products needs a catalog)");
       }
     }
-    impl->Add(std::make_unique<Runner>(p, detectors, metrics, events, impl->edge(),
-                                       impl->cloud()));
+    impl->Add(std::make_unique<Runner>(p, detectors, metrics, events, impl->edge(), impl->cloud()));
   }
   impl->StartAll();
   return std::unique_ptr<Pipelines>(std::move(impl));

@@ -103,7 +103,8 @@ class Matcher : public ProductMatcher {
     cv::perspectiveTransform(quad, quad, h);
     if (!PlausibleOutline(quad, ref.size)) return std::nullopt;
     const float score = static_cast<float>(inliers) / static_cast<float>(src.size());
-    return Detection{"product", ref.name, options_.features, score, cv::boundingRect(quad), quad};
+    return Detection{"product", ref.name, options_.features, score, cv::boundingRect(quad),
+                     quad,      {}};
   }
 
   cv::Ptr<cv::Feature2D> features_;

