@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -57,21 +58,22 @@ uint64_t HostTscKhz(const std::string& cpuinfo) {
     auto colon = line.find(':');
     if (colon == std::string::npos) return 0;
     double mhz = std::strtod(line.c_str() + colon + 1, nullptr);
-    return mhz > 0 && mhz < 100000 ? static_cast<uint64_t>(mhz * 1000 + 0.5) : 0;
+    return mhz > 0 && mhz < 100000 ? static_cast<uint64_t>(std::llround(mhz * 1000)) : 0;
   }
   return 0;
 }
 
 AccelChoice ChooseAccel(AccelMode mode, const HostPaths& paths) {
-  if (mode == AccelMode::kTcg) return {Accel::kTcg, "tcg forced by the user", HostTscKhz(paths.cpuinfo)};
+  if (mode == AccelMode::kTcg)
+    return {Accel::kTcg, "tcg forced by the user", HostTscKhz(paths.cpuinfo)};
   std::string problem = KvmProblem(paths);
   if (mode == AccelMode::kKvm) {
     if (problem.empty()) return {Accel::kKvm, "kvm forced by the user"};
     return {Accel::kKvm, "kvm forced by the user although " + problem};
   }
   if (problem.empty()) {
-    return {Accel::kKvm, "kvm: the CPU has " + VirtFlag(paths.cpuinfo) + " and " +
-                             paths.dev_kvm + " is usable"};
+    return {Accel::kKvm,
+            "kvm: the CPU has " + VirtFlag(paths.cpuinfo) + " and " + paths.dev_kvm + " is usable"};
   }
   return {Accel::kTcg, "tcg (multi-threaded): " + problem, HostTscKhz(paths.cpuinfo)};
 }

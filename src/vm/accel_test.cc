@@ -16,8 +16,8 @@ class FakeHost {
   FakeHost(const std::string& flags, bool dev_kvm, bool pvm) {
     char t[] = "/tmp/accelXXXXXX";
     dir_ = mkdtemp(t);
-    std::ofstream(dir_ + "/cpuinfo") << "processor\t: 0\ncpu MHz\t\t: 2300.000\nflags\t\t: fpu " << flags
-                                     << " sse2\n";
+    std::ofstream(dir_ + "/cpuinfo")
+        << "processor\t: 0\ncpu MHz\t\t: 2300.000\nflags\t\t: fpu " << flags << " sse2\n";
     if (dev_kvm) std::ofstream(dir_ + "/kvm") << "";
     if (pvm) mkdir((dir_ + "/kvm_pvm").c_str(), 0755);
     paths_ = HostPaths{dir_ + "/cpuinfo", dir_ + "/kvm", dir_ + "/kvm_pvm"};
@@ -77,9 +77,7 @@ TEST(Accel, UserCanForceEither) {
   EXPECT_NE(t.reason.find("forced"), std::string::npos);
 }
 
-TEST(Accel, HostTscKhzMissingIsZero) {
-  EXPECT_EQ(HostTscKhz("/nonexistent/cpuinfo"), 0u);
-}
+TEST(Accel, HostTscKhzMissingIsZero) { EXPECT_EQ(HostTscKhz("/nonexistent/cpuinfo"), 0u); }
 
 }  // namespace
 }  // namespace storevisor::vm

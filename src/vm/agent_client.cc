@@ -10,8 +10,8 @@
 
 namespace storevisor::vm {
 
-using nlohmann::json;
 using internal::Deadline;
+using nlohmann::json;
 
 namespace {
 Deadline After(Millis t) { return std::chrono::steady_clock::now() + t; }
@@ -85,10 +85,15 @@ Result<json> AgentClient::Execute(const std::string& command, const json& argume
     if (m.contains("return")) return std::move(m["return"]);
     if (m.contains("error") && m["error"].is_object()) {
       const json& e = m["error"];
-      std::string desc = e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>() : "?";
-      return Error(ErrorCode::kFailedPrecondition, "guest agent " + command + ": " + desc);
+      std::string desc =
+          e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>() : "?";
+      std::string msg = "guest agent " + command;
+      msg += ": ";
+      msg += desc;
+      return Error(ErrorCode::kFailedPrecondition, msg);
     }
-    return Error(ErrorCode::kGuestFault, "guest agent " + command + ": reply has neither return nor error");
+    return Error(ErrorCode::kGuestFault,
+                 "guest agent " + command + ": reply has neither return nor error");
   }
 }
 
@@ -101,7 +106,8 @@ Status AgentClient::Shutdown(const std::string& mode) {
 namespace {
 Result<std::string> B64Field(const json& r, const char* key) {
   if (!r.contains(key)) return std::string();
-  if (!r[key].is_string()) return Error(ErrorCode::kGuestFault, std::string(key) + " is not a string");
+  if (!r[key].is_string())
+    return Error(ErrorCode::kGuestFault, std::string(key) + " is not a string");
   auto d = DecodeBase64(r[key].get<std::string>());
   if (!d) return Error(ErrorCode::kGuestFault, std::string(key) + " is not valid base64");
   return std::move(*d);
@@ -112,7 +118,8 @@ Result<ExecResult> AgentClient::Exec(const std::vector<std::string>& argv, Milli
                                      const std::string& input) {
   if (argv.empty()) return Error(ErrorCode::kInvalidArgument, "guest exec: no command given");
   Deadline deadline = After(timeout);
-  json args{{"path", argv[0]}, {"arg", std::vector<std::string>(argv.begin() + 1, argv.end())},
+  json args{{"path", argv[0]},
+            {"arg", std::vector<std::string>(argv.begin() + 1, argv.end())},
             {"capture-output", true}};
   if (!input.empty()) args["input-data"] = EncodeBase64(input);
   SV_ASSIGN_OR_RETURN(json started, Execute("guest-exec", args, Left(deadline)));
@@ -128,8 +135,10 @@ Result<ExecResult> AgentClient::Exec(const std::vector<std::string>& argv, Milli
     }
     if (st["exited"].get<bool>()) {
       ExecResult r;
-      if (st.contains("exitcode") && st["exitcode"].is_number_integer()) r.exit_code = st["exitcode"].get<int>();
-      if (st.contains("signal") && st["signal"].is_number_integer()) r.signal = st["signal"].get<int>();
+      if (st.contains("exitcode") && st["exitcode"].is_number_integer())
+        r.exit_code = st["exitcode"].get<int>();
+      if (st.contains("signal") && st["signal"].is_number_integer())
+        r.signal = st["signal"].get<int>();
       SV_ASSIGN_OR_RETURN(r.out, B64Field(st, "out-data"));
       SV_ASSIGN_OR_RETURN(r.err, B64Field(st, "err-data"));
       return r;

@@ -79,11 +79,12 @@ TEST(AgentClient, SyncDropsStaleRepliesAndGarbage) {
 }
 
 TEST(AgentClient, ExecPollsStatusAndDecodesOutput) {
-  AgentPeer peer(Replies{{"guest-exec", "{\"return\": {\"pid\": 77}}\n"},
-                  {"guest-exec-status", "{\"return\": {\"exited\": false}}\n"},
-                  {"guest-exec-status",
-                   "{\"return\": {\"exited\": true, \"exitcode\": 3, \"out-data\": \"aGkK\", "
-                   "\"err-data\": \"b29wcw==\"}}\n"}});
+  AgentPeer peer(
+      Replies{{"guest-exec", "{\"return\": {\"pid\": 77}}\n"},
+              {"guest-exec-status", "{\"return\": {\"exited\": false}}\n"},
+              {"guest-exec-status",
+               "{\"return\": {\"exited\": true, \"exitcode\": 3, \"out-data\": \"aGkK\", "
+               "\"err-data\": \"b29wcw==\"}}\n"}});
   AgentClient c = AgentClient::FromFd(peer.TakeClientFd());
   auto r = c.Exec({"/bin/sh", "-c", "echo hi; echo oops >&2; exit 3"}, Millis(5000));
   ASSERT_TRUE(r.has_value()) << r.error().message();
@@ -93,8 +94,8 @@ TEST(AgentClient, ExecPollsStatusAndDecodesOutput) {
 }
 
 TEST(AgentClient, ErrorReplyAndBadFieldsAreErrors) {
-  AgentPeer peer(Replies{{"guest-exec",
-                   "{\"error\": {\"class\": \"GenericError\", \"desc\": \"No such file\"}}\n"}});
+  AgentPeer peer(Replies{
+      {"guest-exec", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"No such file\"}}\n"}});
   AgentClient c = AgentClient::FromFd(peer.TakeClientFd());
   auto r = c.Exec({"/nope"}, Millis(3000));
   ASSERT_FALSE(r.has_value());
@@ -106,8 +107,10 @@ TEST(AgentClient, ErrorReplyAndBadFieldsAreErrors) {
   ASSERT_FALSE(r2.has_value());
   EXPECT_EQ(r2.error().code(), ErrorCode::kGuestFault);
 
-  AgentPeer badb64(Replies{{"guest-exec", "{\"return\": {\"pid\": 5}}\n"},
-                    {"guest-exec-status", "{\"return\": {\"exited\": true, \"exitcode\": 0, \"out-data\": \"@@@\"}}\n"}});
+  AgentPeer badb64(
+      Replies{{"guest-exec", "{\"return\": {\"pid\": 5}}\n"},
+              {"guest-exec-status",
+               "{\"return\": {\"exited\": true, \"exitcode\": 0, \"out-data\": \"@@@\"}}\n"}});
   AgentClient c3 = AgentClient::FromFd(badb64.TakeClientFd());
   auto r3 = c3.Exec({"/bin/true"}, Millis(3000));
   ASSERT_FALSE(r3.has_value());

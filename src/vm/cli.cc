@@ -76,7 +76,8 @@ Result<VmConfig> LoadConfig(const Options& o) {
   if (!o.nets.empty()) {
     j["nets"] = json::array();
     for (const auto& s : o.nets) {
-      if (s.rfind("tap=", 0) != 0) return Error(ErrorCode::kInvalidArgument, "--net " + s + ": expected tap=NAME");
+      if (s.rfind("tap=", 0) != 0)
+        return Error(ErrorCode::kInvalidArgument, "--net " + s + ": expected tap=NAME");
       j["nets"].push_back({{"tap", s.substr(4)}});
     }
   }
@@ -89,7 +90,8 @@ Result<VmConfig> LoadConfig(const Options& o) {
 // A private state directory for a foreground run without --state-dir.
 Result<std::string> TempStateDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/storevisor-vm-XXXXXX";
+  std::string templ =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/storevisor-vm-XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) return ErrnoError("mkdtemp " + templ);
   return templ;
 }
@@ -106,7 +108,8 @@ class ConsoleRelay {
     }
     char buf[8192];
     ssize_t n;
-    while ((n = ::read(fd_.get(), buf, sizeof buf)) > 0) (void)WriteAll(1, std::string_view(buf, n));
+    while ((n = ::read(fd_.get(), buf, sizeof buf)) > 0)
+      (void)WriteAll(1, std::string_view(buf, n));
   }
 
  private:
@@ -165,7 +168,8 @@ int CmdRun(const Options& o) {
     if (!snap_cfg) return Fail(snap_cfg.error());
     cfg = std::move(snap_cfg);
   }
-  if (o.detach && o.state_dir.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "--detach needs --state-dir DIR"));
+  if (o.detach && o.state_dir.empty())
+    return Fail(Error(ErrorCode::kInvalidArgument, "--detach needs --state-dir DIR"));
   // Block the stop signals before QEMU exists, so none is lost (signalfd reads them).
   sigset_t set;
   sigemptyset(&set);
@@ -240,7 +244,8 @@ int CmdStatus(const Options& o) {
     std::cout << j.dump() << std::endl;
   } else {
     std::cout << j["status"].get<std::string>();
-    if (!j["pid"].is_null()) std::cout << " (pid " << j["pid"] << ", " << j["accel"].get<std::string>() << ")";
+    if (!j["pid"].is_null())
+      std::cout << " (pid " << j["pid"] << ", " << j["accel"].get<std::string>() << ")";
     std::cout << std::endl;
   }
   return 0;
@@ -308,7 +313,8 @@ void Define(CLI::App& app, Options* o) {
   auto* run = app.add_subcommand("run", "boot or restore a microvm guest");
   AddVmFlags(run, o);
   run->add_flag("--detach", o->detach, "start QEMU in its own session and return once ready");
-  run->add_option("--state-dir", o->state_dir, "where qemu.pid, qmp.sock, agent.sock, console.log go");
+  run->add_option("--state-dir", o->state_dir,
+                  "where qemu.pid, qmp.sock, agent.sock, console.log go");
   run->add_flag("--no-wait", o->no_wait, "do not wait for the agent (readiness)");
   run->add_option("--from-snapshot", o->from_snapshot, "restore from a snapshot directory");
   auto* status = app.add_subcommand("status", "state of a detached VM");

@@ -54,15 +54,16 @@ void AddDevices(const VmConfig& c, std::vector<std::string>* v) {
   for (size_t i = 0; i < c.disks.size(); ++i) {
     const DiskConfig& d = c.disks[i];
     std::string id = "disk" + std::to_string(i);
-    add({"-drive", "id=" + id + ",if=none,file=" + Esc(d.path) + ",format=" + d.format +
-                       (d.readonly ? ",readonly=on" : "") + ",cache=none,aio=threads",
+    add({"-drive",
+         "id=" + id + ",if=none,file=" + Esc(d.path) + ",format=" + d.format +
+             (d.readonly ? ",readonly=on" : "") + ",cache=none,aio=threads",
          "-device", "virtio-blk-device,drive=" + id});
   }
   for (size_t i = 0; i < c.nets.size(); ++i) {
     const NetConfig& n = c.nets[i];
     std::string id = "net" + std::to_string(i);
-    add({"-netdev", "tap,id=" + id + ",ifname=" + n.tap + ",script=no,downscript=no",
-         "-device", "virtio-net-device,netdev=" + id + (n.mac.empty() ? "" : ",mac=" + n.mac)});
+    add({"-netdev", "tap,id=" + id + ",ifname=" + n.tap + ",script=no,downscript=no", "-device",
+         "virtio-net-device,netdev=" + id + (n.mac.empty() ? "" : ",mac=" + n.mac)});
   }
   if (c.rng) add({"-device", "virtio-rng-device"});
   if (c.balloon) add({"-device", "virtio-balloon-device,free-page-reporting=on"});
@@ -72,9 +73,16 @@ void AddDevices(const VmConfig& c, std::vector<std::string>* v) {
 
 std::vector<std::string> BuildQemuArgv(const VmConfig& c, const AccelChoice& a,
                                        const RuntimePaths& p) {
-  std::vector<std::string> v = {c.qemu, "-name", c.name + ",debug-threads=on", "-M",
-                                MachineArg(c, a), "-nodefaults", "-no-user-config",
-                                "-display", "none", "-no-reboot"};
+  std::vector<std::string> v = {c.qemu,
+                                "-name",
+                                c.name + ",debug-threads=on",
+                                "-M",
+                                MachineArg(c, a),
+                                "-nodefaults",
+                                "-no-user-config",
+                                "-display",
+                                "none",
+                                "-no-reboot"};
   auto add = [&v](std::initializer_list<std::string> args) { v.insert(v.end(), args); };
   if (a.accel == Accel::kKvm) {
     add({"-accel", "kvm", "-cpu", "host"});
@@ -100,8 +108,8 @@ std::vector<std::string> BuildQemuArgv(const VmConfig& c, const AccelChoice& a,
   }
   add({"-chardev", "socket,id=qmp0,path=" + Esc(p.qmp_socket) + ",server=on,wait=off", "-mon",
        "chardev=qmp0,mode=control"});
-  add({"-chardev", "socket,id=agent0,path=" + Esc(p.agent_socket) + ",server=on,wait=off", "-device",
-       "virtio-serial-device,max_ports=2", "-device",
+  add({"-chardev", "socket,id=agent0,path=" + Esc(p.agent_socket) + ",server=on,wait=off",
+       "-device", "virtio-serial-device,max_ports=2", "-device",
        "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"});
   if (!c.qmp_path.empty()) {  // a second monitor for the user (--qmp PATH)
     add({"-chardev", "socket,id=qmp1,path=" + Esc(c.qmp_path) + ",server=on,wait=off", "-mon",

@@ -20,12 +20,13 @@ VmConfig Minimal() {
   return c;
 }
 
-const Argv kTail = {"-chardev", "file,id=serial0,path=/s/console.log", "-serial", "chardev:serial0",
-                    "-chardev", "socket,id=qmp0,path=/s/qmp.sock,server=on,wait=off", "-mon",
-                    "chardev=qmp0,mode=control", "-chardev",
-                    "socket,id=agent0,path=/s/agent.sock,server=on,wait=off", "-device",
-                    "virtio-serial-device,max_ports=2", "-device",
-                    "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"};
+const Argv kTail = {"-chardev", "file,id=serial0,path=/s/console.log",
+                    "-serial",  "chardev:serial0",
+                    "-chardev", "socket,id=qmp0,path=/s/qmp.sock,server=on,wait=off",
+                    "-mon",     "chardev=qmp0,mode=control",
+                    "-chardev", "socket,id=agent0,path=/s/agent.sock,server=on,wait=off",
+                    "-device",  "virtio-serial-device,max_ports=2",
+                    "-device",  "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"};
 
 Argv Concat(Argv a, const Argv& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -33,11 +34,27 @@ Argv Concat(Argv a, const Argv& b) {
 }
 
 TEST(QemuCmdline, MinimalTcg) {
-  Argv want = {"qemu-system-x86_64", "-name", "pos-1,debug-threads=on", "-M",
+  Argv want = {"qemu-system-x86_64",
+               "-name",
+               "pos-1,debug-threads=on",
+               "-M",
                "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on",
-               "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-accel",
-               "tcg,thread=multi,tb-size=64", "-smp", "1", "-m", "256M", "-kernel", "/g/vmlinux",
-               "-initrd", "/g/initrd.img", "-append",
+               "-nodefaults",
+               "-no-user-config",
+               "-display",
+               "none",
+               "-no-reboot",
+               "-accel",
+               "tcg,thread=multi,tb-size=64",
+               "-smp",
+               "1",
+               "-m",
+               "256M",
+               "-kernel",
+               "/g/vmlinux",
+               "-initrd",
+               "/g/initrd.img",
+               "-append",
                "console=ttyS0 panic=-1 reboot=t pci=off tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
@@ -56,19 +73,39 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
   c.disks = {{"/d/root,1.ext4", false, "raw"}, {"/d/data.qcow2", true, "qcow2"}};
   c.root_disk = 1;
   c.nets = {{"tap0", "52:54:00:00:00:01"}};
-  Argv want = {"qemu-system-x86_64", "-name", "pos-1,debug-threads=on", "-M",
-               "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off", "-nodefaults",
-               "-no-user-config", "-display", "none", "-no-reboot", "-accel", "kvm", "-cpu", "host",
-               "-smp", "2", "-m", "512M", "-kernel", "/g/vmlinux", "-initrd", "/g/initrd.img",
-               "-append",
-               "console=ttyS0 panic=-1 reboot=t pci=off sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
+  Argv want = {
+      "qemu-system-x86_64",
+      "-name",
+      "pos-1,debug-threads=on",
+      "-M",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-accel",
+      "kvm",
+      "-cpu",
+      "host",
+      "-smp",
+      "2",
+      "-m",
+      "512M",
+      "-kernel",
+      "/g/vmlinux",
+      "-initrd",
+      "/g/initrd.img",
+      "-append",
+      "console=ttyS0 panic=-1 reboot=t pci=off sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
   want = Concat(want, kTail);
-  want = Concat(want, {"-drive", "id=disk0,if=none,file=/d/root,,1.ext4,format=raw,cache=none,aio=threads",
-                       "-device", "virtio-blk-device,drive=disk0", "-drive",
-                       "id=disk1,if=none,file=/d/data.qcow2,format=qcow2,readonly=on,cache=none,aio=threads",
-                       "-device", "virtio-blk-device,drive=disk1", "-netdev",
-                       "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device",
-                       "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-pidfile", "/s/qemu.pid"});
+  want = Concat(
+      want, {"-drive", "id=disk0,if=none,file=/d/root,,1.ext4,format=raw,cache=none,aio=threads",
+             "-device", "virtio-blk-device,drive=disk0", "-drive",
+             "id=disk1,if=none,file=/d/data.qcow2,format=qcow2,readonly=on,cache=none,aio=threads",
+             "-device", "virtio-blk-device,drive=disk1", "-netdev",
+             "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device",
+             "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-pidfile", "/s/qemu.pid"});
   EXPECT_EQ(BuildQemuArgv(c, kKvm, kPaths), want);
 }
 
@@ -81,14 +118,17 @@ TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {
   auto has = [](const Argv& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
   };
-  EXPECT_TRUE(has(save, "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on,"
-                        "memory-backend=ram0"));
-  EXPECT_TRUE(has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=on"));
+  EXPECT_TRUE(has(save,
+                  "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on,"
+                  "memory-backend=ram0"));
+  EXPECT_TRUE(
+      has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=on"));
   EXPECT_FALSE(has(save, "-incoming"));
   RuntimePaths restore = kPaths;
   restore.incoming = true;
   Argv r = BuildQemuArgv(c, kTcg, restore);
-  EXPECT_TRUE(has(r, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=off,merge=on"));
+  EXPECT_TRUE(
+      has(r, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=off,merge=on"));
   ASSERT_GE(r.size(), 2u);
   EXPECT_EQ(r[r.size() - 2], "-incoming");
   EXPECT_EQ(r.back(), "defer");
@@ -102,7 +142,8 @@ TEST(QemuCmdline, SerialNoneAndUserQmp) {
   auto at = std::find(v.begin(), v.end(), "-serial");
   ASSERT_NE(at, v.end());
   EXPECT_EQ(*(at + 1), "null");
-  EXPECT_NE(std::find(v.begin(), v.end(), "socket,id=qmp1,path=/u/qmp.sock,server=on,wait=off"), v.end());
+  EXPECT_NE(std::find(v.begin(), v.end(), "socket,id=qmp1,path=/u/qmp.sock,server=on,wait=off"),
+            v.end());
 }
 
 TEST(QemuCmdline, NoLegacyDevicesOrRoms) {

@@ -110,15 +110,15 @@ bool ValidMac(const std::string& mac) {
   return true;
 }
 
-Status ParseDisks(const Reader& r, const std::string& src, const std::string& base,
-                  VmConfig* c) {
+Status ParseDisks(const Reader& r, const std::string& src, const std::string& base, VmConfig* c) {
   if (!r.obj().contains("disks")) return Ok();
   const json& arr = r.obj()["disks"];
   if (!arr.is_array()) return r.Fail("disks", "must be an array");
   if (arr.size() > 16) return r.Fail("disks", "at most 16 disks");
   for (size_t i = 0; i < arr.size(); ++i) {
     std::string path = "disks[" + std::to_string(i) + "]";
-    if (!arr[i].is_object()) return Error(ErrorCode::kInvalidArgument, src + ": " + path + ": must be an object");
+    if (!arr[i].is_object())
+      return Error(ErrorCode::kInvalidArgument, src + ": " + path.append(": must be an object"));
     Reader d(arr[i], path, src);
     DiskConfig disk;
     SV_TRY(d.OnlyKnown({"path", "readonly", "format"}));
@@ -127,7 +127,8 @@ Status ParseDisks(const Reader& r, const std::string& src, const std::string& ba
     SV_TRY(d.String("format", &disk.format));
     if (disk.path.empty()) return d.Fail("path", "is required");
     if (disk.path.find(',') != std::string::npos) return d.Fail("path", "must not contain ','");
-    if (disk.format != "raw" && disk.format != "qcow2") return d.Fail("format", "must be raw or qcow2");
+    if (disk.format != "raw" && disk.format != "qcow2")
+      return d.Fail("format", "must be raw or qcow2");
     disk.path = Resolve(base, disk.path);
     c->disks.push_back(disk);
   }
@@ -141,7 +142,8 @@ Status ParseNets(const Reader& r, const std::string& src, VmConfig* c) {
   if (arr.size() > 8) return r.Fail("nets", "at most 8 network interfaces");
   for (size_t i = 0; i < arr.size(); ++i) {
     std::string path = "nets[" + std::to_string(i) + "]";
-    if (!arr[i].is_object()) return Error(ErrorCode::kInvalidArgument, src + ": " + path + ": must be an object");
+    if (!arr[i].is_object())
+      return Error(ErrorCode::kInvalidArgument, src + ": " + path.append(": must be an object"));
     Reader n(arr[i], path, src);
     NetConfig net;
     SV_TRY(n.OnlyKnown({"tap", "mac"}));
@@ -151,17 +153,19 @@ Status ParseNets(const Reader& r, const std::string& src, VmConfig* c) {
         net.tap.find_first_of(",/ =") != std::string::npos) {
       return n.Fail("tap", "must be a tap device name (1-15 characters, no ',', '/', ' ', '=')");
     }
-    if (!net.mac.empty() && !ValidMac(net.mac)) return n.Fail("mac", "must look like 52:54:00:12:34:56");
+    if (!net.mac.empty() && !ValidMac(net.mac))
+      return n.Fail("mac", "must look like 52:54:00:12:34:56");
     c->nets.push_back(net);
   }
   return Ok();
 }
 
 Status ParseTop(const Reader& r, const std::string& src, const std::string& base, VmConfig* c) {
-  SV_TRY(r.OnlyKnown({"name", "kernel", "initrd", "cmdline", "cpus", "memory_mib", "disks",
-                      "root_disk", "nets", "serial", "qmp", "accel", "tcg_tb_size_mib",
-                      "mem_merge", "balloon", "rng", "ready_timeout_s", "stop_timeout_s",
-                      "qemu", "ram_file"}));
+  SV_TRY(
+      r.OnlyKnown({"name",       "kernel",          "initrd",          "cmdline",   "cpus",
+                   "memory_mib", "disks",           "root_disk",       "nets",      "serial",
+                   "qmp",        "accel",           "tcg_tb_size_mib", "mem_merge", "balloon",
+                   "rng",        "ready_timeout_s", "stop_timeout_s",  "qemu",      "ram_file"}));
   SV_TRY(r.String("name", &c->name));
   SV_TRY(r.String("kernel", &c->kernel));
   SV_TRY(r.String("initrd", &c->initrd));
@@ -196,7 +200,8 @@ Status ParseTop(const Reader& r, const std::string& src, const std::string& base
   SV_TRY(r.String("qemu", &c->qemu));
   SV_TRY(r.String("ram_file", &c->ram_file));
   if (c->kernel.empty()) return r.Fail("kernel", "is required");
-  if (c->name.empty() || c->name.size() > 64 || c->name.find_first_of(",= /") != std::string::npos) {
+  if (c->name.empty() || c->name.size() > 64 ||
+      c->name.find_first_of(",= /") != std::string::npos) {
     return r.Fail("name", "must be 1-64 characters without ',', '=', ' ' or '/'");
   }
   if (c->cmdline.find('\n') != std::string::npos) return r.Fail("cmdline", "must be one line");
@@ -213,9 +218,8 @@ Result<VmConfig> ParseVmConfig(std::string_view text, const std::string& source,
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    return Error(ErrorCode::kInvalidArgument,
-                 source + ":" + std::to_string(LineOf(text, e.byte)) + ": not valid JSON: " +
-                     e.what());
+    return Error(ErrorCode::kInvalidArgument, source + ":" + std::to_string(LineOf(text, e.byte)) +
+                                                  ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) return Error(ErrorCode::kInvalidArgument, source + ": must be a JSON object");
   VmConfig c;
@@ -237,13 +241,25 @@ json VmConfig::ToJson() const {
   std::string serial_s = serial.kind == SerialConfig::Kind::kStdout ? "stdout"
                          : serial.kind == SerialConfig::Kind::kNone ? "none"
                                                                     : "file:" + serial.path;
-  json j{{"name", name},           {"kernel", kernel},       {"initrd", initrd},
-         {"cmdline", cmdline},     {"cpus", cpus},           {"memory_mib", memory_mib},
-         {"disks", disks_j},       {"nets", nets_j},         {"serial", serial_s},
-         {"accel", accel == AccelMode::kAuto ? "auto" : accel == AccelMode::kKvm ? "kvm" : "tcg"},
-         {"tcg_tb_size_mib", tcg_tb_size_mib}, {"mem_merge", mem_merge}, {"balloon", balloon},
-         {"rng", rng},             {"ready_timeout_s", ready_timeout_s},
-         {"stop_timeout_s", stop_timeout_s}, {"qemu", qemu}};
+  json j{{"name", name},
+         {"kernel", kernel},
+         {"initrd", initrd},
+         {"cmdline", cmdline},
+         {"cpus", cpus},
+         {"memory_mib", memory_mib},
+         {"disks", disks_j},
+         {"nets", nets_j},
+         {"serial", serial_s},
+         {"accel", accel == AccelMode::kAuto  ? "auto"
+                   : accel == AccelMode::kKvm ? "kvm"
+                                              : "tcg"},
+         {"tcg_tb_size_mib", tcg_tb_size_mib},
+         {"mem_merge", mem_merge},
+         {"balloon", balloon},
+         {"rng", rng},
+         {"ready_timeout_s", ready_timeout_s},
+         {"stop_timeout_s", stop_timeout_s},
+         {"qemu", qemu}};
   if (root_disk) j["root_disk"] = *root_disk;
   if (!qmp_path.empty()) j["qmp"] = qmp_path;
   if (!ram_file.empty()) j["ram_file"] = ram_file;
@@ -280,7 +296,9 @@ Status CheckKernelImage(const std::string& path) {
   std::string head(0x206, '\0');
   f.read(head.data(), static_cast<std::streamsize>(head.size()));
   size_t got = static_cast<size_t>(f.gcount());
-  bool elf = got >= 4 && head.compare(0, 4, "\x7f" "ELF") == 0;
+  bool elf = got >= 4 && head.compare(0, 4,
+                                      "\x7f"
+                                      "ELF") == 0;
   bool bzimage = got >= 0x206 && head.compare(0x202, 4, "HdrS") == 0;
   if (elf || bzimage) return Ok();
   return Error(ErrorCode::kInvalidArgument,

@@ -45,9 +45,12 @@ TEST(VmConfig, RoundTripsThroughJson) {
 }
 
 TEST(VmConfig, ErrorsNameTheFieldPath) {
-  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a"},{"path":7}]})", "vm.json: disks[1].path: must be a string");
-  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a","readonly":"yes"}]})", "disks[0].readonly: must be true or false");
-  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a","fromat":"raw"}]})", "disks[0].fromat: unknown field");
+  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a"},{"path":7}]})",
+              "vm.json: disks[1].path: must be a string");
+  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a","readonly":"yes"}]})",
+              "disks[0].readonly: must be true or false");
+  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a","fromat":"raw"}]})",
+              "disks[0].fromat: unknown field");
   ExpectError(R"({"kernel":"/k","memory":256})", "memory: unknown field");
   ExpectError(R"({"kernel":"/k","memory_mib":64})", "memory_mib: must be between 128");
   ExpectError(R"({"kernel":"/k","cpus":0})", "cpus: must be between 1 and 64");
@@ -56,7 +59,8 @@ TEST(VmConfig, ErrorsNameTheFieldPath) {
   ExpectError(R"({"kernel":"/k","nets":[{"tap":"a,b"}]})", "nets[0].tap");
   ExpectError(R"({"kernel":"/k","nets":[{"tap":"t","mac":"zz"}]})", "nets[0].mac");
   ExpectError(R"({"kernel":"/k","root_disk":0})", "root_disk: no such disk index");
-  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a,b"}]})", "disks[0].path: must not contain ','");
+  ExpectError(R"({"kernel":"/k","disks":[{"path":"/a,b"}]})",
+              "disks[0].path: must not contain ','");
   ExpectError(R"({"initrd":"/i"})", "kernel: is required");
   ExpectError(R"({"kernel":"/k","name":"a b"})", "name:");
   ExpectError(R"([1])", "must be a JSON object");
@@ -85,7 +89,10 @@ TEST(VmConfig, HostValidation) {
   EXPECT_EQ(s.error().code(), ErrorCode::kNotFound);
   EXPECT_NE(s.error().message().find("kernel: '" + d + "/missing'"), std::string::npos);
   f = fopen(garbage.c_str(), "w");
-  fputs("\x7f" "ELF....", f);
+  fputs(
+      "\x7f"
+      "ELF....",
+      f);
   fclose(f);
   c->kernel = garbage;
   c->memory_mib = 8192;

@@ -72,8 +72,8 @@ class VmTest : public ::testing::Test {
   }
 
   std::string WriteConfig(const std::string& name, json extra) {
-    json c{{"name", name}, {"kernel", kGuest + "/vmlinux"}, {"initrd", kGuest + "/initrd.img"},
-           {"memory_mib", 256}, {"ready_timeout_s", 60}, {"stop_timeout_s", 10}};
+    json c{{"name", name},      {"kernel", kGuest + "/vmlinux"}, {"initrd", kGuest + "/initrd.img"},
+           {"memory_mib", 256}, {"ready_timeout_s", 60},         {"stop_timeout_s", 10}};
     c.update(extra);
     std::string path = dir_ + "/" + name + ".json";
     EXPECT_TRUE(WriteFileAtomic(path, c.dump()).has_value());
@@ -113,7 +113,8 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
   EXPECT_EQ(json::parse(st.out)["status"], "running");
   EXPECT_EQ(json::parse(st.out)["pid"], j["pid"]);
 
-  auto ex = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "uname -r; echo err >&2; exit 7"});
+  auto ex =
+      Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "uname -r; echo err >&2; exit 7"});
   EXPECT_EQ(ex.status.exit_code, 7);
   EXPECT_NE(ex.out.find("cloud-amd64"), std::string::npos) << ex.out;
   EXPECT_EQ(ex.err, "err\n");
@@ -144,7 +145,8 @@ TEST_F(VmTest, ForegroundPrintsConsoleAndStopsCleanlyOnSigterm) {
     if (ReadFile(err).value_or("").find("guest ready") != std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_NE(ReadFile(err).value_or("").find("guest ready"), std::string::npos) << ReadFile(err).value_or("");
+  ASSERT_NE(ReadFile(err).value_or("").find("guest ready"), std::string::npos)
+      << ReadFile(err).value_or("");
   ASSERT_TRUE(child->Kill(SIGTERM).has_value());
   auto st = child->Wait(std::chrono::milliseconds(60000));
   ASSERT_TRUE(st.has_value());
@@ -164,12 +166,14 @@ TEST_F(VmTest, DebianRootfsWithQemuGaPersistsWritesAndHonoursReadOnly) {
                         kGuest + "/rootfs.ext4", disk});
   ASSERT_TRUE(mk.has_value() && mk->status.success()) << (mk ? mk->err : "");
   std::string state = dir_ + "/deb";
-  std::string rw = WriteConfig("deb-rw", {{"disks", {{{"path", disk}, {"format", "qcow2"}}}}, {"root_disk", 0}});
+  std::string rw =
+      WriteConfig("deb-rw", {{"disks", {{{"path", disk}, {"format", "qcow2"}}}}, {"root_disk", 0}});
   auto run = Cli({"run", "--config", rw, "--detach", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(run.status.exit_code, 0) << run.err;
-  auto os = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c",
-                 "grep ^ID= /etc/os-release; grep -qx qemu-ga /proc/[0-9]*/comm && echo qemu-ga-runs; "
-                 "echo persisted-data > /root/sv-test; sync"});
+  auto os =
+      Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c",
+           "grep ^ID= /etc/os-release; grep -qx qemu-ga /proc/[0-9]*/comm && echo qemu-ga-runs; "
+           "echo persisted-data > /root/sv-test; sync"});
   EXPECT_EQ(os.status.exit_code, 0) << os.err;
   EXPECT_NE(os.out.find("ID=debian"), std::string::npos) << os.out;
   EXPECT_NE(os.out.find("qemu-ga-runs"), std::string::npos) << os.out;
@@ -177,8 +181,9 @@ TEST_F(VmTest, DebianRootfsWithQemuGaPersistsWritesAndHonoursReadOnly) {
   EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
   ExpectNoLeftovers(state);
 
-  std::string ro = WriteConfig("deb-ro", {{"disks", {{{"path", disk}, {"format", "qcow2"}, {"readonly", true}}}},
-                                          {"root_disk", 0}});
+  std::string ro = WriteConfig(
+      "deb-ro",
+      {{"disks", {{{"path", disk}, {"format", "qcow2"}, {"readonly", true}}}}, {"root_disk", 0}});
   run = Cli({"run", "--config", ro, "--detach", "--state-dir", state, "-o", "json"});
   ASSERT_EQ(run.status.exit_code, 0) << run.err;
   auto read = Cli({"exec", "--state-dir", state, "--", "/bin/cat", "/root/sv-test"});
@@ -295,7 +300,8 @@ TEST_F(VmTest, KilledStarterCanReattach) {
 
 TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
   std::string initrd = dir_ + "/initrd.img";
-  ASSERT_TRUE(WriteFileAtomic(initrd, ReadFile(kGuest + "/initrd.img", 256u << 20).value()).has_value());
+  ASSERT_TRUE(
+      WriteFileAtomic(initrd, ReadFile(kGuest + "/initrd.img", 256u << 20).value()).has_value());
   std::string cfg = WriteConfig("snap", {{"initrd", initrd}});
   std::string snap = dir_ + "/snap";
   auto mk = Cli({"snapshot", "--config", cfg, "--out", snap, "-o", "json"});
@@ -323,7 +329,8 @@ TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
   std::string data = ReadFile(initrd, 256u << 20).value();
   data[data.size() - 1] ^= 1;
   ASSERT_TRUE(WriteFileAtomic(initrd, data).has_value());
-  auto stale = Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state});
+  auto stale =
+      Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state});
   EXPECT_EQ(stale.status.exit_code, 8) << stale.err;
   EXPECT_NE(stale.err.find("stale: initrd"), std::string::npos) << stale.err;
   // And a different config (more memory) is refused too.

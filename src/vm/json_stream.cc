@@ -23,9 +23,9 @@ void JsonStream::EndFrame() {
   } else {
     json j = json::parse(cur_, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
-      ready_.emplace_back(Error(ErrorCode::kGuestFault,
-                                "malformed JSON message (" + std::to_string(cur_.size()) +
-                                    " bytes): not valid JSON or not UTF-8"));
+      ready_.emplace_back(
+          Error(ErrorCode::kGuestFault, "malformed JSON message (" + std::to_string(cur_.size()) +
+                                            " bytes): not valid JSON or not UTF-8"));
     } else {
       ready_.emplace_back(std::move(j));
     }

@@ -41,7 +41,7 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 Result<pid_t> LivePid(const std::string& pidfile) {
   auto text = ReadFile(pidfile, 64);
   if (!text) return std::move(text).error();
-  pid_t pid = static_cast<pid_t>(std::atol(text->c_str()));
+  pid_t pid = static_cast<pid_t>(std::strtol(text->c_str(), nullptr, 10));
   if (pid <= 1) return Error(ErrorCode::kGuestFault, pidfile + ": not a pid");
   // A zombie (PID 1 here reaps slowly) or a reused pid running something else is gone.
   auto stat = ReadFile("/proc/" + std::to_string(pid) + "/stat", 4096);
@@ -63,7 +63,8 @@ void RemoveRuntimeFiles(const StateDir& s) {
 std::string ConsoleTail(const std::string& path, int lines) {
   std::string t = ReadTail(path, 16384);
   size_t pos = t.size();
-  for (int i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i) pos = t.rfind('\n', pos - 1);
+  for (int i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i)
+    pos = t.rfind('\n', pos - 1);
   return pos == std::string::npos ? t : t.substr(pos + 1);
 }
 
@@ -177,7 +178,8 @@ Status RestoreState(QmpClient& qmp, const std::string& snapshot_dir) {
     if (status != "inmigrate" && status != "prelaunch") {
       return Error(ErrorCode::kFailedPrecondition, "restore failed: QEMU is " + status);
     }
-    if (Clock::now() > deadline) return Error(ErrorCode::kTimeout, "restore did not finish in 60 s");
+    if (Clock::now() > deadline)
+      return Error(ErrorCode::kTimeout, "restore did not finish in 60 s");
     std::this_thread::sleep_for(Millis(2));
   }
   SV_TRY(qmp.Execute("cont"));
@@ -191,17 +193,20 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
   Machine m;
   m.state_ = opt.state;
   m.accel_ = ChooseAccel(config.accel);
-  RuntimePaths paths{opt.state.qmp(), opt.state.agent(), opt.state.pidfile(),
-                     config.serial.kind == SerialConfig::Kind::kFile ? config.serial.path
-                                                                     : opt.state.console(),
-                     !opt.snapshot_dir.empty()};
+  RuntimePaths paths{
+      opt.state.qmp(), opt.state.agent(), opt.state.pidfile(),
+      config.serial.kind == SerialConfig::Kind::kFile ? config.serial.path : opt.state.console(),
+      !opt.snapshot_dir.empty()};
   std::vector<std::string> argv = BuildQemuArgv(config, m.accel_, paths);
   argv.insert(argv.end(), opt.qemu_extra.begin(), opt.qemu_extra.end());
-  json info{{"config", config.ToJson()}, {"accel", AccelName(m.accel_.accel)},
-            {"accel_reason", m.accel_.reason}, {"argv", argv}, {"snapshot", opt.snapshot_dir}};
+  json info{{"config", config.ToJson()},
+            {"accel", AccelName(m.accel_.accel)},
+            {"accel_reason", m.accel_.reason},
+            {"argv", argv},
+            {"snapshot", opt.snapshot_dir}};
   SV_TRY(WriteFileAtomic(opt.state.info(), info.dump(2) + "\n"));
-  SV_ASSIGN_OR_RETURN(UniqueFd log, OpenFile(opt.state.dir + "/qemu.log",
-                                             O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  SV_ASSIGN_OR_RETURN(UniqueFd log,
+                      OpenFile(opt.state.dir + "/qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0644));
   SpawnOptions so;
   so.argv = argv;
   so.stdout_fd = log.get();
@@ -218,7 +223,8 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
   auto qmp = ConnectQmp(opt.state, m.pidfd_.get(), Millis(10000));
   if (!qmp) return std::move(qmp).error();  // m's destructor kills and cleans up
   m.qmp_ = std::move(*qmp);
-  if (!opt.snapshot_dir.empty()) SV_TRY_CTX(RestoreState(*m.qmp_, opt.snapshot_dir), "snapshot " + opt.snapshot_dir);
+  if (!opt.snapshot_dir.empty())
+    SV_TRY_CTX(RestoreState(*m.qmp_, opt.snapshot_dir), "snapshot " + opt.snapshot_dir);
   m.spawn_ms_ = MsSince(m.spawned_at_);
   return m;
 }
@@ -256,9 +262,9 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
   SV_ASSIGN_OR_RETURN(AgentClient * a, agent(timeout));
   for (;;) {
     if (PidfdExited(pidfd_.get(), 0)) {
-      return Error(ErrorCode::kUnavailable,
-                   "QEMU exited before the guest became ready; console:\n" +
-                       ConsoleTail(state_.console()));
+      return Error(
+          ErrorCode::kUnavailable,
+          "QEMU exited before the guest became ready; console:\n" + ConsoleTail(state_.console()));
     }
     if (cancelled && cancelled()) return Error(ErrorCode::kCancelled, "stopped while booting");
     auto ok = a->Sync(Millis(100));
@@ -268,9 +274,10 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
       SV_ASSIGN_OR_RETURN(a, agent(Millis(1000)));
     }
     if (Clock::now() > deadline) {
-      return Error(ErrorCode::kTimeout,
-                   "the guest agent did not answer within " + std::to_string(timeout.count() / 1000) +
-                       " s (boot watchdog); last console lines:\n" + ConsoleTail(state_.console()));
+      return Error(ErrorCode::kTimeout, "the guest agent did not answer within " +
+                                            std::to_string(timeout.count() / 1000) +
+                                            " s (boot watchdog); last console lines:\n" +
+                                            ConsoleTail(state_.console()));
     }
   }
 }
@@ -304,7 +311,8 @@ Result<std::optional<GuestFate>> Machine::WaitExit(std::optional<Millis> timeout
   if (!PidfdExited(pidfd_.get(), wait_ms)) {
     if (qmp_) {
       auto ev = qmp_->WaitEvent(Millis(0));
-      if (ev && *ev && (*ev)->name == "SHUTDOWN") shutdown_reason_ = (*ev)->data.value("reason", "");
+      if (ev && *ev && (*ev)->name == "SHUTDOWN")
+        shutdown_reason_ = (*ev)->data.value("reason", "");
     }
     return std::optional<GuestFate>();
   }

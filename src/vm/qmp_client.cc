@@ -6,8 +6,8 @@
 
 namespace storevisor::vm {
 
-using nlohmann::json;
 using internal::Deadline;
+using nlohmann::json;
 
 namespace {
 Deadline After(Millis t) { return std::chrono::steady_clock::now() + t; }
@@ -25,7 +25,8 @@ Result<QmpClient> QmpClient::FromFd(UniqueFd fd, Millis timeout) {
   Deadline deadline = After(timeout);
   SV_ASSIGN_OR_RETURN(json greeting, c.ReadMessage(deadline));
   if (!greeting.contains("QMP") || !greeting["QMP"].is_object()) {
-    return Error(ErrorCode::kGuestFault, "QMP: expected a greeting, got " + greeting.dump().substr(0, 200));
+    return Error(ErrorCode::kGuestFault,
+                 "QMP: expected a greeting, got " + greeting.dump().substr(0, 200));
   }
   c.greeting_ = std::move(greeting);
   auto caps = c.Execute("qmp_capabilities", json::object(), timeout);
@@ -49,13 +50,12 @@ Result<json> QmpClient::ReadMessage(Deadline deadline) {
   }
 }
 
-Result<json> QmpClient::Execute(const std::string& command, const json& arguments,
-                                Millis timeout) {
+Result<json> QmpClient::Execute(const std::string& command, const json& arguments, Millis timeout) {
   return ExecuteWithFd(command, arguments, -1, timeout);
 }
 
-Result<json> QmpClient::ExecuteWithFd(const std::string& command, const json& arguments,
-                                      int fd, Millis timeout) {
+Result<json> QmpClient::ExecuteWithFd(const std::string& command, const json& arguments, int fd,
+                                      Millis timeout) {
   if (!fd_.valid()) return Error(ErrorCode::kUnavailable, "QMP: not connected");
   uint64_t id = next_id_++;
   json req{{"execute", command}, {"id", id}};
@@ -79,9 +79,13 @@ Result<json> QmpClient::ExecuteWithFd(const std::string& command, const json& ar
     if (m.contains("return")) return std::move(m["return"]);
     if (m.contains("error") && m["error"].is_object()) {
       const json& e = m["error"];
-      std::string cls = e.contains("class") && e["class"].is_string() ? e["class"].get<std::string>() : "?";
-      std::string desc = e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>() : "?";
-      return Error(ErrorCode::kFailedPrecondition, "QMP " + command + ": " + cls + ": " + desc);
+      std::string cls =
+          e.contains("class") && e["class"].is_string() ? e["class"].get<std::string>() : "?";
+      std::string desc =
+          e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>() : "?";
+      std::string msg = "QMP " + command;
+      msg.append(": ").append(cls).append(": ").append(desc);
+      return Error(ErrorCode::kFailedPrecondition, msg);
     }
     return Error(ErrorCode::kGuestFault, "QMP " + command + ": reply has neither return nor error");
   }

@@ -76,9 +76,11 @@ TEST(QmpClient, NoGreetingIsAGuestFault) {
 }
 
 TEST(QmpClient, GarbageLinesAreSkipped) {
-  ScriptedPeer peer({{"", kGreeting},
-                     {"qmp_capabilities", "{\"return\": {}, \"id\": 1}\n"},
-                     {"query-kvm", "{not json}\n\x01\x02garbage\n{\"return\": {\"enabled\": false}, \"id\": 2}\n"}});
+  ScriptedPeer peer(
+      {{"", kGreeting},
+       {"qmp_capabilities", "{\"return\": {}, \"id\": 1}\n"},
+       {"query-kvm",
+        "{not json}\n\x01\x02garbage\n{\"return\": {\"enabled\": false}, \"id\": 2}\n"}});
   auto c = QmpClient::FromFd(peer.TakeClientFd(), Millis(2000));
   ASSERT_TRUE(c.has_value());
   auto r = c->Execute("query-kvm");
@@ -90,7 +92,8 @@ TEST(QmpClient, WaitForEventKeepsOthersQueued) {
   ScriptedPeer peer({{"", kGreeting},
                      {"qmp_capabilities",
                       "{\"return\": {}, \"id\": 1}\n{\"event\": \"STOP\"}\n"
-                      "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-shutdown\"}}\n"}});
+                      "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": "
+                      "\"guest-shutdown\"}}\n"}});
   auto c = QmpClient::FromFd(peer.TakeClientFd(), Millis(2000));
   ASSERT_TRUE(c.has_value());
   auto ev = c->WaitForEvent("SHUTDOWN", Millis(2000));

@@ -87,7 +87,8 @@ Result<std::string> Differs(const json& fp, const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "it is gone (" + std::string(strerror(errno)) + ")";
   int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  if (fp.value("size", int64_t{-1}) == st.st_size && fp.value("mtime_ns", int64_t{-1}) == mtime_ns) {
+  if (fp.value("size", int64_t{-1}) == st.st_size &&
+      fp.value("mtime_ns", int64_t{-1}) == mtime_ns) {
     return std::string();
   }
   SV_ASSIGN_OR_RETURN(std::string sha, FileSha256(path));
@@ -120,7 +121,8 @@ Status WaitMigration(QmpClient& qmp) {
       return Error(ErrorCode::kFailedPrecondition,
                    "migration to the snapshot " + status + ": " + st.value("error-desc", "?"));
     }
-    if (Clock::now() > deadline) return Error(ErrorCode::kTimeout, "saving the snapshot took over 120 s");
+    if (Clock::now() > deadline)
+      return Error(ErrorCode::kTimeout, "saving the snapshot took over 120 s");
     std::this_thread::sleep_for(Millis(5));
   }
 }
@@ -145,7 +147,8 @@ Result<SnapshotInfo> CreateSnapshot(const VmConfig& config, const std::string& d
   // uptime going on from here), which tests and operators can check.
   json guest = json::object();
   SV_ASSIGN_OR_RETURN(AgentClient * agent, m.agent(Millis(2000)));
-  auto who = agent->Exec({"/bin/cat", "/proc/sys/kernel/random/boot_id", "/proc/uptime"}, Millis(10000));
+  auto who =
+      agent->Exec({"/bin/cat", "/proc/sys/kernel/random/boot_id", "/proc/uptime"}, Millis(10000));
   if (who && who->exit_code == 0) {
     auto nl = who->out.find('\n');
     if (nl != std::string::npos) {
@@ -182,7 +185,8 @@ Status CheckSnapshot(const VmConfig& config, const std::string& dir) {
   auto text = ReadFile(dir + "/manifest.json", 1u << 20);
   if (!text) {
     return Error(ErrorCode::kNotFound, "snapshot " + dir + ": no manifest.json (" +
-                                           text.error().message() + "); take one with `storevisor-vm snapshot`");
+                                           text.error().message() +
+                                           "); take one with `storevisor-vm snapshot`");
   }
   json m = json::parse(*text, nullptr, false);
   if (!m.is_object() || !m.contains("inputs") || !m["inputs"].is_object()) {
@@ -202,7 +206,8 @@ Status CheckSnapshot(const VmConfig& config, const std::string& dir) {
                  std::string(AccelName(accel.accel)));
   }
   auto check = [&](const char* key, const std::string& path) -> Status {
-    if (!in.contains(key) || !in[key].is_object()) return stale(std::string(key) + " is not recorded");
+    if (!in.contains(key) || !in[key].is_object())
+      return stale(std::string(key) + " is not recorded");
     SV_ASSIGN_OR_RETURN(std::string why, Differs(in[key], path));
     if (!why.empty()) return stale(std::string(key) + " " + path + ": " + why);
     return Ok();
@@ -213,7 +218,8 @@ Status CheckSnapshot(const VmConfig& config, const std::string& dir) {
   if (!disks.is_array() || disks.size() != config.disks.size()) return stale("the disks differ");
   for (size_t i = 0; i < config.disks.size(); ++i) {
     SV_ASSIGN_OR_RETURN(std::string why, Differs(disks[i], config.disks[i].path));
-    if (!why.empty()) return stale("disks[" + std::to_string(i) + "] " + config.disks[i].path + ": " + why);
+    if (!why.empty())
+      return stale("disks[" + std::to_string(i) + "] " + config.disks[i].path + ": " + why);
   }
   struct stat st {};
   if (::stat((dir + "/state").c_str(), &st) != 0 || ::stat((dir + "/ram").c_str(), &st) != 0) {

@@ -12,8 +12,8 @@ namespace storevisor::vm::internal {
 
 namespace {
 int MillisLeft(Deadline d) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      d - std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(d - std::chrono::steady_clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 }  // namespace
@@ -22,9 +22,9 @@ Result<UniqueFd> ConnectUnix(const std::string& path, Deadline deadline) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "socket path too long (max " + std::to_string(sizeof addr.sun_path - 1) +
-                     " bytes): " + path);
+    return Error(ErrorCode::kInvalidArgument, "socket path too long (max " +
+                                                  std::to_string(sizeof addr.sun_path - 1) +
+                                                  " bytes): " + path);
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   for (;;) {

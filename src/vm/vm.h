@@ -15,12 +15,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -54,8 +53,8 @@ struct SerialConfig {
 
 struct VmConfig {
   std::string name = "vm";
-  std::string kernel;  // bzImage or PVH ELF vmlinux
-  std::string initrd;  // optional
+  std::string kernel;   // bzImage or PVH ELF vmlinux
+  std::string initrd;   // optional
   std::string cmdline;  // appended to the engine's own kernel arguments
   int cpus = 1;
   uint64_t memory_mib = 256;
@@ -189,8 +188,8 @@ class QmpClient {
                                  const nlohmann::json& arguments = nlohmann::json::object(),
                                  Millis timeout = Millis(5000));
   // Like Execute, passing fd with SCM_RIGHTS (for getfd).
-  Result<nlohmann::json> ExecuteWithFd(const std::string& command,
-                                       const nlohmann::json& arguments, int fd, Millis timeout);
+  Result<nlohmann::json> ExecuteWithFd(const std::string& command, const nlohmann::json& arguments,
+                                       int fd, Millis timeout);
   // The next event (queued or read within timeout), or nullopt on timeout.
   Result<std::optional<QmpEvent>> WaitEvent(Millis timeout);
   // Waits for an event with this name, keeping others queued.
@@ -255,10 +254,10 @@ std::string EncodeBase64(std::string_view in);
 
 // How a guest ended; the CLI maps it to its exit status (docs/vm.md).
 enum class GuestFate {
-  kPoweredOff,    // clean shutdown (guest-initiated or ours)   -> 0
-  kReset,         // the guest rebooted (QEMU runs -no-reboot)   -> 20
-  kKilled,        // did not stop in time: killed by us          -> 21
-  kQemuDied,      // QEMU ended on its own without a clean stop  -> 22
+  kPoweredOff,  // clean shutdown (guest-initiated or ours)   -> 0
+  kReset,       // the guest rebooted (QEMU runs -no-reboot)   -> 20
+  kKilled,      // did not stop in time: killed by us          -> 21
+  kQemuDied,    // QEMU ended on its own without a clean stop  -> 22
 };
 int ExitStatusFor(GuestFate fate);
 std::string_view GuestFateName(GuestFate fate);
@@ -274,8 +273,8 @@ struct StateDir {
 
 struct StartOptions {
   StateDir state;
-  bool detach = false;              // own session, survives us; else dies with us
-  std::string snapshot_dir;         // restore from this snapshot instead of booting
+  bool detach = false;                  // own session, survives us; else dies with us
+  std::string snapshot_dir;             // restore from this snapshot instead of booting
   std::vector<std::string> qemu_extra;  // appended (tests, bench)
 };
 
@@ -322,8 +321,8 @@ class Machine {
   Result<GuestFate> FateAfterExit();
   pid_t pid_ = -1;
   UniqueFd pidfd_;
-  bool owned_ = false;    // kill on destruction unless released
-  bool is_child_ = false; // we can reap it
+  bool owned_ = false;     // kill on destruction unless released
+  bool is_child_ = false;  // we can reap it
   AccelChoice accel_;
   StateDir state_;
   std::optional<QmpClient> qmp_;

@@ -11,8 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Split the input at arbitrary points (first byte chooses the chunk size) so that
   // partial messages across reads are exercised too.
   size_t chunk = size > 0 ? (data[0] % 17) + 1 : 1;
-  storevisor::vm::JsonStream stream(storevisor::vm::JsonLimits{
-      .max_message = 4096, .max_depth = 16, .max_queued = 8});
+  storevisor::vm::JsonStream stream(
+      storevisor::vm::JsonLimits{.max_message = 4096, .max_depth = 16, .max_queued = 8});
   for (size_t off = 0; off < in.size(); off += chunk) {
     stream.Feed(in.substr(off, chunk));
     while (auto m = stream.Next()) {
