@@ -80,14 +80,35 @@ sv::Result<Sample> Pc(const vm::VmConfig& c, const vm::AccelChoice& a, const std
   ::unlink(agent.c_str());
   std::string append = vm::KernelCmdline(c, a);
   append.erase(append.find(" pci=off"), 8);
-  std::vector<std::string> argv = {
-      c.qemu, "-name", "guest=pc-peer", "-machine", "pc,accel=tcg", "-m", std::to_string(c.memory_mib),
-      "-smp", "1", "-kernel", guest + "/vmlinuz", "-initrd", guest + "/initrd.img", "-append", append,
-      "-display", "none", "-serial", "file:" + dir + "/console.log", "-usb",
-      "-chardev", "socket,id=charchannel0,path=" + agent + ",server=on,wait=off",
-      "-device", "virtio-serial-pci,id=virtio-serial0",
-      "-device", "virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0",
-      "-device", "virtio-balloon-pci,id=balloon0"};
+  std::vector<std::string> argv = {c.qemu,
+                                   "-name",
+                                   "guest=pc-peer",
+                                   "-machine",
+                                   "pc,accel=tcg",
+                                   "-m",
+                                   std::to_string(c.memory_mib),
+                                   "-smp",
+                                   "1",
+                                   "-kernel",
+                                   guest + "/vmlinuz",
+                                   "-initrd",
+                                   guest + "/initrd.img",
+                                   "-append",
+                                   append,
+                                   "-display",
+                                   "none",
+                                   "-serial",
+                                   "file:" + dir + "/console.log",
+                                   "-usb",
+                                   "-chardev",
+                                   "socket,id=charchannel0,path=" + agent + ",server=on,wait=off",
+                                   "-device",
+                                   "virtio-serial-pci,id=virtio-serial0",
+                                   "-device",
+                                   "virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,"
+                                   "id=channel0,name=org.qemu.guest_agent.0",
+                                   "-device",
+                                   "virtio-balloon-pci,id=balloon0"};
   if (a.accel == vm::Accel::kKvm) argv[4] = "pc,accel=kvm";
   sv::SpawnOptions so;
   so.argv = argv;
@@ -115,9 +136,11 @@ void Report(const char* name, const std::vector<Sample>& v) {
     rss.push_back(s.rss_mib);
     pss.push_back(s.pss_mib);
   }
-  std::printf("%-34s n=%-3zu ready median %7.0f ms (min %5.0f, max %5.0f)   idle RSS %6.1f MiB  PSS %6.1f MiB\n",
-              name, v.size(), Median(r), *std::min_element(r.begin(), r.end()),
-              *std::max_element(r.begin(), r.end()), Median(rss), Median(pss));
+  std::printf(
+      "%-34s n=%-3zu ready median %7.0f ms (min %5.0f, max %5.0f)   idle RSS %6.1f MiB  PSS %6.1f "
+      "MiB\n",
+      name, v.size(), Median(r), *std::min_element(r.begin(), r.end()),
+      *std::max_element(r.begin(), r.end()), Median(rss), Median(pss));
 }
 
 double MedianOf(const std::vector<Sample>& v, double Sample::*f) {
@@ -133,7 +156,8 @@ int main(int argc, char** argv) {
   int rounds = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--guest") == 0) guest = argv[i + 1];
-    if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::max(1, static_cast<int>(std::strtol(argv[i + 1], nullptr, 10)));
+    if (std::strcmp(argv[i], "--rounds") == 0)
+      rounds = std::max(1, static_cast<int>(std::strtol(argv[i + 1], nullptr, 10)));
   }
   char tmpl[] = "/tmp/sv-vmbench-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -149,8 +173,9 @@ int main(int argc, char** argv) {
               std::string(vm::AccelName(accel.accel)).c_str(), accel.reason.c_str(),
               static_cast<unsigned long long>(c.memory_mib), rounds);
   std::string ksm = sv::ReadFile("/sys/kernel/mm/ksm/run", 16).value_or("?");
-  std::printf("host KSM run=%s (guest RAM is MADV_MERGEABLE in both cases: QEMU's mem-merge default)\n",
-              ksm.substr(0, 1).c_str());
+  std::printf(
+      "host KSM run=%s (guest RAM is MADV_MERGEABLE in both cases: QEMU's mem-merge default)\n",
+      ksm.substr(0, 1).c_str());
   std::string snap = dir + "/snap";
   auto made = vm::CreateSnapshot(c, snap, vm::StateDir{dir + "/mk"});
   if (!made) {
@@ -165,7 +190,11 @@ int main(int argc, char** argv) {
     auto sr = Ours(restore, dir + "/r", snap);
     if (!sa || !sb || !sr) {
       std::fprintf(stderr, "round %d failed: %s\n", i,
-                   (!sa ? sa.error() : !sb ? sb.error() : sr.error()).message().c_str());
+                   (!sa   ? sa.error()
+                    : !sb ? sb.error()
+                          : sr.error())
+                       .message()
+                       .c_str());
       continue;
     }
     a.push_back(*sa);
