@@ -80,35 +80,36 @@ sv::Result<Sample> Pc(const vm::VmConfig& c, const vm::AccelChoice& a, const std
   ::unlink(agent.c_str());
   std::string append = vm::KernelCmdline(c, a);
   append.erase(append.find(" pci=off"), 8);
-  std::vector<std::string> argv = {c.qemu,
-                                   "-name",
-                                   "guest=pc-peer",
-                                   "-machine",
-                                   "pc,accel=tcg",
-                                   "-m",
-                                   std::to_string(c.memory_mib),
-                                   "-smp",
-                                   "1",
-                                   "-kernel",
-                                   guest + "/vmlinuz",
-                                   "-initrd",
-                                   guest + "/initrd.img",
-                                   "-append",
-                                   append,
-                                   "-display",
-                                   "none",
-                                   "-serial",
-                                   "file:" + dir + "/console.log",
-                                   "-usb",
-                                   "-chardev",
-                                   "socket,id=charchannel0,path=" + agent + ",server=on,wait=off",
-                                   "-device",
-                                   "virtio-serial-pci,id=virtio-serial0",
-                                   "-device",
-                                   "virtserialport,bus=virtio-serial0.0,nr=1,chardev=charchannel0,"
-                                   "id=channel0,name=org.qemu.guest_agent.0",
-                                   "-device",
-                                   "virtio-balloon-pci,id=balloon0"};
+  std::vector<std::string> argv = {
+      c.qemu,
+      "-name",
+      "guest=pc-peer",
+      "-machine",
+      "pc,accel=tcg",
+      "-m",
+      std::to_string(c.memory_mib),
+      "-smp",
+      "1",
+      "-kernel",
+      guest + "/vmlinuz",
+      "-initrd",
+      guest + "/initrd.img",
+      "-append",
+      append,
+      "-display",
+      "none",
+      "-serial",
+      "file:" + dir + "/console.log",
+      "-usb",
+      "-chardev",
+      "socket,id=charchannel0,path=" + agent + ",server=on,wait=off",
+      "-device",
+      "virtio-serial-pci,id=virtio-serial0",
+      "-device",
+      std::string("virtserialport,bus=virtio-serial0.0,nr=1,") +
+          "chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0",
+      "-device",
+      "virtio-balloon-pci,id=balloon0"};
   if (a.accel == vm::Accel::kKvm) argv[4] = "pc,accel=kvm";
   sv::SpawnOptions so;
   so.argv = argv;
@@ -145,6 +146,7 @@ void Report(const char* name, const std::vector<Sample>& v) {
 
 double MedianOf(const std::vector<Sample>& v, double Sample::*f) {
   std::vector<double> x;
+  x.reserve(v.size());
   for (const auto& s : v) x.push_back(s.*f);
   return Median(x);
 }
