@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
@@ -29,13 +30,14 @@ cv::Mat To640x480(const cv::Mat& img) {
   cv::Mat resized;
   cv::resize(img, resized, cv::Size(), s, s, cv::INTER_AREA);
   cv::Mat frame(480, 640, CV_8UC3, cv::Scalar(0, 0, 0));
-  resized.copyTo(frame(cv::Rect((640 - resized.cols) / 2, (480 - resized.rows) / 2,
-                                resized.cols, resized.rows)));
+  resized.copyTo(frame(
+      cv::Rect((640 - resized.cols) / 2, (480 - resized.rows) / 2, resized.cols, resized.rows)));
   return frame;
 }
 
 std::vector<cv::Mat> Frames(const std::vector<std::string>& paths) {
   std::vector<cv::Mat> out;
+  out.reserve(paths.size());
   for (const auto& p : paths) {
     auto img = vis::ReadImageFile(p);
     if (!img) {
@@ -54,12 +56,15 @@ Figures Run(const MakeFn& make, const std::vector<cv::Mat>& frames, int threads,
             int frames_per_thread) {
   std::vector<std::vector<double>> lat(threads);
   std::vector<std::function<size_t(const cv::Mat&)>> dets;
+  dets.reserve(threads);
   for (int t = 0; t < threads; ++t) dets.push_back(make());
   for (auto& d : dets) d(frames[0]);  // warm-up
   const auto start = Clock::now();
   std::vector<std::thread> pool;
+  pool.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
+      lat[t].reserve(frames_per_thread);
       for (int i = 0; i < frames_per_thread; ++i) {
         const auto s = Clock::now();
         dets[t](frames[(i + t) % frames.size()]);
@@ -114,20 +119,20 @@ void Print(const char* name, int threads, const Figures& f, const Figures* peer)
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int n = argc > 1 ? std::max(10, std::atoi(argv[1])) : 200;  // frames per thread
+  const int n = argc > 1 ? std::max(10, static_cast<int>(std::strtol(argv[1], nullptr, 10))) : 200;
   const std::string sk = vis::testdata::kSkimage;
   const std::string cv = vis::testdata::kOpencvData;
-  const auto face_frames = Frames({vis::testdata::kGraceHopper, sk + "astronaut.png",
-                                   sk + "camera.png", cv + "messi5.jpg", cv + "fruits.jpg",
-                                   sk + "coffee.png"});
+  const auto face_frames =
+      Frames({vis::testdata::kGraceHopper, sk + "astronaut.png", sk + "camera.png",
+              cv + "messi5.jpg", cv + "fruits.jpg", sk + "coffee.png"});
   const auto item_frames = Frames({vis::testdata::kFourBarcodes, cv + "box_in_scene.png"});
   std::printf("bench-vision: %d frames per thread, 640x480, %u hardware threads\n", n,
               std::thread::hardware_concurrency());
   for (int threads : {1, 2}) {
     const Figures haar = Run(Faces(vis::FaceBackend::kHaar, false), face_frames, threads, n / 4);
     const Figures one = Run(Faces(vis::FaceBackend::kBlazeFace, false), face_frames, threads, n);
-    const Figures tiled = Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads,
-                              n / 4);
+    const Figures tiled =
+        Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads, n / 4);
     Print("peer: Haar cascade (opencv-data)", threads, haar, nullptr);
     Print("BlazeFace, one pass", threads, one, &haar);
     Print("BlazeFace, whole frame + tiles", threads, tiled, &haar);

