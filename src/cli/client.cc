@@ -11,18 +11,18 @@ namespace storevisor::cli {
 namespace {
 
 Result<UniqueFd> Send(const std::string& endpoint, const std::string& token,
-                      const std::string& method, const std::string& path,
-                      const std::string& body) {
+                      const std::string& method, const std::string& path, const std::string& body) {
   auto fd = daemon::ConnectEndpoint(endpoint);
   if (!fd) {
-    return Error(ErrorCode::kUnavailable,
-                 "cannot reach storevisord at " + endpoint + " (" + fd.error().message() +
-                     "); is it running? (--socket or STOREVISOR_SOCKET)");
+    return Error(ErrorCode::kUnavailable, "cannot reach storevisord at " + endpoint + " (" +
+                                              fd.error().message() +
+                                              "); is it running? (--socket or STOREVISOR_SOCKET)");
   }
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: storevisord\r\n";
   if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
   if (!body.empty() || method == "POST") {
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "Connection: close\r\n\r\n" + body;
   SV_TRY(WriteAll(fd->get(), req));

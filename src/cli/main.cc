@@ -47,10 +47,14 @@ int Check(const Reply& r) {
 
 std::string Human(uint64_t bytes) {
   char buf[32];
-  if (bytes >= (1ULL << 30)) std::snprintf(buf, sizeof buf, "%.1fGi", bytes / 1073741824.0);
-  else if (bytes >= (1ULL << 20)) std::snprintf(buf, sizeof buf, "%.1fMi", bytes / 1048576.0);
-  else if (bytes > 0) std::snprintf(buf, sizeof buf, "%.0fKi", bytes / 1024.0);
-  else std::snprintf(buf, sizeof buf, "-");
+  if (bytes >= (1ULL << 30))
+    std::snprintf(buf, sizeof buf, "%.1fGi", bytes / 1073741824.0);
+  else if (bytes >= (1ULL << 20))
+    std::snprintf(buf, sizeof buf, "%.1fMi", bytes / 1048576.0);
+  else if (bytes > 0)
+    std::snprintf(buf, sizeof buf, "%.0fKi", bytes / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "-");
   return buf;
 }
 
@@ -58,9 +62,14 @@ std::string Duration(int64_t ms) {
   if (ms <= 0) return "-";
   int64_t s = ms / 1000;
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lldh%lldm", static_cast<long long>(s / 3600), static_cast<long long>((s / 60) % 60));
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%lldm%llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>((s / 60) % 60));
   return buf;
 }
 
@@ -119,8 +128,9 @@ int64_t WallMs() {
 
 // `expected` workloads must have (re)started after since_ms: a replaced workload's old
 // instance does not count as converged.
-int WaitConverged(Client& client, const std::vector<std::string>& expected, int64_t since_ms,
-                  int timeout_s, bool quiet) {
+int WaitConverged(Client& client, const std::vector<std::string>& expected,
+                  const std::vector<std::string>& gone, int64_t since_ms, int timeout_s,
+                  bool quiet) {
   std::map<std::string, std::string> seen;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -132,15 +142,21 @@ int WaitConverged(Client& client, const std::vector<std::string>& expected, int6
     for (const auto& name : expected) {
       bool found = false;
       for (const auto& w : list) {
-        found = found || (w.value("name", "") == name && w.value("startedAtMs", int64_t{0}) >= since_ms);
+        found = found ||
+                (w.value("name", "") == name && w.value("startedAtMs", int64_t{0}) >= since_ms);
       }
       done = done && found;
     }
     for (const auto& w : list) {
+      for (const auto& name : gone) done = done && w.value("name", "") != name;
+    }
+    for (const auto& w : list) {
       const std::string state = w.value("state", "");
       const std::string health = w.value("health", "");
-      std::string line = state + (health == "none" ? "" : ", " + health);
-      if (!w.value("lastError", "").empty() && state != "running") line += ": " + w.value("lastError", "");
+      std::string line = state;
+      if (health != "none") line += ", " + health;
+      if (!w.value("lastError", "").empty() && state != "running")
+        line += ": " + w.value("lastError", "");
       if (!quiet && seen[w.value("name", "")] != line) {
         std::fprintf(stderr, "  %-14s %s\n", w.value("name", "").c_str(), line.c_str());
         seen[w.value("name", "")] = line;
@@ -153,8 +169,10 @@ int WaitConverged(Client& client, const std::vector<std::string>& expected, int6
     if (done) return 0;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  std::fprintf(stderr, "storevisor: not converged after %d s (see `storevisor ps` and `storevisor events`)\n",
-               timeout_s);
+  std::fprintf(
+      stderr,
+      "storevisor: not converged after %d s (see `storevisor ps` and `storevisor events`)\n",
+      timeout_s);
   return ExitCodeFor(ErrorCode::kTimeout);
 }
 
@@ -211,19 +229,23 @@ int Run(CLI::App& app, Opts& o) {
     if (cmd == "diff" || o.no_wait) return 0;
     std::fprintf(stderr, "waiting for the workloads to run and be healthy...\n");
     std::vector<std::string> expected;
+    std::vector<std::string> gone;
     for (const auto& s : plan["steps"]) {
       const std::string a = s.value("action", "");
       if (a == "create" || a == "replace") expected.push_back(s.value("name", ""));
+      if (a == "delete") gone.push_back(s.value("name", ""));
     }
-    return WaitConverged(client, expected, t0, o.timeout_s, o.output == "json");
+    return WaitConverged(client, expected, gone, t0, o.timeout_s, o.output == "json");
   }
   if (cmd == "ps") {
     auto r = client.Call("GET", "/v1/workloads");
     if (!r) return Fail(r.error());
     if (int rc = Check(*r); rc != 0) return rc;
     auto list = json::parse(r->body);
-    if (o.output == "json") std::printf("%s\n", list.dump(2).c_str());
-    else PrintTable(list);
+    if (o.output == "json")
+      std::printf("%s\n", list.dump(2).c_str());
+    else
+      PrintTable(list);
     return 0;
   }
   if (cmd == "logs") {
@@ -294,7 +316,8 @@ int Main(int argc, char** argv) {
   const char* env = std::getenv("STOREVISOR_SOCKET");
   o.endpoint = env != nullptr ? env : "/run/storevisor/storevisord.sock";
   CLI::App app{"storevisor: apply store profiles and manage their workloads"};
-  app.add_option("--socket,--endpoint", o.endpoint, "unix socket path, or tcp:HOST:PORT")->capture_default_str();
+  app.add_option("--socket,--endpoint", o.endpoint, "unix socket path, or tcp:HOST:PORT")
+      ->capture_default_str();
   app.add_option("--token-file", o.token_file, "bearer token for a TCP endpoint");
   app.require_subcommand(1);
   auto* apply = app.add_subcommand("apply", "apply a store profile and wait until it converges");

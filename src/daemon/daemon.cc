@@ -31,8 +31,7 @@ HostResources ReadHost() {
 
 }  // namespace
 
-Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options,
-                                               const Logger& logger) {
+Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, const Logger& logger) {
   std::unique_ptr<Daemon> d(new Daemon(options, logger));  // NOLINT: private constructor
   SV_TRY(MakeDirs(options.state_dir, 0700));
   SV_ASSIGN_OR_RETURN(d->store_, StateStore::Open(options.state_dir + "/state.db"));
@@ -125,7 +124,8 @@ Status Daemon::StopWorkload(const std::string& name) {
 Status Daemon::StartWorkload(const std::string& name) {
   SV_ASSIGN_OR_RETURN(Profile p, Desired());
   const Workload* w = p.Find(name);
-  if (w == nullptr) return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  if (w == nullptr)
+    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
   std::lock_guard lock(LockFor(name));
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
   if (r && r->desired == "running" && r->phase == "running") {
@@ -145,7 +145,8 @@ Status Daemon::StartWorkload(const std::string& name) {
 Status Daemon::RestartWorkload(const std::string& name) {
   SV_ASSIGN_OR_RETURN(Profile p, Desired());
   const Workload* w = p.Find(name);
-  if (w == nullptr) return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  if (w == nullptr)
+    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
   std::lock_guard lock(LockFor(name));
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
   if (r) {
@@ -180,7 +181,8 @@ Result<ExecOutput> Daemon::Exec(const std::string& name, const std::vector<std::
                                 int timeout_ms) {
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
   if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  if (r->phase != "running") return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
   Driver* d = DriverFor(r->kind);
   if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
   return d->Exec(name, r->driver_state, argv, timeout_ms);
@@ -212,15 +214,16 @@ std::string Daemon::Metrics() {
     const std::string labels = "{name=\"" + w["name"].get<std::string>() + "\",kind=\"" +
                                w["kind"].get<std::string>() + "\"}";
     char line[512];
-    std::snprintf(line, sizeof line,
-                  "storevisor_workload_up%s %d\nstorevisor_workload_healthy%s %d\n"
-                  "storevisor_workload_restarts_total%s %lld\n"
-                  "storevisor_workload_cpu_percent%s %.2f\nstorevisor_workload_memory_bytes%s %llu\n",
-                  labels.c_str(), w["state"] == "running" ? 1 : 0, labels.c_str(),
-                  w["health"] == "healthy" ? 1 : 0, labels.c_str(),
-                  static_cast<long long>(w["restarts"].get<int64_t>()), labels.c_str(),
-                  w["cpuPercent"].get<double>(), labels.c_str(),
-                  static_cast<unsigned long long>(w["memoryBytes"].get<uint64_t>()));
+    std::snprintf(
+        line, sizeof line,
+        "storevisor_workload_up%s %d\nstorevisor_workload_healthy%s %d\n"
+        "storevisor_workload_restarts_total%s %lld\n"
+        "storevisor_workload_cpu_percent%s %.2f\nstorevisor_workload_memory_bytes%s %llu\n",
+        labels.c_str(), w["state"] == "running" ? 1 : 0, labels.c_str(),
+        w["health"] == "healthy" ? 1 : 0, labels.c_str(),
+        static_cast<long long>(w["restarts"].get<int64_t>()), labels.c_str(),
+        w["cpuPercent"].get<double>(), labels.c_str(),
+        static_cast<unsigned long long>(w["memoryBytes"].get<uint64_t>()));
     out += line;
   }
   return out;

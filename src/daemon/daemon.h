@@ -49,8 +49,7 @@ struct Supervision {
 
 class Daemon {
  public:
-  static Result<std::unique_ptr<Daemon>> Create(const DaemonOptions& options,
-                                                const Logger& logger);
+  static Result<std::unique_ptr<Daemon>> Create(const DaemonOptions& options, const Logger& logger);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

@@ -30,7 +30,7 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
+fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -30; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
 pid_of() { SV ps -o json | python3 -c "import json,sys; print([w['pid'] for w in json.load(sys.stdin) if w['name']=='$1'][0])"; }
 field_of() { SV ps -o json | python3 -c "import json,sys; print([w['$2'] for w in json.load(sys.stdin) if w['name']=='$1'][0])"; }
 
@@ -51,7 +51,7 @@ spec:
       networks: [e2e]
       memory: 64Mi
       restart: {policy: always, backoff: {initial: 200ms, max: 2s}}
-      health: {exec: [/usr/bin/redis-cli, ping], interval: 500ms, timeout: 400ms}
+      health: {exec: [/usr/bin/redis-cli, ping], interval: 1s, timeout: 900ms}
     - name: inventory
       kind: container
       image: storevisor/inventory:1
@@ -60,7 +60,7 @@ spec:
       networks: [e2e]
       ports: [{host: 18097, container: 8080}]
       after: [kv]
-      health: {http: {port: 8080, path: /inventory.json}, interval: 500ms, timeout: 400ms}
+      health: {http: {port: 8080, path: /inventory.json}, interval: 1s, timeout: 900ms}
 YAML
 }
 printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e}\nspec:\n  workloads: []\n' > "$T/empty.yaml"

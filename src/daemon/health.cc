@@ -55,7 +55,8 @@ Result<UniqueFd> Connect(const std::string& netns_path, const std::string& host,
   }
   pollfd p{fd.get(), POLLOUT, 0};
   if (::poll(&p, 1, timeout_ms) <= 0) {
-    return Error(ErrorCode::kTimeout, "connect " + host + ":" + std::to_string(port) + ": timed out");
+    return Error(ErrorCode::kTimeout,
+                 "connect " + host + ":" + std::to_string(port) + ": timed out");
   }
   int err = 0;
   socklen_t len = sizeof err;
@@ -74,7 +75,8 @@ Status ProbeTcp(const std::string& netns_path, const std::string& host, int port
 Status ProbeHttp(const std::string& netns_path, const std::string& host, int port,
                  const std::string& path, int timeout_ms) {
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: storevisord\r\n\r\n";
+  std::string req =
+      "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: storevisord\r\n\r\n";
   if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     return ErrnoError("send");
   }
@@ -82,15 +84,18 @@ Status ProbeHttp(const std::string& netns_path, const std::string& host, int por
   char buf[512];
   while (got.size() < 12) {
     pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0) return Error(ErrorCode::kTimeout, "HTTP: no answer in time");
+    if (::poll(&p, 1, timeout_ms) <= 0)
+      return Error(ErrorCode::kTimeout, "HTTP: no answer in time");
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n <= 0) return Error(ErrorCode::kUnavailable, "HTTP: connection closed before a status");
     got.append(buf, static_cast<size_t>(n));
   }
-  if (got.rfind("HTTP/1.", 0) != 0) return Error(ErrorCode::kGuestFault, "HTTP: not an HTTP answer");
-  int status = std::atoi(got.c_str() + 9);
+  if (got.rfind("HTTP/1.", 0) != 0)
+    return Error(ErrorCode::kGuestFault, "HTTP: not an HTTP answer");
+  int status = static_cast<int>(std::strtol(got.c_str() + 9, nullptr, 10));
   if (status < 200 || status >= 400) {
-    return Error(ErrorCode::kUnavailable, "HTTP GET " + path + ": status " + std::to_string(status));
+    return Error(ErrorCode::kUnavailable,
+                 "HTTP GET " + path + ": status " + std::to_string(status));
   }
   return Ok();
 }

@@ -44,11 +44,13 @@ int DaemonMain(int argc, char** argv) {
   o.self_exe = SelfExe();
   std::string log_format = "json";
   CLI::App app{"storevisord: runs a store profile's VMs and containers and keeps them healthy"};
-  app.add_option("--state-dir", o.state_dir, "state (SQLite), bundles, logs")->capture_default_str();
+  app.add_option("--state-dir", o.state_dir, "state (SQLite), bundles, logs")
+      ->capture_default_str();
   app.add_option("--socket", o.socket, "API unix socket (mode 0660)")->capture_default_str();
   app.add_option("--tcp", o.tcp, "also serve the API on HOST:PORT (needs --token-file)");
   app.add_option("--token-file", o.token_file, "bearer token for TCP clients");
-  app.add_option("--runtime", o.runtime, "OCI runtime (default: storevisor-runtime if built, else runc)");
+  app.add_option("--runtime", o.runtime,
+                 "OCI runtime (default: storevisor-runtime if built, else runc)");
   app.add_option("--image-dir", o.image_dir, "directory images: <dir>/<name>_<tag>/rootfs");
   app.add_option("--vm-tool", o.vm_tool, "storevisor-vm (default: beside storevisord)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
@@ -96,8 +98,12 @@ int DaemonMain(int argc, char** argv) {
     server.Serve(std::move(*tcp_fd), true);
   }
   if (auto st = d.Start(); !st) return Fail(log, st.error());
-  log.Info("storevisord", "serving", {{"socket", o.socket}, {"tcp", o.tcp}, {"runtime", o.runtime},
-                                      {"vm_tool", o.vm_tool}, {"pid", ::getpid()}});
+  log.Info("storevisord", "serving",
+           {{"socket", o.socket},
+            {"tcp", o.tcp},
+            {"runtime", o.runtime},
+            {"vm_tool", o.vm_tool},
+            {"pid", ::getpid()}});
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
   signalfd_siginfo info{};
   while (::read(sfd, &info, sizeof info) < 0 && errno == EINTR) {

@@ -84,7 +84,7 @@ Result<nlohmann::json> Daemon::Apply(const std::string& yaml, const std::string&
   Plan plan = ComputePlan(profile, records);
   if (!dry_run) {
     SV_ASSIGN_OR_RETURN(auto gen, store_->GetMeta("generation"));
-    const int64_t generation = gen ? std::atoll(gen->c_str()) + 1 : 1;
+    const int64_t generation = gen ? std::strtoll(gen->c_str(), nullptr, 10) + 1 : 1;
     SV_TRY(store_->SetMeta("profile_file", file));
     SV_TRY(store_->SetMeta("profile", yaml));
     SV_TRY(store_->SetMeta("generation", std::to_string(generation)));
@@ -103,7 +103,8 @@ void Daemon::ReconcileLoop() {
   while (!stopping_) {
     ConvergeOnce();
     std::unique_lock lock(kick_mu_);
-    kick_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return kicked_ || stopping_.load(); });
+    kick_cv_.wait_for(lock, std::chrono::seconds(1),
+                      [this] { return kicked_ || stopping_.load(); });
     kicked_ = false;
   }
 }
@@ -113,8 +114,8 @@ Status Daemon::SetUpNetworks(const Profile& profile) {
   std::vector<net::PublishedPort> ports;
   for (const auto& n : profile.networks) {
     SV_ASSIGN_OR_RETURN(Ipv4Subnet subnet, ParseSubnet(n.subnet));
-    SV_TRY(net::EnsureBridge(n.name, Ipv4ToString(subnet.base + 1) + "/" +
-                                         std::to_string(subnet.prefix)));
+    SV_TRY(net::EnsureBridge(n.name,
+                             Ipv4ToString(subnet.base + 1) + "/" + std::to_string(subnet.prefix)));
     nets.push_back({n.name, n.subnet, n.allow});
   }
   for (const auto& w : profile.workloads) {
@@ -176,7 +177,8 @@ Status Daemon::WaitForDependencies(const Workload& w) {
         if (rec.phase == "running" && (rec.health == "none" || rec.health == "healthy")) break;
       }
       if (NowMs() > deadline || stopping_) {
-        return Error(ErrorCode::kTimeout, "waited 120 s for '" + dep + "' to be running and healthy");
+        return Error(ErrorCode::kTimeout,
+                     "waited 120 s for '" + dep + "' to be running and healthy");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -191,8 +193,8 @@ Result<std::vector<NetAttachment>> Daemon::Attachments(const Workload& w, const 
       if (n.name != name) continue;
       SV_ASSIGN_OR_RETURN(Ipv4Subnet subnet, ParseSubnet(n.subnet));
       SV_ASSIGN_OR_RETURN(std::string addr, store_->AllocateAddress(n.name, n.subnet, w.name));
-      out.push_back({n.name, net::BridgeName(n.name), addr, subnet.prefix,
-                     Ipv4ToString(subnet.base + 1)});
+      out.push_back(
+          {n.name, net::BridgeName(n.name), addr, subnet.prefix, Ipv4ToString(subnet.base + 1)});
     }
   }
   return out;
@@ -288,7 +290,8 @@ void Daemon::RunStep(const Profile& profile, const PlanStep& step) {
           (*r)->spec_hash = SpecHash(*w);
           (*r)->spec_json = WorkloadToJson(*w).dump();
           st = store_->Put(**r);
-          if (st) Event(step.name, "updated", step.name + " updated in place (" + step.reason + ")");
+          if (st)
+            Event(step.name, "updated", step.name + " updated in place (" + step.reason + ")");
         }
         break;
       }

@@ -208,8 +208,9 @@ void Daemon::OnHealthResult(const std::string& name, bool ok, const std::string&
   s.health_failures++;
   if (s.health_failures < spec->health.retries) return;
   r.health = "unhealthy";
-  Event(name, "unhealthy", name + " failed " + std::to_string(s.health_failures) +
-                               " health checks in a row: " + detail);
+  Event(
+      name, "unhealthy",
+      name + " failed " + std::to_string(s.health_failures) + " health checks in a row: " + detail);
   s.health_failures = 0;
   if (spec->restart.policy != RestartPolicy::kNever && r.started_at_ms > 0) {
     // An unhealthy instance is replaced like one that exited with a failure.

@@ -20,7 +20,8 @@ Status Run(const std::vector<std::string>& argv) {
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
   SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, std::chrono::seconds(20)));
   if (!out.status.success()) {
-    return Error(ErrorCode::kIo, cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 400));
+    return Error(ErrorCode::kIo,
+                 cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 400));
   }
   return Ok();
 }
@@ -74,9 +75,10 @@ std::vector<std::string> ListBridges() {
 
 std::string FirewallRules(const std::vector<FirewallNetwork>& networks,
                           const std::vector<PublishedPort>& ports) {
-  std::string r = "table inet storevisor {\n  chain forward {\n"
-                  "    type filter hook forward priority 0; policy accept;\n"
-                  "    ct state established,related accept\n";
+  std::string r =
+      "table inet storevisor {\n  chain forward {\n"
+      "    type filter hook forward priority 0; policy accept;\n"
+      "    ct state established,related accept\n";
   // Traffic between two profile bridges passes only where allowed (either direction's
   // allow: lets the pair talk); everything else between them is dropped.
   for (const auto& from : networks) {

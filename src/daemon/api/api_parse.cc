@@ -84,13 +84,17 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
   ApiCommand cmd;
   size_t slash = rest.find('/');
   cmd.name = std::string(rest.substr(0, slash));
-  if (!ValidWorkloadName(cmd.name)) return Bad("bad workload name '" + cmd.name.substr(0, 64) + "'");
+  if (!ValidWorkloadName(cmd.name))
+    return Bad("bad workload name '" + cmd.name.substr(0, 64) + "'");
   std::string action = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
   const std::string& m = req.method;
   if (action.empty()) {
-    if (m == "GET") cmd.op = ApiOp::kGet;
-    else if (m == "DELETE") cmd.op = ApiOp::kRemove;
-    else return Error(ErrorCode::kUnsupported, "method " + m + " not allowed here");
+    if (m == "GET")
+      cmd.op = ApiOp::kGet;
+    else if (m == "DELETE")
+      cmd.op = ApiOp::kRemove;
+    else
+      return Error(ErrorCode::kUnsupported, "method " + m + " not allowed here");
     return cmd;
   }
   if (action == "logs") {
@@ -101,9 +105,12 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
     return cmd;
   }
   if (m != "POST") return Error(ErrorCode::kUnsupported, action + ": use POST");
-  if (action == "start") cmd.op = ApiOp::kStart;
-  else if (action == "stop") cmd.op = ApiOp::kStop;
-  else if (action == "restart") cmd.op = ApiOp::kRestart;
+  if (action == "start")
+    cmd.op = ApiOp::kStart;
+  else if (action == "stop")
+    cmd.op = ApiOp::kStop;
+  else if (action == "restart")
+    cmd.op = ApiOp::kRestart;
   else if (action == "exec") {
     cmd.op = ApiOp::kExec;
     SV_TRY(ParseExec(req, &cmd));
@@ -121,10 +128,10 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
   ApiCommand cmd;
   if (p == "/v1/version" || p == "/metrics" || p == "/v1/workloads" || p == "/v1/events") {
     if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
-    cmd.op = p == "/v1/version"    ? ApiOp::kVersion
-             : p == "/metrics"     ? ApiOp::kMetrics
+    cmd.op = p == "/v1/version"     ? ApiOp::kVersion
+             : p == "/metrics"      ? ApiOp::kMetrics
              : p == "/v1/workloads" ? ApiOp::kList
-                                   : ApiOp::kEvents;
+                                    : ApiOp::kEvents;
     if (cmd.op == ApiOp::kEvents) {
       cmd.follow = req.Query("follow") == "1" || req.Query("follow") == "true";
       SV_ASSIGN_OR_RETURN(cmd.since, QueryInt(req, "since", 0, 0, INT64_MAX / 2));
@@ -139,7 +146,8 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
     return cmd;
   }
   constexpr std::string_view kPrefix = "/v1/workloads/";
-  if (p.rfind(kPrefix, 0) == 0) return ParseWorkloadRoute(req, std::string_view(p).substr(kPrefix.size()));
+  if (p.rfind(kPrefix, 0) == 0)
+    return ParseWorkloadRoute(req, std::string_view(p).substr(kPrefix.size()));
   return Error(ErrorCode::kNotFound, "no route " + p.substr(0, 200));
 }
 

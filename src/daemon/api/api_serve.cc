@@ -16,7 +16,8 @@ namespace {
 
 void SendError(HttpConnection& conn, const Error& e) {
   conn.SendJson(HttpStatusFor(e.code()),
-                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(
+                    -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 template <typename T>
@@ -72,8 +73,11 @@ void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
 }
 
 std::string SseEvent(const Event& e) {
-  nlohmann::json j = {{"id", e.id}, {"time_ms", e.ts_ms}, {"workload", e.workload},
-                      {"type", e.type}, {"message", e.message}};
+  nlohmann::json j = {{"id", e.id},
+                      {"time_ms", e.ts_ms},
+                      {"workload", e.workload},
+                      {"type", e.type},
+                      {"message", e.message}};
   return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " + j.dump() + "\n\n";
 }
 
@@ -84,8 +88,11 @@ void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     if (!events) return SendError(conn, events.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : *events) {
-      out.push_back({{"id", e.id}, {"time_ms", e.ts_ms}, {"workload", e.workload},
-                     {"type", e.type}, {"message", e.message}});
+      out.push_back({{"id", e.id},
+                     {"time_ms", e.ts_ms},
+                     {"workload", e.workload},
+                     {"type", e.type},
+                     {"message", e.message}});
     }
     conn.SendJson(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
@@ -128,10 +135,10 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     case ApiOp::kExec: {
       auto out = daemon.Exec(cmd.name, cmd.argv, cmd.timeout_ms);
       if (!out) return SendError(conn, out.error());
-      conn.SendJson(200, nlohmann::json{{"exitCode", out->exit_code},
-                                        {"stdout", out->out},
-                                        {"stderr", out->err}}
-                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      conn.SendJson(
+          200,
+          nlohmann::json{{"exitCode", out->exit_code}, {"stdout", out->out}, {"stderr", out->err}}
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }
     case ApiOp::kLogs:
@@ -153,7 +160,8 @@ void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& reque
     const std::string got = request.Header("authorization");
     const std::string want = "Bearer " + token;
     unsigned diff = got.size() == want.size() ? 0 : 1;
-    for (size_t i = 0; i < want.size() && i < got.size(); ++i) diff |= static_cast<unsigned>(got[i] ^ want[i]);
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i)
+      diff |= static_cast<unsigned>(got[i] ^ want[i]);
     if (token.empty() || diff != 0) {
       conn.SendJson(401, R"({"error":"missing or wrong bearer token","code":"permission-denied"})");
       return;
@@ -161,7 +169,8 @@ void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& reque
   }
   auto cmd = ParseApiRequest(request);
   if (!cmd) {
-    int status = cmd.error().code() == ErrorCode::kUnsupported ? 405 : HttpStatusFor(cmd.error().code());
+    int status =
+        cmd.error().code() == ErrorCode::kUnsupported ? 405 : HttpStatusFor(cmd.error().code());
     conn.SendJson(status, nlohmann::json{{"error", cmd.error().message()},
                                          {"code", ErrorCodeName(cmd.error().code())}}
                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "daemon/api/api.h"
+
+#include <gtest/gtest.h>
 
 namespace storevisor::daemon {
 namespace {
@@ -10,6 +10,11 @@ Result<ApiCommand> Parse(const std::string& raw) {
   if (!req) return std::move(req).error();
   if (!req->has_value()) return Error(ErrorCode::kInternal, "incomplete");
   return ParseApiRequest(**req);
+}
+
+std::string Post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 TEST(HttpTest, ParsesARequestWithBodyAndQuery) {
@@ -54,8 +59,7 @@ TEST(HttpTest, NastyRequestsAreRefused) {
 }
 
 TEST(ApiTest, RoutesBecomeTypedCommands) {
-  auto apply = Parse(
-      "POST /v1/diff HTTP/1.1\r\nContent-Length: 33\r\n\r\n{\"profile\":\"x\",\"file\":\"/p.yaml\"}");
+  auto apply = Parse(Post("/v1/diff", "{\"profile\":\"x\",\"file\":\"/p.yaml\"}"));
   ASSERT_TRUE(apply.has_value()) << apply.error().message();
   EXPECT_EQ(apply->op, ApiOp::kApply);
   EXPECT_TRUE(apply->dry_run);
@@ -65,32 +69,27 @@ TEST(ApiTest, RoutesBecomeTypedCommands) {
   EXPECT_EQ(logs->op, ApiOp::kLogs);
   EXPECT_TRUE(logs->follow);
   EXPECT_EQ(logs->tail, 5);
-  auto exec = Parse(
-      "POST /v1/workloads/kv/exec HTTP/1.1\r\nContent-Length: 40\r\n\r\n{\"cmd\":[\"redis-cli\",\"ping\"],\"timeoutMs\":9}");
+  auto exec =
+      Parse(Post("/v1/workloads/kv/exec", "{\"cmd\":[\"redis-cli\",\"ping\"],\"timeoutMs\":9}"));
   ASSERT_TRUE(exec.has_value()) << exec.error().message();
   EXPECT_EQ(exec->argv, (std::vector<std::string>{"redis-cli", "ping"}));
   EXPECT_EQ(exec->timeout_ms, 9);
 }
 
 TEST(ApiTest, BadApiRequestsSayWhatIsWrong) {
-  EXPECT_EQ(Parse("POST /v1/apply HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]").error().message(),
-            "body: expected a JSON object");
-  EXPECT_EQ(Parse("POST /v1/apply HTTP/1.1\r\nContent-Length: 14\r\n\r\n{\"profile\": 1}")
-                .error()
-                .message(),
+  EXPECT_EQ(Parse(Post("/v1/apply", "[]")).error().message(), "body: expected a JSON object");
+  EXPECT_EQ(Parse(Post("/v1/apply", "{\"profile\": 1}")).error().message(),
             "body.profile: expected the profile's YAML text as a string");
-  EXPECT_EQ(Parse("POST /v1/apply HTTP/1.1\r\nContent-Length: 11\r\n\r\n{\"zz\":true}").error().message(),
+  EXPECT_EQ(Parse(Post("/v1/apply", "{\"zz\":true}")).error().message(),
             "body.zz: unknown field; expected profile, file, dryRun");
   EXPECT_EQ(Parse("GET /v1/workloads/..%2Fetc HTTP/1.1\r\n\r\n").error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(Parse("GET /v1/nothing HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kNotFound);
   EXPECT_EQ(Parse("DELETE /v1/apply HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kUnsupported);
-  EXPECT_EQ(Parse("POST /v1/workloads/kv/exec HTTP/1.1\r\nContent-Length: 10\r\n\r\n{\"cmd\":[]}")
-                .error()
-                .message(),
+  EXPECT_EQ(Parse(Post("/v1/workloads/kv/exec", "{\"cmd\":[]}")).error().message(),
             "body.cmd: expected a non-empty list of strings");
   EXPECT_FALSE(Parse("GET /v1/events?since=abc HTTP/1.1\r\n\r\n").has_value());
-  EXPECT_FALSE(Parse("POST /v1/apply HTTP/1.1\r\nContent-Length: 15\r\n\r\n{\"profile\":\"\xff\"}").has_value());
+  EXPECT_FALSE(Parse(Post("/v1/apply", "{\"profile\":\"\xff\"}")).has_value());
 }
 
 TEST(HttpTest, ParsesResponseHeads) {

@@ -8,7 +8,9 @@ namespace storevisor::daemon {
 
 namespace {
 
-Error Bad(std::string what) { return Error(ErrorCode::kInvalidArgument, "HTTP: " + std::move(what)); }
+Error Bad(std::string what) {
+  return Error(ErrorCode::kInvalidArgument, "HTTP: " + std::move(what));
+}
 
 bool IsTokenChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
@@ -70,7 +72,8 @@ Status ParseHeaders(const std::vector<std::string_view>& lines,
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     for (char c : value) {
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {

@@ -18,13 +18,14 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Status Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout =
-                                                     std::chrono::seconds(30)) {
+Status Run(const std::vector<std::string>& argv,
+           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, timeout));
   if (!out.status.success()) {
     std::string cmd;
     for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-    return Error(ErrorCode::kIo, cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 500));
+    return Error(ErrorCode::kIo,
+                 cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 500));
   }
   return Ok();
 }
@@ -92,7 +93,8 @@ Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAtt
 
 void ContainerDriver::TearDownNetwork(const std::string& name) {
   // Deleting the namespace deletes the veth pairs in it (and so their host ends).
-  if (Exists("/run/netns/" + NetnsName(name))) (void)Run({"ip", "netns", "delete", NetnsName(name)});
+  if (Exists("/run/netns/" + NetnsName(name)))
+    (void)Run({"ip", "netns", "delete", NetnsName(name)});
 }
 
 void ContainerDriver::ReapShims() {
@@ -112,15 +114,20 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
   SV_TRY(MakeDirs(opt_.log_dir));
   SV_TRY(SetUpNetwork(w, nets));
   const std::string netns = nets.empty() ? "" : "/run/netns/" + NetnsName(w.name);
-  SV_TRY(WriteFileAtomic(dir + "/bundle/config.json",
-                         MakeOciSpec(w, rootfs, netns, w.name).dump(2)));
+  SV_TRY(
+      WriteFileAtomic(dir + "/bundle/config.json", MakeOciSpec(w, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
   SpawnOptions spawn;
-  spawn.argv = {opt_.self_exe, "shim", "--runtime", opt_.runtime, "--root", opt_.root,
-                "--id", ContainerId(w.name), "--bundle", dir + "/bundle", "--log", LogPath(w.name),
-                "--exit-file", dir + "/exit.json", "--pid-file", dir + "/pid", "--log-max",
-                std::to_string(opt_.log_max_bytes)};
+  spawn.argv = {opt_.self_exe, "shim",
+                "--runtime",   opt_.runtime,
+                "--root",      opt_.root,
+                "--id",        ContainerId(w.name),
+                "--bundle",    dir + "/bundle",
+                "--log",       LogPath(w.name),
+                "--exit-file", dir + "/exit.json",
+                "--pid-file",  dir + "/pid",
+                "--log-max",   std::to_string(opt_.log_max_bytes)};
   spawn.new_session = true;  // the shim must outlive the daemon
   spawn.stdout_fd = -1;
   spawn.stderr_fd = -1;
@@ -137,24 +144,25 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
       auto text = ReadFile(dir + "/exit.json");
       auto j = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
       std::string why = j.is_object() ? j.value("error", "") : "";
-      if (why.empty()) why = "the container exited at once (status " +
-                             std::to_string(j.is_object() ? j.value("exit_code", -1) : -1) + ")";
+      if (why.empty())
+        why = "the container exited at once (status " +
+              std::to_string(j.is_object() ? j.value("exit_code", -1) : -1) + ")";
       return Error(ErrorCode::kFailedPrecondition, why);
     }
     auto pid_text = ReadFile(dir + "/pid", 64);
     if (pid_text) {
-      int64_t pid = std::atoll(pid_text->c_str());
+      int64_t pid = std::strtoll(pid_text->c_str(), nullptr, 10);
       auto state = RunCommand({opt_.runtime, "--root", opt_.root, "state", ContainerId(w.name)},
                               std::chrono::seconds(5));
       if (pid > 0 && state && state->out.find("\"running\"") != std::string::npos) {
         InstanceInfo info;
         info.running = true;
         info.pid = pid;
-        info.driver_state = nlohmann::json{{"shim_pid", shim_pid},
-                                           {"pid", pid},
-                                           {"start_ticks", ProcessStartTicks(pid)},
-                                           {"netns", netns}}
-                                .dump();
+        info.driver_state = nlohmann::json{
+            {"shim_pid", shim_pid},
+            {"pid", pid},
+            {"start_ticks", ProcessStartTicks(pid)},
+            {"netns", netns}}.dump();
         return info;
       }
     }
@@ -187,15 +195,17 @@ Status ContainerDriver::Remove(const std::string& name, const std::string& /*dri
   const std::string id = ContainerId(name);
   const std::string dir = Dir(name);
   auto pid_text = ReadFile(dir + "/pid", 64);
-  int64_t pid = pid_text ? std::atoll(pid_text->c_str()) : 0;
+  int64_t pid = pid_text ? std::strtoll(pid_text->c_str(), nullptr, 10) : 0;
   if (pid > 0 && ProcessAlive(pid) && !Exists(dir + "/exit.json")) {
-    (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "TERM"}, std::chrono::seconds(5));
+    (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "TERM"},
+                     std::chrono::seconds(5));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (ProcessAlive(pid)) {
-      (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "KILL"}, std::chrono::seconds(5));
+      (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "KILL"},
+                       std::chrono::seconds(5));
     }
   }
   (void)RunCommand({opt_.runtime, "--root", opt_.root, "delete", "--force", id},

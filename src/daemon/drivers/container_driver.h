@@ -18,9 +18,9 @@ struct ContainerDriverOptions {
   std::string root;       // the runtime's --root
   std::string state_dir;  // bundles, exit files
   std::string log_dir;
-  std::string image_dir;  // directory images: <image_dir>/<name>_<tag>/rootfs
+  std::string image_dir;   // directory images: <image_dir>/<name>_<tag>/rootfs
   std::string image_tool;  // storevisor-image, when built (bundles from the image store)
-  std::string self_exe;   // storevisord, for `storevisord shim`
+  std::string self_exe;    // storevisord, for `storevisord shim`
   uint64_t log_max_bytes = 1 << 20;
 };
 

@@ -14,8 +14,8 @@ namespace storevisor::daemon {
 
 struct InstanceInfo {
   bool running = false;
-  int64_t pid = 0;         // the workload's main process (container init, QEMU)
-  int64_t exit_code = -1;  // when not running: its status (128+signal when killed), -1 unknown
+  int64_t pid = 0;           // the workload's main process (container init, QEMU)
+  int64_t exit_code = -1;    // when not running: its status (128+signal when killed), -1 unknown
   std::string driver_state;  // opaque JSON kept in the workload's record
 };
 

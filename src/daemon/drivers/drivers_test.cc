@@ -13,7 +13,8 @@ Workload Sample() {
       "  workloads:\n"
       "    - {name: kv, kind: container, image: kv, command: [redis-server], cpus: 0.5,\n"
       "       cpuset: '1', memory: 64Mi, env: {A: b}, mounts: [{target: /data}]}\n"
-      "    - {name: pos, kind: microvm, kernel: /k, initrd: /i, cpus: 1.5, memory: 300Mi, ksm: true}\n",
+      "    - {name: pos, kind: microvm, kernel: /k, initrd: /i, cpus: 1.5, memory: 300Mi, ksm: "
+      "true}\n",
       "t.yaml");
   EXPECT_TRUE(p.has_value()) << p.error().message();
   return p->workloads[0];
@@ -37,7 +38,8 @@ TEST(DriversTest, VmConfigFollowsTheVmEngineSchema) {
   auto p = ParseProfile(
       "apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: t}\nspec:\n"
       "  workloads:\n"
-      "    - {name: pos, kind: microvm, kernel: /k, initrd: /i, cpus: 1.5, memory: 300Mi, ksm: true}\n",
+      "    - {name: pos, kind: microvm, kernel: /k, initrd: /i, cpus: 1.5, memory: 300Mi, ksm: "
+      "true}\n",
       "t.yaml");
   ASSERT_TRUE(p.has_value()) << p.error().message();
   auto j = MakeVmConfig(p->workloads[0], "/s/console.log", {"svt1"});

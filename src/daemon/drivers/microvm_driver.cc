@@ -83,16 +83,17 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
   }
   auto j = nlohmann::json::parse(out.out, nullptr, false);
   if (!j.is_object() || !j.contains("pid")) {
-    return Error(ErrorCode::kGuestFault, "storevisor-vm run printed no pid: " + out.out.substr(0, 200));
+    return Error(ErrorCode::kGuestFault,
+                 "storevisor-vm run printed no pid: " + out.out.substr(0, 200));
   }
   InstanceInfo info;
   info.running = true;
   info.pid = j.value("pid", int64_t{0});
-  info.driver_state = nlohmann::json{{"pid", info.pid},
-                                     {"start_ticks", ProcessStartTicks(info.pid)},
-                                     {"accel", j.value("accel", "")},
-                                     {"taps", taps}}
-                          .dump();
+  info.driver_state = nlohmann::json{
+      {"pid", info.pid},
+      {"start_ticks", ProcessStartTicks(info.pid)},
+      {"accel", j.value("accel", "")},
+      {"taps", taps}}.dump();
   return info;
 }
 
@@ -125,8 +126,9 @@ Status MicroVmDriver::Remove(const std::string& name, const std::string& /*drive
 
 Result<ExecOutput> MicroVmDriver::Exec(const std::string& name, const std::string& /*state*/,
                                        const std::vector<std::string>& argv, int timeout_ms) {
-  std::vector<std::string> cmd = {opt_.tool, "exec", "--state-dir", Dir(name) + "/run",
-                                  "--timeout", std::to_string(std::max(1, timeout_ms / 1000)),
+  std::vector<std::string> cmd = {opt_.tool,     "exec",
+                                  "--state-dir", Dir(name) + "/run",
+                                  "--timeout",   std::to_string(std::max(1, timeout_ms / 1000)),
                                   "--"};
   cmd.insert(cmd.end(), argv.begin(), argv.end());
   SV_ASSIGN_OR_RETURN(CommandOutput out,

@@ -62,7 +62,12 @@ nlohmann::json MakeOciSpec(const Workload& w, const std::string& rootfs,
                            const std::string& netns_path, const std::string& hostname) {
   using J = nlohmann::json;
   J env = J::array({"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"});
-  for (const auto& [k, v] : w.env) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : w.env) {
+    std::string entry = k;
+    entry += "=";
+    entry += v;
+    env.push_back(std::move(entry));
+  }
   J caps = J::array({"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
                      "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
                      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"});
@@ -76,8 +81,8 @@ nlohmann::json MakeOciSpec(const Workload& w, const std::string& rootfs,
     } else {
       J opts = J::array({"rbind", "rprivate"});
       if (m.read_only) opts.push_back("ro");
-      mounts.push_back({{"destination", m.target}, {"type", "bind"}, {"source", m.source},
-                        {"options", opts}});
+      mounts.push_back(
+          {{"destination", m.target}, {"type", "bind"}, {"source", m.source}, {"options", opts}});
     }
   }
   J net = {{"type", "network"}};

@@ -21,7 +21,9 @@ namespace {
 // A log file that is renamed to <path>.1 when it would grow past max bytes.
 class RotatingLog {
  public:
-  RotatingLog(std::string path, uint64_t max) : path_(std::move(path)), max_(max) { Open(O_APPEND); }
+  RotatingLog(std::string path, uint64_t max) : path_(std::move(path)), max_(max) {
+    Open(O_APPEND);
+  }
   void Append(std::string_view data) {
     if (size_ + data.size() > max_ && size_ > 0) {
       ::rename(path_.c_str(), (path_ + ".1").c_str());
@@ -108,14 +110,22 @@ int ShimMain(const std::vector<std::string>& args) {
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
     const std::string& k = args[i];
     const std::string& v = args[i + 1];
-    if (k == "--runtime") o.runtime = v;
-    else if (k == "--root") o.root = v;
-    else if (k == "--id") o.id = v;
-    else if (k == "--bundle") o.bundle = v;
-    else if (k == "--log") o.log_file = v;
-    else if (k == "--exit-file") o.exit_file = v;
-    else if (k == "--pid-file") o.pid_file = v;
-    else if (k == "--log-max") o.log_max_bytes = std::stoull(v);
+    if (k == "--runtime")
+      o.runtime = v;
+    else if (k == "--root")
+      o.root = v;
+    else if (k == "--id")
+      o.id = v;
+    else if (k == "--bundle")
+      o.bundle = v;
+    else if (k == "--log")
+      o.log_file = v;
+    else if (k == "--exit-file")
+      o.exit_file = v;
+    else if (k == "--pid-file")
+      o.pid_file = v;
+    else if (k == "--log-max")
+      o.log_max_bytes = std::stoull(v);
     else {
       std::fprintf(stderr, "shim: unknown option %s\n", k.c_str());
       return 2;
@@ -145,7 +155,7 @@ int ShimMain(const std::vector<std::string>& args) {
     return 1;
   }
   auto pid_text = ReadFile(o.pid_file, 64);
-  pid_t init = pid_text ? static_cast<pid_t>(std::atoi(pid_text->c_str())) : 0;
+  pid_t init = pid_text ? static_cast<pid_t>(std::strtol(pid_text->c_str(), nullptr, 10)) : 0;
   rc = RunRuntime(o, {"start", o.id}, pipe->write.get());
   pipe->write.reset();
   if (rc != 0 || init <= 0) {
