@@ -77,7 +77,7 @@ build_guest_bins() {
 }
 
 # --- initrd.img ---
-modules=(virtio_mmio virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev)
+modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev)
 idigest="$kdigest busybox=$bbver src=$guest_src mods=${modules[*]}"
 if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/initrd.img" ]; then
   [ -d "$cache/kernel/lib/modules/$krel" ] || { fetch "$kpkg" "$cache/kernel"; depmod -b "$cache/kernel" "$krel"; }
