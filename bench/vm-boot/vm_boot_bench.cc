@@ -6,7 +6,7 @@
 //       same kernel (its bzImage), initrd, kernel arguments and accelerator
 //   (c) ours restored from a snapshot
 // Ready = the guest agent answers guest-sync-delimited. Rounds alternate a, b, c. Idle RSS
-// is read 1 s after ready.
+// is read 3 s after ready.
 #include <signal.h>
 #include <unistd.h>
 
@@ -50,7 +50,9 @@ double ProcKb(pid_t pid, const std::string& file, const std::string& key) {
 }
 
 void IdleMemory(pid_t pid, Sample* s) {
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Idle for 3 s: past the guest's free page reporting delay (2 s), so pages the boot
+  // freed are back with the host in both cases.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
   s->rss_mib = ProcKb(pid, "status", "VmRSS:") / 1024;
   s->pss_mib = ProcKb(pid, "smaps_rollup", "Pss:") / 1024;
 }

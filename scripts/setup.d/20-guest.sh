@@ -97,9 +97,11 @@ if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/i
     modprobe -d "$cache/kernel" -S "$krel" --show-depends "$m" | awk '$1=="insmod"{print $2}' |
     while read -r ko; do
       rel="${ko#"$cache/kernel"}"
-      grep -qx "$rel" "$root/etc/sv-modules" && continue
+      grep -qx "\(pci:\)\?$rel" "$root/etc/sv-modules" && continue
       mkdir -p "$root$(dirname "$rel")"
       cp "$ko" "$root$rel"
+      # virtio_pci and its own helpers load only on PCI machines (sv-init checks).
+      case "$m:$(basename "$ko")" in virtio_pci:virtio_pci*) rel="pci:$rel" ;; esac
       echo "$rel" >> "$root/etc/sv-modules"
     done
   done
