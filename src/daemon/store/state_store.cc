@@ -1,0 +1,254 @@
+#include "daemon/store/state_store.h"
+
+
+#include <chrono>
+#include <set>
+
+#include "daemon/profile/profile.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+// One prepared statement, finalized on every path.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  Error Fail(std::string_view what) const {
+    return Error(ErrorCode::kIo, "state store: " + std::string(what) + ": " + sqlite3_errmsg(db_));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workloads(
+  name TEXT PRIMARY KEY, kind TEXT, spec_json TEXT, runtime_hash TEXT, spec_hash TEXT,
+  desired TEXT, phase TEXT, health TEXT, pid INTEGER, started_at INTEGER, restarts INTEGER,
+  exit_code INTEGER, last_error TEXT, address TEXT, driver_state TEXT);
+CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER,
+  workload TEXT, type TEXT, message TEXT);
+CREATE TABLE IF NOT EXISTS ipam(network TEXT, address INTEGER, owner TEXT,
+  PRIMARY KEY(network, address));
+)sql";
+
+constexpr char kColumns[] =
+    "name, kind, spec_json, runtime_hash, spec_hash, desired, phase, health, pid, started_at, "
+    "restarts, exit_code, last_error, address, driver_state";
+
+WorkloadRecord ReadRecord(const Stmt& s) {
+  WorkloadRecord r;
+  r.name = s.Text(0);
+  r.kind = s.Text(1);
+  r.spec_json = s.Text(2);
+  r.runtime_hash = s.Text(3);
+  r.spec_hash = s.Text(4);
+  r.desired = s.Text(5);
+  r.phase = s.Text(6);
+  r.health = s.Text(7);
+  r.pid = s.Int(8);
+  r.started_at_ms = s.Int(9);
+  r.restarts = s.Int(10);
+  r.exit_code = s.Int(11);
+  r.last_error = s.Text(12);
+  r.address = s.Text(13);
+  r.driver_state = s.Text(14);
+  return r;
+}
+
+}  // namespace
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Error(ErrorCode::kIo, "open state store " + path + ": " + msg);
+  }
+  std::unique_ptr<StateStore> store(new StateStore(db));  // NOLINT: private constructor
+  sqlite3_busy_timeout(db, 5000);
+  // WAL: readers never block the writer; synchronous=FULL: a committed record survives
+  // a power cut too, not only a crash of the daemon.
+  SV_TRY_CTX(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"), path);
+  SV_TRY_CTX(store->Exec(kSchema), path);
+  return store;
+}
+
+StateStore::~StateStore() { sqlite3_close(db_); }
+
+Status StateStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return Error(ErrorCode::kIo, "state store: " + msg);
+  }
+  return Ok();
+}
+
+Status StateStore::SetMeta(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO meta(key, value) VALUES(?, ?) "
+         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!s.ok() || s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return s.Fail("set " + key);
+  return Ok();
+}
+
+Result<std::optional<std::string>> StateStore::GetMeta(const std::string& key) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
+  if (!s.ok()) return s.Fail("get " + key);
+  int rc = s.Bind(1, key).Step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.Text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return s.Fail("get " + key);
+}
+
+Status StateStore::Put(const WorkloadRecord& r) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO workloads(name, kind, spec_json, runtime_hash, spec_hash, "
+         "desired, phase, health, pid, started_at, restarts, exit_code, last_error, address, "
+         "driver_state) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!s.ok()) return s.Fail("put " + r.name);
+  s.Bind(1, r.name).Bind(2, r.kind).Bind(3, r.spec_json).Bind(4, r.runtime_hash);
+  s.Bind(5, r.spec_hash).Bind(6, r.desired).Bind(7, r.phase).Bind(8, r.health).Bind(9, r.pid);
+  s.Bind(10, r.started_at_ms).Bind(11, r.restarts).Bind(12, r.exit_code).Bind(13, r.last_error);
+  s.Bind(14, r.address).Bind(15, r.driver_state);
+  if (s.Step() != SQLITE_DONE) return s.Fail("put " + r.name);
+  return Ok();
+}
+
+Result<std::optional<WorkloadRecord>> StateStore::Get(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kColumns + " FROM workloads WHERE name = ?").c_str());
+  if (!s.ok()) return s.Fail("get " + name);
+  int rc = s.Bind(1, name).Step();
+  if (rc == SQLITE_ROW) return std::optional<WorkloadRecord>(ReadRecord(s));
+  if (rc == SQLITE_DONE) return std::optional<WorkloadRecord>();
+  return s.Fail("get " + name);
+}
+
+Result<std::vector<WorkloadRecord>> StateStore::List() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kColumns + " FROM workloads ORDER BY name").c_str());
+  if (!s.ok()) return s.Fail("list");
+  std::vector<WorkloadRecord> out;
+  int rc = 0;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadRecord(s));
+  if (rc != SQLITE_DONE) return s.Fail("list");
+  return out;
+}
+
+Status StateStore::Delete(const std::string& name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM workloads WHERE name = ?");
+  if (!s.ok() || s.Bind(1, name).Step() != SQLITE_DONE) return s.Fail("delete " + name);
+  return Ok();
+}
+
+Result<int64_t> StateStore::AddEvent(const std::string& workload, const std::string& type,
+                                     const std::string& message) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
+  if (!s.ok()) return s.Fail("add event");
+  s.Bind(1, NowMs()).Bind(2, workload).Bind(3, type).Bind(4, message);
+  if (s.Step() != SQLITE_DONE) return s.Fail("add event");
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<std::vector<Event>> StateStore::EventsSince(int64_t after_id, int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, ts, workload, type, message FROM events WHERE id > ? ORDER BY id "
+         "LIMIT ?");
+  if (!s.ok()) return s.Fail("events");
+  s.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+  std::vector<Event> out;
+  int rc = 0;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4)});
+  }
+  if (rc != SQLITE_DONE) return s.Fail("events");
+  return out;
+}
+
+Result<std::string> StateStore::AllocateAddress(const std::string& network,
+                                                const std::string& subnet,
+                                                const std::string& owner) {
+  SV_ASSIGN_OR_RETURN(Ipv4Subnet net, ParseSubnet(subnet));
+  const uint32_t base = net.base;
+  const uint32_t size = 1u << (32 - net.prefix);
+  std::lock_guard lock(mu_);
+  std::set<int64_t> used;
+  {
+    Stmt s(db_, "SELECT address, owner FROM ipam WHERE network = ?");
+    if (!s.ok()) return s.Fail("ipam");
+    s.Bind(1, network);
+    while (s.Step() == SQLITE_ROW) {
+      if (s.Text(1) == owner) {
+        uint32_t addr = static_cast<uint32_t>(s.Int(0));
+        return Ipv4ToString(addr);
+      }
+      used.insert(s.Int(0));
+    }
+  }
+  // .0 is the network, .1 the bridge (gateway), the last the broadcast.
+  for (uint32_t i = 2; i + 1 < size; ++i) {
+    uint32_t addr = base + i;
+    if (used.count(addr) != 0) continue;
+    Stmt s(db_, "INSERT INTO ipam(network, address, owner) VALUES(?, ?, ?)");
+    if (!s.ok() || s.Bind(1, network).Bind(2, static_cast<int64_t>(addr)).Bind(3, owner).Step() !=
+                       SQLITE_DONE) {
+      return s.Fail("ipam");
+    }
+    return Ipv4ToString(addr);
+  }
+  return Error(ErrorCode::kResourceExhausted,
+               "network " + network + " (" + subnet + ") has no free address left");
+}
+
+Status StateStore::ReleaseAddresses(const std::string& owner) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM ipam WHERE owner = ?");
+  if (!s.ok() || s.Bind(1, owner).Step() != SQLITE_DONE) return s.Fail("ipam release");
+  return Ok();
+}
+
+}  // namespace storevisor::daemon

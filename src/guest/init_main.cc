@@ -1,0 +1,254 @@
+// sv-init: PID 1 of Storevisor's guests. In the initramfs it mounts the kernel file
+// systems, loads the virtio modules listed in /etc/sv-modules (dependencies first, as
+// computed at image build time), names the virtio-serial ports under
+// /dev/virtio-ports/ (there is no udev), then either starts the built-in agent or,
+// with `sv.root=DEV` on the kernel command line, mounts DEV and moves into it to run
+// Debian's qemu-guest-agent there. It reaps orphans, restarts the agent if it dies,
+// and powers off on SIGUSR2, on the ACPI power button, or reboots on SIGTERM.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/input.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+void Log(const std::string& msg) {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  char line[512];
+  int n = snprintf(line, sizeof line, "storevisor-init[%ld.%03ld]: %s\n",
+                   static_cast<long>(ts.tv_sec), ts.tv_nsec / 1000000, msg.c_str());
+  int fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!write(fd, line, std::min<int>(n, sizeof line - 1));
+    close(fd);
+  }
+}
+
+void MountFs(const char* type, const char* target, const char* opts = nullptr) {
+  mkdir(target, 0755);
+  if (mount(type, target, type, MS_NOSUID, opts) != 0 && errno != EBUSY) {
+    Log(std::string("mount ") + target + ": " + strerror(errno));
+  }
+}
+
+std::string ReadSmall(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Value of key=VALUE on the kernel command line, or "".
+std::string CmdlineValue(const std::string& cmdline, const std::string& key) {
+  std::istringstream in(cmdline);
+  std::string tok;
+  while (in >> tok) {
+    if (tok.rfind(key + "=", 0) == 0) return tok.substr(key.size() + 1);
+  }
+  return "";
+}
+
+void LoadModules() {
+  std::ifstream list("/etc/sv-modules");
+  std::string path;
+  int loaded = 0;
+  while (std::getline(list, path)) {
+    if (path.empty()) continue;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Log("module " + path + ": " + strerror(errno));
+      continue;
+    }
+    if (syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST) {
+      Log("module " + path + ": " + strerror(errno));
+    } else {
+      ++loaded;
+    }
+    close(fd);
+  }
+  Log("loaded " + std::to_string(loaded) + " modules");
+}
+
+// Creates /dev/virtio-ports/NAME -> ../vportXpY for every named port (udev's job elsewhere).
+int NamePorts() {
+  mkdir("/dev/virtio-ports", 0755);
+  int named = 0;
+  DIR* d = opendir("/sys/class/virtio-ports");
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string name = ReadSmall(std::string("/sys/class/virtio-ports/") + e->d_name + "/name");
+    if (name.empty() || name.find('/') != std::string::npos) continue;
+    std::string link = "/dev/virtio-ports/" + name;
+    if (symlink((std::string("../") + e->d_name).c_str(), link.c_str()) == 0 || errno == EEXIST) {
+      ++named;
+    }
+  }
+  closedir(d);
+  return named;
+}
+
+void WaitForAgentPort() {
+  for (int i = 0; i < 300; ++i) {  // up to 3 s: modules bind asynchronously
+    NamePorts();
+    if (access("/dev/virtio-ports/org.qemu.guest_agent.0", F_OK) == 0) return;
+    usleep(10000);
+  }
+  Log("no org.qemu.guest_agent.0 port: the agent will wait for it");
+}
+
+bool WaitForDevice(const std::string& dev) {
+  for (int i = 0; i < 500; ++i) {
+    if (access(dev.c_str(), F_OK) == 0) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// Mounts the root disk and makes it / (what switch_root does; the initramfs stays
+// allocated, a few MiB).
+bool EnterRoot(const std::string& dev, bool ro) {
+  if (!WaitForDevice(dev)) {
+    Log("root device " + dev + " did not appear");
+    return false;
+  }
+  mkdir("/newroot", 0755);
+  if (mount(dev.c_str(), "/newroot", "ext4", ro ? MS_RDONLY : 0, nullptr) != 0) {
+    Log("mount " + dev + ": " + strerror(errno));
+    return false;
+  }
+  for (const char* m : {"/dev", "/proc", "/sys"}) {
+    std::string target = std::string("/newroot") + m;
+    mkdir(target.c_str(), 0755);
+    if (mount(m, target.c_str(), nullptr, MS_MOVE, nullptr) != 0) {
+      Log(std::string("move ") + m + ": " + strerror(errno));
+    }
+  }
+  if (chdir("/newroot") != 0 || mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 ||
+      chroot(".") != 0 || chdir("/") != 0) {
+    Log(std::string("switch root: ") + strerror(errno));
+    return false;
+  }
+  mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, nullptr);
+  return true;
+}
+
+pid_t StartAgent(const std::vector<std::string>& argv) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setsid();
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char* envp[] = {env0, nullptr};
+    execve(args[0], args.data(), envp);
+    _exit(127);
+  }
+  Log("agent " + argv[0] + " started as pid " + std::to_string(pid));
+  return pid;
+}
+
+[[noreturn]] void PowerOff(int how) {
+  Log(how == RB_AUTOBOOT ? "rebooting" : "powering off");
+  kill(-1, SIGTERM);
+  usleep(200000);
+  kill(-1, SIGKILL);
+  sync();
+  mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr);
+  reboot(how);
+  for (;;) pause();
+}
+
+// Opens /dev/input/event* so a press of the ACPI power button can power off.
+std::vector<int> OpenInputs() {
+  std::vector<int> fds;
+  for (int i = 0; i < 8; ++i) {
+    std::string p = "/dev/input/event" + std::to_string(i);
+    int fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) fds.push_back(fd);
+  }
+  return fds;
+}
+
+bool PowerKeyPressed(int fd) {
+  input_event ev[16];
+  ssize_t n = read(fd, ev, sizeof ev);
+  for (ssize_t i = 0; n > 0 && i < n / static_cast<ssize_t>(sizeof(input_event)); ++i) {
+    if (ev[i].type == EV_KEY && ev[i].code == KEY_POWER && ev[i].value == 1) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGUSR1, SIGUSR2, SIGINT}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  MountFs("proc", "/proc");
+  MountFs("sysfs", "/sys");
+  MountFs("devtmpfs", "/dev");
+  Log("started");
+  LoadModules();
+  std::string cmdline = ReadSmall("/proc/cmdline");
+  std::string root = CmdlineValue(cmdline, "sv.root");
+  std::vector<std::string> agent = {"/sbin/sv-agent"};
+  if (!root.empty()) {
+    if (!EnterRoot(root, CmdlineValue(cmdline, "sv.rootmode") == "ro")) PowerOff(RB_POWER_OFF);
+    agent = {"/usr/sbin/qemu-ga", "--method=virtio-serial",
+             "--path=/dev/virtio-ports/org.qemu.guest_agent.0"};
+  }
+  WaitForAgentPort();
+  std::vector<int> inputs = OpenInputs();
+  pid_t agent_pid = StartAgent(agent);
+  Log("ready for the agent");
+  for (;;) {
+    std::vector<pollfd> fds{{sfd, POLLIN, 0}};
+    for (int fd : inputs) fds.push_back({fd, POLLIN, 0});
+    poll(fds.data(), fds.size(), -1);
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if ((fds[i].revents & POLLIN) && PowerKeyPressed(fds[i].fd)) PowerOff(RB_POWER_OFF);
+    }
+    signalfd_siginfo si{};
+    if (!(fds[0].revents & POLLIN) || read(sfd, &si, sizeof si) != sizeof si) continue;
+    if (si.ssi_signo == SIGUSR2 || si.ssi_signo == SIGUSR1) PowerOff(RB_POWER_OFF);
+    if (si.ssi_signo == SIGTERM) PowerOff(RB_AUTOBOOT);
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid == agent_pid) {
+        Log("agent exited (status " + std::to_string(status) + "), restarting");
+        sleep(1);
+        agent_pid = StartAgent(agent);
+      }
+    }
+  }
+}
