@@ -90,7 +90,8 @@ Status MakeLevels(const std::string& base, const std::string& rel, bool cpuset) 
     if (next == std::string::npos) next = rel.size();
     if (next > pos) {
       cur += "/" + rel.substr(pos, next - pos);
-      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("cgroup: mkdir " + cur);
+      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        return ErrnoError("cgroup: mkdir " + cur);
       if (cpuset) SV_TRY(InitCpuset(cur));
     }
     pos = next + 1;
@@ -127,9 +128,9 @@ std::string DeviceRuleLine(const DeviceRule& r) {
 // Devices every container gets, as runc adds them (null, zero, full, random, urandom,
 // tty, console, ptmx, and the pty slaves).
 std::vector<DeviceRule> DefaultDeviceRules() {
-  return {{true, 'c', 1, 3, "rwm"},  {true, 'c', 1, 5, "rwm"},  {true, 'c', 1, 7, "rwm"},
-          {true, 'c', 1, 8, "rwm"},  {true, 'c', 1, 9, "rwm"},  {true, 'c', 5, 0, "rwm"},
-          {true, 'c', 5, 1, "rwm"},  {true, 'c', 5, 2, "rwm"},  {true, 'c', 136, -1, "rwm"},
+  return {{true, 'c', 1, 3, "rwm"},   {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
+          {true, 'c', 1, 8, "rwm"},   {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
+          {true, 'c', 5, 1, "rwm"},   {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
           {true, 'c', 10, 200, "rwm"}};
 }
 
@@ -228,7 +229,8 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
   std::string cpu = DirFor("cpu"), cpuset = DirFor("cpuset"), mem = DirFor("memory"),
               pids = DirFor("pids"), blkio = DirFor("blkio"), dev = DirFor("devices");
   if (r.cpu_shares) SV_TRY(WriteCgroupFile(cpu + "/cpu.shares", std::to_string(*r.cpu_shares)));
-  if (r.cpu_period) SV_TRY(WriteCgroupFile(cpu + "/cpu.cfs_period_us", std::to_string(*r.cpu_period)));
+  if (r.cpu_period)
+    SV_TRY(WriteCgroupFile(cpu + "/cpu.cfs_period_us", std::to_string(*r.cpu_period)));
   if (r.cpu_quota) SV_TRY(WriteCgroupFile(cpu + "/cpu.cfs_quota_us", std::to_string(*r.cpu_quota)));
   if (!r.cpuset_cpus.empty()) SV_TRY(WriteCgroupFile(cpuset + "/cpuset.cpus", r.cpuset_cpus));
   if (!r.cpuset_mems.empty()) SV_TRY(WriteCgroupFile(cpuset + "/cpuset.mems", r.cpuset_mems));
@@ -267,7 +269,8 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
     for (const auto& d : devices) {
       if (d.type == 'c' || d.type == 'b') allow.push_back({true, d.type, d.major, d.minor, "rwm"});
     }
-    for (const auto& rule : allow) SV_TRY(WriteCgroupFile(dev + "/devices.allow", DeviceRuleLine(rule)));
+    for (const auto& rule : allow)
+      SV_TRY(WriteCgroupFile(dev + "/devices.allow", DeviceRuleLine(rule)));
   }
   return Ok();
 }
@@ -279,7 +282,8 @@ Status Cgroup::ApplyV2(const Resources& r) const {
   }
   if (r.cpu_quota || r.cpu_period) {
     std::string quota = (!r.cpu_quota || *r.cpu_quota < 0) ? "max" : std::to_string(*r.cpu_quota);
-    SV_TRY(WriteCgroupFile(d + "/cpu.max", quota + " " + std::to_string(r.cpu_period.value_or(100000))));
+    SV_TRY(WriteCgroupFile(d + "/cpu.max",
+                           quota + " " + std::to_string(r.cpu_period.value_or(100000))));
   }
   if (!r.cpuset_cpus.empty()) SV_TRY(WriteCgroupFile(d + "/cpuset.cpus", r.cpuset_cpus));
   if (!r.cpuset_mems.empty()) SV_TRY(WriteCgroupFile(d + "/cpuset.mems", r.cpuset_mems));
@@ -295,7 +299,8 @@ Status Cgroup::ApplyV2(const Resources& r) const {
     SV_TRY(WriteCgroupFile(d + "/memory.low", std::to_string(*r.memory_reservation)));
   }
   if (r.pids_limit && *r.pids_limit != 0) {
-    SV_TRY(WriteCgroupFile(d + "/pids.max", *r.pids_limit < 0 ? "max" : std::to_string(*r.pids_limit)));
+    SV_TRY(WriteCgroupFile(d + "/pids.max",
+                           *r.pids_limit < 0 ? "max" : std::to_string(*r.pids_limit)));
   }
   if (r.blkio_weight) {
     SV_TRY(WriteCgroupFile(d + "/io.weight",

@@ -1,8 +1,9 @@
+#include "runtime/cgroup.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
 
-#include "runtime/cgroup.h"
 #include "runtime/mounts.h"
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"

@@ -1,4 +1,5 @@
 // Runtime: the container lifecycle (create, start, run, state, kill, delete, list).
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -11,7 +12,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -132,9 +132,9 @@ Status SaveRecord(const std::string& root, const StateRecord& r) { return WriteS
 
 uint64_t CloneFlags(const Spec& s) {
   static constexpr std::pair<NamespaceType, uint64_t> kFlags[] = {
-      {NamespaceType::kPid, CLONE_NEWPID},   {NamespaceType::kNetwork, CLONE_NEWNET},
-      {NamespaceType::kMount, CLONE_NEWNS},  {NamespaceType::kIpc, CLONE_NEWIPC},
-      {NamespaceType::kUts, CLONE_NEWUTS},   {NamespaceType::kUser, CLONE_NEWUSER},
+      {NamespaceType::kPid, CLONE_NEWPID},      {NamespaceType::kNetwork, CLONE_NEWNET},
+      {NamespaceType::kMount, CLONE_NEWNS},     {NamespaceType::kIpc, CLONE_NEWIPC},
+      {NamespaceType::kUts, CLONE_NEWUTS},      {NamespaceType::kUser, CLONE_NEWUSER},
       {NamespaceType::kCgroup, CLONE_NEWCGROUP}};
   uint64_t flags = 0;
   for (const auto& [type, flag] : kFlags) {
@@ -188,8 +188,8 @@ Status WaitReady(int sync_fd, pid_t pid) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  return Error(ErrorCode::kInternal, "container init died during set-up (status " +
-                                         std::to_string(status) + ")");
+  return Error(ErrorCode::kInternal,
+               "container init died during set-up (status " + std::to_string(status) + ")");
 }
 
 // Clone flags for pid namespaces joined by path are applied to this thread's
@@ -203,7 +203,8 @@ class PidNsJoin {
     j.saved_ = UniqueFd(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
     UniqueFd target(::open(ns->path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!target.valid()) return ErrnoError("open namespace " + ns->path);
-    if (::setns(target.get(), CLONE_NEWPID) != 0) return ErrnoError("join pid namespace " + ns->path);
+    if (::setns(target.get(), CLONE_NEWPID) != 0)
+      return ErrnoError("join pid namespace " + ns->path);
     return j;
   }
   PidNsJoin() = default;
@@ -243,7 +244,8 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
     SV_ASSIGN_OR_RETURN(console, ConnectConsole(q.opts->console_socket));
   }
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoError("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return ErrnoError("socketpair");
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
 
   bool user = s.HasNamespace(NamespaceType::kUser);
@@ -302,7 +304,8 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
     SV_TRY_CTX(WriteFast(path, std::to_string(*s.process->oom_score_adj)), "oomScoreAdj");
   }
   std::string hook_state = HookState(rec, "creating");
-  for (const auto& h : s.hooks.create_runtime) SV_TRY_CTX(RunHook(h, hook_state), "createRuntime hook");
+  for (const auto& h : s.hooks.create_runtime)
+    SV_TRY_CTX(RunHook(h, hook_state), "createRuntime hook");
   for (const auto& h : s.hooks.prestart) SV_TRY_CTX(RunHook(h, hook_state), "prestart hook");
   // A failed send means the init already died: WaitReady then reads why.
   (void)::send(parent_end.get(), &kMsgGo, 1, MSG_NOSIGNAL);
@@ -313,9 +316,9 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
 Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
   std::string path = p.spec.cgroups_path.empty() ? "/storevisor/" + id : p.spec.cgroups_path;
   if (path.find(':') != std::string::npos) {
-    return Error(ErrorCode::kUnsupported,
-                 "linux.cgroupsPath '" + path + "' is a systemd slice; this runtime manages cgroupfs "
-                 "paths (use podman --cgroup-manager=cgroupfs)");
+    return Error(ErrorCode::kUnsupported, "linux.cgroupsPath '" + path +
+                                              "' is a systemd slice; this runtime manages cgroupfs "
+                                              "paths (use podman --cgroup-manager=cgroupfs)");
   }
   if (path[0] != '/') path = "/" + path;
   SV_ASSIGN_OR_RETURN(Cgroup cg, Cgroup::Create(p.mode, path));
@@ -477,9 +480,10 @@ Status Runtime::Start(const std::string& id) {
   SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
   ContainerStatus st = ComputeStatus(root_, rec);
   if (st != ContainerStatus::kCreated) {
-    return Error(ErrorCode::kConflict, "cannot start a container that has " +
-                                           std::string(st == ContainerStatus::kStopped ? "stopped" : "already started") +
-                                           " (status " + std::string(StatusName(st)) + ")");
+    return Error(ErrorCode::kConflict,
+                 "cannot start a container that has " +
+                     std::string(st == ContainerStatus::kStopped ? "stopped" : "already started") +
+                     " (status " + std::string(StatusName(st)) + ")");
   }
   std::string fifo_path = ContainerDir(root_, id) + "/exec.fifo";
   int fd = ::open(fifo_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -495,7 +499,8 @@ Status Runtime::Start(const std::string& id) {
     if (waited > 10000) return Error(ErrorCode::kTimeout, "container init did not answer start");
   }
   char byte = 0;
-  if (::read(fd, &byte, 1) != 1) return Error(ErrorCode::kFailedPrecondition, "container init died at start");
+  if (::read(fd, &byte, 1) != 1)
+    return Error(ErrorCode::kFailedPrecondition, "container init died at start");
   ::unlink(fifo_path.c_str());
   rec.pid_start = rec.pid_start;
   Status hooks = RunHooksLogged(rec.poststart, HookState(rec, "running"), "poststart");
@@ -530,7 +535,8 @@ Result<ExitInfo> Runtime::Run(const std::string& id, const CreateOptions& option
     if (n < 0 && errno != EINTR) break;
     if (p[1].revents & POLLIN) {
       signalfd_siginfo si{};
-      while (::read(sfd.get(), &si, sizeof si) == sizeof si) ::kill(launched->pid, static_cast<int>(si.ssi_signo));
+      while (::read(sfd.get(), &si, sizeof si) == sizeof si)
+        ::kill(launched->pid, static_cast<int>(si.ssi_signo));
     }
     if (p[0].revents & POLLIN) break;
   }
@@ -564,7 +570,8 @@ Result<std::vector<ContainerState>> Runtime::List() const {
   std::vector<std::string> ids;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (e->d_type == DT_DIR && name != "." && name != ".." && name != "seccomp") ids.push_back(name);
+    if (e->d_type == DT_DIR && name != "." && name != ".." && name != "seccomp")
+      ids.push_back(name);
   }
   ::closedir(d);
   std::sort(ids.begin(), ids.end());
@@ -578,7 +585,8 @@ Result<std::vector<ContainerState>> Runtime::List() const {
 Status Runtime::Kill(const std::string& id, int signal, bool all) {
   SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
   ContainerStatus st = ComputeStatus(root_, rec);
-  if (st == ContainerStatus::kStopped && !all) return Error(ErrorCode::kConflict, "container not running");
+  if (st == ContainerStatus::kStopped && !all)
+    return Error(ErrorCode::kConflict, "container not running");
   if (all) return Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel).Signal(signal);
   if (::kill(rec.pid, signal) != 0) return ErrnoError("kill " + std::to_string(rec.pid));
   return Ok();

@@ -17,7 +17,8 @@ nlohmann::json DefaultSpecJson() {
        {{"terminal", true},
         {"user", {{"uid", 0}, {"gid", 0}}},
         {"args", {"sh"}},
-        {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
+        {"env",
+         {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
         {"cwd", "/"},
         {"capabilities",
          {{"bounding", caps}, {"effective", caps}, {"permitted", caps}, {"ambient", caps}}},
@@ -73,38 +74,85 @@ nlohmann::json DefaultSeccompProfileJson() {
   // whatever their language runtime needs, and what is refused here is exactly what no
   // service needs (module loading, kexec, reboot, clock setting, keyrings, BPF, perf,
   // mount API, namespace creation, tracing other processes, old ABIs).
-  json denied = json::array({"acct", "add_key", "bpf", "clock_adjtime", "clock_settime",
-                             "create_module", "delete_module", "finit_module", "fsconfig",
-                             "fsmount", "fsopen", "fspick", "get_kernel_syms", "init_module",
-                             "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load",
-                             "keyctl", "lookup_dcookie", "mount", "move_mount", "nfsservctl",
-                             "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root",
-                             "process_vm_readv", "process_vm_writev", "ptrace", "query_module",
-                             "quotactl", "reboot", "request_key", "setns", "settimeofday",
-                             "stime", "swapoff", "swapon", "sysfs", "syslog", "umount",
-                             "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86",
-                             "vm86old", "adjtimex", "_sysctl"});
+  json denied = json::array({"acct",
+                             "add_key",
+                             "bpf",
+                             "clock_adjtime",
+                             "clock_settime",
+                             "create_module",
+                             "delete_module",
+                             "finit_module",
+                             "fsconfig",
+                             "fsmount",
+                             "fsopen",
+                             "fspick",
+                             "get_kernel_syms",
+                             "init_module",
+                             "ioperm",
+                             "iopl",
+                             "kcmp",
+                             "kexec_file_load",
+                             "kexec_load",
+                             "keyctl",
+                             "lookup_dcookie",
+                             "mount",
+                             "move_mount",
+                             "nfsservctl",
+                             "open_by_handle_at",
+                             "open_tree",
+                             "perf_event_open",
+                             "pivot_root",
+                             "process_vm_readv",
+                             "process_vm_writev",
+                             "ptrace",
+                             "query_module",
+                             "quotactl",
+                             "reboot",
+                             "request_key",
+                             "setns",
+                             "settimeofday",
+                             "stime",
+                             "swapoff",
+                             "swapon",
+                             "sysfs",
+                             "syslog",
+                             "umount",
+                             "umount2",
+                             "unshare",
+                             "uselib",
+                             "userfaultfd",
+                             "ustat",
+                             "vm86",
+                             "vm86old",
+                             "adjtimex",
+                             "_sysctl"});
   return {{"defaultAction", "SCMP_ACT_ALLOW"},
           {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
-          {"syscalls",
-           {{{"names", denied}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+          {"syscalls", {{{"names", denied}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
 }
 
 std::string_view CgroupModeName(CgroupMode mode) {
   switch (mode) {
-    case CgroupMode::kLegacy: return "legacy";
-    case CgroupMode::kHybrid: return "hybrid";
-    case CgroupMode::kUnified: return "unified";
+    case CgroupMode::kLegacy:
+      return "legacy";
+    case CgroupMode::kHybrid:
+      return "hybrid";
+    case CgroupMode::kUnified:
+      return "unified";
   }
   return "?";
 }
 
 std::string_view StatusName(ContainerStatus s) {
   switch (s) {
-    case ContainerStatus::kCreating: return "creating";
-    case ContainerStatus::kCreated: return "created";
-    case ContainerStatus::kRunning: return "running";
-    case ContainerStatus::kStopped: return "stopped";
+    case ContainerStatus::kCreating:
+      return "creating";
+    case ContainerStatus::kCreated:
+      return "created";
+    case ContainerStatus::kRunning:
+      return "running";
+    case ContainerStatus::kStopped:
+      return "stopped";
   }
   return "?";
 }
@@ -120,9 +168,8 @@ nlohmann::json ContainerState::ToJson() const {
             {"owner", ""}};
   j["annotations"] = annotations;
   if (exit.known) {
-    j["storevisor"] = {{"exitCode", exit.exit_code},
-                       {"signal", exit.signal},
-                       {"oomKilled", exit.oom_killed}};
+    j["storevisor"] = {
+        {"exitCode", exit.exit_code}, {"signal", exit.signal}, {"oomKilled", exit.oom_killed}};
   }
   return j;
 }

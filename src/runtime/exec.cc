@@ -32,14 +32,15 @@ struct NsFd {
 // The container's namespaces that differ from ours, user first and mount last.
 Result<std::vector<NsFd>> OpenNamespaces(pid_t pid) {
   static constexpr std::pair<const char*, int> kKinds[] = {
-      {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
-      {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},       {"cgroup", CLONE_NEWCGROUP},
+      {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+      {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
       {"mnt", CLONE_NEWNS}};
   std::vector<NsFd> out;
   for (const auto& [name, flag] : kKinds) {
     std::string theirs = "/proc/" + std::to_string(pid) + "/ns/" + name;
     std::string ours = std::string("/proc/self/ns/") + name;
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     if (::stat(theirs.c_str(), &a) != 0) return ErrnoError("stat " + theirs);
     if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
     int fd = ::open(theirs.c_str(), O_RDONLY | O_CLOEXEC);
@@ -100,7 +101,8 @@ Result<ExitInfo> Runtime::Exec(const std::string& id, const ExecOptions& o) {
   SV_ASSIGN_OR_RETURN(auto ns, OpenNamespaces(rec.pid));
   SV_ASSIGN_OR_RETURN(auto seccomp, SeccompFor(root_, rec));
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoError("socketpair");
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return ErrnoError("socketpair");
   UniqueFd mine(sv[0]), theirs(sv[1]);
   pid_t helper = ::fork();
   if (helper < 0) return ErrnoError("fork");

@@ -39,9 +39,9 @@ namespace {
   ::_exit(1);
 }
 
-#define INIT_TRY(fd, expr)                         \
-  do {                                             \
-    auto&& init_result_ = (expr);                  \
+#define INIT_TRY(fd, expr)                                        \
+  do {                                                            \
+    auto&& init_result_ = (expr);                                 \
     if (!init_result_.has_value()) Die(fd, init_result_.error()); \
   } while (0)
 
@@ -147,14 +147,16 @@ Status MountOne(const InitConfig& c, const Mount& m, int root_fd) {
   if (f.bind) {
     if (!source.empty() && source[0] != '/') source = c.bundle + "/" + source;
     struct stat st {};
-    if (::stat(source.c_str(), &st) != 0) return ErrnoError("mount " + m.destination + ": source " + source);
+    if (::stat(source.c_str(), &st) != 0)
+      return ErrnoError("mount " + m.destination + ": source " + source);
     dir = S_ISDIR(st.st_mode);
   }
   if (f.bind) {
     SV_TRY(BindMount(m, f, root_fd, dir, source));
   } else {
     SV_ASSIGN_OR_RETURN(UniqueFd target, EnsureInRoot(root_fd, m.destination, dir));
-    Status s = DoMount(source, FdPath(target.get()), m.type.c_str(), f.flags, f.data, m.destination);
+    Status s =
+        DoMount(source, FdPath(target.get()), m.type.c_str(), f.flags, f.data, m.destination);
     if (!s && m.type == "sysfs" && (errno == EPERM || errno == EACCES)) {
       // Without its own network namespace a container may not mount sysfs: bind the host's.
       MountFlags rf = f;
@@ -208,16 +210,16 @@ Status SetUpDev(const InitConfig& c, int root_fd) {
     static constexpr struct {
       const char* path;
       int minor_major[2];
-    } kDefaults[] = {{"/dev/null", {1, 3}},    {"/dev/zero", {1, 5}},    {"/dev/full", {1, 7}},
-                     {"/dev/random", {1, 8}},  {"/dev/urandom", {1, 9}}, {"/dev/tty", {5, 0}}};
+    } kDefaults[] = {{"/dev/null", {1, 3}},   {"/dev/zero", {1, 5}},    {"/dev/full", {1, 7}},
+                     {"/dev/random", {1, 8}}, {"/dev/urandom", {1, 9}}, {"/dev/tty", {5, 0}}};
     for (const auto& d : kDefaults) {
       Device dev{'c', d.path, d.minor_major[0], d.minor_major[1], 0666, 0, 0};
       SV_TRY(MakeDevice(dev, root_fd, userns));
     }
     SV_ASSIGN_OR_RETURN(UniqueFd dev, EnsureInRoot(root_fd, "/dev", true));
     static constexpr std::pair<const char*, const char*> kLinks[] = {
-        {"/proc/self/fd", "fd"},         {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-        {"/proc/self/fd/2", "stderr"},   {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"}};
+        {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+        {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},         {"/proc/kcore", "core"}};
     for (const auto& [target, name] : kLinks) {
       if (::symlinkat(target, dev.get(), name) != 0 && errno != EEXIST) {
         return ErrnoError(std::string("symlink /dev/") + name);
@@ -233,7 +235,8 @@ Status PivotRoot(const std::string& rootfs) {
   // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
   // then drops it, with no put_old directory to create and clean (runc and crun do this).
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return ErrnoError("pivot_root " + rootfs);
-  if (::mount("", ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) return ErrnoError("make old root rslave");
+  if (::mount("", ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
+    return ErrnoError("make old root rslave");
   if (::umount2(".", MNT_DETACH) != 0) return ErrnoError("unmount the old root");
   if (::chdir("/") != 0) return ErrnoError("chdir /");
   return Ok();
@@ -260,17 +263,20 @@ Status MaskPaths(const Spec& spec) {
 Status SetUpRootfs(const InitConfig& c) {
   const Spec& s = *c.spec;
   unsigned long prop = ParsePropagation(s.rootfs_propagation);
-  if (prop == 0) return Error(ErrorCode::kInvalidArgument, "linux.rootfsPropagation: unknown value");
+  if (prop == 0)
+    return Error(ErrorCode::kInvalidArgument, "linux.rootfsPropagation: unknown value");
   // Our mounts must not leak to the host: make everything a slave (or what the spec asks)
   // before touching anything.
-  SV_TRY(DoMount("", "/", nullptr, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, "", "/ (propagation)"));
+  SV_TRY(DoMount("", "/", nullptr, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, "",
+                 "/ (propagation)"));
   SV_TRY(DoMount(c.rootfs, c.rootfs, nullptr, MS_BIND | MS_REC, "", "the root " + c.rootfs));
   int root_raw = ::open(c.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_raw < 0) return ErrnoError("open root " + c.rootfs);
   UniqueFd root_fd(root_raw);
   for (const auto& m : s.mounts) SV_TRY(MountOne(c, m, root_fd.get()));
   SV_TRY(SetUpDev(c, root_fd.get()));
-  for (const auto& h : s.hooks.create_container) SV_TRY_CTX(RunHook(h, c.state_json), "createContainer hook");
+  for (const auto& h : s.hooks.create_container)
+    SV_TRY_CTX(RunHook(h, c.state_json), "createContainer hook");
   root_fd.reset();
   SV_TRY(PivotRoot(c.rootfs));
   SV_TRY(MaskPaths(s));
@@ -295,8 +301,8 @@ Status WriteSysctls(const Spec& s) {
 
 Status JoinNamespaces(const Spec& s, bool user_pass) {
   static constexpr std::pair<NamespaceType, int> kKinds[] = {
-      {NamespaceType::kUser, CLONE_NEWUSER}, {NamespaceType::kIpc, CLONE_NEWIPC},
-      {NamespaceType::kUts, CLONE_NEWUTS},   {NamespaceType::kNetwork, CLONE_NEWNET},
+      {NamespaceType::kUser, CLONE_NEWUSER},     {NamespaceType::kIpc, CLONE_NEWIPC},
+      {NamespaceType::kUts, CLONE_NEWUTS},       {NamespaceType::kNetwork, CLONE_NEWNET},
       {NamespaceType::kCgroup, CLONE_NEWCGROUP}, {NamespaceType::kMount, CLONE_NEWNS}};
   for (const auto& [type, flag] : kKinds) {
     if ((type == NamespaceType::kUser) != user_pass) continue;
@@ -333,7 +339,8 @@ Status SetUpTerminal(int console_fd) {
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0) return ErrnoError("send pty to console socket");
+  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
+    return ErrnoError("send pty to console socket");
   if (::setsid() < 0) return ErrnoError("setsid");
   if (::ioctl(slave, TIOCSCTTY, 0) != 0) return ErrnoError("set controlling terminal");
   for (int i = 0; i < 3; ++i) {
@@ -372,7 +379,8 @@ std::string LookPath(const Process& p) {
 
 Status SetUser(const User& u) {
   std::vector<gid_t> groups(u.additional_gids.begin(), u.additional_gids.end());
-  if (::setgroups(groups.size(), groups.data()) != 0 && errno != EPERM) return ErrnoError("setgroups");
+  if (::setgroups(groups.size(), groups.data()) != 0 && errno != EPERM)
+    return ErrnoError("setgroups");
   if (::setresgid(u.gid, u.gid, u.gid) != 0) return ErrnoError("setgid " + std::to_string(u.gid));
   if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return ErrnoError("keep capabilities");
   if (::setresuid(u.uid, u.uid, u.uid) != 0) return ErrnoError("setuid " + std::to_string(u.uid));
@@ -384,8 +392,9 @@ Status ApplyRlimits(const Process& p) {
   for (const auto& r : p.rlimits) {
     rlimit lim{r.soft, r.hard};
     if (::setrlimit(static_cast<__rlimit_resource>(r.resource), &lim) != 0) {
-      return ErrnoError("setrlimit " + std::to_string(r.resource) + " to " + std::to_string(r.soft) +
-                        ":" + std::to_string(r.hard) + " (raising a hard limit needs CAP_SYS_RESOURCE)");
+      return ErrnoError("setrlimit " + std::to_string(r.resource) + " to " +
+                        std::to_string(r.soft) + ":" + std::to_string(r.hard) +
+                        " (raising a hard limit needs CAP_SYS_RESOURCE)");
     }
   }
   return Ok();
@@ -397,7 +406,8 @@ Status ApplyRlimits(const Process& p) {
                                 int preserve_fds, int report_fd) {
   INIT_TRY(report_fd, ApplyRlimits(p));
   CapMasks caps = p.capabilities ? ToMasks(*p.capabilities) : CapMasks{};
-  if (p.capabilities && DropBounding(caps) != 0) Die(report_fd, ErrnoError("drop bounding capabilities"));
+  if (p.capabilities && DropBounding(caps) != 0)
+    Die(report_fd, ErrnoError("drop bounding capabilities"));
   // Without no_new_privileges, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
   if (seccomp && !p.no_new_privileges && LoadSeccomp(*seccomp) != 0) {
     Die(report_fd, ErrnoError("load seccomp filter"));
@@ -433,7 +443,8 @@ Status ApplyRlimits(const Process& p) {
   INIT_TRY(fd, JoinNamespaces(s, true));
   if (c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo));
   INIT_TRY(fd, JoinNamespaces(s, false));
-  if (s.HasNamespace(NamespaceType::kUser) && (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
+  if (s.HasNamespace(NamespaceType::kUser) &&
+      (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
     Die(fd, ErrnoError("become root in the user namespace"));
   }
   if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, SetUpRootfs(c));
@@ -447,9 +458,11 @@ Status ApplyRlimits(const Process& p) {
   }
   INIT_TRY(fd, WriteSysctls(s));
   if (!c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo));
-  if (c.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) != 0) Die(fd, ErrnoError("unshare cgroup namespace"));
+  if (c.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) != 0)
+    Die(fd, ErrnoError("unshare cgroup namespace"));
   if (c.process->terminal) {
-    if (c.console_fd < 0) Die(fd, Error(ErrorCode::kInvalidArgument, "process.terminal needs --console-socket"));
+    if (c.console_fd < 0)
+      Die(fd, Error(ErrorCode::kInvalidArgument, "process.terminal needs --console-socket"));
     INIT_TRY(fd, SetUpTerminal(c.console_fd));
     ::close(c.console_fd);
   }

@@ -23,16 +23,16 @@ struct InitConfig {
   std::string rootfs;                // absolute
   std::string bundle;                // absolute
   int sync_fd = -1;
-  int fifo_fd = -1;       // O_PATH fd of exec.fifo (create), -1 for run
-  int host_proc_fd = -1;  // the host's /proc, to reopen the fifo after pivot_root
-  int console_fd = -1;    // connected console socket when process.terminal
-  bool wait_go_early = false;  // user namespace or hooks: wait for 'G' before any setup
+  int fifo_fd = -1;               // O_PATH fd of exec.fifo (create), -1 for run
+  int host_proc_fd = -1;          // the host's /proc, to reopen the fifo after pivot_root
+  int console_fd = -1;            // connected console socket when process.terminal
+  bool wait_go_early = false;     // user namespace or hooks: wait for 'G' before any setup
   bool unshare_cgroupns = false;  // v1: make the cgroup namespace after joining the cgroup
   std::optional<SeccompProgram> seccomp;
   int preserve_fds = 0;
   CgroupMode cgroup_mode = CgroupMode::kLegacy;
   std::vector<std::string> cgroup_dirs;  // for /sys/fs/cgroup inside the container
-  std::string state_json;  // for hooks run by the init
+  std::string state_json;                // for hooks run by the init
 };
 
 // Never returns: execs the container's process or _exits with status 1 after sending

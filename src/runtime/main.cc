@@ -51,7 +51,8 @@ class Args {
     const std::string& a = v_[i_];
     for (auto n : names) {
       if (a == n) {
-        if (i_ + 1 >= v_.size()) throw Error(ErrorCode::kInvalidArgument, std::string(n) + " needs a value");
+        if (i_ + 1 >= v_.size())
+          throw Error(ErrorCode::kInvalidArgument, std::string(n) + " needs a value");
         value = v_[i_ + 1];
         i_ += 2;
         return true;
@@ -89,7 +90,8 @@ class Args {
 }
 
 std::string NeedId(Args& a) {
-  if (a.Done()) throw Error(ErrorCode::kInvalidArgument, "missing container id\n" + std::string(kUsage));
+  if (a.Done())
+    throw Error(ErrorCode::kInvalidArgument, "missing container id\n" + std::string(kUsage));
   return a.Next();
 }
 
@@ -155,7 +157,8 @@ int CmdRun(Runtime& rt, Args& a) {
   }
   (void)keep;
   storevisor::runtime::ExitInfo e = Check(rt.Run(id, o));
-  if (e.oom_killed) std::fprintf(stderr, "storevisor-runtime: container %s was OOM-killed\n", id.c_str());
+  if (e.oom_killed)
+    std::fprintf(stderr, "storevisor-runtime: container %s was OOM-killed\n", id.c_str());
   return e.exit_code;
 }
 
@@ -210,7 +213,8 @@ int CmdList(Runtime& rt, Args& a) {
     std::cout << out.dump() << "\n";
     return 0;
   }
-  if (!quiet) std::printf("%-24s %-8s %-10s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+  if (!quiet)
+    std::printf("%-24s %-8s %-10s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
   for (const auto& s : list) {
     if (quiet) {
       std::printf("%s\n", s.id.c_str());
@@ -268,8 +272,8 @@ int CmdExec(Runtime& rt, Args& a) {
   }
   std::string id = NeedId(a);
   if (!process_file.empty()) {
-    o.process = Check(storevisor::runtime::ParseProcess(Check(storevisor::ReadFile(process_file)),
-                                                        process_file));
+    o.process = Check(
+        storevisor::runtime::ParseProcess(Check(storevisor::ReadFile(process_file)), process_file));
   } else {
     auto state = Check(rt.State(id));
     o.process = ProcessFromConfig(state.bundle);
@@ -292,8 +296,11 @@ int CmdEvents(Runtime& rt, Args& a) {
   json out = {{"type", "stats"},
               {"id", id},
               {"data",
-               {{"memory", {{"usage", s.memory_usage}, {"maxUsage", s.memory_max_usage},
-                            {"limit", s.memory_limit}, {"oomKills", s.oom_kills}}},
+               {{"memory",
+                 {{"usage", s.memory_usage},
+                  {"maxUsage", s.memory_max_usage},
+                  {"limit", s.memory_limit},
+                  {"oomKills", s.oom_kills}}},
                 {"cpu", {{"usageNanoseconds", s.cpu_usage_ns}}},
                 {"pids", {{"current", s.pids_current}}}}}};
   std::cout << out.dump() << "\n";
@@ -323,10 +330,11 @@ void LogError(const Globals& g, const std::string& msg) {
   if (g.log_file.empty()) return;
   int fd = ::open(g.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  std::string line = g.log_json ? json({{"level", "error"}, {"msg", msg},
-                                        {"time", storevisor::runtime::Rfc3339Now()}})
-                                      .dump()
-                                : "level=error msg=\"" + msg + "\"";
+  std::string line =
+      g.log_json
+          ? json({{"level", "error"}, {"msg", msg}, {"time", storevisor::runtime::Rfc3339Now()}})
+                .dump()
+          : "level=error msg=\"" + msg + "\"";
   line += "\n";
   (void)!::write(fd, line.data(), line.size());
   ::close(fd);
@@ -351,7 +359,8 @@ int main(int argc, char** argv) {
         return 0;
       } else if (!a.Flag({"--debug", "--systemd-cgroup=false"})) {
         if (a.Peek() == "--systemd-cgroup") {
-          throw Error(ErrorCode::kUnsupported, "--systemd-cgroup: this runtime manages cgroupfs only");
+          throw Error(ErrorCode::kUnsupported,
+                      "--systemd-cgroup: this runtime manages cgroupfs only");
         }
         Unknown(a.Peek());
       }

@@ -1,7 +1,7 @@
 // Real containers through the storevisor-runtime CLI: a busybox-static bundle made here,
 // real namespaces, cgroups, mounts and seccomp. Needs root and /bin/busybox.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,7 +30,8 @@ class RuntimeIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root";
-    if (::access(kBusybox, X_OK) != 0) GTEST_SKIP() << "SKIPPED: /bin/busybox (busybox-static) missing";
+    if (::access(kBusybox, X_OK) != 0)
+      GTEST_SKIP() << "SKIPPED: /bin/busybox (busybox-static) missing";
     char tmpl[] = "/tmp/sv-rt-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -39,10 +40,11 @@ class RuntimeIntegrationTest : public ::testing::Test {
     bundle_ = dir_ + "/bundle";
     fs::create_directories(bundle_ + "/rootfs/bin");
     // Mount points exist in real images; a user-namespaced root could not create them.
-    for (const char* d : {"tmp", "proc", "sys", "dev"}) fs::create_directories(bundle_ + "/rootfs/" + d);
+    for (const char* d : {"tmp", "proc", "sys", "dev"})
+      fs::create_directories(bundle_ + "/rootfs/" + d);
     fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
-    for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir", "touch",
-                            "grep", "id", "ls"}) {
+    for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
+                            "touch", "grep", "id", "ls"}) {
       fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
     }
     config_ = DefaultSpecJson();
@@ -58,7 +60,8 @@ class RuntimeIntegrationTest : public ::testing::Test {
     auto list = RunCommand({Bin(), "--root", root_, "list", "-q"});
     if (list) {
       std::istringstream ids(list->out);
-      for (std::string id; std::getline(ids, id);) (void)RunCommand({Bin(), "--root", root_, "delete", "--force", id});
+      for (std::string id; std::getline(ids, id);)
+        (void)RunCommand({Bin(), "--root", root_, "delete", "--force", id});
     }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
@@ -129,7 +132,8 @@ class RuntimeIntegrationTest : public ::testing::Test {
 
 TEST_F(RuntimeIntegrationTest, OwnPidNamespaceAndHostname) {
   // Host pids run into the thousands; inside, only a handful of small ones exist.
-  auto out = Run({"sh", "-c", "echo pid=$$; hostname; ls /proc | grep -c '^[0-9][0-9][0-9]'; true"});
+  auto out =
+      Run({"sh", "-c", "echo pid=$$; hostname; ls /proc | grep -c '^[0-9][0-9][0-9]'; true"});
   EXPECT_EQ(out.status.exit_code, 0) << out.err;
   EXPECT_EQ(out.out, "pid=1\nsvtest\n0\n") << out.err;
   EXPECT_FALSE(CgroupExists());
@@ -157,12 +161,11 @@ TEST_F(RuntimeIntegrationTest, CpusetPins) {
 }
 
 TEST_F(RuntimeIntegrationTest, SeccompDeniedSyscallFailsWithEperm) {
-  config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
-                                 {"architectures", {"SCMP_ARCH_X86_64"}},
-                                 {"syscalls",
-                                  {{{"names", {"mkdir", "mkdirat"}},
-                                    {"action", "SCMP_ACT_ERRNO"},
-                                    {"errnoRet", 1}}}}};
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64"}},
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
   config_["root"]["readonly"] = false;
   auto out = Run({"mkdir", "/tmp/x"});
   EXPECT_NE(out.status.exit_code, 0);
@@ -198,7 +201,8 @@ TEST_F(RuntimeIntegrationTest, UserNamespaceMapsRoot) {
 
 TEST_F(RuntimeIntegrationTest, CreateStartKillDeleteCleansEverything) {
   WriteConfig({"sleep", "100"});
-  auto created = CliDetached({"create", "--monitor", "--bundle", bundle_, "--pid-file", dir_ + "/pid", "c1"});
+  auto created =
+      CliDetached({"create", "--monitor", "--bundle", bundle_, "--pid-file", dir_ + "/pid", "c1"});
   ASSERT_EQ(created.status.exit_code, 0) << created.err;
   EXPECT_EQ(State("c1")["status"], "created");
   EXPECT_TRUE(CgroupExists());
@@ -240,7 +244,8 @@ TEST_F(RuntimeIntegrationTest, ForceDeleteOfRunningContainer) {
 
 TEST_F(RuntimeIntegrationTest, BadBundlesFailCleanly) {
   ASSERT_TRUE(WriteFileAtomic(bundle_ + "/config.json", "{\"ociVersion\": 3}"));
-  auto out = Cli({"--log", dir_ + "/log.json", "--log-format", "json", "create", "--bundle", bundle_, "c3"});
+  auto out = Cli(
+      {"--log", dir_ + "/log.json", "--log-format", "json", "create", "--bundle", bundle_, "c3"});
   EXPECT_EQ(out.status.exit_code, 1);
   EXPECT_NE(out.err.find("ociVersion: must be a string"), std::string::npos) << out.err;
   auto log = ReadFile(dir_ + "/log.json");

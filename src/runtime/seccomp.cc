@@ -105,8 +105,10 @@ Result<std::vector<sock_filter>> Export(void* ctx) {
 }
 
 std::string ProfileKey(const Seccomp& p) {
-  nlohmann::json j = {{"d", p.default_action}, {"e", p.default_errno_ret.value_or(0)},
-                      {"a", p.architectures}, {"f", p.flags}};
+  nlohmann::json j = {{"d", p.default_action},
+                      {"e", p.default_errno_ret.value_or(0)},
+                      {"a", p.architectures},
+                      {"f", p.flags}};
   for (const auto& r : p.syscalls) {
     nlohmann::json args = nlohmann::json::array();
     for (const auto& a : r.args) args.push_back({a.index, a.value, a.value_two, a.op});
@@ -166,9 +168,8 @@ Result<SeccompProgram> CompileSeccomp(const Seccomp& profile, const std::string&
 }
 
 Result<Seccomp> SeccompFromJson(const nlohmann::json& j) {
-  nlohmann::json spec = {{"ociVersion", "1.0.2"},
-                         {"root", {{"path", "rootfs"}}},
-                         {"linux", {{"seccomp", j}}}};
+  nlohmann::json spec = {
+      {"ociVersion", "1.0.2"}, {"root", {{"path", "rootfs"}}}, {"linux", {{"seccomp", j}}}};
   SV_ASSIGN_OR_RETURN(Spec s, ParseSpec(spec.dump(), "seccomp profile"));
   return *s.seccomp;
 }

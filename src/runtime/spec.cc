@@ -81,7 +81,8 @@ std::string GetString(const json& obj, std::string_view key, const std::string& 
 bool GetBool(const json& obj, std::string_view key, const std::string& path) {
   const json* j = Find(obj, key);
   if (j == nullptr) return false;
-  if (!j->is_boolean()) Fail(Join(path, key), std::string("must be a boolean, not ") + TypeName(*j));
+  if (!j->is_boolean())
+    Fail(Join(path, key), std::string("must be a boolean, not ") + TypeName(*j));
   return j->get<bool>();
 }
 
@@ -91,7 +92,8 @@ int64_t AsInt(const json& j, const std::string& path, int64_t min, int64_t max) 
   }
   if (j.is_number_unsigned()) {
     uint64_t u = j.get<uint64_t>();
-    if (u > static_cast<uint64_t>(max)) Fail(path, "is too large (max " + std::to_string(max) + ")");
+    if (u > static_cast<uint64_t>(max))
+      Fail(path, "is too large (max " + std::to_string(max) + ")");
     return static_cast<int64_t>(u);
   }
   int64_t v = j.get<int64_t>();
@@ -134,9 +136,11 @@ void ForEach(const json& obj, std::string_view key, const std::string& path, F&&
   for (size_t i = 0; i < j->size(); ++i) fn((*j)[i], Index(p, i));
 }
 
-std::vector<std::string> GetStrings(const json& obj, std::string_view key, const std::string& path) {
+std::vector<std::string> GetStrings(const json& obj, std::string_view key,
+                                    const std::string& path) {
   std::vector<std::string> out;
-  ForEach(obj, key, path, [&](const json& e, const std::string& p) { out.push_back(AsString(e, p)); });
+  ForEach(obj, key, path,
+          [&](const json& e, const std::string& p) { out.push_back(AsString(e, p)); });
   return out;
 }
 
@@ -148,7 +152,8 @@ std::map<std::string, std::string> GetStringMap(const json& obj, std::string_vie
   std::string p = Join(path, key);
   ExpectObject(*j, p);
   if (j->size() > kMaxListItems) Fail(p, "has more than 4096 entries");
-  for (auto it = j->begin(); it != j->end(); ++it) out[it.key()] = AsString(it.value(), Join(p, it.key()));
+  for (auto it = j->begin(); it != j->end(); ++it)
+    out[it.key()] = AsString(it.value(), Join(p, it.key()));
   return out;
 }
 
@@ -268,9 +273,8 @@ Mount ParseMount(const json& j, const std::string& path) {
   m.type = GetString(j, "type", path);
   m.source = GetString(j, "source", path);
   m.options = GetStrings(j, "options", path);
-  bool bind = m.type == "bind" || std::any_of(m.options.begin(), m.options.end(), [](auto& o) {
-                return o == "bind" || o == "rbind";
-              });
+  bool bind = m.type == "bind" || std::any_of(m.options.begin(), m.options.end(),
+                                              [](auto& o) { return o == "bind" || o == "rbind"; });
   if (m.type.empty() && !bind) Fail(Join(path, "type"), "is required unless options say bind");
   if (bind && m.source.empty()) Fail(Join(path, "source"), "is required for a bind mount");
   return m;
@@ -291,7 +295,8 @@ Hooks ParseHooks(const json& j, const std::string& path) {
   ExpectObject(j, path);
   Hooks h;
   auto list = [&](std::string_view key, std::vector<Hook>& out) {
-    ForEach(j, key, path, [&](const json& e, const std::string& p) { out.push_back(ParseHook(e, p)); });
+    ForEach(j, key, path,
+            [&](const json& e, const std::string& p) { out.push_back(ParseHook(e, p)); });
   };
   list("prestart", h.prestart);
   list("createRuntime", h.create_runtime);
@@ -369,9 +374,8 @@ std::string CheckCpuList(const std::string& s, const std::string& path) {
 Resources ParseResources(const json& j, const std::string& path) {
   ExpectObject(j, path);
   Resources r;
-  ForEach(j, "devices", path, [&](const json& e, const std::string& p) {
-    r.devices.push_back(ParseDeviceRule(e, p));
-  });
+  ForEach(j, "devices", path,
+          [&](const json& e, const std::string& p) { r.devices.push_back(ParseDeviceRule(e, p)); });
   if (const json* m = Find(j, "memory")) {
     std::string mp = Join(path, "memory");
     ExpectObject(*m, mp);
@@ -465,14 +469,14 @@ void ParseLinux(const json& j, const std::string& path, Spec& spec) {
   ForEach(j, "gidMappings", path, [&](const json& e, const std::string& p) {
     spec.gid_mappings.push_back(ParseIdMapping(e, p));
   });
-  ForEach(j, "devices", path, [&](const json& e, const std::string& p) {
-    spec.devices.push_back(ParseDevice(e, p));
-  });
+  ForEach(j, "devices", path,
+          [&](const json& e, const std::string& p) { spec.devices.push_back(ParseDevice(e, p)); });
   spec.cgroups_path = GetString(j, "cgroupsPath", path);
   if (spec.cgroups_path.find("..") != std::string::npos) {
     Fail(Join(path, "cgroupsPath"), "must not contain '..'");
   }
-  if (const json* r = Find(j, "resources")) spec.resources = ParseResources(*r, Join(path, "resources"));
+  if (const json* r = Find(j, "resources"))
+    spec.resources = ParseResources(*r, Join(path, "resources"));
   spec.rootfs_propagation = GetString(j, "rootfsPropagation", path);
   spec.masked_paths = GetStrings(j, "maskedPaths", path);
   spec.readonly_paths = GetStrings(j, "readonlyPaths", path);
@@ -542,9 +546,8 @@ Spec ParseSpecJson(const json& j) {
   if (const json* p = Find(j, "process")) spec.process = ParseProcessObject(*p, "process");
   spec.hostname = GetString(j, "hostname", "");
   spec.domainname = GetString(j, "domainname", "");
-  ForEach(j, "mounts", "", [&](const json& e, const std::string& p) {
-    spec.mounts.push_back(ParseMount(e, p));
-  });
+  ForEach(j, "mounts", "",
+          [&](const json& e, const std::string& p) { spec.mounts.push_back(ParseMount(e, p)); });
   if (const json* h = Find(j, "hooks")) spec.hooks = ParseHooks(*h, "hooks");
   spec.annotations = GetStringMap(j, "annotations", "");
   if (const json* l = Find(j, "linux")) ParseLinux(*l, "linux", spec);

@@ -120,7 +120,8 @@ TEST(SpecTest, NastyCasesAreRefusedWithTheFieldPath) {
 
   j = Minimal();
   j["process"]["capabilities"] = {{"bounding", {"CAP_MAKE_COFFEE"}}};
-  EXPECT_NE(ErrorOf(j).find("process.capabilities.bounding[0]: unknown capability"), std::string::npos);
+  EXPECT_NE(ErrorOf(j).find("process.capabilities.bounding[0]: unknown capability"),
+            std::string::npos);
 
   j = Minimal();
   j["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 30}, {"hard", 20}}};

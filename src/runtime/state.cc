@@ -85,7 +85,7 @@ Result<StateRecord> ReadState(const std::string& root, const std::string& id) {
     r.creating = j.at("creating").get<bool>();
     r.monitor = j.at("monitor").get<bool>();
     std::string mode = j.at("cgroupMode").get<std::string>();
-    r.cgroup_mode = mode == "unified" ? CgroupMode::kUnified
+    r.cgroup_mode = mode == "unified"  ? CgroupMode::kUnified
                     : mode == "hybrid" ? CgroupMode::kHybrid
                                        : CgroupMode::kLegacy;
     r.cgroup_rel = j.at("cgroupRel").get<std::string>();
@@ -126,7 +126,8 @@ uint64_t ProcessStartTime(pid_t pid) {
 
 ContainerStatus ComputeStatus(const std::string& root, const StateRecord& r) {
   if (r.creating) {
-    return ProcessStartTime(r.creator) != 0 ? ContainerStatus::kCreating : ContainerStatus::kStopped;
+    return ProcessStartTime(r.creator) != 0 ? ContainerStatus::kCreating
+                                            : ContainerStatus::kStopped;
   }
   if (r.pid <= 0 || ProcessStartTime(r.pid) != r.pid_start) return ContainerStatus::kStopped;
   std::string fifo = ContainerDir(root, r.id) + "/exec.fifo";
@@ -150,7 +151,9 @@ ExitInfo ReadExit(const std::string& root, const std::string& id) {
 }
 
 Status WriteExit(const std::string& root, const std::string& id, const ExitInfo& e) {
-  json j = {{"exitCode", e.exit_code}, {"signal", e.signal}, {"oomKilled", e.oom_killed},
+  json j = {{"exitCode", e.exit_code},
+            {"signal", e.signal},
+            {"oomKilled", e.oom_killed},
             {"finished", Rfc3339Now()}};
   return WriteFast(ContainerDir(root, id) + "/exit.json", j.dump());
 }
