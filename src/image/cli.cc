@@ -12,10 +12,12 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: storevisor-image [--root DIR] COMMAND\n"
-    "  import [--allow-devices] FILE|DIR [NAME:TAG]   OCI layout (dir or tar) or docker-archive tar\n"
+    "  import [--allow-devices] FILE|DIR [NAME:TAG]   OCI layout (dir or tar) or docker-archive "
+    "tar\n"
     "  build-from-dir [--cmd ARG]... [--env K=V]... [--workdir D] DIR NAME:TAG\n"
     "  ls [--json] | inspect NAME:TAG | rm NAME:TAG | gc\n"
-    "  bundle NAME:TAG DIR     make an OCI bundle (overlayfs rootfs + config.json) for the runtime\n"
+    "  bundle NAME:TAG DIR     make an OCI bundle (overlayfs rootfs + config.json) for the "
+    "runtime\n"
     "  unbundle DIR            unmount and remove a bundle\n";
 
 int Fail(const Error& e) {
@@ -64,7 +66,8 @@ int CmdImport(Store& store, std::vector<std::string>& a) {
   auto recs = store.Import(pos[0], o);
   EndProgress();
   if (!recs) return Fail(recs.error());
-  for (const auto& r : *recs) std::printf("imported %s %s\n", r.ref.c_str(), Short(r.manifest_digest).c_str());
+  for (const auto& r : *recs)
+    std::printf("imported %s %s\n", r.ref.c_str(), Short(r.manifest_digest).c_str());
   return 0;
 }
 
@@ -103,8 +106,12 @@ int CmdLs(Store& store, const std::vector<std::string>& a) {
   if (!a.empty() && a[0] == "--json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : *list) {
-      out.push_back({{"ref", r.ref}, {"manifest", r.manifest_digest}, {"config", r.config_digest},
-                     {"layers", r.layers}, {"size", r.size}, {"created", r.created}});
+      out.push_back({{"ref", r.ref},
+                     {"manifest", r.manifest_digest},
+                     {"config", r.config_digest},
+                     {"layers", r.layers},
+                     {"size", r.size},
+                     {"created", r.created}});
     }
     std::printf("%s\n", out.dump().c_str());
     return 0;

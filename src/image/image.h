@@ -55,7 +55,8 @@ struct ImportOptions {
 
 struct BuildOptions {
   std::vector<std::string> cmd = {"/bin/sh"};
-  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  std::vector<std::string> env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
   std::string workdir = "/";
   std::function<void(const std::string&)> progress;
 };

@@ -33,7 +33,8 @@ std::string Sha(const std::string& data) {
   return out;
 }
 
-std::string TarOf(const std::vector<std::pair<std::string, std::string>>& files, const std::string& scratch) {
+std::string TarOf(const std::vector<std::pair<std::string, std::string>>& files,
+                  const std::string& scratch) {
   std::string path = scratch + "/t.tar";
   {
     auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -61,9 +62,11 @@ class ImageStoreTest : public ::testing::Test {
     store_root_ = dir_ + "/store";
     rootfs_ = dir_ + "/rootfs";
     fs::create_directories(rootfs_ + "/bin");
-    for (const char* d : {"proc", "sys", "dev", "tmp", "etc"}) fs::create_directories(rootfs_ + "/" + d);
+    for (const char* d : {"proc", "sys", "dev", "tmp", "etc"})
+      fs::create_directories(rootfs_ + "/" + d);
     fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
-    for (const char* app : {"sh", "cat", "echo", "ls"}) fs::create_symlink("busybox", rootfs_ + "/bin/" + app);
+    for (const char* app : {"sh", "cat", "echo", "ls"})
+      fs::create_symlink("busybox", rootfs_ + "/bin/" + app);
     ASSERT_TRUE(WriteFileAtomic(rootfs_ + "/etc/motd", "hello from the image\n"));
   }
   void TearDown() override {
@@ -74,29 +77,42 @@ class ImageStoreTest : public ::testing::Test {
 
   size_t Count(const std::string& sub) const {
     if (!fs::exists(store_root_ + "/" + sub)) return 0;
-    return static_cast<size_t>(std::distance(fs::directory_iterator(store_root_ + "/" + sub), fs::directory_iterator()));
+    return static_cast<size_t>(
+        std::distance(fs::directory_iterator(store_root_ + "/" + sub), fs::directory_iterator()));
   }
 
   // An OCI image layout directory with one uncompressed layer holding `files`.
-  std::string MakeOciLayout(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files,
+  std::string MakeOciLayout(const std::string& name,
+                            const std::vector<std::pair<std::string, std::string>>& files,
                             const std::string& ref) {
     std::string layout = dir_ + "/" + name;
     fs::create_directories(layout + "/blobs/sha256");
     std::string layer = TarOf(files, dir_);
-    json cfg = {{"architecture", "amd64"}, {"os", "linux"},
+    json cfg = {{"architecture", "amd64"},
+                {"os", "linux"},
                 {"config", {{"Cmd", {"/bin/cat", "/etc/motd"}}}},
                 {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha(layer)}}}}};
     std::string cfg_text = cfg.dump();
-    json m = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", Sha(cfg_text)}, {"size", cfg_text.size()}}},
-              {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", Sha(layer)}, {"size", layer.size()}}}}};
+    json m = {{"schemaVersion", 2},
+              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+              {"config",
+               {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                {"digest", Sha(cfg_text)},
+                {"size", cfg_text.size()}}},
+              {"layers",
+               {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                 {"digest", Sha(layer)},
+                 {"size", layer.size()}}}}};
     std::string m_text = m.dump();
     for (const auto& blob : {layer, cfg_text, m_text}) {
       EXPECT_TRUE(WriteFileAtomic(layout + "/blobs/sha256/" + Sha(blob).substr(7), blob));
     }
     json index = {{"schemaVersion", 2},
-                  {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", Sha(m_text)},
-                                  {"size", m_text.size()}, {"annotations", {{"org.opencontainers.image.ref.name", ref}}}}}}};
+                  {"manifests",
+                   {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"digest", Sha(m_text)},
+                     {"size", m_text.size()},
+                     {"annotations", {{"org.opencontainers.image.ref.name", ref}}}}}}};
     EXPECT_TRUE(WriteFileAtomic(layout + "/index.json", index.dump()));
     EXPECT_TRUE(WriteFileAtomic(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
     last_layer_digest_ = Sha(layer);
@@ -144,8 +160,8 @@ TEST_F(ImageStoreTest, BuildBundleAndRunWithTheRuntime) {
   std::string bundle = dir_ + "/bundle";
   Status b = store.MakeBundle("demo/busybox:1", bundle);
   ASSERT_TRUE(b) << b.error().message();
-  auto out = RunCommand({std::string(SV_BINARY_DIR) + "/bin/storevisor-runtime", "--root", dir_ + "/state", "run",
-                         "--bundle", bundle, "img1"});
+  auto out = RunCommand({std::string(SV_BINARY_DIR) + "/bin/storevisor-runtime", "--root",
+                         dir_ + "/state", "run", "--bundle", bundle, "img1"});
   ASSERT_TRUE(out.has_value());
   EXPECT_EQ(out->status.exit_code, 0) << out->err;
   EXPECT_EQ(out->out, "hello from the image\nbusybox\n") << out->err;
@@ -162,7 +178,8 @@ TEST_F(ImageStoreTest, ImportsOciLayoutDirAndTarSharingLayersThenGc) {
   auto recs = store.Import(layout, {});
   ASSERT_TRUE(recs.has_value()) << recs.error().message();
   EXPECT_EQ(recs->at(0).ref, "demo/oci:v1");
-  EXPECT_EQ(*ReadFile(store_root_ + "/layers/" + last_layer_digest_.substr(7) + "/hello.txt"), "hi");
+  EXPECT_EQ(*ReadFile(store_root_ + "/layers/" + last_layer_digest_.substr(7) + "/hello.txt"),
+            "hi");
   // The same layout as a tar, named differently by the caller: the layer is shared.
   std::string tarfile = PackDir(layout, dir_ + "/oci.tar");
   json index = json::parse(*ReadFile(layout + "/index.json"));
@@ -183,13 +200,17 @@ TEST_F(ImageStoreTest, ImportsOciLayoutDirAndTarSharingLayersThenGc) {
 
 TEST_F(ImageStoreTest, ImportsDockerArchive) {
   std::string layer = TarOf({{"etc/motd", "docker!"}}, dir_);
-  json cfg = {{"architecture", "amd64"}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha(layer)}}}}};
+  json cfg = {{"architecture", "amd64"},
+              {"os", "linux"},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha(layer)}}}}};
   std::string cfg_text = cfg.dump();
   std::string src = dir_ + "/docker";
   fs::create_directories(src + "/abc");
   ASSERT_TRUE(WriteFileAtomic(src + "/abc/layer.tar", layer));
   ASSERT_TRUE(WriteFileAtomic(src + "/" + Sha(cfg_text).substr(7) + ".json", cfg_text));
-  json manifest = {{{"Config", Sha(cfg_text).substr(7) + ".json"}, {"RepoTags", {"docker/demo:2"}}, {"Layers", {"abc/layer.tar"}}}};
+  json manifest = {{{"Config", Sha(cfg_text).substr(7) + ".json"},
+                    {"RepoTags", {"docker/demo:2"}},
+                    {"Layers", {"abc/layer.tar"}}}};
   ASSERT_TRUE(WriteFileAtomic(src + "/manifest.json", manifest.dump()));
   std::string archive = PackDir(src, dir_ + "/docker.tar");
   Store store(store_root_);
@@ -203,14 +224,16 @@ TEST_F(ImageStoreTest, ImportsDockerArchive) {
   ASSERT_TRUE(store.Gc().has_value());
   auto bad = store.Import(PackDir(src, dir_ + "/docker2.tar"), {});
   ASSERT_FALSE(bad.has_value());
-  EXPECT_NE(bad.error().message().find("digest mismatch"), std::string::npos) << bad.error().message();
+  EXPECT_NE(bad.error().message().find("digest mismatch"), std::string::npos)
+      << bad.error().message();
 }
 
 TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
   Store store(store_root_);
   // Tampered layer blob: digest mismatch.
   std::string layout = MakeOciLayout("tampered", {{"a", "1"}}, "bad/tampered:1");
-  ASSERT_TRUE(WriteFileAtomic(layout + "/blobs/sha256/" + last_layer_digest_.substr(7), "not the layer"));
+  ASSERT_TRUE(
+      WriteFileAtomic(layout + "/blobs/sha256/" + last_layer_digest_.substr(7), "not the layer"));
   auto r = store.Import(layout, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("digest mismatch"), std::string::npos) << r.error().message();
@@ -224,7 +247,8 @@ TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message().find("escapes"), std::string::npos) << r.error().message();
   // Truncate the layer and fix up the descriptors so only the tar itself is wrong.
-  std::string trunc_layout = MakeOciLayout("trunc", {{"big", std::string(5000, 'b')}}, "bad/trunc:1");
+  std::string trunc_layout =
+      MakeOciLayout("trunc", {{"big", std::string(5000, 'b')}}, "bad/trunc:1");
   std::string layer = *ReadFile(trunc_layout + "/blobs/sha256/" + last_layer_digest_.substr(7));
   std::string cut = layer.substr(0, 3000);
   fs::remove_all(trunc_layout);
@@ -233,12 +257,17 @@ TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
   std::string cfg_text = cfg.dump();
   json m = {{"schemaVersion", 2},
             {"config", {{"digest", Sha(cfg_text)}, {"size", cfg_text.size()}}},
-            {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", Sha(cut)}, {"size", cut.size()}}}}};
+            {"layers",
+             {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+               {"digest", Sha(cut)},
+               {"size", cut.size()}}}}};
   for (const auto& blob : {cut, cfg_text, m.dump()}) {
     ASSERT_TRUE(WriteFileAtomic(trunc_layout + "/blobs/sha256/" + Sha(blob).substr(7), blob));
   }
-  json index = {{"manifests", {{{"digest", Sha(m.dump())}, {"size", m.dump().size()},
-                                 {"annotations", {{"org.opencontainers.image.ref.name", "bad/trunc:1"}}}}}}};
+  json index = {{"manifests",
+                 {{{"digest", Sha(m.dump())},
+                   {"size", m.dump().size()},
+                   {"annotations", {{"org.opencontainers.image.ref.name", "bad/trunc:1"}}}}}}};
   ASSERT_TRUE(WriteFileAtomic(trunc_layout + "/index.json", index.dump()));
   ASSERT_TRUE(WriteFileAtomic(trunc_layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
   r = store.Import(trunc_layout, {});
@@ -252,7 +281,8 @@ TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
   EXPECT_FALSE(fs::exists(store_root_ + "/escape"));
   EXPECT_FALSE(fs::exists(store_root_ + "/tmp/escape"));
   // A CLI error names the problem and exits with guest-fault (12).
-  auto cli = RunCommand({std::string(SV_BINARY_DIR) + "/bin/storevisor-image", "--root", store_root_, "import", layout});
+  auto cli = RunCommand({std::string(SV_BINARY_DIR) + "/bin/storevisor-image", "--root",
+                         store_root_, "import", layout});
   ASSERT_TRUE(cli.has_value());
   EXPECT_EQ(cli->status.exit_code, 12) << cli->err;
   EXPECT_NE(cli->err.find("digest mismatch"), std::string::npos);

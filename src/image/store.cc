@@ -149,8 +149,11 @@ class Index {
   Status Save() const {
     json images = json::object();
     for (const auto& [ref, r] : images_view()) {
-      images[ref] = {{"manifest", r.manifest_digest}, {"config", r.config_digest}, {"layers", r.layers},
-                     {"size", r.size}, {"created", r.created}};
+      images[ref] = {{"manifest", r.manifest_digest},
+                     {"config", r.config_digest},
+                     {"layers", r.layers},
+                     {"size", r.size},
+                     {"created", r.created}};
     }
     return WriteFileAtomic(path_, json{{"version", 1}, {"images", images}}.dump(1), 0600);
   }
@@ -184,20 +187,27 @@ class StoreImpl {
  public:
   explicit StoreImpl(std::string root) : root_(std::move(root)) {}
 
-  std::string BlobPath(const std::string& digest) const { return root_ + "/blobs/sha256/" + digest.substr(7); }
-  std::string LayerPath(const std::string& digest) const { return root_ + "/layers/" + digest.substr(7); }
+  std::string BlobPath(const std::string& digest) const {
+    return root_ + "/blobs/sha256/" + digest.substr(7);
+  }
+  std::string LayerPath(const std::string& digest) const {
+    return root_ + "/layers/" + digest.substr(7);
+  }
 
   Status Prepare() const {
-    for (const char* d : {"/blobs/sha256", "/layers", "/tmp", "/bundles"}) SV_TRY(MakeDirs(root_ + d, 0700));
+    for (const char* d : {"/blobs/sha256", "/layers", "/tmp", "/bundles"})
+      SV_TRY(MakeDirs(root_ + d, 0700));
     return Ok();
   }
 
   // Copies a file into the blob store, checking digest (and size when known).
-  Status IngestFile(const std::string& file, const std::string& digest, std::optional<uint64_t> size) {
+  Status IngestFile(const std::string& file, const std::string& digest,
+                    std::optional<uint64_t> size) {
     SV_TRY(HexOf(digest));
     if (::access(BlobPath(digest).c_str(), F_OK) == 0) return Ok();
     SV_ASSIGN_OR_RETURN(UniqueFd in, OpenFile(file, O_RDONLY));
-    std::string tmp = root_ + "/tmp/blob-" + digest.substr(7, 16) + "-" + std::to_string(::getpid());
+    std::string tmp =
+        root_ + "/tmp/blob-" + digest.substr(7, 16) + "-" + std::to_string(::getpid());
     SV_ASSIGN_OR_RETURN(UniqueFd out, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600));
     FdSource src(in.get());
     HashingSource h(src);
@@ -212,12 +222,14 @@ class StoreImpl {
     std::string got = h.Digest();
     if ((size && h.bytes() != *size) || got != digest) {
       ::unlink(tmp.c_str());
-      return Error(ErrorCode::kGuestFault, "blob " + file + ": digest mismatch: expected " + digest +
-                                               (size ? " (" + std::to_string(*size) + " bytes)" : "") +
-                                               ", got " + got + " (" + std::to_string(h.bytes()) + " bytes)");
+      return Error(ErrorCode::kGuestFault,
+                   "blob " + file + ": digest mismatch: expected " + digest +
+                       (size ? " (" + std::to_string(*size) + " bytes)" : "") + ", got " + got +
+                       " (" + std::to_string(h.bytes()) + " bytes)");
     }
     if (::fsync(out.get()) != 0) return ErrnoError("fsync " + tmp);
-    if (::rename(tmp.c_str(), BlobPath(digest).c_str()) != 0) return ErrnoError("rename blob " + digest);
+    if (::rename(tmp.c_str(), BlobPath(digest).c_str()) != 0)
+      return ErrnoError("rename blob " + digest);
     return Ok();
   }
 
@@ -237,7 +249,8 @@ class StoreImpl {
   Status UnpackBlob(const std::string& digest, const std::string& diff_id, const UnpackOptions& o) {
     std::string final_dir = LayerPath(digest);
     if (::access(final_dir.c_str(), F_OK) == 0) return Ok();
-    std::string tmp = root_ + "/tmp/layer-" + digest.substr(7, 16) + "-" + std::to_string(::getpid());
+    std::string tmp =
+        root_ + "/tmp/layer-" + digest.substr(7, 16) + "-" + std::to_string(::getpid());
     (void)RemoveAll(tmp);
     SV_TRY(MakeDirs(tmp, 0755));
     Status s = UnpackInto(digest, diff_id, tmp, o);
@@ -258,7 +271,8 @@ class StoreImpl {
     SV_TRY_CTX(UnpackLayer(h, dir, o), "layer " + digest);
     SV_TRY(h.Drain());
     if (!diff_id.empty() && h.Digest() != diff_id) {
-      return Error(ErrorCode::kGuestFault, "layer " + digest + ": uncompressed digest " + h.Digest() +
+      return Error(ErrorCode::kGuestFault, "layer " + digest + ": uncompressed digest " +
+                                               h.Digest() +
                                                " does not match the config's diff_id " + diff_id);
     }
     return Ok();
@@ -270,12 +284,13 @@ class StoreImpl {
   }
 
   // Imports everything an image manifest names from an OCI layout's blob directory.
-  Result<ImageRecord> ImportManifest(const std::string& layout, const Descriptor& m, const std::string& ref,
-                                     const ImportOptions& o) {
+  Result<ImageRecord> ImportManifest(const std::string& layout, const Descriptor& m,
+                                     const std::string& ref, const ImportOptions& o) {
     auto blob = [&](const Descriptor& d) { return layout + "/blobs/sha256/" + d.digest.substr(7); };
     SV_TRY_CTX(IngestFile(blob(m), m.digest, m.size), "manifest");
     SV_ASSIGN_OR_RETURN(json manifest, ReadJsonBlob(m.digest));
-    if (!manifest.contains("config") || !manifest.contains("layers") || !manifest["layers"].is_array()) {
+    if (!manifest.contains("config") || !manifest.contains("layers") ||
+        !manifest["layers"].is_array()) {
       return Error(ErrorCode::kGuestFault, "manifest " + m.digest + " has no config or layers");
     }
     SV_ASSIGN_OR_RETURN(Descriptor config, ParseDescriptor(manifest["config"], "manifest.config"));
@@ -288,16 +303,22 @@ class StoreImpl {
       return Error(ErrorCode::kGuestFault, "config " + config.digest + ": no rootfs.diff_ids");
     }
     if (diff_ids.size() != manifest["layers"].size()) {
-      return Error(ErrorCode::kGuestFault, "config lists " + std::to_string(diff_ids.size()) +
-                                               " diff_ids for " + std::to_string(manifest["layers"].size()) + " layers");
+      return Error(ErrorCode::kGuestFault,
+                   "config lists " + std::to_string(diff_ids.size()) + " diff_ids for " +
+                       std::to_string(manifest["layers"].size()) + " layers");
     }
     ImageRecord rec{ref, m.digest, config.digest, {}, 0, Now()};
     for (size_t i = 0; i < diff_ids.size(); ++i) {
-      SV_ASSIGN_OR_RETURN(Descriptor l, ParseDescriptor(manifest["layers"][i], "manifest.layers[" + std::to_string(i) + "]"));
+      SV_ASSIGN_OR_RETURN(
+          Descriptor l,
+          ParseDescriptor(manifest["layers"][i], "manifest.layers[" + std::to_string(i) + "]"));
       if (l.media_type.find("zstd") != std::string::npos) {
-        return Error(ErrorCode::kUnsupported, "layer " + l.digest + " is zstd-compressed (unsupported)");
+        return Error(ErrorCode::kUnsupported,
+                     "layer " + l.digest + " is zstd-compressed (unsupported)");
       }
-      if (o.progress) o.progress("layer " + std::to_string(i + 1) + "/" + std::to_string(diff_ids.size()) + " " + l.digest.substr(0, 19) + " " + std::to_string(l.size) + " bytes");
+      if (o.progress)
+        o.progress("layer " + std::to_string(i + 1) + "/" + std::to_string(diff_ids.size()) + " " +
+                   l.digest.substr(0, 19) + " " + std::to_string(l.size) + " bytes");
       SV_TRY_CTX(IngestFile(blob(l), l.digest, l.size), "layer");
       SV_TRY(UnpackBlob(l.digest, diff_ids[i], {o.allow_devices}));
       rec.layers.push_back(l.digest);
@@ -320,9 +341,12 @@ class StoreImpl {
     std::vector<ImageRecord> out;
     for (size_t i = 0; i < index["manifests"].size(); ++i) {
       const json& m = index["manifests"][i];
-      SV_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(m, "index.json manifests[" + std::to_string(i) + "]"));
-      if (d.media_type.find("index") != std::string::npos || d.media_type.find("manifest.list") != std::string::npos) {
-        return Error(ErrorCode::kUnsupported, "nested image indexes are not supported; export one platform");
+      SV_ASSIGN_OR_RETURN(Descriptor d,
+                          ParseDescriptor(m, "index.json manifests[" + std::to_string(i) + "]"));
+      if (d.media_type.find("index") != std::string::npos ||
+          d.media_type.find("manifest.list") != std::string::npos) {
+        return Error(ErrorCode::kUnsupported,
+                     "nested image indexes are not supported; export one platform");
       }
       std::string name;
       if (m.contains("annotations") && m["annotations"].is_object()) {
@@ -330,9 +354,11 @@ class StoreImpl {
         if (name.empty()) name = m["annotations"].value("io.containerd.image.name", "");
       }
       if (name.find(':') == std::string::npos && !name.empty() && !o.ref.empty()) name = o.ref;
-      if (name.find(':') == std::string::npos && !name.empty()) name = "image:" + name;  // a bare tag
+      if (name.find(':') == std::string::npos && !name.empty())
+        name = "image:" + name;  // a bare tag
       if (name.empty()) name = o.ref;
-      if (name.empty()) return Error(ErrorCode::kInvalidArgument, "the archive names no image: give NAME:TAG");
+      if (name.empty())
+        return Error(ErrorCode::kInvalidArgument, "the archive names no image: give NAME:TAG");
       SV_ASSIGN_OR_RETURN(std::string ref, NormalizeRef(name));
       SV_ASSIGN_OR_RETURN(ImageRecord rec, ImportManifest(dir, d, ref, o));
       out.push_back(rec);
@@ -340,7 +366,8 @@ class StoreImpl {
     return out;
   }
 
-  Result<std::vector<ImageRecord>> ImportDockerArchive(const std::string& dir, const ImportOptions& o) {
+  Result<std::vector<ImageRecord>> ImportDockerArchive(const std::string& dir,
+                                                       const ImportOptions& o) {
     SV_ASSIGN_OR_RETURN(std::string text, ReadFile(dir + "/manifest.json", kMaxJsonBlob));
     SV_ASSIGN_OR_RETURN(json manifest, ParseJson(text, "manifest.json"));
     if (!manifest.is_array()) return Error(ErrorCode::kGuestFault, "manifest.json: not an array");
@@ -351,7 +378,8 @@ class StoreImpl {
       try {
         config_file = entry.at("Config").get<std::string>();
         layers = entry.at("Layers").get<std::vector<std::string>>();
-        if (entry.contains("RepoTags") && entry["RepoTags"].is_array()) tags = entry["RepoTags"].get<std::vector<std::string>>();
+        if (entry.contains("RepoTags") && entry["RepoTags"].is_array())
+          tags = entry["RepoTags"].get<std::vector<std::string>>();
       } catch (const json::exception& e) {
         return Error(ErrorCode::kGuestFault, std::string("manifest.json: ") + e.what());
       }
@@ -360,7 +388,8 @@ class StoreImpl {
           return Error(ErrorCode::kGuestFault, "manifest.json: bad layer path '" + f + "'");
         }
       }
-      if (config_file.find("..") != std::string::npos || config_file.empty() || config_file[0] == '/') {
+      if (config_file.find("..") != std::string::npos || config_file.empty() ||
+          config_file[0] == '/') {
         return Error(ErrorCode::kGuestFault, "manifest.json: bad config path");
       }
       SV_ASSIGN_OR_RETURN(std::string cfg_text, ReadFile(dir + "/" + config_file, kMaxJsonBlob));
@@ -368,7 +397,8 @@ class StoreImpl {
       // The config's file name is its digest in docker save output: check it when it is.
       std::string base = fs::path(config_file).stem().string();
       if (base.size() == 64 && "sha256:" + base != config_digest) {
-        return Error(ErrorCode::kGuestFault, "config " + config_file + ": digest mismatch (got " + config_digest + ")");
+        return Error(ErrorCode::kGuestFault,
+                     "config " + config_file + ": digest mismatch (got " + config_digest + ")");
       }
       SV_ASSIGN_OR_RETURN(json cfg, ParseJson(cfg_text, config_file));
       std::vector<std::string> diff_ids;
@@ -377,9 +407,11 @@ class StoreImpl {
       } catch (const json::exception&) {
         return Error(ErrorCode::kGuestFault, config_file + ": no rootfs.diff_ids");
       }
-      if (diff_ids.size() != layers.size()) return Error(ErrorCode::kGuestFault, "layer count does not match diff_ids");
+      if (diff_ids.size() != layers.size())
+        return Error(ErrorCode::kGuestFault, "layer count does not match diff_ids");
       std::string ref = tags.empty() ? o.ref : tags[0];
-      if (ref.empty()) return Error(ErrorCode::kInvalidArgument, "the archive names no image: give NAME:TAG");
+      if (ref.empty())
+        return Error(ErrorCode::kInvalidArgument, "the archive names no image: give NAME:TAG");
       SV_ASSIGN_OR_RETURN(ref, NormalizeRef(ref));
       ImageRecord rec{ref, "", config_digest, {}, 0, Now()};
       json oci_layers = json::array();
@@ -387,18 +419,25 @@ class StoreImpl {
         std::string file = dir + "/" + layers[i];
         struct stat st {};
         if (::stat(file.c_str(), &st) != 0) return ErrnoError("layer " + layers[i]);
-        if (o.progress) o.progress("layer " + std::to_string(i + 1) + "/" + std::to_string(layers.size()) + " " + diff_ids[i].substr(0, 19));
+        if (o.progress)
+          o.progress("layer " + std::to_string(i + 1) + "/" + std::to_string(layers.size()) + " " +
+                     diff_ids[i].substr(0, 19));
         // docker-archive layers are uncompressed: the blob digest is the diff_id.
-        SV_TRY_CTX(IngestFile(file, diff_ids[i], static_cast<uint64_t>(st.st_size)), "layer " + layers[i]);
+        SV_TRY_CTX(IngestFile(file, diff_ids[i], static_cast<uint64_t>(st.st_size)),
+                   "layer " + layers[i]);
         SV_TRY(UnpackBlob(diff_ids[i], diff_ids[i], {o.allow_devices}));
         rec.layers.push_back(diff_ids[i]);
         rec.size += static_cast<uint64_t>(st.st_size);
         oci_layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
-                              {"digest", diff_ids[i]}, {"size", st.st_size}});
+                              {"digest", diff_ids[i]},
+                              {"size", st.st_size}});
       }
       json m = {{"schemaVersion", 2},
                 {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", config_digest}, {"size", cfg_text.size()}}},
+                {"config",
+                 {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                  {"digest", config_digest},
+                  {"size", cfg_text.size()}}},
                 {"layers", oci_layers}};
       SV_ASSIGN_OR_RETURN(rec.manifest_digest, IngestBytes(m.dump()));
       out.push_back(rec);
@@ -487,14 +526,19 @@ Result<std::string> ReadDirTree(const std::string& dir, TarWriter& tar) {
 
 Result<std::string> NormalizeRef(const std::string& ref) {
   if (ref.empty() || ref.size() > 255 ||
-      ref.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") != std::string::npos ||
+      ref.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") !=
+          std::string::npos ||
       ref[0] == '/' || ref[0] == ':' || ref.find("..") != std::string::npos) {
-    return Error(ErrorCode::kInvalidArgument, "bad image reference '" + ref + "' (want NAME[:TAG])");
+    return Error(ErrorCode::kInvalidArgument,
+                 "bad image reference '" + ref + "' (want NAME[:TAG])");
   }
   size_t slash = ref.rfind('/');
   size_t colon = ref.rfind(':');
-  if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return ref + ":latest";
-  if (colon + 1 == ref.size()) return Error(ErrorCode::kInvalidArgument, "empty tag in '" + ref + "'");
+  if (colon == std::string::npos || (slash != std::string::npos && colon < slash))
+    return ref + ":latest";
+  if (colon + 1 == ref.size())
+    return Error(ErrorCode::kInvalidArgument, "empty tag in '" + ref + "'");
   return ref;
 }
 
@@ -524,8 +568,9 @@ Result<std::vector<ImageRecord>> Store::Import(const std::string& path, const Im
       ::access((dir + "/oci-layout").c_str(), F_OK) == 0 ? s.ImportOciLayout(dir, o)
       : ::access((dir + "/manifest.json").c_str(), F_OK) == 0
           ? s.ImportDockerArchive(dir, o)
-          : Result<std::vector<ImageRecord>>(Error(ErrorCode::kInvalidArgument,
-                                                   path + ": neither an OCI image layout nor a docker-archive"));
+          : Result<std::vector<ImageRecord>>(
+                Error(ErrorCode::kInvalidArgument,
+                      path + ": neither an OCI image layout nor a docker-archive"));
   if (!scratch.empty()) (void)RemoveAll(scratch);
   if (!recs) return std::move(recs).error().Context("import " + path);
   SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
@@ -534,7 +579,8 @@ Result<std::vector<ImageRecord>> Store::Import(const std::string& path, const Im
   return recs;
 }
 
-Result<ImageRecord> Store::BuildFromDir(const std::string& dir, const std::string& ref_in, const BuildOptions& o) {
+Result<ImageRecord> Store::BuildFromDir(const std::string& dir, const std::string& ref_in,
+                                        const BuildOptions& o) {
   SV_ASSIGN_OR_RETURN(std::string ref, NormalizeRef(ref_in));
   SV_ASSIGN_OR_RETURN(Lock lock, Lock::Take(root_));
   StoreImpl s(root_);
@@ -560,21 +606,29 @@ Result<ImageRecord> Store::BuildFromDir(const std::string& dir, const std::strin
   Status ing = s.IngestFile(tmp, layer, size);
   ::unlink(tmp.c_str());
   SV_TRY(ing);
-  if (o.progress) o.progress("unpacking layer " + layer.substr(0, 19) + " (" + std::to_string(size) + " bytes)");
+  if (o.progress)
+    o.progress("unpacking layer " + layer.substr(0, 19) + " (" + std::to_string(size) + " bytes)");
   // The directory is the builder's own: device nodes in it (debootstrap's /dev) are kept.
   SV_TRY(s.UnpackBlob(layer, layer, {true}));
-  json config = {{"architecture", "amd64"},
-                 {"os", "linux"},
-                 {"created", Now()},
-                 {"config", {{"Env", o.env}, {"Cmd", o.cmd}, {"WorkingDir", o.workdir}}},
-                 {"rootfs", {{"type", "layers"}, {"diff_ids", {layer}}}},
-                 {"history", {{{"created", Now()}, {"created_by", "storevisor image build-from-dir"}}}}};
+  json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"created", Now()},
+      {"config", {{"Env", o.env}, {"Cmd", o.cmd}, {"WorkingDir", o.workdir}}},
+      {"rootfs", {{"type", "layers"}, {"diff_ids", {layer}}}},
+      {"history", {{{"created", Now()}, {"created_by", "storevisor image build-from-dir"}}}}};
   std::string cfg_text = config.dump();
   SV_ASSIGN_OR_RETURN(std::string cfg, s.IngestBytes(cfg_text));
   json m = {{"schemaVersion", 2},
             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-            {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cfg}, {"size", cfg_text.size()}}},
-            {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", layer}, {"size", size}}}}};
+            {"config",
+             {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+              {"digest", cfg},
+              {"size", cfg_text.size()}}},
+            {"layers",
+             {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+               {"digest", layer},
+               {"size", size}}}}};
   SV_ASSIGN_OR_RETURN(std::string manifest, s.IngestBytes(m.dump()));
   ImageRecord rec{ref, manifest, cfg, {layer}, size, Now()};
   SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
@@ -594,7 +648,8 @@ Result<ImageRecord> Store::Find(const std::string& ref_in) const {
   SV_ASSIGN_OR_RETURN(std::string ref, NormalizeRef(ref_in));
   SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
   auto it = idx.images.find(ref);
-  if (it == idx.images.end()) return Error(ErrorCode::kNotFound, "image " + ref + " is not in the store (see `image ls`)");
+  if (it == idx.images.end())
+    return Error(ErrorCode::kNotFound, "image " + ref + " is not in the store (see `image ls`)");
   return it->second;
 }
 
@@ -602,7 +657,8 @@ Status Store::Remove(const std::string& ref_in) {
   SV_ASSIGN_OR_RETURN(std::string ref, NormalizeRef(ref_in));
   SV_ASSIGN_OR_RETURN(Lock lock, Lock::Take(root_));
   SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
-  if (idx.images.erase(ref) == 0) return Error(ErrorCode::kNotFound, "image " + ref + " is not in the store");
+  if (idx.images.erase(ref) == 0)
+    return Error(ErrorCode::kNotFound, "image " + ref + " is not in the store");
   return idx.Save();
 }
 
@@ -624,7 +680,8 @@ Result<GcReport> Store::Gc() {
     auto j = json::parse(*text, nullptr, false);
     if (j.is_object() && j.contains("layers")) {
       for (const auto& l : j["layers"]) {
-        if (l.is_string() && l.get<std::string>().size() > 7) keep.insert(l.get<std::string>().substr(7));
+        if (l.is_string() && l.get<std::string>().size() > 7)
+          keep.insert(l.get<std::string>().substr(7));
       }
     }
   }
@@ -672,7 +729,9 @@ std::string PathKey(const std::string& path) {
 
 Result<json> BundleConfig(const json& image_config, const std::string& hostname) {
   json spec = runtime::DefaultSpecJson();
-  json c = image_config.contains("config") && image_config["config"].is_object() ? image_config["config"] : json::object();
+  json c = image_config.contains("config") && image_config["config"].is_object()
+               ? image_config["config"]
+               : json::object();
   std::vector<std::string> args = StringsOr(c, "Entrypoint");
   for (const auto& a : StringsOr(c, "Cmd")) args.push_back(a);
   if (args.empty()) args = {"/bin/sh"};
@@ -686,10 +745,13 @@ Result<json> BundleConfig(const json& image_config, const std::string& hostname)
   std::string user = c.value("User", "");
   if (!user.empty() && user != "root") {
     size_t colon = user.find(':');
-    std::string u = user.substr(0, colon), g = colon == std::string::npos ? u : user.substr(colon + 1);
-    if (u.find_first_not_of("0123456789") != std::string::npos || g.find_first_not_of("0123456789") != std::string::npos ||
-        u.empty() || g.empty() || u.size() > 9 || g.size() > 9) {
-      return Error(ErrorCode::kUnsupported, "image user '" + user + "': only numeric uid[:gid] is supported");
+    std::string u = user.substr(0, colon),
+                g = colon == std::string::npos ? u : user.substr(colon + 1);
+    if (u.find_first_not_of("0123456789") != std::string::npos ||
+        g.find_first_not_of("0123456789") != std::string::npos || u.empty() || g.empty() ||
+        u.size() > 9 || g.size() > 9) {
+      return Error(ErrorCode::kUnsupported,
+                   "image user '" + user + "': only numeric uid[:gid] is supported");
     }
     spec["process"]["user"] = {{"uid", std::stoul(u)}, {"gid", std::stoul(g)}};
   }
@@ -715,7 +777,8 @@ Status Store::MakeBundle(const std::string& ref, const std::string& bundle) {
   for (auto it = r.layers.rbegin(); it != r.layers.rend(); ++it) {
     lower += (lower.empty() ? "" : ":") + s.LayerPath(*it);
   }
-  std::string opts = "lowerdir=" + lower + ",upperdir=" + bundle + "/upper,workdir=" + bundle + "/work";
+  std::string opts =
+      "lowerdir=" + lower + ",upperdir=" + bundle + "/upper,workdir=" + bundle + "/work";
   // overlayfs needs two lower layers when there is no upper: we always give it an upper.
   if (::mount("overlay", (bundle + "/rootfs").c_str(), "overlay", 0, opts.c_str()) != 0) {
     return ErrnoError("mount overlay for " + bundle);

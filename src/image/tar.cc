@@ -13,8 +13,8 @@ namespace {
 constexpr size_t kBlock = 512;
 
 Error Corrupt(uint64_t entry, const std::string& what) {
-  return Error(ErrorCode::kGuestFault,
-               "tar entry " + std::to_string(entry) + ": " + what + " (corrupt or not a tar archive)");
+  return Error(ErrorCode::kGuestFault, "tar entry " + std::to_string(entry) + ": " + what +
+                                           " (corrupt or not a tar archive)");
 }
 
 // Octal (NUL/space terminated) or GNU base-256 numeric field.
@@ -124,7 +124,8 @@ class Gzip : public Source {
         break;
       }
       if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return Error(ErrorCode::kGuestFault, std::string("gzip: corrupt data: ") + (z_.msg ? z_.msg : "?"));
+        return Error(ErrorCode::kGuestFault,
+                     std::string("gzip: corrupt data: ") + (z_.msg ? z_.msg : "?"));
       }
     }
     return static_cast<size_t>(std::min<size_t>(n, 1u << 30) - z_.avail_out);
@@ -160,7 +161,8 @@ class Prefixed : public Source {
 
 class Owning : public Source {
  public:
-  Owning(std::unique_ptr<Source> a, std::unique_ptr<Source> b) : a_(std::move(a)), b_(std::move(b)) {}
+  Owning(std::unique_ptr<Source> a, std::unique_ptr<Source> b)
+      : a_(std::move(a)), b_(std::move(b)) {}
   Result<size_t> Read(char* buf, size_t n) override { return b_->Read(buf, n); }
 
  private:
@@ -197,12 +199,14 @@ Result<std::unique_ptr<Source>> MaybeDecompress(Source& inner) {
   }
   head.resize(got);
   auto prefixed = std::make_unique<Prefixed>(head, inner);
-  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x1f && static_cast<unsigned char>(head[1]) == 0x8b) {
+  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+      static_cast<unsigned char>(head[1]) == 0x8b) {
     auto gz = std::make_unique<Gzip>(*prefixed);
     return std::unique_ptr<Source>(std::make_unique<Owning>(std::move(prefixed), std::move(gz)));
   }
   if (got == 4 && head == std::string("\x28\xb5\x2f\xfd", 4)) {
-    return Error(ErrorCode::kUnsupported, "zstd-compressed layers are not supported (use gzip or none)");
+    return Error(ErrorCode::kUnsupported,
+                 "zstd-compressed layers are not supported (use gzip or none)");
   }
   return std::unique_ptr<Source>(std::move(prefixed));
 }
@@ -285,8 +289,9 @@ Result<std::optional<TarEntry>> TarReader::Next() {
       e.path = prefix.empty() ? name : prefix + "/" + name;
     }
     if (!has_link) e.linkname = Field(h + 157, 100);
-    auto mode = ParseNumber(h + 100, 8), uid = ParseNumber(h + 108, 8), gid = ParseNumber(h + 116, 8),
-         mtime = ParseNumber(h + 136, 12), dmaj = ParseNumber(h + 329, 8), dmin = ParseNumber(h + 337, 8);
+    auto mode = ParseNumber(h + 100, 8), uid = ParseNumber(h + 108, 8),
+         gid = ParseNumber(h + 116, 8), mtime = ParseNumber(h + 136, 12),
+         dmaj = ParseNumber(h + 329, 8), dmin = ParseNumber(h + 337, 8);
     if (!mode || !uid || !gid || !mtime || *uid > UINT32_MAX || *gid > UINT32_MAX) {
       return Corrupt(entries_, "bad numeric field in " + e.path);
     }
@@ -349,7 +354,10 @@ Status TarWriter::Header(const TarEntry& e) {
   PutOctal(h + 136, 12, static_cast<uint64_t>(std::max<int64_t>(e.mtime, 0)));
   h[156] = e.type;
   std::strncpy(h + 157, e.linkname.c_str(), 99);
-  std::memcpy(h + 257, "ustar\0" "00", 8);
+  std::memcpy(h + 257,
+              "ustar\0"
+              "00",
+              8);
   PutOctal(h + 329, 8, e.devmajor);
   PutOctal(h + 337, 8, e.devminor);
   std::memset(h + 148, ' ', 8);
@@ -361,7 +369,8 @@ Status TarWriter::Header(const TarEntry& e) {
 
 Status TarWriter::Add(const TarEntry& e, const std::function<Result<size_t>(char*, size_t)>& data) {
   if (e.path.size() > 99 || e.linkname.size() > 99) {
-    std::string pax = PaxRecord("path", e.path) + (e.linkname.empty() ? "" : PaxRecord("linkpath", e.linkname));
+    std::string pax =
+        PaxRecord("path", e.path) + (e.linkname.empty() ? "" : PaxRecord("linkpath", e.linkname));
     TarEntry x;
     x.path = "PaxHeader";
     x.type = 'x';
@@ -376,7 +385,8 @@ Status TarWriter::Add(const TarEntry& e, const std::function<Result<size_t>(char
   uint64_t left = e.size;
   std::vector<char> buf(1 << 16);
   while (left > 0) {
-    SV_ASSIGN_OR_RETURN(size_t n, data(buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size()))));
+    SV_ASSIGN_OR_RETURN(
+        size_t n, data(buf.data(), static_cast<size_t>(std::min<uint64_t>(left, buf.size()))));
     if (n == 0) return Error(ErrorCode::kIo, "tar: " + e.path + " shrank while being archived");
     SV_TRY(WriteAll(fd_, std::string_view(buf.data(), n)));
     left -= n;

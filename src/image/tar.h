@@ -51,7 +51,7 @@ Result<std::unique_ptr<Source>> MaybeDecompress(Source& inner);
 struct TarEntry {
   std::string path;      // as in the archive
   std::string linkname;  // symlink target or hard link target
-  char type = '0';       // '0' file, '1' hard link, '2' symlink, '3' char, '4' block, '5' dir, '6' fifo
+  char type = '0';  // '0' file, '1' hard link, '2' symlink, '3' char, '4' block, '5' dir, '6' fifo
   uint32_t mode = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;

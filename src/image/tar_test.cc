@@ -1,4 +1,6 @@
 // The tar reader and layer unpacker against good and crafted bad archives.
+#include "image/tar.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,7 +14,6 @@
 
 #include "common/files.h"
 #include "image/image.h"
-#include "image/tar.h"
 
 namespace storevisor::image {
 namespace {
@@ -31,7 +32,10 @@ std::string Block(const std::string& path, char type, uint64_t size, const std::
   std::snprintf(h + 136, 12, "%011o", 0);
   h[156] = type;
   std::strncpy(h + 157, link.c_str(), 99);
-  std::memcpy(h + 257, "ustar\0" "00", 8);
+  std::memcpy(h + 257,
+              "ustar\0"
+              "00",
+              8);
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (char c : h) sum += static_cast<unsigned char>(c);

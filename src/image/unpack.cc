@@ -94,7 +94,8 @@ Status ClearSlot(int dir, const std::string& name, bool want_dir) {
   if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Ok();
   if (S_ISDIR(st.st_mode)) {
     if (want_dir) return Ok();
-    return Error(ErrorCode::kGuestFault, "layer replaces directory " + name + " with a non-directory");
+    return Error(ErrorCode::kGuestFault,
+                 "layer replaces directory " + name + " with a non-directory");
   }
   if (::unlinkat(dir, name.c_str(), 0) != 0) return ErrnoError("unlink " + name);
   return Ok();
@@ -120,7 +121,8 @@ Status SetMeta(int dir, const std::string& name, const TarEntry& e, bool symlink
   if (::fchownat(dir, name.c_str(), e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoError("chown " + e.path);
   }
-  if (!symlink && ::fchmodat(dir, name.c_str(), e.mode, 0) != 0) return ErrnoError("chmod " + e.path);
+  if (!symlink && ::fchmodat(dir, name.c_str(), e.mode, 0) != 0)
+    return ErrnoError("chmod " + e.path);
   timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
   ::utimensat(dir, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
   return Ok();
@@ -142,7 +144,8 @@ Status Whiteout(int dir, const std::string& name, const std::string& path) {
   if (hidden.empty() || hidden == "." || hidden == "..") return Refused(path, "bad whiteout name");
   SV_TRY(ClearSlot(dir, hidden, false));
   // overlayfs' whiteout: a 0/0 character device named like the hidden entry.
-  if (::mknodat(dir, hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) return ErrnoError("whiteout " + path);
+  if (::mknodat(dir, hidden.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0)
+    return ErrnoError("whiteout " + path);
   return Ok();
 }
 
@@ -184,11 +187,13 @@ Status UnpackEntry(int root, const TarEntry& e, TarReader& tar, const UnpackOpti
       return SetMeta(dir.get(), name, e, false);
     case '5':
       SV_TRY(ClearSlot(dir.get(), name, true));
-      if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("mkdir " + e.path);
+      if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST)
+        return ErrnoError("mkdir " + e.path);
       return SetMeta(dir.get(), name, e, false);
     case '2':
       SV_TRY(ClearSlot(dir.get(), name, false));
-      if (::symlinkat(e.linkname.c_str(), dir.get(), name.c_str()) != 0) return ErrnoError("symlink " + e.path);
+      if (::symlinkat(e.linkname.c_str(), dir.get(), name.c_str()) != 0)
+        return ErrnoError("symlink " + e.path);
       return SetMeta(dir.get(), name, e, true);
     case '1':
       return Hardlink(root, dir.get(), name, e);
@@ -220,10 +225,12 @@ Result<UnpackStats> UnpackLayer(Source& src, const std::string& dest, const Unpa
     SV_ASSIGN_OR_RETURN(auto entry, tar.Next());
     if (!entry) break;
     if (++stats.entries > o.max_entries) {
-      return Error(ErrorCode::kGuestFault, "layer has more than " + std::to_string(o.max_entries) + " entries");
+      return Error(ErrorCode::kGuestFault,
+                   "layer has more than " + std::to_string(o.max_entries) + " entries");
     }
     stats.bytes += entry->size;
-    if (stats.bytes > o.max_bytes) return Error(ErrorCode::kGuestFault, "layer unpacks to more than the size limit");
+    if (stats.bytes > o.max_bytes)
+      return Error(ErrorCode::kGuestFault, "layer unpacks to more than the size limit");
     SV_TRY(UnpackEntry(root.get(), *entry, tar, o));
   }
   return stats;
