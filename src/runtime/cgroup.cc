@@ -146,8 +146,9 @@ Status RemoveTree(const std::string& dir) {
   }
   for (int attempt = 0;; ++attempt) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
-    if (errno != EBUSY || attempt >= 200) return ErrnoError("cgroup: rmdir " + dir);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // EBUSY while the last tasks finish exiting: poll finely, it is usually sub-millisecond.
+    if (errno != EBUSY || attempt >= 4000) return ErrnoError("cgroup: rmdir " + dir);
+    std::this_thread::sleep_for(std::chrono::microseconds(250));
   }
 }
 

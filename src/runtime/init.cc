@@ -278,9 +278,14 @@ Status SetUpRootfs(const InitConfig& c) {
   for (const auto& h : s.hooks.create_container)
     SV_TRY_CTX(RunHook(h, c.state_json), "createContainer hook");
   root_fd.reset();
-  SV_TRY(PivotRoot(c.rootfs));
+  return PivotRoot(c.rootfs);
+}
+
+// After hostname and sysctls (they write /proc/sys, which readonlyPaths usually protects).
+Status FinishRootfs(const Spec& s) {
   SV_TRY(MaskPaths(s));
   if (s.root_readonly) SV_TRY(RemountRo("/", 0, "root"));
+  unsigned long prop = ParsePropagation(s.rootfs_propagation);
   if (prop & MS_SHARED) SV_TRY(DoMount("", "/", nullptr, prop, "", "/ (rootfsPropagation)"));
   return Ok();
 }
@@ -457,6 +462,7 @@ Status ApplyRlimits(const Process& p) {
     }
   }
   INIT_TRY(fd, WriteSysctls(s));
+  if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, FinishRootfs(s));
   if (!c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo));
   if (c.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) != 0)
     Die(fd, ErrnoError("unshare cgroup namespace"));

@@ -7,7 +7,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <utility>
 
 namespace storevisor::runtime {
@@ -85,7 +87,12 @@ MountFlags ParseMountOptions(const std::vector<std::string>& options) {
           break;
         }
       }
-      if (!known && o != "defaults") m.data += (m.data.empty() ? "" : ",") + o;
+      // Runtime extensions other runtimes accept (crun's tmpcopyup, SELinux relabel z/Z,
+      // podman's U) are not mount data: the kernel would refuse them. They are ignored.
+      static constexpr std::string_view kIgnored[] = {"tmpcopyup", "notmpcopyup",  "z",       "Z",
+                                                      "U",         "copy-symlink", "defaults"};
+      bool ignored = std::find(std::begin(kIgnored), std::end(kIgnored), o) != std::end(kIgnored);
+      if (!known && !ignored) m.data += (m.data.empty() ? "" : ",") + o;
       continue;
     }
     m.propagation = ParsePropagation(o);
