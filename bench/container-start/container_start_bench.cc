@@ -50,7 +50,8 @@ std::vector<double> TimeCli(const std::vector<std::string>& argv, int n, const s
     auto st = child->Wait();
     auto end = Clock::now();
     if (!st || !st->success()) {
-      std::fprintf(stderr, "%s: run %d failed (%s)\n", tag.c_str(), i, st ? st->ToString().c_str() : "?");
+      std::fprintf(stderr, "%s: run %d failed (%s)\n", tag.c_str(), i,
+                   st ? st->ToString().c_str() : "?");
       continue;
     }
     times.push_back(Ms(end - start));
@@ -65,7 +66,8 @@ std::vector<double> TimeCrun(const std::string& crun_root, const std::string& bu
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount("", "/", nullptr, MS_PRIVATE | MS_REC, nullptr) != 0) _exit(1);
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount("", "/", nullptr, MS_PRIVATE | MS_REC, nullptr) != 0)
+      _exit(1);
     ::umount2("/sys/fs/cgroup/unified", MNT_DETACH);
     auto t = TimeCli({"crun", "--root", crun_root, "run", "--bundle", bundle, "{id}"}, n, "crun");
     (void)!::write(fds[1], t.data(), t.size() * sizeof(double));
@@ -74,7 +76,9 @@ std::vector<double> TimeCrun(const std::string& crun_root, const std::string& bu
   ::close(fds[1]);
   std::vector<double> t(static_cast<size_t>(n));
   ssize_t got = 0, r;
-  while ((r = ::read(fds[0], reinterpret_cast<char*>(t.data()) + got, t.size() * sizeof(double) - static_cast<size_t>(got))) > 0) got += r;
+  while ((r = ::read(fds[0], reinterpret_cast<char*>(t.data()) + got,
+                     t.size() * sizeof(double) - static_cast<size_t>(got))) > 0)
+    got += r;
   ::close(fds[0]);
   ::waitpid(pid, nullptr, 0);
   t.resize(static_cast<size_t>(got) / sizeof(double));
@@ -91,7 +95,8 @@ std::vector<double> TimeInProcess(const std::string& root, const std::string& bu
     auto e = rt.Run("lib-" + std::to_string(::getpid()) + "-" + std::to_string(i), o);
     auto end = Clock::now();
     if (!e || e->exit_code != 0) {
-      std::fprintf(stderr, "in-process: run %d failed: %s\n", i, e ? "exit status" : e.error().message().c_str());
+      std::fprintf(stderr, "in-process: run %d failed: %s\n", i,
+                   e ? "exit status" : e.error().message().c_str());
       continue;
     }
     times.push_back(Ms(end - start));
@@ -107,7 +112,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string bundle = argv[1], state = argv[2], ours = argv[3];
-  int n = argc > 4 ? std::atoi(argv[4]) : 30;
+  int n = argc > 4 ? static_cast<int>(std::strtol(argv[4], nullptr, 10)) : 30;
+  if (n <= 0) n = 30;
   // The runtimes' inits are reparented to us when their CLI exits early: reap them here.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   struct Row {
@@ -116,19 +122,26 @@ int main(int argc, char** argv) {
   };
   std::vector<Row> rows;
   rows.push_back({"crun", TimeCrun(state + "/crun", bundle, n)});
-  rows.push_back({"runc", TimeCli({"runc", "--root", state + "/runc", "run", "--bundle", bundle, "{id}"}, n, "runc")});
-  rows.push_back({"storevisor-runtime (CLI)", TimeCli({ours, "--root", state + "/sv", "run", "--bundle", bundle, "{id}"}, n, "sv")});
-  rows.push_back({"storevisor runtime library (in-process)", TimeInProcess(state + "/svlib", bundle, n)});
+  rows.push_back(
+      {"runc",
+       TimeCli({"runc", "--root", state + "/runc", "run", "--bundle", bundle, "{id}"}, n, "runc")});
+  rows.push_back(
+      {"storevisor-runtime (CLI)",
+       TimeCli({ours, "--root", state + "/sv", "run", "--bundle", bundle, "{id}"}, n, "sv")});
+  rows.push_back(
+      {"storevisor runtime library (in-process)", TimeInProcess(state + "/svlib", bundle, n)});
   while (::waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   double crun = Median(rows[0].t);
-  std::printf("container-start: create+start+wait /bin/true, %d runs each (median ms, ratio to crun)\n", n);
+  std::printf(
+      "container-start: create+start+wait /bin/true, %d runs each (median ms, ratio to crun)\n", n);
   for (const auto& r : rows) {
     double m = Median(r.t);
     if (r.t.empty()) {
       std::printf("  %-42s  no successful run\n", r.name.c_str());
     } else if (crun > 0) {
-      std::printf("  %-42s %8.2f ms  %5.2fx crun  (%zu ok)\n", r.name.c_str(), m, m / crun, r.t.size());
+      std::printf("  %-42s %8.2f ms  %5.2fx crun  (%zu ok)\n", r.name.c_str(), m, m / crun,
+                  r.t.size());
     } else {
       std::printf("  %-42s %8.2f ms  (%zu ok)\n", r.name.c_str(), m, r.t.size());
     }

@@ -29,6 +29,12 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxJsonBlob = 4u << 20;
 
+std::string JoinPath(std::string a, std::string_view b) {
+  a += '/';
+  a += b;
+  return a;
+}
+
 // sha256 over everything read through it.
 class Hasher {
  public:
@@ -355,7 +361,7 @@ class StoreImpl {
       }
       if (name.find(':') == std::string::npos && !name.empty() && !o.ref.empty()) name = o.ref;
       if (name.find(':') == std::string::npos && !name.empty())
-        name = "image:" + name;  // a bare tag
+        name.insert(0, "image:");  // a bare tag
       if (name.empty()) name = o.ref;
       if (name.empty())
         return Error(ErrorCode::kInvalidArgument, "the archive names no image: give NAME:TAG");
@@ -392,13 +398,17 @@ class StoreImpl {
           config_file[0] == '/') {
         return Error(ErrorCode::kGuestFault, "manifest.json: bad config path");
       }
-      SV_ASSIGN_OR_RETURN(std::string cfg_text, ReadFile(dir + "/" + config_file, kMaxJsonBlob));
+      SV_ASSIGN_OR_RETURN(std::string cfg_text, ReadFile(JoinPath(dir, config_file), kMaxJsonBlob));
       SV_ASSIGN_OR_RETURN(std::string config_digest, IngestBytes(cfg_text));
       // The config's file name is its digest in docker save output: check it when it is.
       std::string base = fs::path(config_file).stem().string();
       if (base.size() == 64 && "sha256:" + base != config_digest) {
-        return Error(ErrorCode::kGuestFault,
-                     "config " + config_file + ": digest mismatch (got " + config_digest + ")");
+        std::string msg = "config ";
+        msg += config_file;
+        msg += ": digest mismatch (got ";
+        msg += config_digest;
+        msg += ")";
+        return Error(ErrorCode::kGuestFault, msg);
       }
       SV_ASSIGN_OR_RETURN(json cfg, ParseJson(cfg_text, config_file));
       std::vector<std::string> diff_ids;

@@ -286,7 +286,8 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     if (!has_path) {
       std::string name = Field(h, 100);
       std::string prefix = std::memcmp(h + 257, "ustar", 5) == 0 ? Field(h + 345, 155) : "";
-      e.path = prefix.empty() ? name : prefix + "/" + name;
+      if (!prefix.empty()) name.insert(0, prefix + "/");
+      e.path = name;
     }
     if (!has_link) e.linkname = Field(h + 157, 100);
     auto mode = ParseNumber(h + 100, 8), uid = ParseNumber(h + 108, 8),
@@ -354,10 +355,9 @@ Status TarWriter::Header(const TarEntry& e) {
   PutOctal(h + 136, 12, static_cast<uint64_t>(std::max<int64_t>(e.mtime, 0)));
   h[156] = e.type;
   std::strncpy(h + 157, e.linkname.c_str(), 99);
-  std::memcpy(h + 257,
-              "ustar\0"
-              "00",
-              8);
+  std::memcpy(h + 257, "ustar", 6);  // magic with its NUL
+  h[263] = '0';                      // version "00"
+  h[264] = '0';
   PutOctal(h + 329, 8, e.devmajor);
   PutOctal(h + 337, 8, e.devminor);
   std::memset(h + 148, ' ', 8);

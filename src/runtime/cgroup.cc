@@ -18,6 +18,12 @@ namespace {
 
 bool Exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
 
+std::string JoinPath(std::string a, std::string_view b) {
+  a += '/';
+  a += b;
+  return a;
+}
+
 Result<std::string> ReadSmall(const std::string& file) {
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cgroup: open " + file);
@@ -139,7 +145,8 @@ Status RemoveTree(const std::string& dir) {
     std::vector<std::string> children;
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
-      if (e->d_type == DT_DIR && name != "." && name != "..") children.push_back(dir + "/" + name);
+      if (e->d_type == DT_DIR && name != "." && name != "..")
+        children.push_back(JoinPath(dir, name));
     }
     ::closedir(d);
     for (const auto& c : children) SV_TRY(RemoveTree(c));
@@ -195,8 +202,9 @@ Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
     SV_ASSIGN_OR_RETURN(auto hierarchies, V1Hierarchies(mount_root));
     for (const auto& h : hierarchies) {
       bool cpuset = (h + ",").find("cpuset,") != std::string::npos;
-      SV_TRY(MakeLevels(mount_root + "/" + h, rel, cpuset));
-      dirs.push_back(mount_root + "/" + h + "/" + rel);
+      std::string base = JoinPath(mount_root, h);
+      SV_TRY(MakeLevels(base, rel, cpuset));
+      dirs.push_back(JoinPath(base, rel));
     }
   }
   return Cgroup(mode, std::move(dirs), rel);
@@ -307,7 +315,7 @@ Status Cgroup::ApplyV2(const Resources& r) const {
     SV_TRY(WriteCgroupFile(d + "/io.weight",
                            "default " + std::to_string(BlkioWeightToIoWeight(*r.blkio_weight))));
   }
-  for (const auto& [file, value] : r.unified) SV_TRY(WriteCgroupFile(d + "/" + file, value));
+  for (const auto& [file, value] : r.unified) SV_TRY(WriteCgroupFile(JoinPath(d, file), value));
   return Ok();
 }
 
