@@ -77,7 +77,7 @@ build_guest_bins() {
 }
 
 # --- initrd.img ---
-modules=(virtio_mmio virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev)
+modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev)
 idigest="$kdigest busybox=$bbver src=$guest_src mods=${modules[*]}"
 if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/initrd.img" ]; then
   [ -d "$cache/kernel/lib/modules/$krel" ] || { fetch "$kpkg" "$cache/kernel"; depmod -b "$cache/kernel" "$krel"; }
@@ -97,9 +97,11 @@ if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/i
     modprobe -d "$cache/kernel" -S "$krel" --show-depends "$m" | awk '$1=="insmod"{print $2}' |
     while read -r ko; do
       rel="${ko#"$cache/kernel"}"
-      grep -qx "$rel" "$root/etc/sv-modules" && continue
+      grep -qx "\(pci:\)\?$rel" "$root/etc/sv-modules" && continue
       mkdir -p "$root$(dirname "$rel")"
       cp "$ko" "$root$rel"
+      # virtio_pci and its own helpers load only on PCI machines (sv-init checks).
+      case "$m:$(basename "$ko")" in virtio_pci:virtio_pci*) rel="pci:$rel" ;; esac
       echo "$rel" >> "$root/etc/sv-modules"
     done
   done

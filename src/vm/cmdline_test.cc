@@ -1,0 +1,161 @@
+// Golden command lines: every argument QEMU gets for a given config is pinned here.
+#include <gtest/gtest.h>
+
+#include "vm/vm.h"
+
+namespace storevisor::vm {
+namespace {
+
+using Argv = std::vector<std::string>;
+
+const RuntimePaths kPaths{"/s/qmp.sock", "/s/agent.sock", "/s/qemu.pid", "/s/console.log", false};
+const AccelChoice kTcg{Accel::kTcg, "test", 2300000};
+const AccelChoice kKvm{Accel::kKvm, "test", 0};
+
+VmConfig Minimal() {
+  VmConfig c;
+  c.name = "pos-1";
+  c.kernel = "/g/vmlinux";
+  c.initrd = "/g/initrd.img";
+  return c;
+}
+
+const Argv kTail = {"-chardev", "file,id=serial0,path=/s/console.log",
+                    "-serial",  "chardev:serial0",
+                    "-chardev", "socket,id=qmp0,path=/s/qmp.sock,server=on,wait=off",
+                    "-mon",     "chardev=qmp0,mode=control",
+                    "-chardev", "socket,id=agent0,path=/s/agent.sock,server=on,wait=off",
+                    "-device",  "virtio-serial-device,max_ports=2",
+                    "-device",  "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"};
+
+Argv Concat(Argv a, const Argv& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(QemuCmdline, MinimalTcg) {
+  Argv want = {"qemu-system-x86_64",
+               "-name",
+               "pos-1,debug-threads=on",
+               "-M",
+               "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on",
+               "-nodefaults",
+               "-no-user-config",
+               "-display",
+               "none",
+               "-no-reboot",
+               "-accel",
+               "tcg,thread=multi,tb-size=64",
+               "-smp",
+               "1",
+               "-m",
+               "256M",
+               "-kernel",
+               "/g/vmlinux",
+               "-initrd",
+               "/g/initrd.img",
+               "-append",
+               "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+               "tsc_early_khz=2300000 tsc=reliable"};
+  want = Concat(want, kTail);
+  want = Concat(want, {"-device", "virtio-rng-device", "-device",
+                       "virtio-balloon-device,free-page-reporting=on", "-pidfile", "/s/qemu.pid"});
+  EXPECT_EQ(BuildQemuArgv(Minimal(), kTcg, kPaths), want);
+}
+
+TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
+  VmConfig c = Minimal();
+  c.cpus = 2;
+  c.memory_mib = 512;
+  c.mem_merge = false;
+  c.rng = false;
+  c.balloon = false;
+  c.cmdline = "sv.debug=1";
+  c.disks = {{"/d/root,1.ext4", false, "raw"}, {"/d/data.qcow2", true, "qcow2"}};
+  c.root_disk = 1;
+  c.nets = {{"tap0", "52:54:00:00:00:01"}};
+  Argv want = {"qemu-system-x86_64",
+               "-name",
+               "pos-1,debug-threads=on",
+               "-M",
+               "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off",
+               "-nodefaults",
+               "-no-user-config",
+               "-display",
+               "none",
+               "-no-reboot",
+               "-accel",
+               "kvm",
+               "-cpu",
+               "host",
+               "-smp",
+               "2",
+               "-m",
+               "512M",
+               "-kernel",
+               "/g/vmlinux",
+               "-initrd",
+               "/g/initrd.img",
+               "-append",
+               "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+               "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
+  want = Concat(want, kTail);
+  want = Concat(
+      want, {"-drive", "id=disk0,if=none,file=/d/root,,1.ext4,format=raw,cache=none,aio=threads",
+             "-device", "virtio-blk-device,drive=disk0", "-drive",
+             "id=disk1,if=none,file=/d/data.qcow2,format=qcow2,readonly=on,cache=none,aio=threads",
+             "-device", "virtio-blk-device,drive=disk1", "-netdev",
+             "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device",
+             "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-pidfile", "/s/qemu.pid"});
+  EXPECT_EQ(BuildQemuArgv(c, kKvm, kPaths), want);
+}
+
+TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {
+  VmConfig c = Minimal();
+  c.ram_file = "/snap/ram";
+  c.rng = false;
+  c.balloon = false;
+  Argv save = BuildQemuArgv(c, kTcg, kPaths);
+  auto has = [](const Argv& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+  };
+  EXPECT_TRUE(has(save,
+                  "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on,"
+                  "memory-backend=ram0"));
+  EXPECT_TRUE(
+      has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=on"));
+  EXPECT_FALSE(has(save, "-incoming"));
+  RuntimePaths restore = kPaths;
+  restore.incoming = true;
+  Argv r = BuildQemuArgv(c, kTcg, restore);
+  EXPECT_TRUE(
+      has(r, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=off,merge=on"));
+  ASSERT_GE(r.size(), 2u);
+  EXPECT_EQ(r[r.size() - 2], "-incoming");
+  EXPECT_EQ(r.back(), "defer");
+}
+
+TEST(QemuCmdline, SerialNoneAndUserQmp) {
+  VmConfig c = Minimal();
+  c.serial.kind = SerialConfig::Kind::kNone;
+  c.qmp_path = "/u/qmp.sock";
+  Argv v = BuildQemuArgv(c, kTcg, kPaths);
+  auto at = std::find(v.begin(), v.end(), "-serial");
+  ASSERT_NE(at, v.end());
+  EXPECT_EQ(*(at + 1), "null");
+  EXPECT_NE(std::find(v.begin(), v.end(), "socket,id=qmp1,path=/u/qmp.sock,server=on,wait=off"),
+            v.end());
+}
+
+TEST(QemuCmdline, NoLegacyDevicesOrRoms) {
+  Argv v = BuildQemuArgv(Minimal(), kTcg, kPaths);
+  for (const auto& a : v) {
+    EXPECT_EQ(a.find("pci"), a.find("pci=off")) << a;  // no PCI device anywhere
+    EXPECT_EQ(a.find("vga"), std::string::npos) << a;
+    EXPECT_EQ(a.find("e1000"), std::string::npos) << a;
+  }
+  EXPECT_NE(std::find(v.begin(), v.end(), "-nodefaults"), v.end());
+}
+
+}  // namespace
+}  // namespace storevisor::vm

@@ -1,0 +1,345 @@
+// Integration tests: the real Debian kernel under QEMU (TCG here), driven through the
+// storevisor-vm command exactly as storevisord will drive it. One QEMU at a time
+// (ctest RESOURCE_LOCK qemu); every test checks that no QEMU, socket or tap is left.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "vm/vm.h"
+
+namespace storevisor::vm {
+namespace {
+
+using nlohmann::json;
+const std::string kBin = SV_BINARY_DIR "/bin/storevisor-vm";
+const std::string kGuest = SV_BINARY_DIR "/guest";
+
+bool Exists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+// PIDs of QEMU processes whose command line mentions `needle` (our per-test dir).
+std::vector<pid_t> QemuWith(const std::string& needle) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (dirent* e = d ? readdir(d) : nullptr) {
+    pid_t pid = static_cast<pid_t>(atoi(e->d_name));
+    if (pid <= 0) continue;
+    auto cmd = ReadFile("/proc/" + std::string(e->d_name) + "/cmdline", 1 << 20);
+    if (cmd && cmd->find("qemu-system") != std::string::npos &&
+        cmd->find(needle) != std::string::npos) {
+      std::ifstream st("/proc/" + std::string(e->d_name) + "/stat");
+      std::string pid_s, comm, state;
+      st >> pid_s >> comm >> state;
+      if (state != "Z") out.push_back(pid);
+    }
+  }
+  if (d) closedir(d);
+  return out;
+}
+
+class VmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!Exists(kGuest + "/vmlinux") || !Exists(kGuest + "/initrd.img")) {
+      GTEST_SKIP() << "SKIPPED: guest assets missing in " << kGuest << " (run scripts/setup.sh)";
+    }
+    if (::system("command -v qemu-system-x86_64 >/dev/null") != 0) {
+      GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 not found";
+    }
+    char t[] = "/tmp/sv-vmtest-XXXXXX";
+    dir_ = mkdtemp(t);
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    for (pid_t p : QemuWith(dir_)) {
+      ADD_FAILURE() << "stray QEMU pid " << p;
+      ::kill(p, SIGKILL);
+    }
+    (void)RemoveAll(dir_);
+  }
+
+  std::string WriteConfig(const std::string& name, json extra) {
+    json c{{"name", name},      {"kernel", kGuest + "/vmlinux"}, {"initrd", kGuest + "/initrd.img"},
+           {"memory_mib", 256}, {"ready_timeout_s", 60},         {"stop_timeout_s", 10}};
+    c.update(extra);
+    std::string path = dir_ + "/" + name + ".json";
+    EXPECT_TRUE(WriteFileAtomic(path, c.dump()).has_value());
+    return path;
+  }
+
+  CommandOutput Cli(std::vector<std::string> args, int timeout_s = 120) {
+    args.insert(args.begin(), kBin);
+    auto r = RunCommand(args, std::chrono::seconds(timeout_s));
+    EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message());
+    return r ? *r : CommandOutput{};
+  }
+
+  void ExpectNoLeftovers(const std::string& state) {
+    EXPECT_TRUE(QemuWith(dir_).empty());
+    EXPECT_FALSE(Exists(state + "/qmp.sock"));
+    EXPECT_FALSE(Exists(state + "/agent.sock"));
+    EXPECT_FALSE(Exists(state + "/qemu.pid"));
+  }
+
+  std::string dir_;
+};
+
+TEST_F(VmTest, DetachedBootExecStatusStop) {
+  std::string cfg = WriteConfig("d1", json::object());
+  std::string state = dir_ + "/state";
+  auto run = Cli({"run", "--config", cfg, "--detach", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  json j = json::parse(run.out);
+  EXPECT_EQ(j["accel"], "tcg");  // this machine has no usable KVM
+  EXPECT_NE(j["accel_reason"].get<std::string>(), "");
+  EXPECT_GT(j["ready_ms"].get<int>(), 0);
+  EXPECT_EQ(j["qmp"], state + "/qmp.sock");
+
+  auto st = Cli({"status", "--state-dir", state, "-o", "json"});
+  EXPECT_EQ(st.status.exit_code, 0) << st.err;
+  EXPECT_EQ(json::parse(st.out)["status"], "running");
+  EXPECT_EQ(json::parse(st.out)["pid"], j["pid"]);
+
+  auto ex =
+      Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "uname -r; echo err >&2; exit 7"});
+  EXPECT_EQ(ex.status.exit_code, 7);
+  EXPECT_NE(ex.out.find("cloud-amd64"), std::string::npos) << ex.out;
+  EXPECT_EQ(ex.err, "err\n");
+
+  auto stop = Cli({"stop", "--state-dir", state});
+  EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
+  EXPECT_NE(stop.err.find("powered-off"), std::string::npos) << stop.err;
+  ExpectNoLeftovers(state);
+  auto after = Cli({"status", "--state-dir", state, "-o", "json"});
+  EXPECT_EQ(json::parse(after.out)["status"], "shutdown");
+}
+
+TEST_F(VmTest, ForegroundPrintsConsoleAndStopsCleanlyOnSigterm) {
+  std::string cfg = WriteConfig("f1", json::object());
+  std::string state = dir_ + "/fg";
+  std::string out = dir_ + "/out.txt";
+  std::string err = dir_ + "/err.txt";
+  auto outf = OpenFile(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  auto errf = OpenFile(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_TRUE(outf.has_value() && errf.has_value());
+  SpawnOptions so;
+  so.argv = {kBin, "run", "--config", cfg, "--state-dir", state};
+  so.stdout_fd = outf->get();
+  so.stderr_fd = errf->get();
+  auto child = ChildProcess::Spawn(so);
+  ASSERT_TRUE(child.has_value());
+  for (int i = 0; i < 600; ++i) {
+    if (ReadFile(err).value_or("").find("guest ready") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(ReadFile(err).value_or("").find("guest ready"), std::string::npos)
+      << ReadFile(err).value_or("");
+  ASSERT_TRUE(child->Kill(SIGTERM).has_value());
+  auto st = child->Wait(std::chrono::milliseconds(60000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadFile(err).value_or("");
+  std::string console = ReadFile(out).value_or("");
+  EXPECT_NE(console.find("storevisor-init"), std::string::npos);
+  EXPECT_NE(console.find("powering off"), std::string::npos) << console;  // the agent's shutdown
+  EXPECT_NE(ReadFile(err).value_or("").find("guest powered-off"), std::string::npos);
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, DebianRootfsWithQemuGaPersistsWritesAndHonoursReadOnly) {
+  if (!Exists(kGuest + "/rootfs.ext4")) GTEST_SKIP() << "SKIPPED: rootfs.ext4 missing";
+  // A copy-on-write overlay keeps build/guest/rootfs.ext4 pristine.
+  std::string disk = dir_ + "/root.qcow2";
+  auto mk = RunCommand({"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                        kGuest + "/rootfs.ext4", disk});
+  ASSERT_TRUE(mk.has_value() && mk->status.success()) << (mk ? mk->err : "");
+  std::string state = dir_ + "/deb";
+  std::string rw =
+      WriteConfig("deb-rw", {{"disks", {{{"path", disk}, {"format", "qcow2"}}}}, {"root_disk", 0}});
+  auto run = Cli({"run", "--config", rw, "--detach", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  auto os =
+      Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c",
+           "grep ^ID= /etc/os-release; grep -qx qemu-ga /proc/[0-9]*/comm && echo qemu-ga-runs; "
+           "echo persisted-data > /root/sv-test; sync"});
+  EXPECT_EQ(os.status.exit_code, 0) << os.err;
+  EXPECT_NE(os.out.find("ID=debian"), std::string::npos) << os.out;
+  EXPECT_NE(os.out.find("qemu-ga-runs"), std::string::npos) << os.out;
+  auto stop = Cli({"stop", "--state-dir", state});
+  EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
+  ExpectNoLeftovers(state);
+
+  std::string ro = WriteConfig(
+      "deb-ro",
+      {{"disks", {{{"path", disk}, {"format", "qcow2"}, {"readonly", true}}}}, {"root_disk", 0}});
+  run = Cli({"run", "--config", ro, "--detach", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  auto read = Cli({"exec", "--state-dir", state, "--", "/bin/cat", "/root/sv-test"});
+  EXPECT_EQ(read.status.exit_code, 0);
+  EXPECT_EQ(read.out, "persisted-data\n");
+  auto write = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "echo x > /root/other"});
+  EXPECT_NE(write.status.exit_code, 0);
+  EXPECT_NE(write.err.find("Read-only file system"), std::string::npos) << write.err;
+  stop = Cli({"stop", "--state-dir", state});
+  EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, BadInputGivesClearErrorsAndStatuses) {
+  std::string state = dir_ + "/bad";
+  auto missing = Cli({"run", "--kernel", dir_ + "/nope", "--state-dir", state});
+  EXPECT_EQ(missing.status.exit_code, 3);
+  EXPECT_NE(missing.err.find("kernel: '" + dir_ + "/nope'"), std::string::npos) << missing.err;
+
+  std::string corrupt = dir_ + "/corrupt";
+  ASSERT_TRUE(WriteFileAtomic(corrupt, std::string(4096, 'x')).has_value());
+  auto bad = Cli({"run", "--kernel", corrupt, "--state-dir", state});
+  EXPECT_EQ(bad.status.exit_code, 2);
+  EXPECT_NE(bad.err.find("neither a bzImage nor an ELF"), std::string::npos) << bad.err;
+
+  auto unknown = Cli({"run", "--kernel", kGuest + "/vmlinux", "--frobnicate"});
+  EXPECT_EQ(unknown.status.exit_code, 2);
+  EXPECT_NE(unknown.err.find("frobnicate"), std::string::npos) << unknown.err;
+
+  std::string typo = WriteConfig("typo", {{"memroy_mib", 512}});
+  auto t = Cli({"run", "--config", typo});
+  EXPECT_EQ(t.status.exit_code, 2);
+  EXPECT_NE(t.err.find("memroy_mib: unknown field"), std::string::npos) << t.err;
+
+  auto huge = Cli({"run", "--kernel", kGuest + "/vmlinux", "--memory", "1000000"});
+  EXPECT_EQ(huge.status.exit_code, 7);
+  EXPECT_NE(huge.err.find("more than the host has"), std::string::npos) << huge.err;
+  EXPECT_TRUE(QemuWith(dir_).empty());
+}
+
+TEST_F(VmTest, BusyTapIsRefusedAndNothingIsLeft) {
+  std::string tap = "svt" + std::to_string(::getpid() % 100000);
+  if (::system(("ip tuntap add dev " + tap + " mode tap 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "SKIPPED: cannot create a tap device here";
+  }
+  // Hold the tap: a single-queue tap has one owner, so QEMU's TUNSETIFF gets EBUSY.
+  int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  ifreq ifr{};
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", tap.c_str());
+  ASSERT_EQ(::ioctl(fd, TUNSETIFF, &ifr), 0);
+  std::string state = dir_ + "/tap";
+  auto r = Cli({"run", "--kernel", kGuest + "/vmlinux", "--initrd", kGuest + "/initrd.img", "--net",
+                "tap=" + tap, "--state-dir", state, "--detach"});
+  ::close(fd);
+  EXPECT_EQ(r.status.exit_code, 8) << r.err;
+  EXPECT_NE(r.err.find("QEMU exited at start"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(tap), std::string::npos) << r.err;
+  ExpectNoLeftovers(state);
+  EXPECT_EQ(::system(("ip link del " + tap).c_str()), 0);
+}
+
+TEST_F(VmTest, GuestThatNeverBecomesReadyIsKilledByTheWatchdog) {
+  std::string state = dir_ + "/never";
+  // rdinit=/bin/sh: the kernel runs a shell instead of our init: no agent ever answers.
+  std::string cfg = WriteConfig("never", {{"cmdline", "rdinit=/bin/sh"}, {"ready_timeout_s", 4}});
+  auto r = Cli({"run", "--config", cfg, "--state-dir", state, "--detach"});
+  EXPECT_EQ(r.status.exit_code, 10) << r.err;
+  EXPECT_NE(r.err.find("boot watchdog"), std::string::npos) << r.err;
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, QemuDyingIsReportedAndCleanedUp) {
+  std::string cfg = WriteConfig("die", json::object());
+  std::string state = dir_ + "/die";
+  auto run = Cli({"run", "--config", cfg, "--detach", "--state-dir", state, "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  pid_t pid = json::parse(run.out)["pid"].get<pid_t>();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  for (int i = 0; i < 50 && !QemuWith(state).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto st = Cli({"status", "--state-dir", state, "-o", "json"});
+  EXPECT_EQ(json::parse(st.out)["status"], "shutdown");
+  auto stop = Cli({"stop", "--state-dir", state});
+  EXPECT_EQ(stop.status.exit_code, 0);
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, KilledStarterCanReattach) {
+  std::string cfg = WriteConfig("re", json::object());
+  std::string state = dir_ + "/re";
+  SpawnOptions so;
+  so.argv = {kBin, "run", "--config", cfg, "--detach", "--state-dir", state};
+  so.stdout_fd = -1;
+  so.stderr_fd = -1;
+  auto starter = ChildProcess::Spawn(so);
+  ASSERT_TRUE(starter.has_value());
+  for (int i = 0; i < 100 && !Exists(state + "/qmp.sock"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(starter->Kill(SIGKILL).has_value());  // the daemon "crashes" mid-boot
+  (void)starter->Wait();
+  ASSERT_EQ(QemuWith(state).size(), 1u);  // QEMU lives on in its own session
+  auto st = Cli({"status", "--state-dir", state, "-o", "json"});
+  EXPECT_EQ(json::parse(st.out)["status"], "running") << st.err;
+  auto ex = Cli({"exec", "--state-dir", state, "--timeout", "60", "--", "/bin/echo", "back"});
+  EXPECT_EQ(ex.status.exit_code, 0) << ex.err;
+  EXPECT_EQ(ex.out, "back\n");
+  auto stop = Cli({"stop", "--state-dir", state});
+  EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
+  std::string initrd = dir_ + "/initrd.img";
+  ASSERT_TRUE(
+      WriteFileAtomic(initrd, ReadFile(kGuest + "/initrd.img", 256u << 20).value()).has_value());
+  std::string cfg = WriteConfig("snap", {{"initrd", initrd}});
+  std::string snap = dir_ + "/snap";
+  auto mk = Cli({"snapshot", "--config", cfg, "--out", snap, "-o", "json"});
+  ASSERT_EQ(mk.status.exit_code, 0) << mk.err;
+  json manifest = json::parse(mk.out);
+  std::string boot_id = manifest["guest"]["boot_id"];
+  double uptime = manifest["guest"]["uptime_s"];
+  ASSERT_FALSE(boot_id.empty());
+  EXPECT_TRUE(QemuWith(dir_).empty());
+
+  std::string state = dir_ + "/restored";
+  auto run = Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state,
+                  "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  auto ex = Cli({"exec", "--state-dir", state, "--", "/bin/cat", "/proc/sys/kernel/random/boot_id",
+                 "/proc/uptime"});
+  ASSERT_EQ(ex.status.exit_code, 0) << ex.err;
+  EXPECT_EQ(ex.out.substr(0, boot_id.size()), boot_id);  // the same boot goes on
+  double up_after = std::stod(ex.out.substr(ex.out.find('\n') + 1));
+  EXPECT_GE(up_after, uptime);
+  EXPECT_EQ(Cli({"stop", "--state-dir", state}).status.exit_code, 0);
+  ExpectNoLeftovers(state);
+
+  // Change the initrd: the snapshot is stale and refused, naming what changed.
+  std::string data = ReadFile(initrd, 256u << 20).value();
+  data[data.size() - 1] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(initrd, data).has_value());
+  auto stale =
+      Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state});
+  EXPECT_EQ(stale.status.exit_code, 8) << stale.err;
+  EXPECT_NE(stale.err.find("stale: initrd"), std::string::npos) << stale.err;
+  // And a different config (more memory) is refused too.
+  std::string cfg2 = WriteConfig("snap2", {{"initrd", initrd}, {"memory_mib", 384}});
+  auto other = Cli({"run", "--config", cfg2, "--from-snapshot", snap, "--state-dir", state});
+  EXPECT_EQ(other.status.exit_code, 8);
+  EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;
+  EXPECT_TRUE(QemuWith(dir_).empty());
+}
+
+}  // namespace
+}  // namespace storevisor::vm
