@@ -45,7 +45,7 @@ TEST(QemuCmdline, MinimalTcg) {
                "none",
                "-no-reboot",
                "-accel",
-               "tcg,thread=multi,tb-size=64",
+               "tcg,thread=multi,tb-size=16",
                "-smp",
                "1",
                "-m",

@@ -1,6 +1,5 @@
 #include "daemon/store/state_store.h"
 
-
 #include <chrono>
 #include <set>
 
