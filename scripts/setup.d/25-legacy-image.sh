@@ -62,7 +62,8 @@ CFG
 cat > "$work/grub.cfg" <<CFG
 set timeout=0
 set default=0
-menuentry "Storevisor POS" {
+# Not the POS title: a screen check for it must not match GRUB's "Booting ..." line.
+menuentry "legacy image" {
   linux /vmlinuz $cmdline
   initrd /initrd.img
 }

@@ -159,6 +159,7 @@ VmPaths PathsFor(const std::string& state_dir, const LegacyVmConfig& config) {
   VmPaths p;
   p.state_dir = state_dir;
   p.qmp_socket = state_dir + "/qmp.sock";
+  p.qmp_events_socket = state_dir + "/qmp-events.sock";
   p.vnc_socket = state_dir + "/vnc.sock";
   p.pidfile = state_dir + "/qemu.pid";
   p.serial_log = state_dir + "/serial.log";
@@ -207,10 +208,13 @@ std::vector<std::string> BuildCommandLine(const LegacyVmConfig& config, const Vm
   AddDisplay(config, paths, argv);
   AddUsb(config, argv);
   AddTpm(config, paths, argv);
-  argv.insert(argv.end(),
-              {"-chardev", "socket,id=qmp,path=" + Escape(paths.qmp_socket) + ",server=on,wait=off",
-               "-mon", "chardev=qmp,mode=control", "-serial", "file:" + paths.serial_log,
-               "-pidfile", paths.pidfile, "-daemonize"});
+  argv.insert(
+      argv.end(),
+      {"-chardev", "socket,id=qmp,path=" + Escape(paths.qmp_socket) + ",server=on,wait=off", "-mon",
+       "chardev=qmp,mode=control", "-chardev",
+       "socket,id=qmp-events,path=" + Escape(paths.qmp_events_socket) + ",server=on,wait=off",
+       "-mon", "chardev=qmp-events,mode=control", "-serial", "file:" + paths.serial_log, "-pidfile",
+       paths.pidfile, "-daemonize"});
   return argv;
 }
 

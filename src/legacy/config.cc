@@ -463,6 +463,7 @@ std::string UsbHostConfig::ToString() const {
     std::snprintf(buf, sizeof buf, "%04x:%04x", *vendor_id, *product_id);
     return buf;
   }
+  if (address) return std::to_string(bus.value_or(0)) + ":" + std::to_string(*address);
   return std::to_string(bus.value_or(0)) + "-" + port;
 }
 
@@ -513,6 +514,21 @@ Result<UsbHostConfig> ParseUsbId(std::string_view text) {
   u.bus = *bus;
   u.port = std::string(port);
   return u;
+}
+
+Result<UsbHostConfig> ParseUsbHotplugId(std::string_view text) {
+  auto colon = text.find(':');
+  if (colon <= 3 && text.size() - colon - 1 <= 3) {  // npos is > 3
+    auto bus = SmallNumber(text.substr(0, colon), 255);
+    auto address = SmallNumber(text.substr(colon + 1), 127);
+    if (bus && address) {
+      UsbHostConfig u;
+      u.bus = *bus;
+      u.address = *address;
+      return u;
+    }
+  }
+  return ParseUsbId(text);
 }
 
 std::string_view VgaModelName(VgaModel model) { return NameOf(model, kVgas); }

@@ -152,6 +152,22 @@ TEST(UsbIdTest, RefusesNastyIds) {
   }
 }
 
+TEST(UsbIdTest, HotplugAcceptsCurrentAddressesToo) {
+  auto a = ParseUsbHotplugId("3:12");
+  ASSERT_TRUE(a.has_value()) << a.error().message();
+  EXPECT_EQ(*a->bus, 3);
+  EXPECT_EQ(*a->address, 12);
+  EXPECT_EQ(a->ToString(), "3:12");
+  auto b = ParseUsbHotplugId("046d:c52b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(*b->vendor_id, 0x046d);
+  EXPECT_FALSE(b->address.has_value());
+  for (const char* bad : {"0:1", "1:0", "1:128", "256:1", "1:", ":1", "1:1:1", "a:1"}) {
+    EXPECT_FALSE(ParseUsbHotplugId(bad).has_value()) << bad;
+  }
+  EXPECT_FALSE(ParseUsbId("3:12").has_value()) << "configs take no addresses";
+}
+
 TEST_F(ConfigTest, GoodConfigPasses) { EXPECT_EQ(Refusal(Good()), ""); }
 
 TEST_F(ConfigTest, MissingFirmwareIsRefused) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "vm/vm.h"
 
 namespace storevisor::legacy {
 
@@ -61,7 +62,8 @@ struct UsbHostConfig {
   std::optional<uint16_t> vendor_id;
   std::optional<uint16_t> product_id;
   std::optional<int> bus;
-  std::string port;  // "2.3"
+  std::string port;            // "2.3"
+  std::optional<int> address;  // hot-plug only: the device's current address on `bus`
   std::string ToString() const;
 };
 
@@ -102,13 +104,18 @@ Status Validate(const LegacyVmConfig& config, const HostLimits& host);
 std::string ConfigToJson(const LegacyVmConfig& config, bool include_secrets);
 
 Result<UsbHostConfig> ParseUsbId(std::string_view text);
+// For hot-plug: what ParseUsbId accepts, plus "BUS:ADDR" in decimal (1..255:1..127), the
+// device's current address, which QEMU checks at once. Not for configs: addresses change
+// every time a device is re-plugged.
+Result<UsbHostConfig> ParseUsbHotplugId(std::string_view text);
 std::string_view VgaModelName(VgaModel model);
 std::string_view AccelName(Accel accel);
 
 // Files a running VM keeps in its state directory.
 struct VmPaths {
   std::string state_dir;
-  std::string qmp_socket;
+  std::string qmp_socket;         // commands: one short connection per operation
+  std::string qmp_events_socket;  // a second monitor for a long-lived event listener
   std::string vnc_socket;
   std::string pidfile;
   std::string serial_log;
@@ -151,23 +158,95 @@ Result<std::string> RecognizeText(const std::string& image_path);
 bool TextContains(std::string_view haystack, std::string_view needle);
 
 // ---- Running VMs ----
-enum class VmState { kRunning, kPaused, kShutdown, kStopped, kUnknown };
-std::string_view VmStateName(VmState state);
-
-struct VmStatus {
-  std::string name;
+// A QEMU process of a legacy VM. It runs daemonized (its own session, reparented to init),
+// so whoever started it may exit or be killed; Attach re-adopts it from its state directory
+// (meta.json, config.json, qemu.pid, qmp.sock). Controls go over QMP with the VM engine's
+// client (src/vm).
+struct VmMeta {
   pid_t pid = 0;
-  bool alive = false;
-  std::string qmp_status;  // QEMU's run state ("running", "paused"...), empty if unreachable
   Accel accel = Accel::kTcg;
   std::string accel_reason;
-  std::string vnc;  // "unix:/path" or "127.0.0.1:5901"
+  std::vector<std::string> created_taps;  // deleted again at stop
+  int64_t started_unix_ms = 0;
+  std::string vnc;  // "unix:/path" or "127.0.0.1:5901"; empty without VNC
 };
 
 struct StopResult {
-  bool clean = false;   // the guest powered off after the ACPI request
-  bool killed = false;  // it did not in time and QEMU was killed
+  bool was_running = false;
+  bool clean = false;   // QEMU exited after the ACPI power-down request
+  bool killed = false;  // it did not in time and was killed
   std::chrono::milliseconds took{0};
 };
+
+struct ScreenCheck {
+  bool blank = false;
+  std::string text;  // what OCR read (empty when not asked)
+  bool matched = false;
+};
+
+struct LegacyEvent {
+  std::string name;
+  std::string data_json;
+};
+
+class LegacyVm {
+ public:
+  // Validates, prepares the state dir (OVMF vars copy, disk overlays, taps, swtpm) and
+  // starts QEMU detached. On failure nothing is left running and QEMU's message is in the
+  // error.
+  static Result<LegacyVm> Start(const LegacyVmConfig& config, const std::string& state_dir);
+  // Re-adopts a running VM. kNotFound when none runs there.
+  static Result<LegacyVm> Attach(const std::string& state_dir);
+
+  LegacyVm(LegacyVm&&) noexcept = default;
+  LegacyVm& operator=(LegacyVm&&) noexcept = default;
+  ~LegacyVm() = default;  // never stops QEMU: it outlives this object by design
+
+  pid_t pid() const { return meta_.pid; }
+  const VmMeta& meta() const { return meta_; }
+  const VmPaths& paths() const { return paths_; }
+  const LegacyVmConfig& config() const { return config_; }
+  bool Alive() const;
+
+  // QEMU's run state ("running", "paused", "shutdown"...).
+  Result<std::string> QueryStatus();
+  // ACPI power button, then SIGKILL after `timeout`; cleans sockets, taps and swtpm.
+  Result<StopResult> Stop(std::chrono::milliseconds timeout);
+  Status Reset();
+  Status Pause();
+  Status Resume();
+  // Writes what the screen shows to a PNG file (QMP screendump, format png).
+  Status Screenshot(const std::string& png_path);
+  // The screen as pixels (QMP screendump to a PPM in the state dir).
+  Result<Image> Screen();
+  // The `screen` health check: not blank, and when expect_text is given, OCR finds it.
+  Result<ScreenCheck> CheckScreen(const std::string& expect_text);
+  // Polls CheckScreen until it matches or timeout (kTimeout with what OCR read last).
+  Result<ScreenCheck> WaitForScreenText(const std::string& text, std::chrono::milliseconds timeout);
+  // USB hot-plug: device_add usb-host (by vendor:product, bus-port, or "B:A" = bus:address,
+  // which QEMU refuses when no such device is plugged in) and device_del.
+  Status UsbAttach(const std::string& device_id, const std::string& usb_id);
+  Status UsbDetach(const std::string& device_id);
+  // Connects the event listener (its own QMP monitor); events from then on are kept.
+  Status SubscribeEvents();
+  // The next QMP event, or nullopt after timeout. Subscribes first if needed.
+  Result<std::optional<LegacyEvent>> NextEvent(std::chrono::milliseconds timeout);
+
+ private:
+  LegacyVm() = default;
+  // A QMP monitor serves one client at a time, so commands connect, run and disconnect:
+  // a daemon watching events never locks out `storevisor-legacy screenshot`.
+  Result<nlohmann::json> Qmp(const std::string& command,
+                             const nlohmann::json& arguments = nlohmann::json::object(),
+                             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  LegacyVmConfig config_;
+  VmPaths paths_;
+  VmMeta meta_;
+  std::optional<vm::QmpClient> events_;
+};
+
+// Removes what a VM left in its state dir after QEMU ended (sockets, pidfile, taps,
+// swtpm). Safe to call when it is already clean.
+Status CleanupStateDir(const std::string& state_dir);
 
 }  // namespace storevisor::legacy

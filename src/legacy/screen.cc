@@ -130,8 +130,9 @@ std::string PrepareForOcr(const Image& image, int scale) {
 }
 
 Result<std::string> RecognizeText(const std::string& image_path) {
-  // --psm 3: automatic page segmentation, which finds the columns of a receipt.
-  auto run = RunCommand({"tesseract", image_path, "-", "--psm", "3", "-l", "eng"},
+  // --psm 6 (one uniform block of text) suits a text-mode screen: automatic segmentation
+  // (--psm 3) dropped whole receipt lines of the OVMF framebuffer console in our tests.
+  auto run = RunCommand({"tesseract", image_path, "-", "--psm", "6", "-l", "eng"},
                         std::chrono::seconds(60));
   if (!run) {
     if (run.error().code() == ErrorCode::kNotFound) {
