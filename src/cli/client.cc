@@ -1,0 +1,75 @@
+#include "cli/client.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/unique_fd.h"
+#include "daemon/api/http.h"
+
+namespace storevisor::cli {
+
+namespace {
+
+Result<UniqueFd> Send(const std::string& endpoint, const std::string& token,
+                      const std::string& method, const std::string& path, const std::string& body) {
+  auto fd = daemon::ConnectEndpoint(endpoint);
+  if (!fd) {
+    return Error(ErrorCode::kUnavailable, "cannot reach storevisord at " + endpoint + " (" +
+                                              fd.error().message() +
+                                              "); is it running? (--socket or STOREVISOR_SOCKET)");
+  }
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: storevisord\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  if (!body.empty() || method == "POST") {
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "Connection: close\r\n\r\n" + body;
+  SV_TRY(WriteAll(fd->get(), req));
+  return std::move(*fd);
+}
+
+}  // namespace
+
+Result<Reply> Client::Call(const std::string& method, const std::string& path,
+                           const std::string& body) {
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, Send(endpoint_, token_, method, path, body));
+  SV_ASSIGN_OR_RETURN(std::string raw, ReadAll(fd.get(), 64u << 20));
+  size_t offset = 0;
+  SV_ASSIGN_OR_RETURN(auto head, daemon::ParseHttpResponseHead(raw, &offset));
+  if (!head) return Error(ErrorCode::kGuestFault, "storevisord closed the connection early");
+  return Reply{head->status, raw.substr(offset)};
+}
+
+Result<int> Client::Stream(const std::string& path,
+                           const std::function<bool(std::string_view)>& on_data) {
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, Send(endpoint_, token_, "GET", path, ""));
+  std::string buf;
+  char chunk[8192];
+  bool in_body = false;
+  int status = 0;
+  while (true) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n <= 0) break;
+    if (in_body) {
+      if (!on_data(std::string_view(chunk, static_cast<size_t>(n)))) break;
+      continue;
+    }
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t offset = 0;
+    SV_ASSIGN_OR_RETURN(auto head, daemon::ParseHttpResponseHead(buf, &offset));
+    if (!head) continue;
+    status = head->status;
+    in_body = true;
+    if (status != 200) {
+      std::string rest = buf.substr(offset);
+      SV_ASSIGN_OR_RETURN(std::string more, ReadAll(fd.get(), 1u << 20));
+      on_data(rest + more);
+      break;
+    }
+    if (offset < buf.size() && !on_data(std::string_view(buf).substr(offset))) break;
+  }
+  return status;
+}
+
+}  // namespace storevisor::cli

@@ -1,0 +1,183 @@
+// Executes API commands against the daemon; streams logs and events.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/files.h"
+#include "daemon/api/api.h"
+#include "daemon/daemon.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+void SendError(HttpConnection& conn, const Error& e) {
+  conn.SendJson(HttpStatusFor(e.code()),
+                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(
+                    -1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+template <typename T>
+void SendResult(HttpConnection& conn, const Result<T>& r) {
+  if (!r) return SendError(conn, r.error());
+  conn.SendJson(200, r->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void SendStatus(HttpConnection& conn, const Status& st) {
+  if (!st) return SendError(conn, st.error());
+  conn.SendJson(200, R"({"ok":true})");
+}
+
+// The last `lines` lines of text (all of it for -1).
+std::string Tail(const std::string& text, int64_t lines) {
+  if (lines < 0) return text;
+  size_t pos = text.size();
+  if (pos > 0 && text[pos - 1] == '\n') --pos;
+  for (int64_t i = 0; i < lines && pos != std::string::npos && pos > 0; ++i) {
+    pos = text.rfind('\n', pos - 1);
+  }
+  if (pos == std::string::npos || lines == 0) return lines == 0 ? "" : text;
+  return pos == 0 ? text : text.substr(pos + 1);
+}
+
+void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  auto path = daemon.LogPath(cmd.name);
+  if (!path) return SendError(conn, path.error());
+  std::string old = ReadFile(*path + ".1", 64u << 20).value_or("");
+  std::string cur = ReadFile(*path, 64u << 20).value_or("");
+  if (!conn.StartStream("text/plain; charset=utf-8")) return;
+  if (!conn.Write(Tail(old + cur, cmd.tail))) return;
+  if (!cmd.follow) return;
+  uint64_t offset = cur.size();
+  ino_t inode = 0;
+  struct stat st {};
+  if (::stat(path->c_str(), &st) == 0) inode = st.st_ino;
+  while (!conn.PeerClosed()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (::stat(path->c_str(), &st) != 0) continue;
+    if (st.st_ino != inode || static_cast<uint64_t>(st.st_size) < offset) {
+      inode = st.st_ino;  // rotated: the new file starts from its beginning
+      offset = 0;
+    }
+    if (static_cast<uint64_t>(st.st_size) == offset) continue;
+    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() || ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) continue;
+    auto data = ReadAll(fd.get(), 16u << 20);
+    if (!data) continue;
+    offset += data->size();
+    if (!conn.Write(*data)) return;
+  }
+}
+
+std::string SseEvent(const Event& e) {
+  nlohmann::json j = {{"id", e.id},
+                      {"time_ms", e.ts_ms},
+                      {"workload", e.workload},
+                      {"type", e.type},
+                      {"message", e.message}};
+  return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " + j.dump() + "\n\n";
+}
+
+void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  int64_t last = cmd.since;
+  if (!cmd.follow) {
+    auto events = daemon.store().EventsSince(last, 10000);
+    if (!events) return SendError(conn, events.error());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : *events) {
+      out.push_back({{"id", e.id},
+                     {"time_ms", e.ts_ms},
+                     {"workload", e.workload},
+                     {"type", e.type},
+                     {"message", e.message}});
+    }
+    conn.SendJson(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return;
+  }
+  if (!conn.StartStream("text/event-stream")) return;
+  while (!conn.PeerClosed()) {
+    auto events = daemon.store().EventsSince(last, 500);
+    if (events) {
+      for (const auto& e : *events) {
+        if (!conn.Write(SseEvent(e))) return;
+        last = e.id;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  switch (cmd.op) {
+    case ApiOp::kVersion:
+      conn.SendJson(200, nlohmann::json{{"version", daemon.options().version},
+                                        {"api", "v1"},
+                                        {"profileApiVersion", kApiVersion}}
+                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    case ApiOp::kApply:
+      return SendResult(conn, daemon.Apply(cmd.profile_yaml, cmd.profile_file, cmd.dry_run));
+    case ApiOp::kList:
+      return SendResult(conn, daemon.Workloads());
+    case ApiOp::kGet:
+      return SendResult(conn, daemon.WorkloadJson(cmd.name));
+    case ApiOp::kStart:
+      return SendStatus(conn, daemon.StartWorkload(cmd.name));
+    case ApiOp::kStop:
+      return SendStatus(conn, daemon.StopWorkload(cmd.name));
+    case ApiOp::kRestart:
+      return SendStatus(conn, daemon.RestartWorkload(cmd.name));
+    case ApiOp::kRemove:
+      return SendStatus(conn, daemon.RemoveWorkload(cmd.name));
+    case ApiOp::kExec: {
+      auto out = daemon.Exec(cmd.name, cmd.argv, cmd.timeout_ms);
+      if (!out) return SendError(conn, out.error());
+      conn.SendJson(
+          200,
+          nlohmann::json{{"exitCode", out->exit_code}, {"stdout", out->out}, {"stderr", out->err}}
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
+    case ApiOp::kLogs:
+      return StreamLogs(daemon, cmd, conn);
+    case ApiOp::kEvents:
+      return StreamEvents(daemon, cmd, conn);
+    case ApiOp::kMetrics:
+      conn.Send(200, "text/plain; version=0.0.4", daemon.Metrics());
+      return;
+  }
+}
+
+}  // namespace
+
+void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,
+              HttpConnection& conn, bool from_tcp) {
+  if (from_tcp) {
+    // Constant-time compare: the token must not leak through timing.
+    const std::string got = request.Header("authorization");
+    const std::string want = "Bearer " + token;
+    unsigned diff = got.size() == want.size() ? 0 : 1;
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i)
+      diff |= static_cast<unsigned>(got[i] ^ want[i]);
+    if (token.empty() || diff != 0) {
+      conn.SendJson(401, R"({"error":"missing or wrong bearer token","code":"permission-denied"})");
+      return;
+    }
+  }
+  auto cmd = ParseApiRequest(request);
+  if (!cmd) {
+    int status =
+        cmd.error().code() == ErrorCode::kUnsupported ? 405 : HttpStatusFor(cmd.error().code());
+    conn.SendJson(status, nlohmann::json{{"error", cmd.error().message()},
+                                         {"code", ErrorCodeName(cmd.error().code())}}
+                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return;
+  }
+  daemon.logger().Debug("api", request.method + " " + request.path);
+  Execute(daemon, *cmd, conn);
+}
+
+}  // namespace storevisor::daemon

@@ -1,0 +1,105 @@
+#include "daemon/api/api.h"
+
+#include <gtest/gtest.h>
+
+namespace storevisor::daemon {
+namespace {
+
+Result<ApiCommand> Parse(const std::string& raw) {
+  auto req = ParseHttpRequest(raw);
+  if (!req) return std::move(req).error();
+  if (!req->has_value()) return Error(ErrorCode::kInternal, "incomplete");
+  return ParseApiRequest(**req);
+}
+
+std::string Post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+TEST(HttpTest, ParsesARequestWithBodyAndQuery) {
+  auto req = ParseHttpRequest(
+      "POST /v1/work%6Coads?a=1&b=x+y HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}");
+  ASSERT_TRUE(req.has_value() && req->has_value());
+  EXPECT_EQ((*req)->path, "/v1/workloads");
+  EXPECT_EQ((*req)->Query("b"), "x y");
+  EXPECT_EQ((*req)->Header("host"), "h");
+  EXPECT_EQ((*req)->body, "{}");
+}
+
+TEST(HttpTest, WaitsForTheWholeBody) {
+  auto req = ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
+  ASSERT_TRUE(req.has_value());
+  EXPECT_FALSE(req->has_value());
+}
+
+TEST(HttpTest, NastyRequestsAreRefused) {
+  for (const char* raw : {
+           "GET  / HTTP/1.1\r\n\r\n",
+           "GET / HTTP/2\r\n\r\n",
+           "GET nope HTTP/1.1\r\n\r\n",
+           "GET /%zz HTTP/1.1\r\n\r\n",
+           "GET /%00 HTTP/1.1\r\n\r\n",
+           "GET /% HTTP/1.1\r\n\r\n",
+           "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+           "POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+           "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+           "GET / HTTP/1.1\r\nX: a\x01\r\n\r\n",
+           "G\xff / HTTP/1.1\r\n\r\n",
+       }) {
+    auto req = ParseHttpRequest(raw);
+    EXPECT_FALSE(req.has_value()) << raw;
+  }
+  std::string huge = "GET / HTTP/1.1\r\nX: " + std::string(20000, 'a');
+  EXPECT_EQ(ParseHttpRequest(huge).error().code(), ErrorCode::kResourceExhausted);
+  std::string big_body = "POST / HTTP/1.1\r\nContent-Length: 3000000\r\n\r\n";
+  EXPECT_EQ(ParseHttpRequest(big_body).error().code(), ErrorCode::kResourceExhausted);
+}
+
+TEST(ApiTest, RoutesBecomeTypedCommands) {
+  auto apply = Parse(Post("/v1/diff", "{\"profile\":\"x\",\"file\":\"/p.yaml\"}"));
+  ASSERT_TRUE(apply.has_value()) << apply.error().message();
+  EXPECT_EQ(apply->op, ApiOp::kApply);
+  EXPECT_TRUE(apply->dry_run);
+  EXPECT_EQ(apply->profile_file, "/p.yaml");
+  auto logs = Parse("GET /v1/workloads/kv/logs?follow=1&tail=5 HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(logs.has_value());
+  EXPECT_EQ(logs->op, ApiOp::kLogs);
+  EXPECT_TRUE(logs->follow);
+  EXPECT_EQ(logs->tail, 5);
+  auto exec =
+      Parse(Post("/v1/workloads/kv/exec", "{\"cmd\":[\"redis-cli\",\"ping\"],\"timeoutMs\":9}"));
+  ASSERT_TRUE(exec.has_value()) << exec.error().message();
+  EXPECT_EQ(exec->argv, (std::vector<std::string>{"redis-cli", "ping"}));
+  EXPECT_EQ(exec->timeout_ms, 9);
+}
+
+TEST(ApiTest, BadApiRequestsSayWhatIsWrong) {
+  EXPECT_EQ(Parse(Post("/v1/apply", "[]")).error().message(), "body: expected a JSON object");
+  EXPECT_EQ(Parse(Post("/v1/apply", "{\"profile\": 1}")).error().message(),
+            "body.profile: expected the profile's YAML text as a string");
+  EXPECT_EQ(Parse(Post("/v1/apply", "{\"zz\":true}")).error().message(),
+            "body.zz: unknown field; expected profile, file, dryRun");
+  EXPECT_EQ(Parse("GET /v1/workloads/..%2Fetc HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Parse("GET /v1/nothing HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(Parse("DELETE /v1/apply HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(Parse(Post("/v1/workloads/kv/exec", "{\"cmd\":[]}")).error().message(),
+            "body.cmd: expected a non-empty list of strings");
+  EXPECT_FALSE(Parse("GET /v1/events?since=abc HTTP/1.1\r\n\r\n").has_value());
+  EXPECT_FALSE(Parse(Post("/v1/apply", "{\"profile\":\"\xff\"}")).has_value());
+}
+
+TEST(HttpTest, ParsesResponseHeads) {
+  size_t off = 0;
+  auto r = ParseHttpResponseHead("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc", &off);
+  ASSERT_TRUE(r.has_value() && r->has_value());
+  EXPECT_EQ((*r)->status, 404);
+  EXPECT_EQ(off, 45u);
+  EXPECT_FALSE(ParseHttpResponseHead("HTTP/1.1 4x4 Hm\r\n\r\n", &off).has_value());
+}
+
+}  // namespace
+}  // namespace storevisor::daemon

@@ -1,0 +1,232 @@
+// The Daemon object: drivers, threads, and the operator's actions on single workloads.
+#include "daemon/daemon.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "common/files.h"
+#include "daemon/drivers/container_driver.h"
+#include "daemon/drivers/microvm_driver.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+constexpr int kStopTimeoutMs = 5000;
+
+HostResources ReadHost() {
+  HostResources host;
+  host.cpus = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  auto meminfo = ReadFile("/proc/meminfo", 65536);
+  if (meminfo) {
+    size_t pos = meminfo->find("MemTotal:");
+    if (pos != std::string::npos) {
+      host.memory_bytes = std::strtoull(meminfo->c_str() + pos + 9, nullptr, 10) * 1024;
+    }
+  }
+  return host;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, const Logger& logger) {
+  std::unique_ptr<Daemon> d(new Daemon(options, logger));  // NOLINT: private constructor
+  SV_TRY(MakeDirs(options.state_dir, 0700));
+  SV_ASSIGN_OR_RETURN(d->store_, StateStore::Open(options.state_dir + "/state.db"));
+  d->host_ = ReadHost();
+  ContainerDriverOptions c;
+  c.runtime = options.runtime;
+  c.root = options.state_dir + "/runtime";
+  c.state_dir = options.state_dir + "/containers";
+  c.log_dir = options.state_dir + "/logs";
+  c.image_dir = options.image_dir;
+  c.self_exe = options.self_exe;
+  d->drivers_["container"] = std::make_unique<ContainerDriver>(c);
+  if (!options.vm_tool.empty()) {
+    MicroVmDriverOptions v;
+    v.tool = options.vm_tool;
+    v.state_dir = options.state_dir + "/vms";
+    d->drivers_["microvm"] = std::make_unique<MicroVmDriver>(v);
+  }
+  return d;
+}
+
+Daemon::~Daemon() { Shutdown(); }
+
+Status Daemon::Start() {
+  Adopt();
+  reconciler_ = std::thread([this] { ReconcileLoop(); });
+  supervisor_ = std::thread([this] { SuperviseLoop(); });
+  return Ok();
+}
+
+void Daemon::Shutdown() {
+  stopping_ = true;
+  kick_cv_.notify_all();
+  if (reconciler_.joinable()) reconciler_.join();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+Result<nlohmann::json> Daemon::WorkloadJson(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Supervision s;
+  {
+    std::lock_guard lock(sup_mu_);
+    s = Sup(name);
+  }
+  const bool running = r->phase == "running";
+  return nlohmann::json{
+      {"name", r->name},
+      {"kind", r->kind},
+      {"state", r->desired == "running" ? r->phase : r->desired},
+      {"health", r->health},
+      {"pid", r->pid},
+      {"uptimeMs", running ? NowMs() - r->started_at_ms : 0},
+      {"startedAtMs", r->started_at_ms},
+      {"restarts", r->restarts},
+      {"exitCode", r->exit_code},
+      {"cpuPercent", running ? s.cpu_percent : 0.0},
+      {"memoryBytes", running ? s.memory_bytes : 0},
+      {"address", r->address},
+      {"lastError", r->last_error},
+      {"desired", r->desired},
+  };
+}
+
+Result<nlohmann::json> Daemon::Workloads() {
+  SV_ASSIGN_OR_RETURN(auto records, store_->List());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : records) {
+    auto j = WorkloadJson(r.name);
+    if (j) out.push_back(*j);
+  }
+  return out;
+}
+
+Status Daemon::StopWorkload(const std::string& name) {
+  std::lock_guard lock(LockFor(name));
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  r->desired = "stopped";
+  SV_TRY(store_->Put(*r));  // first the intent, so a crash now does not restart it
+  if (Driver* d = DriverFor(r->kind)) SV_TRY(d->Remove(name, r->driver_state, kStopTimeoutMs));
+  r->phase = "stopped";
+  r->pid = 0;
+  r->health = "none";
+  SV_TRY(store_->Put(*r));
+  Event(name, "stopped", name + " stopped by the operator");
+  return Ok();
+}
+
+Status Daemon::StartWorkload(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(Profile p, Desired());
+  const Workload* w = p.Find(name);
+  if (w == nullptr)
+    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  std::lock_guard lock(LockFor(name));
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (r && r->desired == "running" && r->phase == "running") {
+    return Error(ErrorCode::kConflict, name + " is already running");
+  }
+  if (r) {
+    r->desired = "running";
+    SV_TRY(store_->Put(*r));
+  }
+  {
+    std::lock_guard sl(sup_mu_);
+    Sup(name) = Supervision{};
+  }
+  return CreateInstance(*w, "started");
+}
+
+Status Daemon::RestartWorkload(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(Profile p, Desired());
+  const Workload* w = p.Find(name);
+  if (w == nullptr)
+    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  std::lock_guard lock(LockFor(name));
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (r) {
+    r->desired = "running";
+    r->restarts++;
+    SV_TRY(store_->Put(*r));
+  }
+  return CreateInstance(*w, "restarted");
+}
+
+Status Daemon::RemoveWorkload(const std::string& name) {
+  std::lock_guard lock(LockFor(name));
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  SV_ASSIGN_OR_RETURN(Profile p, Desired());
+  if (p.Find(name) == nullptr) return DeleteWorkload(name);
+  // Still in the profile: keep the record as "removed" so the reconciler does not bring it
+  // back until the next apply.
+  r->desired = "removed";
+  SV_TRY(store_->Put(*r));
+  if (Driver* d = DriverFor(r->kind)) SV_TRY(d->Remove(name, r->driver_state, kStopTimeoutMs));
+  SV_TRY(store_->ReleaseAddresses(name));
+  r->phase = "stopped";
+  r->pid = 0;
+  r->runtime_hash.clear();
+  SV_TRY(store_->Put(*r));
+  Event(name, "removed", name + " removed by the operator (until the next apply)");
+  return Ok();
+}
+
+Result<ExecOutput> Daemon::Exec(const std::string& name, const std::vector<std::string>& argv,
+                                int timeout_ms) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  return d->Exec(name, r->driver_state, argv, timeout_ms);
+}
+
+Result<std::string> Daemon::LogPath(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  return d->LogPath(name);
+}
+
+std::string Daemon::Metrics() {
+  std::string out =
+      "# HELP storevisor_workload_up 1 when the workload's instance runs.\n"
+      "# TYPE storevisor_workload_up gauge\n"
+      "# HELP storevisor_workload_healthy 1 when its last health checks passed.\n"
+      "# TYPE storevisor_workload_healthy gauge\n"
+      "# HELP storevisor_workload_restarts_total Restarts by the supervisor or operator.\n"
+      "# TYPE storevisor_workload_restarts_total counter\n"
+      "# HELP storevisor_workload_cpu_percent CPU use of the main process over the last second.\n"
+      "# TYPE storevisor_workload_cpu_percent gauge\n"
+      "# HELP storevisor_workload_memory_bytes Resident memory of the main process.\n"
+      "# TYPE storevisor_workload_memory_bytes gauge\n";
+  auto list = Workloads();
+  if (!list) return out;
+  for (const auto& w : *list) {
+    const std::string labels = "{name=\"" + w["name"].get<std::string>() + "\",kind=\"" +
+                               w["kind"].get<std::string>() + "\"}";
+    char line[512];
+    std::snprintf(
+        line, sizeof line,
+        "storevisor_workload_up%s %d\nstorevisor_workload_healthy%s %d\n"
+        "storevisor_workload_restarts_total%s %lld\n"
+        "storevisor_workload_cpu_percent%s %.2f\nstorevisor_workload_memory_bytes%s %llu\n",
+        labels.c_str(), w["state"] == "running" ? 1 : 0, labels.c_str(),
+        w["health"] == "healthy" ? 1 : 0, labels.c_str(),
+        static_cast<long long>(w["restarts"].get<int64_t>()), labels.c_str(),
+        w["cpuPercent"].get<double>(), labels.c_str(),
+        static_cast<unsigned long long>(w["memoryBytes"].get<uint64_t>()));
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace storevisor::daemon

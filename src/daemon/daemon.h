@@ -1,0 +1,125 @@
+// storevisord: turns the stored store profile into running workloads and keeps them so.
+// The public face of src/daemon: options, the Daemon object the API calls into, and the
+// entry points used by main().
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "daemon/drivers/driver.h"
+#include "daemon/profile/profile.h"
+#include "daemon/reconciler/plan.h"
+#include "daemon/store/state_store.h"
+
+namespace storevisor::daemon {
+
+struct DaemonOptions {
+  std::string state_dir = "/var/lib/storevisor";
+  std::string socket = "/run/storevisor/storevisord.sock";
+  std::string tcp;         // "127.0.0.1:7700": also serve TCP (needs token_file)
+  std::string token_file;  // bearer token for TCP clients
+  std::string runtime;     // OCI runtime binary
+  std::string image_dir;   // directory images
+  std::string vm_tool;     // storevisor-vm
+  std::string self_exe;    // this binary (for the shim)
+  std::string version = "0.1.0";
+};
+
+// In-memory supervision state of one workload (rebuilt after a restart).
+struct Supervision {
+  int64_t failures = 0;          // consecutive, for the backoff
+  int64_t next_action_ms = 0;    // restart/retry not before this (wall clock)
+  bool restart_pending = false;  // the supervisor is to start it again at next_action_ms
+  int health_failures = 0;
+  int64_t next_check_ms = 0;
+  bool check_running = false;
+  uint64_t last_cpu_ticks = 0;
+  int64_t last_cpu_sample_ms = 0;
+  double cpu_percent = 0;
+  uint64_t memory_bytes = 0;
+};
+
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> Create(const DaemonOptions& options, const Logger& logger);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Re-adopts what runs, starts the reconciler and supervisor threads.
+  Status Start();
+  void Shutdown();  // stops the threads; workloads keep running
+
+  // API operations.
+  Result<nlohmann::json> Apply(const std::string& yaml, const std::string& file, bool dry_run);
+  Result<nlohmann::json> Workloads();
+  Result<nlohmann::json> WorkloadJson(const std::string& name);
+  Status StopWorkload(const std::string& name);
+  Status StartWorkload(const std::string& name);
+  Status RestartWorkload(const std::string& name);
+  Status RemoveWorkload(const std::string& name);
+  Result<ExecOutput> Exec(const std::string& name, const std::vector<std::string>& argv,
+                          int timeout_ms);
+  Result<std::string> LogPath(const std::string& name);
+  std::string Metrics();
+  StateStore& store() { return *store_; }
+  const DaemonOptions& options() const { return opt_; }
+  const Logger& logger() const { return logger_; }
+
+ private:
+  Daemon(DaemonOptions options, const Logger& logger) : opt_(std::move(options)), logger_(logger) {}
+
+  // reconcile.cc
+  Result<Profile> Desired();
+  void ReconcileLoop();
+  void ConvergeOnce();
+  void RunStep(const Profile& profile, const PlanStep& step);
+  Status CreateInstance(const Workload& w, const std::string& verb);
+  Status DeleteWorkload(const std::string& name);
+  Status SetUpNetworks(const Profile& profile);
+  Status WaitForDependencies(const Workload& w);
+  Result<std::vector<NetAttachment>> Attachments(const Workload& w, const Profile& p);
+  void Kick();
+
+  // supervise.cc
+  void Adopt();
+  void SuperviseLoop();
+  void SuperviseOne(const WorkloadRecord& record, const Profile& profile);
+  void CheckHealth(const WorkloadRecord& record, const Workload& w);
+  void OnHealthResult(const std::string& name, bool ok, const std::string& detail);
+  void SampleUsage(const WorkloadRecord& record);
+
+  Driver* DriverFor(const std::string& kind);
+  std::mutex& LockFor(const std::string& name);
+  Supervision& Sup(const std::string& name);  // sup_mu_ held
+  void Event(const std::string& workload, const std::string& type, const std::string& message);
+
+  DaemonOptions opt_;
+  Logger logger_;
+  std::unique_ptr<StateStore> store_;
+  std::map<std::string, std::unique_ptr<Driver>> drivers_;  // by kind name
+  std::mutex locks_mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
+  std::mutex sup_mu_;
+  std::map<std::string, Supervision> sup_;
+  std::mutex kick_mu_;
+  std::condition_variable kick_cv_;
+  bool kicked_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread reconciler_;
+  std::thread supervisor_;
+  HostResources host_;
+};
+
+// `storevisord ...` (daemon, shim); returns the exit status.
+int DaemonMain(int argc, char** argv);
+
+}  // namespace storevisor::daemon

@@ -1,0 +1,231 @@
+#include "daemon/drivers/container_driver.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/files.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Status Run(const std::vector<std::string>& argv,
+           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, timeout));
+  if (!out.status.success()) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    return Error(ErrorCode::kIo,
+                 cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 500));
+  }
+  return Ok();
+}
+
+std::string NetnsName(const std::string& name) { return "sv-" + name; }
+
+// Host-side veth names must fit IFNAMSIZ (15): "svh" + 8 hex digits + index.
+std::string VethName(const std::string& name, size_t index) {
+  uint32_t h = 2166136261u;
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "svh%08x%u", h, static_cast<unsigned>(index % 10));
+  return buf;
+}
+
+}  // namespace
+
+std::string ContainerDriver::LogPath(const std::string& name) const {
+  return opt_.log_dir + "/" + name + ".log";
+}
+
+std::string ContainerDriver::NetnsPath(const std::string& /*name*/, int64_t pid) const {
+  return pid > 0 ? "/proc/" + std::to_string(pid) + "/ns/net" : "";
+}
+
+Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w) const {
+  if (!w.rootfs.empty()) {
+    if (!Exists(w.rootfs)) {
+      return Error(ErrorCode::kNotFound, "rootfs " + w.rootfs + " does not exist");
+    }
+    return w.rootfs;
+  }
+  std::string flat = w.image;
+  for (char& c : flat) {
+    if (c == '/' || c == ':') c = '_';
+  }
+  std::string dir = opt_.image_dir + "/" + flat + "/rootfs";
+  if (Exists(dir)) return dir;
+  return Error(ErrorCode::kNotFound,
+               "image " + w.image + " not found (looked for " + dir +
+                   "); build the demo images with scripts/setup.d/50-demo.sh");
+}
+
+Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAttachment>& nets) {
+  if (nets.empty()) return Ok();
+  const std::string ns = NetnsName(w.name);
+  TearDownNetwork(w.name);
+  SV_TRY(Run({"ip", "netns", "add", ns}));
+  SV_TRY(Run({"ip", "-n", ns, "link", "set", "lo", "up"}));
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const NetAttachment& n = nets[i];
+    const std::string host = VethName(w.name, i);
+    const std::string inside = "eth" + std::to_string(i);
+    // A host end left from an earlier instance (a namespace's veths go away lazily).
+    if (Exists("/sys/class/net/" + host)) (void)Run({"ip", "link", "delete", host});
+    SV_TRY(Run({"ip", "link", "add", host, "type", "veth", "peer", "name", inside, "netns", ns}));
+    SV_TRY(Run({"ip", "link", "set", host, "master", n.bridge, "up"}));
+    SV_TRY(Run({"ip", "-n", ns, "addr", "add", n.address + "/" + std::to_string(n.prefix), "dev",
+                inside}));
+    SV_TRY(Run({"ip", "-n", ns, "link", "set", inside, "up"}));
+    if (i == 0) SV_TRY(Run({"ip", "-n", ns, "route", "add", "default", "via", n.gateway}));
+  }
+  return Ok();
+}
+
+void ContainerDriver::TearDownNetwork(const std::string& name) {
+  // Deleting the namespace deletes the veth pairs in it (and so their host ends).
+  if (Exists("/run/netns/" + NetnsName(name)))
+    (void)Run({"ip", "netns", "delete", NetnsName(name)});
+}
+
+void ContainerDriver::ReapShims() {
+  std::lock_guard lock(mu_);
+  for (auto it = shims_.begin(); it != shims_.end();) {
+    auto st = it->Wait(std::chrono::milliseconds(0));
+    it = st ? shims_.erase(it) : it + 1;
+  }
+}
+
+Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
+                                             const std::vector<NetAttachment>& nets) {
+  const std::string dir = Dir(w.name);
+  SV_TRY(Remove(w.name, "", 2000));
+  SV_ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(w));
+  SV_TRY(MakeDirs(dir + "/bundle"));
+  SV_TRY(MakeDirs(opt_.log_dir));
+  SV_TRY(SetUpNetwork(w, nets));
+  const std::string netns = nets.empty() ? "" : "/run/netns/" + NetnsName(w.name);
+  SV_TRY(
+      WriteFileAtomic(dir + "/bundle/config.json", MakeOciSpec(w, rootfs, netns, w.name).dump(2)));
+  (void)RemoveAll(dir + "/exit.json");
+  (void)RemoveAll(dir + "/pid");
+  SpawnOptions spawn;
+  spawn.argv = {opt_.self_exe, "shim",
+                "--runtime",   opt_.runtime,
+                "--root",      opt_.root,
+                "--id",        ContainerId(w.name),
+                "--bundle",    dir + "/bundle",
+                "--log",       LogPath(w.name),
+                "--exit-file", dir + "/exit.json",
+                "--pid-file",  dir + "/pid",
+                "--log-max",   std::to_string(opt_.log_max_bytes)};
+  spawn.new_session = true;  // the shim must outlive the daemon
+  spawn.stdout_fd = -1;
+  spawn.stderr_fd = -1;
+  SV_ASSIGN_OR_RETURN(ChildProcess shim, ChildProcess::Spawn(spawn));
+  const int64_t shim_pid = shim.pid();
+  {
+    std::lock_guard lock(mu_);
+    shims_.push_back(std::move(shim));
+  }
+  // The container runs once its pid file exists and the runtime says "running".
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Exists(dir + "/exit.json")) {
+      auto text = ReadFile(dir + "/exit.json");
+      auto j = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
+      std::string why = j.is_object() ? j.value("error", "") : "";
+      if (why.empty())
+        why = "the container exited at once (status " +
+              std::to_string(j.is_object() ? j.value("exit_code", -1) : -1) + ")";
+      return Error(ErrorCode::kFailedPrecondition, why);
+    }
+    auto pid_text = ReadFile(dir + "/pid", 64);
+    if (pid_text) {
+      int64_t pid = std::strtoll(pid_text->c_str(), nullptr, 10);
+      auto state = RunCommand({opt_.runtime, "--root", opt_.root, "state", ContainerId(w.name)},
+                              std::chrono::seconds(5));
+      if (pid > 0 && state && state->out.find("\"running\"") != std::string::npos) {
+        InstanceInfo info;
+        info.running = true;
+        info.pid = pid;
+        info.driver_state = nlohmann::json{
+            {"shim_pid", shim_pid},
+            {"pid", pid},
+            {"start_ticks", ProcessStartTicks(pid)},
+            {"netns", netns}}.dump();
+        return info;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Error(ErrorCode::kTimeout, "container " + w.name + " did not start within 30 s");
+}
+
+Result<InstanceInfo> ContainerDriver::Inspect(const std::string& name,
+                                              const std::string& driver_state) {
+  ReapShims();
+  InstanceInfo info;
+  info.driver_state = driver_state;
+  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
+  if (!j.is_object()) j = nlohmann::json::object();
+  const std::string dir = Dir(name);
+  if (Exists(dir + "/exit.json")) {
+    auto text = ReadFile(dir + "/exit.json");
+    auto e = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
+    info.exit_code = e.is_object() ? e.value("exit_code", -1) : -1;
+    return info;
+  }
+  info.pid = j.value("pid", int64_t{0});
+  info.running = ProcessAlive(info.pid, j.value("start_ticks", uint64_t{0}));
+  return info;
+}
+
+Status ContainerDriver::Remove(const std::string& name, const std::string& /*driver_state*/,
+                               int timeout_ms) {
+  const std::string id = ContainerId(name);
+  const std::string dir = Dir(name);
+  auto pid_text = ReadFile(dir + "/pid", 64);
+  int64_t pid = pid_text ? std::strtoll(pid_text->c_str(), nullptr, 10) : 0;
+  if (pid > 0 && ProcessAlive(pid) && !Exists(dir + "/exit.json")) {
+    (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "TERM"},
+                     std::chrono::seconds(5));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (ProcessAlive(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (ProcessAlive(pid)) {
+      (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "KILL"},
+                       std::chrono::seconds(5));
+    }
+  }
+  (void)RunCommand({opt_.runtime, "--root", opt_.root, "delete", "--force", id},
+                   std::chrono::seconds(10));
+  TearDownNetwork(name);
+  ReapShims();
+  return Ok();
+}
+
+Result<ExecOutput> ContainerDriver::Exec(const std::string& name, const std::string& /*state*/,
+                                         const std::vector<std::string>& argv, int timeout_ms) {
+  std::vector<std::string> cmd = {opt_.runtime, "--root", opt_.root, "exec", ContainerId(name)};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  SV_ASSIGN_OR_RETURN(CommandOutput out,
+                      RunCommand(cmd, std::chrono::milliseconds(timeout_ms), 1u << 20));
+  ExecOutput result;
+  result.exit_code = out.status.exited ? out.status.exit_code : 128 + out.status.term_signal;
+  result.out = std::move(out.out);
+  result.err = std::move(out.err);
+  return result;
+}
+
+}  // namespace storevisor::daemon

@@ -1,0 +1,62 @@
+// The one interface the reconciler and supervisor use for every workload kind, so they
+// never see QEMU, runc or namespaces. Engines are driven through their command lines (as
+// containerd drives runc): their processes outlive the daemon, which re-adopts them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "daemon/profile/profile.h"
+
+namespace storevisor::daemon {
+
+struct InstanceInfo {
+  bool running = false;
+  int64_t pid = 0;           // the workload's main process (container init, QEMU)
+  int64_t exit_code = -1;    // when not running: its status (128+signal when killed), -1 unknown
+  std::string driver_state;  // opaque JSON kept in the workload's record
+};
+
+struct ExecOutput {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Where a workload is attached on one profile network.
+struct NetAttachment {
+  std::string network;
+  std::string bridge;
+  std::string address;  // a.b.c.d
+  int prefix = 24;
+  std::string gateway;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  // Makes and starts a fresh instance, first removing any leftover of the same name.
+  virtual Result<InstanceInfo> Create(const Workload& workload,
+                                      const std::vector<NetAttachment>& nets) = 0;
+  // What runs now, from the driver's own state (files, pids, the engine's state command).
+  virtual Result<InstanceInfo> Inspect(const std::string& name,
+                                       const std::string& driver_state) = 0;
+  // Stops (SIGTERM, then SIGKILL after timeout_ms) and removes the instance; idempotent.
+  virtual Status Remove(const std::string& name, const std::string& driver_state,
+                        int timeout_ms) = 0;
+  virtual Result<ExecOutput> Exec(const std::string& name, const std::string& driver_state,
+                                  const std::vector<std::string>& argv, int timeout_ms) = 0;
+  // The workload's console/stdout log (the newest file; older ones end in .1).
+  virtual std::string LogPath(const std::string& name) const = 0;
+  // The network namespace a health probe must connect from ("" for the host's).
+  virtual std::string NetnsPath(const std::string& name, int64_t pid) const = 0;
+};
+
+// True when pid runs (not a zombie) and, if start_ticks > 0, is the same process as then.
+bool ProcessAlive(int64_t pid, uint64_t start_ticks = 0);
+// Field 22 of /proc/pid/stat (start time in clock ticks since boot), 0 when gone.
+uint64_t ProcessStartTicks(int64_t pid);
+
+}  // namespace storevisor::daemon

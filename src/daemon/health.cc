@@ -1,0 +1,103 @@
+#include "daemon/health.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/unique_fd.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+Result<UniqueFd> SocketIn(const std::string& netns_path) {
+  if (netns_path.empty()) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.valid()) return ErrnoError("socket");
+    return fd;
+  }
+  Result<UniqueFd> out = Error(ErrorCode::kInternal, "no socket");
+  std::thread t([&] {
+    UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns.valid()) {
+      out = ErrnoError("open " + netns_path);
+      return;
+    }
+    if (::setns(ns.get(), CLONE_NEWNET) != 0) {
+      out = ErrnoError("setns " + netns_path);
+      return;
+    }
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    out = fd.valid() ? Result<UniqueFd>(std::move(fd)) : Result<UniqueFd>(ErrnoError("socket"));
+  });
+  t.join();  // the thread ends in the other namespace and is gone
+  return out;
+}
+
+Result<UniqueFd> Connect(const std::string& netns_path, const std::string& host, int port,
+                         int timeout_ms) {
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, SocketIn(netns_path));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &sa.sin_addr) != 1) {
+    return Error(ErrorCode::kInvalidArgument, "bad address " + host);
+  }
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 &&
+      errno != EINPROGRESS) {
+    return ErrnoError("connect " + host + ":" + std::to_string(port));
+  }
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) {
+    return Error(ErrorCode::kTimeout,
+                 "connect " + host + ":" + std::to_string(port) + ": timed out");
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) return ErrnoError("connect " + host + ":" + std::to_string(port), err);
+  return fd;
+}
+
+}  // namespace
+
+Status ProbeTcp(const std::string& netns_path, const std::string& host, int port, int timeout_ms) {
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
+  return Ok();
+}
+
+Status ProbeHttp(const std::string& netns_path, const std::string& host, int port,
+                 const std::string& path, int timeout_ms) {
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
+  std::string req =
+      "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: storevisord\r\n\r\n";
+  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return ErrnoError("send");
+  }
+  std::string got;
+  char buf[512];
+  while (got.size() < 12) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0)
+      return Error(ErrorCode::kTimeout, "HTTP: no answer in time");
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) return Error(ErrorCode::kUnavailable, "HTTP: connection closed before a status");
+    got.append(buf, static_cast<size_t>(n));
+  }
+  if (got.rfind("HTTP/1.", 0) != 0)
+    return Error(ErrorCode::kGuestFault, "HTTP: not an HTTP answer");
+  int status = static_cast<int>(std::strtol(got.c_str() + 9, nullptr, 10));
+  if (status < 200 || status >= 400) {
+    return Error(ErrorCode::kUnavailable,
+                 "HTTP GET " + path + ": status " + std::to_string(status));
+  }
+  return Ok();
+}
+
+}  // namespace storevisor::daemon

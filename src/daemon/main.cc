@@ -1,0 +1,120 @@
+// storevisord: `storevisord [options]` runs the daemon; `storevisord shim ...` is the
+// per-container shim the daemon starts (see drivers/shim.h).
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/files.h"
+#include "daemon/api/api.h"
+#include "daemon/api/http.h"
+#include "daemon/daemon.h"
+#include "daemon/drivers/shim.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "storevisord" : p.string();
+}
+
+std::string Sibling(const std::string& self, const std::string& name) {
+  std::string dir = self.substr(0, self.rfind('/') + 1);
+  return ::access((dir + name).c_str(), X_OK) == 0 ? dir + name : "";
+}
+
+int Fail(const Logger& log, const Error& e) {
+  log.Error("storevisord", e.message());
+  return ExitCodeFor(e.code());
+}
+
+}  // namespace
+
+int DaemonMain(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "shim") {
+    return ShimMain(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  DaemonOptions o;
+  o.self_exe = SelfExe();
+  std::string log_format = "json";
+  CLI::App app{"storevisord: runs a store profile's VMs and containers and keeps them healthy"};
+  app.add_option("--state-dir", o.state_dir, "state (SQLite), bundles, logs")
+      ->capture_default_str();
+  app.add_option("--socket", o.socket, "API unix socket (mode 0660)")->capture_default_str();
+  app.add_option("--tcp", o.tcp, "also serve the API on HOST:PORT (needs --token-file)");
+  app.add_option("--token-file", o.token_file, "bearer token for TCP clients");
+  app.add_option("--runtime", o.runtime,
+                 "OCI runtime (default: storevisor-runtime if built, else runc)");
+  app.add_option("--image-dir", o.image_dir, "directory images: <dir>/<name>_<tag>/rootfs");
+  app.add_option("--vm-tool", o.vm_tool, "storevisor-vm (default: beside storevisord)");
+  app.add_option("--log-format", log_format, "json or human")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  Logger log(2, log_format == "human" ? LogFormat::kHuman : LogFormat::kJson);
+  if (o.runtime.empty()) o.runtime = Sibling(o.self_exe, "storevisor-runtime");
+  if (o.runtime.empty()) o.runtime = "runc";
+  if (o.vm_tool.empty()) o.vm_tool = Sibling(o.self_exe, "storevisor-vm");
+  if (o.image_dir.empty()) o.image_dir = o.state_dir + "/images";
+  std::string token;
+  if (!o.tcp.empty()) {
+    auto t = ReadFile(o.token_file, 4096);
+    if (o.token_file.empty() || !t || t->empty()) {
+      return Fail(log, Error(ErrorCode::kInvalidArgument, "--tcp needs --token-file with a token"));
+    }
+    token = *t;
+    while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+  }
+  // Block the stop signals before any thread starts, so every thread inherits the mask
+  // and signalfd sees them.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  auto daemon = Daemon::Create(o, log);
+  if (!daemon) return Fail(log, daemon.error());
+  auto socket_dir = o.socket.substr(0, o.socket.rfind('/'));
+  if (auto st = MakeDirs(socket_dir, 0755); !st) return Fail(log, st.error());
+  auto unix_fd = ListenUnix(o.socket, 0660);
+  if (!unix_fd) return Fail(log, unix_fd.error());
+  Daemon& d = **daemon;
+  HttpServer server([&d, &token](const HttpRequest& req, HttpConnection& conn, bool tcp) {
+    ServeApi(d, token, req, conn, tcp);
+  });
+  server.Serve(std::move(*unix_fd), false);
+  if (!o.tcp.empty()) {
+    auto tcp_fd = ListenTcp(o.tcp);
+    if (!tcp_fd) return Fail(log, tcp_fd.error());
+    server.Serve(std::move(*tcp_fd), true);
+  }
+  if (auto st = d.Start(); !st) return Fail(log, st.error());
+  log.Info("storevisord", "serving",
+           {{"socket", o.socket},
+            {"tcp", o.tcp},
+            {"runtime", o.runtime},
+            {"vm_tool", o.vm_tool},
+            {"pid", ::getpid()}});
+  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  signalfd_siginfo info{};
+  while (::read(sfd, &info, sizeof info) < 0 && errno == EINTR) {
+  }
+  ::close(sfd);
+  log.Info("storevisord", "stopping; workloads keep running");
+  server.Stop();
+  d.Shutdown();
+  return 0;
+}
+
+}  // namespace storevisor::daemon
+
+int main(int argc, char** argv) { return storevisor::daemon::DaemonMain(argc, argv); }

@@ -1,0 +1,143 @@
+#include "net/net.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "common/unique_fd.h"
+
+namespace storevisor::net {
+
+namespace {
+
+Status Run(const std::vector<std::string>& argv) {
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, std::chrono::seconds(20)));
+  if (!out.status.success()) {
+    return Error(ErrorCode::kIo,
+                 cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 400));
+  }
+  return Ok();
+}
+
+// /proc/sys files take a plain write (no temp file and rename there).
+void WriteSysctl(const std::string& path, std::string_view value) {
+  auto fd = OpenFile(path, O_WRONLY);
+  if (fd) (void)WriteAll(fd->get(), value);
+}
+
+bool LinkExists(const std::string& name) {
+  struct stat st {};
+  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::string BridgeName(const std::string& network) { return "sv-" + network; }
+
+Status EnsureBridge(const std::string& network, const std::string& gateway_cidr) {
+  const std::string br = BridgeName(network);
+  if (!LinkExists(br)) SV_TRY(Run({"ip", "link", "add", br, "type", "bridge"}));
+  auto out = RunCommand({"ip", "-o", "addr", "show", "dev", br});
+  if (!out || out->out.find(gateway_cidr) == std::string::npos) {
+    SV_TRY(Run({"ip", "addr", "replace", gateway_cidr, "dev", br}));
+  }
+  return Run({"ip", "link", "set", br, "up"});
+}
+
+Status RemoveBridge(const std::string& network) {
+  const std::string br = BridgeName(network);
+  if (!LinkExists(br)) return Ok();
+  return Run({"ip", "link", "delete", br});
+}
+
+std::vector<std::string> ListBridges() {
+  std::vector<std::string> out;
+  DIR* dir = ::opendir("/sys/class/net");
+  if (dir == nullptr) return out;
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    struct stat st {};
+    if (name.rfind("sv-", 0) == 0 &&
+        ::stat(("/sys/class/net/" + name + "/bridge").c_str(), &st) == 0) {
+      out.push_back(name);
+    }
+  }
+  ::closedir(dir);
+  return out;
+}
+
+std::string FirewallRules(const std::vector<FirewallNetwork>& networks,
+                          const std::vector<PublishedPort>& ports) {
+  std::string r =
+      "table inet storevisor {\n  chain forward {\n"
+      "    type filter hook forward priority 0; policy accept;\n"
+      "    ct state established,related accept\n";
+  // Traffic between two profile bridges passes only where allowed (either direction's
+  // allow: lets the pair talk); everything else between them is dropped.
+  for (const auto& from : networks) {
+    for (const auto& to : networks) {
+      if (from.name == to.name) continue;
+      bool allowed = false;
+      for (const auto& a : from.allow) allowed = allowed || a == to.name;
+      for (const auto& a : to.allow) allowed = allowed || a == from.name;
+      r += "    iifname \"" + BridgeName(from.name) + "\" oifname \"" + BridgeName(to.name) +
+           "\" " + (allowed ? "accept" : "drop") + "\n";
+    }
+  }
+  r += "  }\n}\n";
+  r += "table ip storevisor-nat {\n  chain prerouting {\n"
+       "    type nat hook prerouting priority -100; policy accept;\n";
+  for (const auto& p : ports) {
+    r += "    tcp dport " + std::to_string(p.host_port) + " dnat to " + p.address + ":" +
+         std::to_string(p.port) + "\n";
+  }
+  r += "  }\n  chain output {\n    type nat hook output priority -100; policy accept;\n";
+  for (const auto& p : ports) {
+    r += "    ip daddr 127.0.0.1 tcp dport " + std::to_string(p.host_port) + " dnat to " +
+         p.address + ":" + std::to_string(p.port) + "\n";
+  }
+  r += "  }\n  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
+  for (const auto& n : networks) {
+    r += "    ip saddr " + n.subnet + " oifname != \"" + BridgeName(n.name) + "\" masquerade\n";
+    r += "    ip saddr 127.0.0.1 oifname \"" + BridgeName(n.name) + "\" masquerade\n";
+  }
+  r += "  }\n}\n";
+  return r;
+}
+
+Status FlushFirewall() {
+  (void)RunCommand({"nft", "delete", "table", "inet", "storevisor"});
+  (void)RunCommand({"nft", "delete", "table", "ip", "storevisor-nat"});
+  return Ok();
+}
+
+Status ApplyFirewall(const std::vector<FirewallNetwork>& networks,
+                     const std::vector<PublishedPort>& ports) {
+  SV_TRY(FlushFirewall());
+  if (networks.empty()) return Ok();
+  char tmpl[] = "/tmp/sv-nft-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) return ErrnoError("mkstemp");
+  ::close(fd);
+  const std::string path = tmpl;
+  SV_TRY(WriteFileAtomic(path, FirewallRules(networks, ports)));
+  Status st = Run({"nft", "-f", path});
+  (void)RemoveAll(path);
+  SV_TRY(st);
+  // Routing between bridges and DNAT from loopback need these.
+  WriteSysctl("/proc/sys/net/ipv4/ip_forward", "1");
+  WriteSysctl("/proc/sys/net/ipv4/conf/all/route_localnet", "1");
+  for (const auto& n : networks) {
+    WriteSysctl("/proc/sys/net/ipv4/conf/" + BridgeName(n.name) + "/route_localnet", "1");
+  }
+  return Ok();
+}
+
+}  // namespace storevisor::net
