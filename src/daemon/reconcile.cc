@@ -237,7 +237,9 @@ Status Daemon::CreateInstance(const Workload& w, const std::string& verb) {
   r.exit_code = -1;
   r.last_error.clear();
   r.health = w.health.type == HealthType::kNone ? "none" : "starting";
-  r.address = nets.empty() ? "" : nets[0].address;
+  // A VM's tap is on the bridge, but nothing configures the address inside the guest yet,
+  // so only containers report one.
+  r.address = nets.empty() || w.kind != WorkloadKind::kContainer ? "" : nets[0].address;
   SV_TRY(store_->Put(r));
   {
     std::lock_guard lock(sup_mu_);
