@@ -158,8 +158,10 @@ double MedianOf(const std::vector<Sample>& v, double Sample::*f) {
 int main(int argc, char** argv) {
   std::string guest = "build/guest";
   int rounds = 10;
+  std::string ours_kernel = "vmlinux";  // --ours-kernel vmlinuz: A/B of the bzImage for (a)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--guest") == 0) guest = argv[i + 1];
+    if (std::strcmp(argv[i], "--ours-kernel") == 0) ours_kernel = argv[i + 1];
     if (std::strcmp(argv[i], "--rounds") == 0)
       rounds = std::max(1, static_cast<int>(std::strtol(argv[i + 1], nullptr, 10)));
   }
@@ -167,15 +169,18 @@ int main(int argc, char** argv) {
   std::string dir = ::mkdtemp(tmpl);
   vm::VmConfig c;
   c.name = "bench";
-  c.kernel = guest + "/vmlinux";
+  c.kernel = guest + "/" + ours_kernel;
   c.initrd = guest + "/initrd.img";
   c.memory_mib = 256;
   c.serial.kind = vm::SerialConfig::Kind::kFile;
   c.serial.path = dir + "/console.log";
   vm::AccelChoice accel = vm::ChooseAccel(c.accel);
-  std::printf("accelerator: %s (%s); guest memory %llu MiB, 1 vCPU; %d rounds, alternating\n",
-              std::string(vm::AccelName(accel.accel)).c_str(), accel.reason.c_str(),
-              static_cast<unsigned long long>(c.memory_mib), rounds);
+  std::printf(
+      "accelerator: %s (%s); guest memory %llu MiB, 1 vCPU; %d rounds, alternating; ours boots "
+      "%s, tb-size %llu MiB\n",
+      std::string(vm::AccelName(accel.accel)).c_str(), accel.reason.c_str(),
+      static_cast<unsigned long long>(c.memory_mib), rounds, ours_kernel.c_str(),
+      static_cast<unsigned long long>(c.tcg_tb_size_mib));
   std::string ksm = sv::ReadFile("/sys/kernel/mm/ksm/run", 16).value_or("?");
   std::printf(
       "host KSM run=%s (guest RAM is MADV_MERGEABLE in both cases: QEMU's mem-merge default)\n",

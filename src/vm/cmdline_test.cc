@@ -34,29 +34,31 @@ Argv Concat(Argv a, const Argv& b) {
 }
 
 TEST(QemuCmdline, MinimalTcg) {
-  Argv want = {"qemu-system-x86_64",
-               "-name",
-               "pos-1,debug-threads=on",
-               "-M",
-               "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on",
-               "-nodefaults",
-               "-no-user-config",
-               "-display",
-               "none",
-               "-no-reboot",
-               "-accel",
-               "tcg,thread=multi,tb-size=64",
-               "-smp",
-               "1",
-               "-m",
-               "256M",
-               "-kernel",
-               "/g/vmlinux",
-               "-initrd",
-               "/g/initrd.img",
-               "-append",
-               "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-               "tsc_early_khz=2300000 tsc=reliable"};
+  Argv want = {
+      "qemu-system-x86_64",
+      "-name",
+      "pos-1,debug-threads=on",
+      "-M",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-accel",
+      "tcg,thread=multi,tb-size=16",
+      "-smp",
+      "1",
+      "-m",
+      "256M",
+      "-kernel",
+      "/g/vmlinux",
+      "-initrd",
+      "/g/initrd.img",
+      "-append",
+      std::string(
+          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 ") +
+          "tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
                        "virtio-balloon-device,free-page-reporting=on", "-pidfile", "/s/qemu.pid"});
@@ -74,31 +76,33 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
   c.disks = {{"/d/root,1.ext4", false, "raw"}, {"/d/data.qcow2", true, "qcow2"}};
   c.root_disk = 1;
   c.nets = {{"tap0", "52:54:00:00:00:01"}};
-  Argv want = {"qemu-system-x86_64",
-               "-name",
-               "pos-1,debug-threads=on",
-               "-M",
-               "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off",
-               "-nodefaults",
-               "-no-user-config",
-               "-display",
-               "none",
-               "-no-reboot",
-               "-accel",
-               "kvm",
-               "-cpu",
-               "host",
-               "-smp",
-               "2",
-               "-m",
-               "512M",
-               "-kernel",
-               "/g/vmlinux",
-               "-initrd",
-               "/g/initrd.img",
-               "-append",
-               "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-               "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
+  Argv want = {
+      "qemu-system-x86_64",
+      "-name",
+      "pos-1,debug-threads=on",
+      "-M",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off",
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-accel",
+      "kvm",
+      "-cpu",
+      "host",
+      "-smp",
+      "2",
+      "-m",
+      "512M",
+      "-kernel",
+      "/g/vmlinux",
+      "-initrd",
+      "/g/initrd.img",
+      "-append",
+      std::string(
+          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 ") +
+          "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
   want = Concat(want, kTail);
   want = Concat(
       want, {"-drive", "id=disk0,if=none,file=/d/root,,1.ext4,format=raw,cache=none,aio=threads",

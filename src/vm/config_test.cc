@@ -44,6 +44,13 @@ TEST(VmConfig, RoundTripsThroughJson) {
   EXPECT_EQ(again->ToJson(), c->ToJson());
 }
 
+TEST(VmConfig, DefaultTranslationCacheIsSmall) {
+  // 16 MiB: under TCG the translation cache is most of QEMU's idle RSS (docs/vm.md, Benchmark).
+  auto c = Parse(R"({"kernel":"/k"})");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->tcg_tb_size_mib, 16u);
+}
+
 TEST(VmConfig, ErrorsNameTheFieldPath) {
   ExpectError(R"({"kernel":"/k","disks":[{"path":"/a"},{"path":7}]})",
               "vm.json: disks[1].path: must be a string");

@@ -64,7 +64,7 @@ struct VmConfig {
   SerialConfig serial;
   std::string qmp_path;  // extra place for the QMP socket (foreground runs); optional
   AccelMode accel = AccelMode::kAuto;
-  uint64_t tcg_tb_size_mib = 64;  // TCG translation cache (bounds QEMU's RSS)
+  uint64_t tcg_tb_size_mib = 16;  // TCG translation cache: most of QEMU's RSS under TCG
   bool mem_merge = true;          // guest RAM mergeable by KSM (MADV_MERGEABLE)
   bool balloon = true;            // virtio-balloon with free page reporting
   bool rng = true;                // virtio-rng

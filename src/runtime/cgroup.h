@@ -1,0 +1,56 @@
+// The cgroupfs manager for v1, v2 and the hybrid layout. Like crun, the *mode* (detected
+// with statfs) is separate from the manager; hybrid is driven as v1 because its cgroup2
+// mount holds no controller a container needs (here only hugetlb).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/runtime.h"
+
+namespace storevisor::runtime {
+
+class Cgroup {
+ public:
+  // Makes the cgroup `path` ("/storevisor/ID") in every hierarchy (v1: each controller
+  // directory, including name=systemd; v2: one directory with controllers enabled above).
+  static Result<Cgroup> Create(CgroupMode mode, const std::string& path,
+                               const std::string& mount_root = "/sys/fs/cgroup");
+  // Re-opens a cgroup from the directories recorded in a container's state.
+  static Cgroup FromDirs(CgroupMode mode, std::vector<std::string> dirs, std::string rel);
+  const std::string& rel() const { return rel_; }
+
+  CgroupMode mode() const { return mode_; }
+  // Absolute directories, one per v1 hierarchy or a single v2 one.
+  const std::vector<std::string>& dirs() const { return dirs_; }
+
+  Status Apply(const Resources& resources, const std::vector<Device>& devices) const;
+  Status AddProcess(pid_t pid) const;
+  Result<CgroupStats> Stats() const;
+  Result<std::vector<pid_t>> Pids() const;
+  // Signals every process until none is left (or a few rounds passed, for non-fatal signals).
+  Status Signal(int sig) const;
+  // Removes the cgroup (children first) in every hierarchy, and the parents made for it
+  // if they are now empty. Waits briefly for exiting processes to leave.
+  Status Destroy() const;
+  // The directory of the hierarchy that has `controller` ("memory"), or "".
+  std::string DirFor(std::string_view controller) const;
+
+ private:
+  Cgroup(CgroupMode mode, std::vector<std::string> dirs, std::string rel)
+      : mode_(mode), dirs_(std::move(dirs)), rel_(std::move(rel)) {}
+  Status ApplyV1(const Resources& r, const std::vector<Device>& devices) const;
+  Status ApplyV2(const Resources& r) const;
+
+  CgroupMode mode_;
+  std::vector<std::string> dirs_;
+  std::string rel_;  // the path below each hierarchy's root
+};
+
+// Writes one cgroup file; the error names the file and the value.
+Status WriteCgroupFile(const std::string& file, std::string_view value);
+
+}  // namespace storevisor::runtime

@@ -1,0 +1,262 @@
+// Real containers through the storevisor-runtime CLI: a busybox-static bundle made here,
+// real namespaces, cgroups, mounts and seccomp. Needs root and /bin/busybox.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "runtime/runtime.h"
+
+namespace storevisor::runtime {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+const char* kBusybox = "/bin/busybox";
+
+class RuntimeIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root";
+    if (::access(kBusybox, X_OK) != 0)
+      GTEST_SKIP() << "SKIPPED: /bin/busybox (busybox-static) missing";
+    char tmpl[] = "/tmp/sv-rt-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ::chmod(tmpl, 0755);  // a user-namespaced root (uid 200000) must reach the rootfs
+    root_ = dir_ + "/state";
+    bundle_ = dir_ + "/bundle";
+    fs::create_directories(bundle_ + "/rootfs/bin");
+    // Mount points exist in real images; a user-namespaced root could not create them.
+    for (const char* d : {"tmp", "proc", "sys", "dev"})
+      fs::create_directories(bundle_ + "/rootfs/" + d);
+    fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
+    for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
+                            "touch", "grep", "id", "ls"}) {
+      fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
+    }
+    config_ = DefaultSpecJson();
+    config_["process"]["terminal"] = false;
+    config_["hostname"] = "svtest";
+    config_["linux"]["cgroupsPath"] = "/storevisor-test/" + std::string(tmpl + 16);
+    // Tests reap the containers they create without --monitor.
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  }
+
+  void TearDown() override {
+    if (dir_.empty()) return;
+    auto list = RunCommand({Bin(), "--root", root_, "list", "-q"});
+    if (list) {
+      std::istringstream ids(list->out);
+      for (std::string id; std::getline(ids, id);)
+        (void)RunCommand({Bin(), "--root", root_, "delete", "--force", id});
+    }
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    (void)RemoveAll(dir_);
+  }
+
+  static std::string Bin() { return std::string(SV_BINARY_DIR) + "/bin/storevisor-runtime"; }
+
+  void WriteConfig(const std::vector<std::string>& args) {
+    config_["process"]["args"] = args;
+    ASSERT_TRUE(WriteFileAtomic(bundle_ + "/config.json", config_.dump()));
+  }
+
+  CommandOutput Cli(std::vector<std::string> args) {
+    std::vector<std::string> argv = {Bin(), "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, std::chrono::seconds(60));
+    EXPECT_TRUE(r.has_value()) << r.error().message();
+    return r ? *r : CommandOutput{};
+  }
+
+  CommandOutput Run(const std::vector<std::string>& args, const std::string& id = "c1") {
+    WriteConfig(args);
+    return Cli({"run", "--bundle", bundle_, id});
+  }
+
+  // create/run --detach leave the container holding the caller's stdio: give it /dev/null
+  // and a file for stderr, or a pipe reader would wait for the container to end.
+  CommandOutput CliDetached(std::vector<std::string> args) {
+    std::vector<std::string> argv = {Bin(), "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string err_file = dir_ + "/stderr";
+    auto err = OpenFile(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    EXPECT_TRUE(err.has_value());
+    SpawnOptions o;
+    o.argv = argv;
+    o.stdout_fd = -1;
+    o.stderr_fd = err->get();
+    auto child = ChildProcess::Spawn(o);
+    EXPECT_TRUE(child.has_value());
+    CommandOutput out;
+    if (child) out.status = child->Wait(std::chrono::seconds(60)).value_or(ExitStatus{});
+    out.err = ReadFile(err_file).value_or("");
+    return out;
+  }
+
+  json State(const std::string& id) {
+    auto out = Cli({"state", id});
+    return json::parse(out.out, nullptr, false);
+  }
+
+  bool CgroupExists() const {
+    std::string rel = config_["linux"]["cgroupsPath"].get<std::string>();
+    for (const char* h : {"memory", "cpu", "pids", "cpuset", "freezer", "devices"}) {
+      if (fs::exists(std::string("/sys/fs/cgroup/") + h + rel)) return true;
+    }
+    return fs::exists("/sys/fs/cgroup" + rel);
+  }
+
+  bool MountsMention(const std::string& what) const {
+    auto text = ReadFile("/proc/self/mountinfo");
+    return text && text->find(what) != std::string::npos;
+  }
+
+  std::string dir_, root_, bundle_;
+  json config_;
+};
+
+TEST_F(RuntimeIntegrationTest, OwnPidNamespaceAndHostname) {
+  // Host pids run into the thousands; inside, only a handful of small ones exist.
+  auto out =
+      Run({"sh", "-c", "echo pid=$$; hostname; ls /proc | grep -c '^[0-9][0-9][0-9]'; true"});
+  EXPECT_EQ(out.status.exit_code, 0) << out.err;
+  EXPECT_EQ(out.out, "pid=1\nsvtest\n0\n") << out.err;
+  EXPECT_FALSE(CgroupExists());
+  EXPECT_FALSE(fs::exists(root_ + "/c1"));
+}
+
+TEST_F(RuntimeIntegrationTest, ExitStatusIsPassedThrough) {
+  auto out = Run({"sh", "-c", "exit 7"});
+  EXPECT_EQ(out.status.exit_code, 7) << out.err;
+}
+
+TEST_F(RuntimeIntegrationTest, MemoryLimitKillsAHogAndReportsOom) {
+  config_["linux"]["resources"]["memory"] = {{"limit", 16 << 20}, {"swap", 16 << 20}};
+  auto out = Run({"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"});
+  EXPECT_EQ(out.status.exit_code, 137) << out.out << out.err;
+  EXPECT_NE(out.err.find("OOM-killed"), std::string::npos) << out.err;
+  EXPECT_FALSE(CgroupExists());
+}
+
+TEST_F(RuntimeIntegrationTest, CpusetPins) {
+  config_["linux"]["resources"]["cpu"] = {{"cpus", "0"}};
+  auto out = Run({"grep", "Cpus_allowed_list", "/proc/self/status"});
+  EXPECT_EQ(out.status.exit_code, 0) << out.err;
+  EXPECT_NE(out.out.find("\t0\n"), std::string::npos) << out.out;
+}
+
+TEST_F(RuntimeIntegrationTest, SeccompDeniedSyscallFailsWithEperm) {
+  config_["linux"]["seccomp"] = {
+      {"defaultAction", "SCMP_ACT_ALLOW"},
+      {"architectures", {"SCMP_ARCH_X86_64"}},
+      {"syscalls",
+       {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+  config_["root"]["readonly"] = false;
+  auto out = Run({"mkdir", "/tmp/x"});
+  EXPECT_NE(out.status.exit_code, 0);
+  EXPECT_NE(out.err.find("Operation not permitted"), std::string::npos) << out.err;
+  // The same profile without the rule lets mkdir through (the denial came from seccomp).
+  config_["linux"].erase("seccomp");
+  EXPECT_EQ(Run({"mkdir", "/tmp/y"}).status.exit_code, 0);
+}
+
+TEST_F(RuntimeIntegrationTest, DefaultSeccompProfileIsApplied) {
+  WriteConfig({"grep", "Seccomp:", "/proc/self/status"});
+  auto out = Cli({"run", "--default-seccomp", "--bundle", bundle_, "c1"});
+  EXPECT_EQ(out.status.exit_code, 0) << out.err;
+  EXPECT_NE(out.out.find("Seccomp:\t2"), std::string::npos) << out.out;
+}
+
+TEST_F(RuntimeIntegrationTest, ReadOnlyRootfsRefusesWrites) {
+  config_["root"]["readonly"] = true;
+  auto out = Run({"touch", "/newfile"});
+  EXPECT_NE(out.status.exit_code, 0);
+  EXPECT_NE(out.err.find("Read-only file system"), std::string::npos) << out.err;
+  EXPECT_FALSE(fs::exists(bundle_ + "/rootfs/newfile"));
+}
+
+TEST_F(RuntimeIntegrationTest, UserNamespaceMapsRoot) {
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  auto out = Run({"cat", "/proc/self/uid_map"});
+  EXPECT_EQ(out.status.exit_code, 0) << out.err << " " << out.out;
+  EXPECT_NE(out.out.find("200000"), std::string::npos) << out.out;
+}
+
+TEST_F(RuntimeIntegrationTest, CreateStartKillDeleteCleansEverything) {
+  WriteConfig({"sleep", "100"});
+  auto created =
+      CliDetached({"create", "--monitor", "--bundle", bundle_, "--pid-file", dir_ + "/pid", "c1"});
+  ASSERT_EQ(created.status.exit_code, 0) << created.err;
+  EXPECT_EQ(State("c1")["status"], "created");
+  EXPECT_TRUE(CgroupExists());
+  EXPECT_TRUE(fs::exists(dir_ + "/pid"));
+  ASSERT_EQ(Cli({"start", "c1"}).status.exit_code, 0);
+  EXPECT_EQ(State("c1")["status"], "running");
+  auto exec = Cli({"exec", "c1", "sh", "-c", "hostname; echo $$"});
+  EXPECT_EQ(exec.status.exit_code, 0) << exec.err;
+  EXPECT_NE(exec.out.find("svtest\n"), std::string::npos) << exec.out;
+  auto busy = Cli({"delete", "c1"});
+  EXPECT_EQ(busy.status.exit_code, 1);
+  EXPECT_NE(busy.err.find("not stopped"), std::string::npos) << busy.err;
+  ASSERT_EQ(Cli({"kill", "c1", "KILL"}).status.exit_code, 0);
+  json st;
+  for (int i = 0; i < 200; ++i) {
+    st = State("c1");
+    if (st["status"] == "stopped" && st.contains("storevisor")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(st["status"], "stopped");
+  EXPECT_EQ(st["storevisor"]["exitCode"], 137) << st.dump();
+  ASSERT_EQ(Cli({"delete", "c1"}).status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+  EXPECT_FALSE(MountsMention(bundle_));
+  EXPECT_FALSE(fs::exists(root_ + "/c1"));
+  auto gone = Cli({"state", "c1"});
+  EXPECT_EQ(gone.status.exit_code, 1);
+  EXPECT_NE(gone.err.find("does not exist"), std::string::npos);
+}
+
+TEST_F(RuntimeIntegrationTest, ForceDeleteOfRunningContainer) {
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c2"}).status.exit_code, 0);
+  EXPECT_EQ(State("c2")["status"], "running");
+  ASSERT_EQ(Cli({"delete", "--force", "c2"}).status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+  EXPECT_FALSE(fs::exists(root_ + "/c2"));
+}
+
+TEST_F(RuntimeIntegrationTest, BadBundlesFailCleanly) {
+  ASSERT_TRUE(WriteFileAtomic(bundle_ + "/config.json", "{\"ociVersion\": 3}"));
+  auto out = Cli(
+      {"--log", dir_ + "/log.json", "--log-format", "json", "create", "--bundle", bundle_, "c3"});
+  EXPECT_EQ(out.status.exit_code, 1);
+  EXPECT_NE(out.err.find("ociVersion: must be a string"), std::string::npos) << out.err;
+  auto log = ReadFile(dir_ + "/log.json");
+  ASSERT_TRUE(log.has_value());
+  EXPECT_EQ(json::parse(*log)["level"], "error");
+  EXPECT_FALSE(fs::exists(root_ + "/c3"));
+  WriteConfig({"/bin/does-not-exist"});
+  auto missing = Cli({"run", "--bundle", bundle_, "c4"});
+  EXPECT_NE(missing.status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+}
+
+}  // namespace
+}  // namespace storevisor::runtime
