@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
     }
     stream.Feed(std::string_view(buf, n));
     while (auto msg = stream.Next()) {
-      WriteAllTo(fd, *msg ? agent.HandleRequest(**msg) : storevisor::guest::ErrorReply(msg->error().message()));
+      WriteAllTo(fd, *msg ? agent.HandleRequest(**msg)
+                          : storevisor::guest::ErrorReply(msg->error().message()));
     }
   }
 }

@@ -49,11 +49,11 @@ TEST(AgentFraming, StreamFeedsTheAgentAndRefusedInputGetsAnErrorReply) {
   Agent a(FakeSystem(&f));
   JsonStream s(JsonLimits{.max_message = 64, .max_depth = 4, .max_queued = 8});
   s.Feed("junk\xFF{\"execute\":\"guest-ping\",\"id\":1}");
-  s.Feed("{\"execute\":\"guest-ping\",\"arguments\":{\"pad\":\"" + std::string(100, 'x') +
-         "\"}}");
+  s.Feed("{\"execute\":\"guest-ping\",\"arguments\":{\"pad\":\"" + std::string(100, 'x') + "\"}}");
   s.Feed("{\"a\":[[[[[1]]]]]}");
   std::vector<std::string> replies;
-  while (auto m = s.Next()) replies.push_back(*m ? a.HandleRequest(**m) : ErrorReply(m->error().message()));
+  while (auto m = s.Next())
+    replies.push_back(*m ? a.HandleRequest(**m) : ErrorReply(m->error().message()));
   ASSERT_EQ(replies.size(), 3u);
   EXPECT_EQ(json::parse(replies[0]), json::parse(R"({"return":{},"id":1})"));
   EXPECT_NE(replies[1].find("larger than 64 bytes"), std::string::npos) << replies[1];

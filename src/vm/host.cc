@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -80,8 +80,8 @@ Result<uint64_t> TrimBootCopies(pid_t pid, const std::vector<std::string>& files
   }
   if (ranges.empty()) return uint64_t{0};
   SV_ASSIGN_OR_RETURN(UniqueFd pidfd, OpenPidFd(pid));
-  long n = ::syscall(SYS_process_madvise, pidfd.get(), ranges.data(), ranges.size(), MADV_PAGEOUT,
-                     0U);
+  long n =
+      ::syscall(SYS_process_madvise, pidfd.get(), ranges.data(), ranges.size(), MADV_PAGEOUT, 0U);
   if (n < 0) return ErrnoError("process_madvise(MADV_PAGEOUT) on QEMU pid " + std::to_string(pid));
   return static_cast<uint64_t>(n);
 }
@@ -107,7 +107,8 @@ json TcgCounters(const std::string& text) {
     if (slash != std::string::npos)
       t["code_capacity_bytes"] = std::strtoull(text.c_str() + slash + 1, nullptr, 10);
   }
-  for (auto [key, name] : {std::pair{"TB count", "tb_count"}, {"TB flush count", "tb_flushes"},
+  for (auto [key, name] : {std::pair{"TB count", "tb_count"},
+                           {"TB flush count", "tb_flushes"},
                            {"TB invalidate count", "tb_invalidations"}}) {
     auto v = JitField(text, key);
     if (v) t[name] = *v;
@@ -117,8 +118,8 @@ json TcgCounters(const std::string& text) {
 
 // utime+stime of one thread, in seconds.
 std::optional<double> ThreadCpuSeconds(pid_t pid, int64_t tid) {
-  auto stat = ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat",
-                       4096);
+  auto stat =
+      ReadFile("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat", 4096);
   if (!stat) return std::nullopt;
   auto paren = stat->rfind(')');
   if (paren == std::string::npos) return std::nullopt;
@@ -161,7 +162,8 @@ Result<json> QemuCounters(QmpClient& qmp, pid_t pid) {
     c["tcg"] = TcgCounters((*jit)["human-readable-text"].get<std::string>());
   auto status = ReadFile("/proc/" + std::to_string(pid) + "/status", 1u << 16);
   if (status) {
-    for (auto [key, name] : {std::pair{"VmRSS:", "rss_bytes"}, {"RssAnon:", "rss_anon_bytes"},
+    for (auto [key, name] : {std::pair{"VmRSS:", "rss_bytes"},
+                             {"RssAnon:", "rss_anon_bytes"},
                              {"RssFile:", "rss_file_bytes"}}) {
       auto pos = status->find(std::string("\n") + key);
       if (pos != std::string::npos)

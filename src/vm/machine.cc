@@ -202,7 +202,7 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
   m.state_ = opt.state;
   m.accel_ = ChooseAccel(config.accel);
   m.boot_files_ = {config.kernel, config.initrd};
-  if (config.mem_merge) {
+  if (config.mem_merge && !opt.leave_host_ksm) {
     // Mergeable guest RAM is only merged while ksmd runs. Failing to switch it on
     // costs memory, not correctness: say so and go on.
     auto ksm = EnsureHostKsm();
@@ -218,12 +218,9 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
       !opt.snapshot_dir.empty()};
   std::vector<std::string> argv = BuildQemuArgv(config, m.accel_, paths);
   argv.insert(argv.end(), opt.qemu_extra.begin(), opt.qemu_extra.end());
-  json info{{"config", config.ToJson()},
-            {"accel", AccelName(m.accel_.accel)},
-            {"accel_reason", m.accel_.reason},
-            {"argv", argv},
-            {"snapshot", opt.snapshot_dir},
-            {"host_ksm", m.host_ksm_}};
+  json info{{"config", config.ToJson()},       {"accel", AccelName(m.accel_.accel)},
+            {"accel_reason", m.accel_.reason}, {"argv", argv},
+            {"snapshot", opt.snapshot_dir},    {"host_ksm", m.host_ksm_}};
   SV_TRY(WriteFileAtomic(opt.state.info(), info.dump(2) + "\n"));
   SV_ASSIGN_OR_RETURN(UniqueFd log,
                       OpenFile(opt.state.dir + "/qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0644));

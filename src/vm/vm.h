@@ -246,6 +246,7 @@ struct StartOptions {
   bool detach = false;                  // own session, survives us; else dies with us
   std::string snapshot_dir;             // restore from this snapshot instead of booting
   std::vector<std::string> qemu_extra;  // appended (tests, bench)
+  bool leave_host_ksm = false;          // bench: keep the host's ksmd as it is for both sides
 };
 
 struct StartedVm {
