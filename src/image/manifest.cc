@@ -11,8 +11,7 @@ constexpr size_t kMaxDepth = 32;
 
 constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
-constexpr std::string_view kDockerManifest =
-    "application/vnd.docker.distribution.manifest.v2+json";
+constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 constexpr std::string_view kDockerList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
@@ -72,14 +71,15 @@ Result<Descriptor> ParseDescriptor(const json& j, const std::string& where) {
 
 Result<std::vector<Descriptor>> ParseList(const json& body, const char* key) {
   auto it = body.find(key);
-  if (it == body.end() || !it->is_array()) return Bad(std::string(key) + " is missing or not a list");
+  if (it == body.end() || !it->is_array())
+    return Bad(std::string(key) + " is missing or not a list");
   if (it->size() > kMaxManifestEntries)
     return Bad(std::string(key) + " has " + std::to_string(it->size()) + " entries (at most " +
                std::to_string(kMaxManifestEntries) + ")");
   std::vector<Descriptor> out;
   for (size_t i = 0; i < it->size(); ++i) {
-    SV_ASSIGN_OR_RETURN(Descriptor d,
-                        ParseDescriptor((*it)[i], std::string(key) + "[" + std::to_string(i) + "]"));
+    SV_ASSIGN_OR_RETURN(
+        Descriptor d, ParseDescriptor((*it)[i], std::string(key) + "[" + std::to_string(i) + "]"));
     out.push_back(std::move(d));
   }
   return out;
@@ -118,9 +118,9 @@ Result<Manifest> ParseManifest(std::string_view body, std::string_view content_t
   if (version == j.end() || !version->is_number_integer())
     return Bad("schemaVersion is missing or not an integer");
   if (version->get<int64_t>() != 2)
-    return Error(ErrorCode::kUnsupported,
-                 "manifest: schemaVersion " + std::to_string(version->get<int64_t>()) +
-                     " is not supported (only schema 2 / OCI)");
+    return Error(ErrorCode::kUnsupported, "manifest: schemaVersion " +
+                                              std::to_string(version->get<int64_t>()) +
+                                              " is not supported (only schema 2 / OCI)");
   Manifest m;
   std::string declared = StringField(j, "mediaType");
   std::string_view header = BareType(content_type);
@@ -128,12 +128,12 @@ Result<Manifest> ParseManifest(std::string_view body, std::string_view content_t
   if (!declared.empty() && (IsIndexType(header) || IsImageType(header)) && header != declared)
     return Bad("Content-Type " + std::string(header) + " disagrees with mediaType " + declared);
   m.media_type = declared.empty() ? std::string(header) : declared;
-  bool is_index = IsIndexType(m.media_type) || (m.media_type.empty() && j.contains("manifests") &&
-                                                !j.contains("layers"));
+  bool is_index = IsIndexType(m.media_type) ||
+                  (m.media_type.empty() && j.contains("manifests") && !j.contains("layers"));
   if (!is_index && !m.media_type.empty() && !IsImageType(m.media_type) &&
       m.media_type != "application/json")
-    return Error(ErrorCode::kUnsupported, "manifest: media type " + m.media_type +
-                                              " is not an image manifest or index");
+    return Error(ErrorCode::kUnsupported,
+                 "manifest: media type " + m.media_type + " is not an image manifest or index");
   if (is_index) {
     m.kind = ManifestKind::kIndex;
     SV_ASSIGN_OR_RETURN(m.manifests, ParseList(j, "manifests"));
@@ -146,8 +146,7 @@ Result<Manifest> ParseManifest(std::string_view body, std::string_view content_t
   return m;
 }
 
-Result<Descriptor> PickPlatform(const Manifest& index, std::string_view os,
-                                std::string_view arch) {
+Result<Descriptor> PickPlatform(const Manifest& index, std::string_view os, std::string_view arch) {
   std::string seen;
   for (const auto& d : index.manifests) {
     if (d.os == os && d.architecture == arch) {
@@ -159,8 +158,8 @@ Result<Descriptor> PickPlatform(const Manifest& index, std::string_view os,
     seen += d.os + "/" + d.architecture;
   }
   return Error(ErrorCode::kNotFound, "the index has no " + std::string(os) + "/" +
-                                         std::string(arch) + " image (it has: " +
-                                         (seen.empty() ? "none" : seen) + ")");
+                                         std::string(arch) +
+                                         " image (it has: " + (seen.empty() ? "none" : seen) + ")");
 }
 
 std::string RegistryRef::StoreRef() const {
@@ -193,8 +192,8 @@ Result<RegistryRef> ParseRegistryRef(std::string_view ref) {
     if (r.port < 1 || r.port > 65535) return bad("port out of range");
   }
   if (r.host.empty() ||
-      r.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-          std::string::npos)
+      r.host.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != std::string::npos)
     return bad("bad host");
   if (r.host.find('.') == std::string::npos && colon == std::string_view::npos &&
       r.host != "localhost")
@@ -207,7 +206,8 @@ Result<RegistryRef> ParseRegistryRef(std::string_view ref) {
     SV_TRY_CTX(DigestHex(r.digest), "image reference");
   } else {
     size_t tag_colon = rest.rfind(':');
-    if (tag_colon != std::string_view::npos && rest.find('/', tag_colon) == std::string_view::npos) {
+    if (tag_colon != std::string_view::npos &&
+        rest.find('/', tag_colon) == std::string_view::npos) {
       r.tag = std::string(rest.substr(tag_colon + 1));
       name = rest.substr(0, tag_colon);
     } else {
@@ -223,7 +223,8 @@ Result<RegistryRef> ParseRegistryRef(std::string_view ref) {
   // Repository: lowercase path components separated by '/', each [a-z0-9]+ with . _ - inside.
   if (name.empty() || name.size() > 255 || name.front() == '/' || name.back() == '/' ||
       name.find("//") != std::string_view::npos ||
-      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") != std::string_view::npos ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") !=
+          std::string_view::npos ||
       name.find("..") != std::string_view::npos)
     return bad("bad repository name");
   r.repository = std::string(name);

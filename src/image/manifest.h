@@ -45,8 +45,7 @@ Result<Manifest> ParseManifest(std::string_view body, std::string_view content_t
 
 // The index entry for os/architecture (variant ignored unless several match, then the
 // first). NotFound names the platforms the index has.
-Result<Descriptor> PickPlatform(const Manifest& index, std::string_view os,
-                                std::string_view arch);
+Result<Descriptor> PickPlatform(const Manifest& index, std::string_view os, std::string_view arch);
 
 struct RegistryRef {
   std::string host;  // host name or IPv4 address

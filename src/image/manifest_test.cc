@@ -17,8 +17,10 @@ std::string Desc(const std::string& digest, const std::string& size = "10",
 }
 
 TEST(ManifestTest, ParsesOciAndDockerManifests) {
-  std::string oci = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-                    "\"config\":" + Desc(kD1) + ",\"layers\":[" + Desc(kD2, "20") + "]}";
+  std::string oci =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+      "\"config\":" +
+      Desc(kD1) + ",\"layers\":[" + Desc(kD2, "20") + "]}";
   auto m = ParseManifest(oci, "application/vnd.oci.image.manifest.v1+json");
   ASSERT_TRUE(m.has_value()) << m.error().message();
   EXPECT_EQ(m->kind, ManifestKind::kImage);
@@ -33,12 +35,11 @@ TEST(ManifestTest, ParsesOciAndDockerManifests) {
 }
 
 TEST(ManifestTest, ParsesIndexAndPicksPlatform) {
-  std::string idx = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
-                    "\"manifests\":[" +
-                    Desc(kD1, "5", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}") +
-                    "," +
-                    Desc(kD2, "6", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") +
-                    "]}";
+  std::string idx =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+      "\"manifests\":[" +
+      Desc(kD1, "5", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}") + "," +
+      Desc(kD2, "6", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") + "]}";
   auto m = ParseManifest(idx, "");
   ASSERT_TRUE(m.has_value()) << m.error().message();
   EXPECT_EQ(m->kind, ManifestKind::kIndex);
@@ -69,8 +70,7 @@ TEST(ManifestTest, RefusesNastyManifests) {
        "bad digest"},
       {"{\"schemaVersion\":2,\"config\":" + Desc(kD1, "-1") + layers, "", "unsigned"},
       {"{\"schemaVersion\":2,\"config\":" + Desc(kD1, "1.5") + layers, "", "unsigned"},
-      {"{\"schemaVersion\":2,\"config\":" + Desc(kD1, "99999999999999999") + layers, "",
-       "too big"},
+      {"{\"schemaVersion\":2,\"config\":" + Desc(kD1, "99999999999999999") + layers, "", "too big"},
       {"{\"schemaVersion\":2,\"config\":" + Desc(kD1) + ",\"layers\":{}}", "", "not a list"},
       {"{\"schemaVersion\":2,\"config\":" + Desc(kD1) + ",\"layers\":[1]}", "", "not an object"},
       {"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
@@ -106,9 +106,9 @@ TEST(ManifestTest, ParsesRegistryReferences) {
   r = ParseRegistryRef("registry.example:443/a@" + kD1);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->Reference(), kD1);
-  for (const char* bad : {"", "busybox", "busybox/x:1", "h:99999/x", "h:/x", "h:1/", "h:1/X",
-                          "h:1/a//b", "h:1/a:", "h:1/a:-x", "h:1/../a", "h:1/a@sha256:12",
-                          "h o:1/a", "h:1/a:t\n"}) {
+  for (const char* bad :
+       {"", "busybox", "busybox/x:1", "h:99999/x", "h:/x", "h:1/", "h:1/X", "h:1/a//b",
+        "h:1/a:", "h:1/a:-x", "h:1/../a", "h:1/a@sha256:12", "h o:1/a", "h:1/a:t\n"}) {
     EXPECT_FALSE(ParseRegistryRef(bad).has_value()) << bad;
   }
 }

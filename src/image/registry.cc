@@ -26,8 +26,9 @@ Error StatusError(int status, const std::string& what, const std::string& url) {
     case 401:
     case 403:
       return Error(ErrorCode::kPermissionDenied,
-                   where + ": the registry wants authentication, which is not supported "
-                           "(token-less registries only)");
+                   where +
+                       ": the registry wants authentication, which is not supported "
+                       "(token-less registries only)");
     case 404:
       return Error(ErrorCode::kNotFound, where + ": not in the registry");
     case 429:
@@ -105,9 +106,8 @@ Result<FetchedManifest> RegistryClient::GetManifest(const std::string& reference
         return true;
       });
   if (too_big)
-    return Error(ErrorCode::kGuestFault, what + ": larger than " +
-                                             std::to_string(kMaxManifestBytes) +
-                                             " bytes, refused");
+    return Error(ErrorCode::kGuestFault,
+                 what + ": larger than " + std::to_string(kMaxManifestBytes) + " bytes, refused");
   if (!res) return TransportError(res.error(), what, Url(path));
   if (status != 200) return StatusError(status, what, Url(path));
   out.digest = Sha256Of(out.body);
@@ -197,8 +197,8 @@ Status RegistryClient::DownloadBlob(
     }
     if (!res) {
       return TransportError(res.error(), what, Url(path))
-          .Context("interrupted after " + std::to_string(have) + " of " +
-                   std::to_string(d.size) + " bytes (kept for resuming: pull again)");
+          .Context("interrupted after " + std::to_string(have) + " of " + std::to_string(d.size) +
+                   " bytes (kept for resuming: pull again)");
     }
   } else if (progress) {
     progress(have, d.size);

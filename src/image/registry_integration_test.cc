@@ -112,10 +112,11 @@ class RealRegistryTest : public ::testing::Test {
     port_ = FreePort();
     std::string storage = dir_.path() + "/registry";
     fs::create_directories(storage);
-    std::string config = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                         "    rootdirectory: " + storage +
-                         "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" +
-                         std::to_string(port_) + "\n";
+    std::string config =
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        "    rootdirectory: " +
+        storage +
+        "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
     ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/registry.yml", config));
     SpawnOptions so;
     so.argv = {"docker-registry", "serve", dir_.path() + "/registry.yml"};
@@ -159,8 +160,8 @@ class RealRegistryTest : public ::testing::Test {
            {"annotations", {{"org.opencontainers.image.ref.name", tag}}}});
     }
     EXPECT_TRUE(WriteFileAtomic(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
-    EXPECT_TRUE(
-        WriteFileAtomic(layout + "/index.json", json{{"schemaVersion", 2}, {"manifests", manifests}}.dump()));
+    EXPECT_TRUE(WriteFileAtomic(layout + "/index.json",
+                                json{{"schemaVersion", 2}, {"manifests", manifests}}.dump()));
     return layout;
   }
 
@@ -180,9 +181,11 @@ class RealRegistryTest : public ::testing::Test {
     std::string rootfs = dir_.path() + "/rootfs";
     if (!fs::exists(rootfs)) {
       fs::create_directories(rootfs + "/bin");
-      for (const char* d : {"proc", "sys", "dev", "tmp", "etc"}) fs::create_directories(rootfs + "/" + d);
+      for (const char* d : {"proc", "sys", "dev", "tmp", "etc"})
+        fs::create_directories(rootfs + "/" + d);
       fs::copy_file("/bin/busybox", rootfs + "/bin/busybox");
-      for (const char* app : {"sh", "cat", "echo"}) fs::create_symlink("busybox", rootfs + "/bin/" + app);
+      for (const char* app : {"sh", "cat", "echo"})
+        fs::create_symlink("busybox", rootfs + "/bin/" + app);
       EXPECT_TRUE(WriteFileAtomic(rootfs + "/etc/motd", "pulled over HTTP\n"));
     }
     BuildOptions o;
@@ -206,8 +209,8 @@ TEST_F(RealRegistryTest, PullsSharesLayersAndRuns) {
   Push(layout, "two", "demo/busybox:2");
 
   std::string dst = dir_.path() + "/dst";
-  auto pull = RunCommand({Bin("storevisor-image"), "--root", dst, "pull", "--insecure",
-                          Host() + "/demo/busybox:1"});
+  auto pull = RunCommand(
+      {Bin("storevisor-image"), "--root", dst, "pull", "--insecure", Host() + "/demo/busybox:1"});
   ASSERT_TRUE(pull.has_value());
   ASSERT_EQ(pull->status.exit_code, 0) << pull->err;
   EXPECT_NE(pull->out.find("pulled " + Host() + "/demo/busybox:1"), std::string::npos);
@@ -255,7 +258,9 @@ TEST_F(RealRegistryTest, PicksLinuxAmd64FromAnIndex) {
   std::string amd64 = BuildBusybox(src, "demo/multi:amd64", {"/bin/echo", "amd64"});
   std::string other = BuildBusybox(src, "demo/multi:arm64", {"/bin/echo", "arm64"});
   std::string layout = ExportLayout(src, {});
-  auto size_of = [&](const std::string& d) { return fs::file_size(layout + "/blobs/sha256/" + d.substr(7)); };
+  auto size_of = [&](const std::string& d) {
+    return fs::file_size(layout + "/blobs/sha256/" + d.substr(7));
+  };
   json index = {{"schemaVersion", 2},
                 {"mediaType", "application/vnd.oci.image.index.v1+json"},
                 {"manifests",
@@ -310,7 +315,7 @@ class HostileRegistryTest : public ::testing::Test {
     config_ = cfg.dump();
     manifest_ = ManifestFor(layer_.size());
     server_.Get(R"(/v2/([a-z/]+)/manifests/(.+))", [this](const httplib::Request& req,
-                                                         httplib::Response& res) {
+                                                          httplib::Response& res) {
       std::string repo = req.matches[1];
       if (repo == "auth") {
         res.status = 401;
@@ -329,7 +334,7 @@ class HostileRegistryTest : public ::testing::Test {
       res.set_content(body, "application/vnd.oci.image.manifest.v1+json");
     });
     server_.Get(R"(/v2/([a-z/]+)/blobs/(sha256:[0-9a-f]+))", [this](const httplib::Request& req,
-                                                                   httplib::Response& res) {
+                                                                    httplib::Response& res) {
       std::string repo = req.matches[1];
       std::string digest = req.matches[2];
       if (digest == Sha256Of(config_)) {
