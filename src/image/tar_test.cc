@@ -9,8 +9,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "common/files.h"
 #include "image/image.h"
@@ -32,10 +34,11 @@ std::string Block(const std::string& path, char type, uint64_t size, const std::
   std::snprintf(h + 136, 12, "%011o", 0);
   h[156] = type;
   std::strncpy(h + 157, link.c_str(), 99);
-  std::memcpy(h + 257,
-              "ustar\0"
-              "00",
-              8);
+  const std::string_view magic(
+      "ustar\0"
+      "00",
+      8);  // magic "ustar\0", version "00"
+  std::copy(magic.begin(), magic.end(), h + 257);
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (char c : h) sum += static_cast<unsigned char>(c);
