@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -111,7 +112,7 @@ int RunDisplay(const DisplayOptions& o) {
       const std::string& m = probe.error().message();
       const size_t nl = m.find('\n');
       if (probe.error().code() == ErrorCode::kPermissionDenied && nl != std::string::npos) {
-        return FailReply(std::atoi(m.c_str()), m.substr(nl + 1));
+        return FailReply(static_cast<int>(std::strtol(m.c_str(), nullptr, 10)), m.substr(nl + 1));
       }
       return Fail(probe.error());
     }
