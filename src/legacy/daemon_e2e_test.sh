@@ -18,6 +18,7 @@ T="$(mktemp -d /tmp/sv-e2e-legacy-XXXXXX)"
 SOCK="$T/sock"
 SV() { "$BIN/storevisor" --socket "$SOCK" "$@"; }
 DPID=""
+CLI=""
 start_daemon() {
   "$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" \
     --legacy-tool "$BIN/storevisor-legacy" >> "$T/daemon.log" 2>&1 &
@@ -27,6 +28,7 @@ start_daemon() {
 }
 cleanup() {
   set +e
+  [ -n "$CLI" ] && kill "$CLI" 2>/dev/null
   [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null && SV apply -f "$T/empty.yaml" --timeout 60 >/dev/null 2>&1
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
   # Whatever the daemon could not stop (a failed test) goes too.
@@ -117,6 +119,7 @@ for _ in range(100):
 s.settimeout(10)
 assert s.recv(12).startswith(b'RFB 003.008'), 'no RFB through storevisor display'" || fail "storevisor display"
 wait "$CLI" || fail "storevisor display exited with an error"
+CLI=""
 
 echo "== kill -9 of the daemon: QEMU keeps running, the same pid is re-adopted"
 qemu=$(pid_of pos-legacy)
