@@ -41,13 +41,15 @@ void ForEachLine(std::string_view text, F f) {
 Result<ResolvedUser> ResolveImageUser(std::string_view user, std::string_view passwd,
                                       std::string_view group) {
   if (user.empty() || user.size() > 256)
-    return Error(ErrorCode::kGuestFault, "image user '" + std::string(user.substr(0, 64)) +
-                                             "' is empty or too long");
+    return Error(ErrorCode::kGuestFault,
+                 "image user '" + std::string(user.substr(0, 64)) + "' is empty or too long");
   size_t colon = user.find(':');
   std::string_view u = user.substr(0, colon);
-  std::string_view g = colon == std::string_view::npos ? std::string_view() : user.substr(colon + 1);
+  std::string_view g =
+      colon == std::string_view::npos ? std::string_view() : user.substr(colon + 1);
   if (u.empty() || (colon != std::string_view::npos && g.empty()))
-    return Error(ErrorCode::kGuestFault, "image user '" + std::string(user) + "': want USER[:GROUP]");
+    return Error(ErrorCode::kGuestFault,
+                 "image user '" + std::string(user) + "': want USER[:GROUP]");
   ResolvedUser r;
   const std::optional<uint32_t> numeric = Id(u);
   std::optional<uint32_t> uid = numeric;

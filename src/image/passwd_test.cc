@@ -44,8 +44,8 @@ TEST(PasswdTest, ResolvesNamesGroupsAndSupplementaryGroups) {
 }
 
 TEST(PasswdTest, RefusesUnknownAndMalformedUsers) {
-  for (const char* bad : {"", "ghost", "app:ghosts", "evil", ":", "app:", ":staff",
-                          "4294967295", "99999999999"}) {
+  for (const char* bad :
+       {"", "ghost", "app:ghosts", "evil", ":", "app:", ":staff", "4294967295", "99999999999"}) {
     auto u = ResolveImageUser(bad, kPasswd, kGroup);
     EXPECT_FALSE(u.has_value()) << bad;
   }

@@ -58,8 +58,8 @@ Result<MountLine> FindMount(const std::string& point) {
 
 unsigned long MountFlags(const std::string& mount_options) {
   static const std::pair<const char*, unsigned long> kFlags[] = {
-      {"ro", MS_RDONLY},       {"nosuid", MS_NOSUID},         {"nodev", MS_NODEV},
-      {"noexec", MS_NOEXEC},   {"noatime", MS_NOATIME},       {"nodiratime", MS_NODIRATIME},
+      {"ro", MS_RDONLY},         {"nosuid", MS_NOSUID},          {"nodev", MS_NODEV},
+      {"noexec", MS_NOEXEC},     {"noatime", MS_NOATIME},        {"nodiratime", MS_NODIRATIME},
       {"relatime", MS_RELATIME}, {"strictatime", MS_STRICTATIME}};
   unsigned long flags = 0;
   for (const auto& o : Split(mount_options)) {
