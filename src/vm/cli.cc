@@ -66,6 +66,7 @@ Result<VmConfig> LoadConfig(const Options& o) {
   if (!o.serial.empty()) j["serial"] = o.serial;
   if (!o.qmp.empty()) j["qmp"] = o.qmp;
   if (!o.accel.empty()) j["accel"] = o.accel;
+  if (o.mem_merge) j["mem_merge"] = true;
   if (!o.disks.empty()) {
     j["disks"] = json::array();
     for (const auto& s : o.disks) {
@@ -312,6 +313,8 @@ void AddVmFlags(CLI::App* c, Options* o) {
   c->add_option("--serial", o->serial, "stdout | file:PATH | none");
   c->add_option("--qmp", o->qmp, "an extra QMP socket for you at PATH");
   c->add_option("--accel", o->accel, "kvm | tcg | auto");
+  c->add_flag("--mem-merge", o->mem_merge,
+              "guest RAM mergeable by KSM (switches the host's ksmd on if it is off)");
   c->add_option("-o,--output", o->output, "json for machine-readable output");
 }
 

@@ -39,7 +39,7 @@ TEST(QemuCmdline, MinimalTcg) {
       "-name",
       "pos-1,debug-threads=on",
       "-M",
-      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=off",
       "-nodefaults",
       "-no-user-config",
       "-display",
@@ -130,16 +130,16 @@ TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {
     return std::find(v.begin(), v.end(), s) != v.end();
   };
   EXPECT_TRUE(has(save,
-                  "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=on,"
+                  "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=off,"
                   "memory-backend=ram0"));
   EXPECT_TRUE(
-      has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=on"));
+      has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=off"));
   EXPECT_FALSE(has(save, "-incoming"));
   RuntimePaths restore = kPaths;
   restore.incoming = true;
   Argv r = BuildQemuArgv(c, kTcg, restore);
   EXPECT_TRUE(
-      has(r, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=off,merge=on"));
+      has(r, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=off,merge=off"));
   ASSERT_GE(r.size(), 2u);
   EXPECT_EQ(r[r.size() - 2], "-incoming");
   EXPECT_EQ(r.back(), "defer");

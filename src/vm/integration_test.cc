@@ -367,8 +367,8 @@ TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
 TEST_F(VmTest, MergeableVmSwitchesHostKsmOn) {
   if (ksm_before_.empty() || !WriteKsm("0")) GTEST_SKIP() << "SKIPPED: no writable " << kKsmRun;
   std::string state = dir_ + "/ksm";
-  auto run = Cli({"run", "--config", WriteConfig("ksm", json::object()), "--detach", "--state-dir",
-                  state, "--no-wait", "-o", "json"});
+  auto run = Cli({"run", "--config", WriteConfig("ksm", {{"mem_merge", true}}), "--detach",
+                  "--state-dir", state, "--no-wait", "-o", "json"});
   ASSERT_EQ(run.status.exit_code, 0) << run.err;
   EXPECT_EQ(ReadFile(kKsmRun, 16).value_or(""), "1\n");
   EXPECT_NE(json::parse(run.out)["host_ksm"].get<std::string>().find("switched on"),

@@ -66,11 +66,13 @@ struct VmConfig {
   std::string qmp_path;  // extra place for the QMP socket (foreground runs); optional
   AccelMode accel = AccelMode::kAuto;
   uint64_t tcg_tb_size_mib = 16;  // TCG translation cache: most of QEMU's RSS under TCG
-  bool mem_merge = true;          // guest RAM mergeable by KSM (MADV_MERGEABLE)
-  bool balloon = true;            // virtio-balloon with free page reporting
-  bool rng = true;                // virtio-rng
-  int ready_timeout_s = 30;       // boot watchdog: the agent must answer by then
-  int stop_timeout_s = 10;        // per shutdown stage
+  // Guest RAM mergeable by KSM (MADV_MERGEABLE); on request only, because a mergeable VM
+  // switches the host's ksmd on (a host-wide change).
+  bool mem_merge = false;
+  bool balloon = true;       // virtio-balloon with free page reporting
+  bool rng = true;           // virtio-rng
+  int ready_timeout_s = 30;  // boot watchdog: the agent must answer by then
+  int stop_timeout_s = 10;   // per shutdown stage
   std::string qemu = "qemu-system-x86_64";
   std::string ram_file;  // when set, guest RAM is a shared file (snapshots)
 
