@@ -119,8 +119,8 @@ sv::Result<sv::ChildProcess> StartDaemon(const Paths& p) {
     if (v && v->status.success()) return d;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return sv::Error(sv::ErrorCode::kTimeout, "storevisord did not answer; see " + p.work +
-                                                "/storevisord.log");
+  return sv::Error(sv::ErrorCode::kTimeout,
+                   "storevisord did not answer; see " + p.work + "/storevisord.log");
 }
 
 sv::Result<double> TimedApply(const Paths& p, const std::string& profile) {
@@ -226,10 +226,14 @@ sv::Result<double> PodmanStart(const Paths& p, const std::string& name,
                                const std::vector<std::string>& image_and_cmd,
                                const std::vector<std::string>& check) {
   (void)sv::RunCommand(Podman(p, {"rm", "-f", "-t", "0", name}), std::chrono::seconds(30));
-  std::vector<std::string> run = {"run",      "-d",
-                                  "--name",   name,
-                                  "--network=none", "--ulimit",
-                                  "nofile=1024:1024", "--ulimit",
+  std::vector<std::string> run = {"run",
+                                  "-d",
+                                  "--name",
+                                  name,
+                                  "--network=none",
+                                  "--ulimit",
+                                  "nofile=1024:1024",
+                                  "--ulimit",
                                   "nproc=4096:4096"};
   run.insert(run.end(), image_and_cmd.begin(), image_and_cmd.end());
   std::vector<std::string> exec = {"exec", name};
@@ -253,19 +257,16 @@ struct PeerSample {
 sv::Result<PeerSample> Peer(const Paths& p) {
   PeerSample s;
   SV_ASSIGN_OR_RETURN(s.pc, PcColdBoot(p));
-  SV_ASSIGN_OR_RETURN(
-      s.kv, PodmanStart(p, "svb-kv",
-                        {"localhost/storevisor/kv:1", "/usr/bin/redis-server", "--port", "6379",
-                         "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir",
-                         "/data"},
-                        {"/usr/bin/redis-cli", "ping"}));
-  SV_ASSIGN_OR_RETURN(
-      s.inventory,
-      PodmanStart(p, "svb-inventory",
-                  {"localhost/storevisor/inventory:1", "/bin/busybox", "httpd", "-f", "-p", "8080",
-                   "-h", "/srv/www"},
-                  {"/bin/busybox", "wget", "-q", "-O", "/dev/null",
-                   "http://127.0.0.1:8080/inventory.json"}));
+  SV_ASSIGN_OR_RETURN(s.kv, PodmanStart(p, "svb-kv",
+                                        {"localhost/storevisor/kv:1", "/usr/bin/redis-server",
+                                         "--port", "6379", "--save", "", "--appendonly", "no",
+                                         "--protected-mode", "no", "--dir", "/data"},
+                                        {"/usr/bin/redis-cli", "ping"}));
+  SV_ASSIGN_OR_RETURN(s.inventory, PodmanStart(p, "svb-inventory",
+                                               {"localhost/storevisor/inventory:1", "/bin/busybox",
+                                                "httpd", "-f", "-p", "8080", "-h", "/srv/www"},
+                                               {"/bin/busybox", "wget", "-q", "-O", "/dev/null",
+                                                "http://127.0.0.1:8080/inventory.json"}));
   (void)sv::RunCommand(Podman(p, {"rm", "-f", "-t", "0", "svb-kv", "svb-inventory"}),
                        std::chrono::seconds(60));
   return s;
@@ -308,21 +309,22 @@ sv::Status PsBench(const Paths& p, pid_t daemon_pid) {
   std::printf("starting %d containers under podman...\n", kWorkloads);
   t0 = Clock::now();
   for (int i = 0; i < kWorkloads; ++i) {
-    SV_TRY(Must(Podman(p, {"run", "-d", "--name", "svb-idle" + std::to_string(i),
-                           "--network=none", "--ulimit", "nofile=1024:1024", "--ulimit",
-                           "nproc=4096:4096", "localhost/storevisor/inventory:1", "/bin/sleep",
-                           "3600"})));
+    SV_TRY(Must(Podman(p, {"run", "-d", "--name", "svb-idle" + std::to_string(i), "--network=none",
+                           "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                           "localhost/storevisor/inventory:1", "/bin/sleep", "3600"})));
   }
   const double podman50 = MsSince(t0);
   auto peer_ps = MedianCommandMs(Podman(p, {"ps"}), 21);
   (void)sv::RunCommand(Podman(p, {"rm", "-f", "-a", "-t", "0"}), std::chrono::seconds(300));
   if (!peer_ps) return std::move(peer_ps).error();
-  std::printf("\n50 containers: start all  storevisor apply %.0f ms, podman run x50 %.0f ms "
-              "(ratio %.2f)\n",
-              apply50, podman50, apply50 / podman50);
-  std::printf("ps with 50:  storevisor ps median %.1f ms (-o json %.1f ms), podman ps %.1f ms: "
-              "ratio %.2f\n",
-              ours_ps, ours_json, *peer_ps, ours_ps / *peer_ps);
+  std::printf(
+      "\n50 containers: start all  storevisor apply %.0f ms, podman run x50 %.0f ms "
+      "(ratio %.2f)\n",
+      apply50, podman50, apply50 / podman50);
+  std::printf(
+      "ps with 50:  storevisor ps median %.1f ms (-o json %.1f ms), podman ps %.1f ms: "
+      "ratio %.2f\n",
+      ours_ps, ours_json, *peer_ps, ours_ps / *peer_ps);
   std::printf("storevisord RSS with 50 workloads: %.1f MiB\n", rss50);
   return sv::Ok();
 }
@@ -397,9 +399,10 @@ int main(int argc, char** argv) {
       SV_ASSIGN_OR_RETURN(double a, TimedApply(p, demo));
       SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
       SV_ASSIGN_OR_RETURN(PeerSample s, Peer(p));
-      std::printf("round %d: storevisor apply %6.0f ms | peer: pc cold boot %6.0f + podman kv %5.0f"
-                  " + podman inventory %5.0f = %6.0f ms | ratio %.3f | load %s\n",
-                  i + 1, a, s.pc, s.kv, s.inventory, s.Sum(), a / s.Sum(), LoadAvg().c_str());
+      std::printf(
+          "round %d: storevisor apply %6.0f ms | peer: pc cold boot %6.0f + podman kv %5.0f"
+          " + podman inventory %5.0f = %6.0f ms | ratio %.3f | load %s\n",
+          i + 1, a, s.pc, s.kv, s.inventory, s.Sum(), a / s.Sum(), LoadAvg().c_str());
       ours.push_back(a);
       peer.push_back(s.Sum());
       pc.push_back(s.pc);
@@ -407,9 +410,10 @@ int main(int argc, char** argv) {
       inv.push_back(s.inventory);
     }
     const double mo = Median(ours), mp = Median(peer);
-    std::printf("\nmedians: storevisor apply %.0f ms; peer sum %.0f ms (pc %.0f, podman kv %.0f, "
-                "podman inventory %.0f)\n",
-                mo, mp, Median(pc), Median(kv), Median(inv));
+    std::printf(
+        "\nmedians: storevisor apply %.0f ms; peer sum %.0f ms (pc %.0f, podman kv %.0f, "
+        "podman inventory %.0f)\n",
+        mo, mp, Median(pc), Median(kv), Median(inv));
     std::printf("ratio apply/peer = %.3f (target <= 0.25: %s); apply under 2 s: %s\n", mo / mp,
                 mo / mp <= 0.25 ? "met" : "NOT met", mo < 2000 ? "met" : "NOT met");
     // Idle RSS with the demo store up.
@@ -419,9 +423,10 @@ int main(int argc, char** argv) {
     const double rss = RssMib(daemon->pid());
     SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
     SV_ASSIGN_OR_RETURN(double podman_rss, PodmanServiceRss(p));
-    std::printf("idle RSS: storevisord %.1f MiB (demo store up), podman system service %.1f MiB: "
-                "ratio %.2f\n",
-                rss, podman_rss, rss / podman_rss);
+    std::printf(
+        "idle RSS: storevisord %.1f MiB (demo store up), podman system service %.1f MiB: "
+        "ratio %.2f\n",
+        rss, podman_rss, rss / podman_rss);
     if (ps) SV_TRY(PsBench(p, daemon->pid()));
     return sv::Ok();
   };

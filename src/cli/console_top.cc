@@ -42,8 +42,8 @@ void PrintTop(const json& list, bool tty) {
   if (tty) std::printf("\033[H\033[2J");
   std::printf("storevisor top: %zu workloads, CPU %.1f%%, memory %s MiB\n", rows.size(), cpu_sum,
               Mib(mem_sum).c_str());
-  std::printf("%-20s %-10s %-9s %-10s %8s %7s %11s %9s\n", "NAME", "KIND", "STATE", "HEALTH",
-              "PID", "CPU%", "MEMORY MiB", "RESTARTS");
+  std::printf("%-20s %-10s %-9s %-10s %8s %7s %11s %9s\n", "NAME", "KIND", "STATE", "HEALTH", "PID",
+              "CPU%", "MEMORY MiB", "RESTARTS");
   for (const auto& w : rows) {
     const bool running = w.value("state", "") == "running";
     std::printf("%-20s %-10s %-9s %-10s %8lld %7.1f %11s %9lld\n", w.value("name", "").c_str(),
@@ -81,13 +81,13 @@ int Console(Client& client, const std::string& name, int tail_lines) {
                  "-- serial console of %s (output only; Ctrl-C detaches, the VM keeps running)\n",
                  name.c_str());
   }
-  auto st = client.Stream(
-      "/v1/workloads/" + name + "/logs?follow=1&tail=" + std::to_string(tail_lines),
-      [](std::string_view d) {
-        std::fwrite(d.data(), 1, d.size(), stdout);
-        std::fflush(stdout);
-        return true;
-      });
+  auto st =
+      client.Stream("/v1/workloads/" + name + "/logs?follow=1&tail=" + std::to_string(tail_lines),
+                    [](std::string_view d) {
+                      std::fwrite(d.data(), 1, d.size(), stdout);
+                      std::fflush(stdout);
+                      return true;
+                    });
   if (!st) {
     std::fprintf(stderr, "storevisor: %s\n", st.error().message().c_str());
     return ExitCodeFor(st.error().code());

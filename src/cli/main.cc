@@ -359,7 +359,8 @@ int Main(int argc, char** argv) {
   auto* top = app.add_subcommand("top", "CPU and memory per workload, refreshed");
   top->add_option("--interval", o.interval_ms, "milliseconds between refreshes")
       ->check(CLI::Range(100, 3600000));
-  top->add_option("-n,--iterations", o.iterations, "refresh this many times, then exit (0: forever)")
+  top->add_option("-n,--iterations", o.iterations,
+                  "refresh this many times, then exit (0: forever)")
       ->check(CLI::Range(0, 1000000));
   app.add_subcommand("version", "print client and daemon versions");
   try {

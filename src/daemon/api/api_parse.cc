@@ -129,7 +129,8 @@ Status ParsePostEvent(const HttpRequest& req, ApiCommand* cmd) {
   SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "source" && it.key() != "type" && it.key() != "time" && it.key() != "data") {
-      return Bad("body." + it.key().substr(0, 64) + ": unknown field; expected source, type, "
+      return Bad("body." + it.key().substr(0, 64) +
+                 ": unknown field; expected source, type, "
                  "time, data");
     }
   }

@@ -89,8 +89,9 @@ nlohmann::json EventJson(const Event& e) {
 
 std::string SseEvent(const Event& e) {
   // type is a daemon word or a validated token: no newline can end the field early.
-  return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " +
-         EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+  return "id: " + std::to_string(e.id) + "\nevent: " + e.type +
+         "\ndata: " + EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n\n";
 }
 
 void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {

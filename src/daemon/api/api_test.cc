@@ -128,8 +128,8 @@ TEST(ApiTest, PostedEventsAreValidated) {
       {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z"})", "body.data"},
       {R"({"source":"v","type":"t","extra":1,)" + good_rest, "body.extra: unknown field"},
       {R"({"source":"v\nevent: x","type":"t",)" + good_rest, "body.source"},
-      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":)" +
-           std::string(40, '[') + std::string(40, ']') + "}",
+      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":)" + std::string(40, '[') +
+           std::string(40, ']') + "}",
        "nested deeper than 16"},
       {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":{"x":")" +
            std::string(70000, 'a') + R"("}})",
@@ -149,10 +149,10 @@ TEST(ApiTest, Rfc3339) {
                         "2026-11-25T23:59:60+14:00", "1999-01-01T00:00:00.1-05:30"}) {
     EXPECT_TRUE(IsRfc3339(t)) << t;
   }
-  for (const char* t : {"", "2026-11-25", "2026-11-25T12:00:00", "2026-11-25T12:00:00+1:00",
-                        "2026-00-25T12:00:00Z", "2026-11-25T12:00:00.Z",
-                        "2026-11-25T12:00:00.1234567890Z", "2026-11-25T12:00:00Zjunk",
-                        "2026-11-25T12:61:00Z", "2026-11-25T12:00:00+01:00x"}) {
+  for (const char* t :
+       {"", "2026-11-25", "2026-11-25T12:00:00", "2026-11-25T12:00:00+1:00", "2026-00-25T12:00:00Z",
+        "2026-11-25T12:00:00.Z", "2026-11-25T12:00:00.1234567890Z", "2026-11-25T12:00:00Zjunk",
+        "2026-11-25T12:61:00Z", "2026-11-25T12:00:00+01:00x"}) {
     EXPECT_FALSE(IsRfc3339(t)) << t;
   }
 }

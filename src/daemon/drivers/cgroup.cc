@@ -28,7 +28,7 @@ bool IsDir(const std::string& path) {
 // "/a/b/c" -> {"/a", "/a/b", "/a/b/c"}.
 std::vector<std::string> Prefixes(const std::string& path) {
   std::vector<std::string> out;
-  for (size_t pos = path.find('/', 1); ; pos = path.find('/', pos + 1)) {
+  for (size_t pos = path.find('/', 1);; pos = path.find('/', pos + 1)) {
     out.push_back(path.substr(0, pos));
     if (pos == std::string::npos) break;
   }
@@ -44,8 +44,7 @@ Status WriteControl(const std::string& file, const std::string& value) {
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid()) return Error(ErrorCode::kIo, "open " + file + ": " + std::strerror(errno));
   if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
-    return Error(ErrorCode::kIo,
-                 "write '" + value + "' to " + file + ": " + std::strerror(errno));
+    return Error(ErrorCode::kIo, "write '" + value + "' to " + file + ": " + std::strerror(errno));
   }
   return Ok();
 }
@@ -112,15 +111,17 @@ std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& root
     w.push_back({cpuset_root + p, "cpuset.cpus",
                  leaf && !limits.cpuset.empty() ? limits.cpuset : parent_cpus});
   }
-  const std::string mem = root + "/memory" + path;
-  for (const auto& p : Prefixes(path)) w.push_back({root + "/memory" + p, "", ""});
+  const std::string memory_root = root + "/memory";
+  const std::string mem = memory_root + path;
+  for (const auto& p : Prefixes(path)) w.push_back({memory_root + p, "", ""});
   // Pages QEMU touched before the move are charged to the new group too.
   w.push_back({mem, "memory.move_charge_at_immigrate", "3"});
   if (limits.memory_bytes > 0) {
     w.push_back({mem, "memory.limit_in_bytes", std::to_string(limits.memory_bytes)});
   }
-  const std::string cpu = root + "/cpu" + path;
-  for (const auto& p : Prefixes(path)) w.push_back({root + "/cpu" + p, "", ""});
+  const std::string cpu_root = root + "/cpu";
+  const std::string cpu = cpu_root + path;
+  for (const auto& p : Prefixes(path)) w.push_back({cpu_root + p, "", ""});
   if (!quota.empty()) {
     w.push_back({cpu, "cpu.cfs_period_us", std::to_string(kPeriod)});
     w.push_back({cpu, "cpu.cfs_quota_us", quota});
@@ -153,6 +154,7 @@ Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_
     cpus = Trim(ReadFile(root + "/cpuset/cpuset.cpus", 4096).value_or("0"));
     mems = Trim(ReadFile(root + "/cpuset/cpuset.mems", 4096).value_or("0"));
   }
+  const std::string leaf_cpuset = root + "/cpuset" + path;
   for (const auto& step : PlanCgroup(layout, root, path, limits, cpus, mems)) {
     if (step.file.empty()) {
       if (::mkdir(step.dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -161,8 +163,8 @@ Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_
       continue;
     }
     // A parent's cpuset that is already set (by an earlier workload) is left alone.
-    const bool parent_cpuset = (step.file == "cpuset.cpus" || step.file == "cpuset.mems") &&
-                               step.dir != root + "/cpuset" + path;
+    const bool parent_cpuset =
+        (step.file == "cpuset.cpus" || step.file == "cpuset.mems") && step.dir != leaf_cpuset;
     if (parent_cpuset && !Trim(ReadFile(step.dir + "/" + step.file, 4096).value_or("")).empty()) {
       continue;
     }

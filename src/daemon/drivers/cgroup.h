@@ -41,8 +41,7 @@ struct CgroupWrite {
 // parents, which start empty.
 std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& mount_root,
                                     const std::string& path, const CgroupLimits& limits,
-                                    const std::string& parent_cpus,
-                                    const std::string& parent_mems);
+                                    const std::string& parent_cpus, const std::string& parent_mems);
 
 // Makes the cgroup and moves pid (all its threads) into it. v1 memory charges move along.
 Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_t pid,

@@ -20,9 +20,7 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Status Run(const std::vector<std::string>& argv) {
-  return RunTool(argv, std::chrono::seconds(30));
-}
+Status Run(const std::vector<std::string>& argv) { return RunTool(argv, std::chrono::seconds(30)); }
 
 // The image config's process (from its bundle's config.json) supplies what the profile
 // leaves out, as `docker run IMAGE` does: command, the image's env under the profile's,
@@ -61,7 +59,8 @@ void StopShim(const std::string& shim_pid_file) {
   if (!text) return;
   const int64_t pid = std::strtoll(text->c_str(), nullptr, 10);
   const size_t sp = text->find(' ');
-  const uint64_t ticks = sp == std::string::npos ? 0 : std::strtoull(text->c_str() + sp, nullptr, 10);
+  const uint64_t ticks =
+      sp == std::string::npos ? 0 : std::strtoull(text->c_str() + sp, nullptr, 10);
   if (pid <= 1 || ticks == 0 || !ProcessAlive(pid, ticks)) return;
   (void)::kill(static_cast<pid_t>(-pid), SIGKILL);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -116,16 +115,15 @@ Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w, Workload* 
   for (char& c : flat) {
     if (c == '/' || c == ':') c = '_';
   }
-  const std::string dir = opt_.image_dir + "/" + flat + "/rootfs";
+  std::string dir = opt_.image_dir + "/" + flat + "/rootfs";
   if (!opt_.image_dir.empty() && Exists(dir)) return dir;
   std::string where = "the image store " + opt_.image_root;
   if (!opt_.image_dir.empty()) where += " nor " + dir;
-  return Error(ErrorCode::kNotFound,
-               "image " + w.image + " is not in " + where +
-                   "; import it (`storevisor image import FILE " + w.image +
-                   "` or `storevisor image build-from-dir DIR " + w.image +
-                   "`, see `storevisor image ls`); the demo images come from "
-                   "scripts/setup.d/50-demo.sh");
+  return Error(ErrorCode::kNotFound, "image " + w.image + " is not in " + where +
+                                         "; import it (`storevisor image import FILE " + w.image +
+                                         "` or `storevisor image build-from-dir DIR " + w.image +
+                                         "`, see `storevisor image ls`); the demo images come from "
+                                         "scripts/setup.d/50-demo.sh");
 }
 
 Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAttachment>& nets) {
@@ -174,21 +172,31 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
   SV_TRY(MakeDirs(opt_.log_dir));
   SV_TRY(SetUpNetwork(w, nets));
   const std::string netns = nets.empty() ? "" : "/run/netns/" + NetnsName(w.name);
-  SV_TRY(
-      WriteFileAtomic(dir + "/bundle/config.json", MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
+  SV_TRY(WriteFileAtomic(dir + "/bundle/config.json",
+                         MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
   SpawnOptions spawn;
-  spawn.argv = {opt_.self_exe, "shim",
-                "--runtime",   opt_.runtime,
-                "--root",      opt_.root,
-                "--id",        ContainerId(w.name),
-                "--bundle",    dir + "/bundle",
-                "--log",       LogPath(w.name),
-                "--exit-file", dir + "/exit.json",
-                "--pid-file",  dir + "/pid",
-                "--shim-pid-file", dir + "/shim.pid",
-                "--log-max",   std::to_string(opt_.log_max_bytes)};
+  spawn.argv = {opt_.self_exe,
+                "shim",
+                "--runtime",
+                opt_.runtime,
+                "--root",
+                opt_.root,
+                "--id",
+                ContainerId(w.name),
+                "--bundle",
+                dir + "/bundle",
+                "--log",
+                LogPath(w.name),
+                "--exit-file",
+                dir + "/exit.json",
+                "--pid-file",
+                dir + "/pid",
+                "--shim-pid-file",
+                dir + "/shim.pid",
+                "--log-max",
+                std::to_string(opt_.log_max_bytes)};
   spawn.new_session = true;  // the shim must outlive the daemon
   spawn.stdout_fd = -1;
   spawn.stderr_fd = -1;
@@ -275,7 +283,8 @@ Status ContainerDriver::Remove(const std::string& name, const std::string& /*dri
   TearDownNetwork(name);
   if (Exists(dir + "/image")) {
     // The image bundle's overlay: unmounted and removed with the container.
-    SV_TRY_CTX(image::Store(opt_.image_root).RemoveBundle(dir + "/image"), "image bundle of " + name);
+    SV_TRY_CTX(image::Store(opt_.image_root).RemoveBundle(dir + "/image"),
+               "image bundle of " + name);
   }
   ReapShims();
   return Ok();

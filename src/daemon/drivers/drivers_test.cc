@@ -77,8 +77,8 @@ TEST(ToolCallTest, ReportsStatusStderrAndJson) {
                        std::chrono::seconds(10), {"pid"});
   ASSERT_TRUE(j.has_value()) << j.error().message();
   EXPECT_EQ((*j)["pid"], 42);
-  auto missing = RunToolJson({"/bin/sh", "-c", "echo '{\"x\": 1}'"}, std::chrono::seconds(10),
-                             {"pid"});
+  auto missing =
+      RunToolJson({"/bin/sh", "-c", "echo '{\"x\": 1}'"}, std::chrono::seconds(10), {"pid"});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), ErrorCode::kGuestFault);
   EXPECT_NE(missing.error().message().find("printed no 'pid'"), std::string::npos);
@@ -91,8 +91,8 @@ TEST(ToolCallTest, ReportsStatusStderrAndJson) {
   EXPECT_NE(st.error().message().find("snapshot is stale"), std::string::npos);
   auto garbage = RunToolJson({"/bin/echo", "not json {"}, std::chrono::seconds(10));
   EXPECT_FALSE(garbage.has_value());
-  auto ex = RunToolExec({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"},
-                        std::chrono::seconds(10));
+  auto ex =
+      RunToolExec({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
   ASSERT_TRUE(ex.has_value());
   EXPECT_EQ(ex->exit_code, 3);
   EXPECT_EQ(ex->out, "out\n");
@@ -131,7 +131,8 @@ bool Has(const std::vector<CgroupWrite>& plan, const std::string& dir, const std
 
 TEST(CgroupPlanTest, V1SeedsCpusetParentsAndSetsLimits) {
   const CgroupLimits limits{"1", 0.5, 256ULL << 20};
-  auto plan = PlanCgroup(CgroupLayout::kHybrid, "/cg", "/storevisor/daemon/pos", limits, "0-1", "0");
+  auto plan =
+      PlanCgroup(CgroupLayout::kHybrid, "/cg", "/storevisor/daemon/pos", limits, "0-1", "0");
   EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor", "", ""));
   EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor", "cpuset.cpus", "0-1"));
   EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor/daemon", "cpuset.mems", "0"));

@@ -6,9 +6,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <cmath>
 
 #include "common/child_process.h"
 #include "common/files.h"
@@ -66,9 +66,9 @@ Status EnsureKsmRunning(const std::string& run_file) {
   // so running ksmd touches no other workload. It is left on: others may rely on it.
   UniqueFd fd(::open(run_file.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid() || ::write(fd.get(), "1", 1) != 1) {
-    return Error(ErrorCode::kPermissionDenied,
-                 "switching KSM on (" + run_file + "): " + std::strerror(errno) +
-                     "; run storevisord as root or set ksm: false");
+    return Error(ErrorCode::kPermissionDenied, "switching KSM on (" + run_file +
+                                                   "): " + std::strerror(errno) +
+                                                   "; run storevisord as root or set ksm: false");
   }
   return Ok();
 }
@@ -112,8 +112,9 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
   }
   const nlohmann::json config = MakeVmConfig(w, LogPath(w.name), taps);
   SV_TRY(WriteFileAtomic(dir + "/vm.json", config.dump(2)));
-  std::vector<std::string> run = {opt_.tool,     "run", "--config", dir + "/vm.json", "--detach",
-                                  "--state-dir", dir + "/run", "-o", "json"};
+  std::vector<std::string> run = {opt_.tool,        "run",      "--config",
+                                  dir + "/vm.json", "--detach", "--state-dir",
+                                  dir + "/run",     "-o",       "json"};
   if (w.ksm) SV_TRY(EnsureKsmRunning(opt_.ksm_run_file));
   std::string snapshot;
   if (w.snapshot) {
@@ -151,14 +152,14 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
   InstanceInfo info;
   info.running = true;
   info.pid = pid;
-  info.driver_state = nlohmann::json{{"pid", info.pid},
-                                     {"start_ticks", ProcessStartTicks(info.pid)},
-                                     {"accel", j->value("accel", "")},
-                                     {"snapshot", snapshot},
-                                     {"cgroup", cgroup},
-                                     {"ready_ms", j->value("ready_ms", nlohmann::json())},
-                                     {"taps", taps}}
-                          .dump();
+  info.driver_state = nlohmann::json{
+      {"pid", info.pid},
+      {"start_ticks", ProcessStartTicks(info.pid)},
+      {"accel", j->value("accel", "")},
+      {"snapshot", snapshot},
+      {"cgroup", cgroup},
+      {"ready_ms", j->value("ready_ms", nlohmann::json())},
+      {"taps", taps}}.dump();
   return info;
 }
 
@@ -170,16 +171,17 @@ Status MicroVmDriver::ConfigureGuestNetwork(const std::string& name,
   std::string script;
   for (size_t i = 0; i < nets.size(); ++i) {
     const std::string dev = "eth" + std::to_string(i);
-    script += "ip link set " + dev + " up && ip addr replace " + nets[i].address + "/" +
-              std::to_string(nets[i].prefix) + " dev " + dev + " && ";
+    script += "ip link set " + dev + " up && ip addr replace ";
+    script += nets[i].address + "/" + std::to_string(nets[i].prefix);
+    script += " dev " + dev + " && ";
   }
   script += "ip route replace default via " + nets[0].gateway;
   SV_ASSIGN_OR_RETURN(ExecOutput out, Exec(name, "", {"/bin/sh", "-c", script}, 10000));
   if (out.exit_code != 0) {
     return Error(ErrorCode::kFailedPrecondition,
-                 "configuring the guest's address (" + nets[0].address + ") through its agent: " +
-                     script + ": status " + std::to_string(out.exit_code) + ": " +
-                     out.err.substr(0, 300));
+                 "configuring the guest's address (" + nets[0].address +
+                     ") through its agent: " + script + ": status " +
+                     std::to_string(out.exit_code) + ": " + out.err.substr(0, 300));
   }
   return Ok();
 }
@@ -199,7 +201,7 @@ std::string MicroVmDriver::SnapshotKey(const Workload& w, const nlohmann::json& 
 
 Result<std::string> MicroVmDriver::EnsureSnapshot(const Workload& w, const nlohmann::json& config,
                                                   const std::string& config_file) {
-  const std::string dir = opt_.snapshot_dir + "/" + w.name + "-" + SnapshotKey(w, config);
+  std::string dir = opt_.snapshot_dir + "/" + w.name + "-" + SnapshotKey(w, config);
   struct stat st {};
   if (::stat((dir + "/manifest.json").c_str(), &st) == 0) return dir;
   // One snapshot per workload: older keys of the same workload go (each holds guest RAM).

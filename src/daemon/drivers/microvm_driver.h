@@ -11,7 +11,7 @@
 namespace storevisor::daemon {
 
 struct MicroVmDriverOptions {
-  std::string tool;       // storevisor-vm
+  std::string tool;          // storevisor-vm
   std::string state_dir;     // one folder per VM
   std::string snapshot_dir;  // <workload>-<key>/ per snapshotted VM (guest RAM + device state)
   std::string ksm_run_file = "/sys/kernel/mm/ksm/run";  // "" leaves KSM alone

@@ -141,9 +141,9 @@ int ShimMain(const std::vector<std::string>& args) {
   if (!o.shim_pid_file.empty()) {
     // Lets a later daemon stop this shim (and a runtime create it may still be running)
     // when it replaces an instance whose creation a crash interrupted.
-    (void)WriteFileAtomic(o.shim_pid_file, std::to_string(::getpid()) + " " +
-                                               std::to_string(ProcessStartTicks(::getpid())) +
-                                               "\n");
+    (void)WriteFileAtomic(
+        o.shim_pid_file,
+        std::to_string(::getpid()) + " " + std::to_string(ProcessStartTicks(::getpid())) + "\n");
   }
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   RotatingLog log(o.log_file, o.log_max_bytes);

@@ -23,8 +23,8 @@ Result<CommandOutput> RunChecked(const std::vector<std::string>& argv,
   if (!out->status.success()) {
     std::string err = out->err.substr(0, 800);
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-    return Error(code, JoinArgv(argv) + ": " + out->status.ToString() + (err.empty() ? "" : ": ") +
-                           err);
+    return Error(code,
+                 JoinArgv(argv) + ": " + out->status.ToString() + (err.empty() ? "" : ": ") + err);
   }
   return out;
 }
