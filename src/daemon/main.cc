@@ -56,6 +56,7 @@ int DaemonMain(int argc, char** argv) {
   app.add_option("--image-dir", o.image_dir,
                  "also directory images: <dir>/<name>_<tag>/rootfs (after the image store)");
   app.add_option("--vm-tool", o.vm_tool, "storevisor-vm (default: beside storevisord)");
+  app.add_option("--legacy-tool", o.legacy_tool, "storevisor-legacy (default: beside storevisord)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -67,6 +68,7 @@ int DaemonMain(int argc, char** argv) {
   if (o.runtime.empty()) o.runtime = "runc";
   if (o.vm_tool.empty()) o.vm_tool = Sibling(o.self_exe, "storevisor-vm");
   if (o.image_root.empty()) o.image_root = o.state_dir + "/images";
+  if (o.legacy_tool.empty()) o.legacy_tool = Sibling(o.self_exe, "storevisor-legacy");
   std::string token;
   if (!o.tcp.empty()) {
     auto t = ReadFile(o.token_file, 4096);

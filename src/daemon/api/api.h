@@ -26,7 +26,9 @@ enum class ApiOp {
   kLogs,
   kEvents,
   kMetrics,
-  kPostEvent,  // POST /v1/events: an event from another service (the vision service)
+  kScreenshot,  // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
+  kDisplay,     // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
+  kPostEvent,   // POST /v1/events: an event from another service (the vision service)
 };
 
 struct ApiCommand {
@@ -46,6 +48,7 @@ struct ApiCommand {
   std::string event_type;
   std::string event_time;
   std::string event_data;
+  std::string token;  // display: the workload's display token
 };
 
 // The largest POST /v1/events body, and the deepest nesting of its data.
@@ -58,6 +61,10 @@ bool IsRfc3339(std::string_view text);
 // Validates method, path, query and JSON body; errors are kInvalidArgument (400),
 // kNotFound (404: no such route) or kUnsupported (405: wrong method).
 Result<ApiCommand> ParseApiRequest(const HttpRequest& request);
+
+// display.cc: a PNG of the screen; the VNC stream relayed both ways until either side closes.
+void ServeScreenshot(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
+void ServeDisplay(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 
 // Serves one request (checks the bearer token for TCP clients).
 void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,

@@ -169,6 +169,10 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
       return;
     case ApiOp::kPostEvent:
       return PostEvent(daemon, cmd, conn);
+    case ApiOp::kScreenshot:
+      return ServeScreenshot(daemon, cmd, conn);
+    case ApiOp::kDisplay:
+      return ServeDisplay(daemon, cmd, conn);
   }
 }
 
