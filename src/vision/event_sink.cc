@@ -32,7 +32,8 @@ std::string Rfc3339(double epoch_seconds) {
   gmtime_r(&secs, &tm);
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, std::clamp(ms, 0, 999));
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                std::clamp(ms, 0, 999));
   return buf;
 }
 
@@ -76,8 +77,7 @@ Result<UniqueFd> Connect(const EventsEndpoint& ep, Clock::time_point deadline) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  const int rc =
-      getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &found);
+  const int rc = getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &found);
   if (rc != 0) {
     return Error(ErrorCode::kUnavailable, "resolving " + ep.host + ": " + gai_strerror(rc));
   }
@@ -96,15 +96,15 @@ Result<int> PostOnce(const EventsEndpoint& ep, const std::string& body, double t
   const auto deadline =
       Clock::now() + std::chrono::microseconds(static_cast<int64_t>(timeout_ms * 1000));
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(ep, deadline));
-  const std::string request = "POST " + ep.request_path + " HTTP/1.1\r\nHost: " +
-                              (ep.unix_socket ? std::string("localhost") : ep.host) +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  const std::string request =
+      "POST " + ep.request_path +
+      " HTTP/1.1\r\nHost: " + (ep.unix_socket ? std::string("localhost") : ep.host) +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\nConnection: close\r\n\r\n" + body;
   size_t sent = 0;
   while (sent < request.size()) {
     SV_TRY(WaitFd(fd.get(), POLLOUT, deadline, "sending"));
-    const ssize_t n =
-        send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoError("send");
     if (n > 0) sent += static_cast<size_t>(n);
   }
@@ -206,8 +206,8 @@ class Sink : public EventSink {
     metrics_->SetValue("storevisor_vision_events_push_failures_total", "counter",
                        "Failed pushes (daemon away, timeout, HTTP 5xx); retried with backoff.",
                        static_cast<double>(s.failures));
-    metrics_->SetValue("storevisor_vision_events_queued", "gauge",
-                       "Events waiting to be pushed.", static_cast<double>(s.queued));
+    metrics_->SetValue("storevisor_vision_events_queued", "gauge", "Events waiting to be pushed.",
+                       static_cast<double>(s.queued));
   }
 
   EventsEndpoint endpoint_;
@@ -227,9 +227,9 @@ class Sink : public EventSink {
 Result<EventsEndpoint> ParseEventsUrl(std::string_view url) {
   EventsEndpoint ep;
   const auto bad = [&](const std::string& why) {
-    return Error(ErrorCode::kInvalidArgument,
-                 "events url \"" + std::string(url.substr(0, 200)) + "\": " + why +
-                     " (use unix:/path/to.sock or http://host:port)");
+    return Error(ErrorCode::kInvalidArgument, "events url \"" + std::string(url.substr(0, 200)) +
+                                                  "\": " + why +
+                                                  " (use unix:/path/to.sock or http://host:port)");
   };
   if (url.starts_with("unix:")) {
     ep.unix_socket = true;
@@ -307,8 +307,8 @@ Result<std::unique_ptr<EventSink>> EventSink::Start(const EventSinkOptions& opti
   if (options.queue_capacity == 0) {
     return Error(ErrorCode::kInvalidArgument, "events queue capacity must be at least 1");
   }
-  return std::unique_ptr<EventSink>(std::make_unique<Sink>(std::move(ep), options,
-                                                           std::move(metrics)));
+  return std::unique_ptr<EventSink>(
+      std::make_unique<Sink>(std::move(ep), options, std::move(metrics)));
 }
 
 }  // namespace storevisor::vision

@@ -44,7 +44,7 @@ std::vector<cv::Point2f> PalmAnchors() {
 float Sigmoid(float x) { return 1.0F / (1.0F + std::exp(-x)); }
 
 struct Palm {
-  cv::Rect2f box;                  // frame pixels
+  cv::Rect2f box;                 // frame pixels
   std::vector<cv::Point2f> keys;  // 7 palm key points, frame pixels
   float score = 0;
 };
@@ -120,6 +120,7 @@ class Detector : public HandDetector {
     std::vector<int> keep;
     cv::dnn::NMSBoxes(boxes, scores, kPalmThreshold, 0.3F, keep);
     std::vector<Palm> palms;
+    palms.reserve(keep.size());
     for (const int k : keep) palms.push_back(all[static_cast<size_t>(k)]);
     return palms;
   }

@@ -122,12 +122,11 @@ class Link {
   std::string SetLoss(int percent) {
     if (netem_) {
       const std::string loss = std::to_string(percent) + "%";
-      for (const auto& cmd : {std::vector<std::string>{"tc", "qdisc", "change", "dev", host_if_,
-                                                       "root", "netem", "delay", "15ms", "loss",
-                                                       loss},
-                              std::vector<std::string>{"ip", "netns", "exec", ns_, "tc", "qdisc",
-                                                       "change", "dev", ns_if_, "root", "netem",
-                                                       "delay", "15ms", "loss", loss}}) {
+      for (const auto& cmd :
+           {std::vector<std::string>{"tc", "qdisc", "change", "dev", host_if_, "root", "netem",
+                                     "delay", "15ms", "loss", loss},
+            std::vector<std::string>{"ip", "netns", "exec", ns_, "tc", "qdisc", "change", "dev",
+                                     ns_if_, "root", "netem", "delay", "15ms", "loss", loss}}) {
         const std::string out = RunCmd(cmd);
         if (out.rfind("error: ", 0) == 0) return "tc netem change: " + out;
       }
@@ -274,9 +273,9 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   std::fprintf(stderr, "link: %s\n", link.Describe().c_str());
 
   const int cloud_port = 8601;
-  auto cloud = StartInstance({"ip", "netns", "exec", link.ns()},
-                             {"--host", link.ns_ip(), "--port", std::to_string(cloud_port),
-                              "--threads", "2"});
+  auto cloud = StartInstance(
+      {"ip", "netns", "exec", link.ns()},
+      {"--host", link.ns_ip(), "--port", std::to_string(cloud_port), "--threads", "2"});
   ASSERT_TRUE(cloud.has_value()) << cloud.error().message();
 
   // The edge: one auto pipeline whose 1 ms target no local detector run can keep.
@@ -304,14 +303,15 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   // 1. Local overload: the edge moves the pipeline to the cloud and says why.
   ASSERT_TRUE(Eventually([&] { return view.Placements(0, "cloud", "over target") > 0; }))
       << view.Events(0).dump();
-  EXPECT_TRUE(Eventually(
-      [&] { return view.PlacementLine().find("placement=\"cloud\"") != std::string::npos; }))
-      << view.PlacementLine();
+  EXPECT_TRUE(Eventually([&] {
+    return view.PlacementLine().find("placement=\"cloud\"") != std::string::npos;
+  })) << view.PlacementLine();
   // The cloud instance, reached through the veth link, served the frames.
   httplib::Client cloud_probe(link.ns_ip(), cloud_port);
   ASSERT_TRUE(Eventually([&] {
     auto m = cloud_probe.Get("/metrics");
-    return m && m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
+    return m &&
+           m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
   })) << "the cloud instance served no frame";
   std::fprintf(stderr, "1. %s\n", view.PlacementLine().c_str());
   // The shaped link is in the latency: a frame's JPEG (~50 KB) needs ~100 ms at 4 Mbit/s, a
@@ -322,8 +322,7 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   EXPECT_TRUE(Eventually([&] { return view.Count(0, "face_seen") > 0; }));
   // The traffic really crossed the impaired qdisc.
   const std::string qdisc = RunCmd({"tc", "-s", "qdisc", "show", "dev", link.host_if()});
-  EXPECT_NE(qdisc.find(link.Describe().rfind("netem", 0) == 0 ? "netem" : "tbf"),
-            std::string::npos)
+  EXPECT_NE(qdisc.find(link.Describe().rfind("netem", 0) == 0 ? "netem" : "tbf"), std::string::npos)
       << qdisc;
 
   // 2. The link loses every packet: timeouts, then placement back to the edge with the reason;
@@ -353,9 +352,9 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   (void)cloud->process.Wait(std::chrono::seconds(10));
   EXPECT_TRUE(Eventually([&] { return view.Placements(mark, "edge", "cloud unavailable") > 0; }))
       << view.Events(mark).dump();
-  EXPECT_TRUE(Eventually(
-      [&] { return view.PlacementLine().find("placement=\"edge\"") != std::string::npos; }))
-      << view.PlacementLine();
+  EXPECT_TRUE(Eventually([&] {
+    return view.PlacementLine().find("placement=\"edge\"") != std::string::npos;
+  })) << view.PlacementLine();
   std::fprintf(stderr, "4. %s\n", view.PlacementLine().c_str());
   frames = view.Frames();
   EXPECT_TRUE(Eventually([&] { return view.Frames() >= frames + 5; }));

@@ -16,8 +16,7 @@ using internal::PlacementInput;
 using nlohmann::json;
 
 std::string TempDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "/vision-" + name + "-" + std::to_string(::getpid());
+  std::string dir = ::testing::TempDir() + "/vision-" + name + "-" + std::to_string(::getpid());
   EXPECT_TRUE(MakeDirs(dir).has_value());
   return dir;
 }

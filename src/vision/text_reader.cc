@@ -23,7 +23,7 @@ int Alnums(const std::string& s) {
 class Reader : public TextReader {
  public:
   Reader(std::unique_ptr<tesseract::TessBaseAPI> api, TextReaderOptions options)
-      : api_(std::move(api)), options_(options) {}
+      : api_(std::move(api)), options_(std::move(options)) {}
   ~Reader() override { api_->End(); }
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
