@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/child_process.h"
+#include "common/files.h"
 #include "runtime/runtime.h"
 
 namespace {
@@ -104,6 +105,17 @@ std::vector<double> TimeInProcess(const std::string& root, const std::string& bu
   return times;
 }
 
+std::string LoadAverage() {
+  auto text = storevisor::ReadFile("/proc/loadavg", 4096);
+  return text ? *text : std::string("?\n");
+}
+
+// Whether a cgroup mount carries favordynmods (the kernel's flag is global).
+bool FavorDynmods() {
+  auto text = storevisor::ReadFile("/proc/mounts", 1 << 20);
+  return text && text->find("favordynmods") != std::string::npos;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,18 +145,24 @@ int main(int argc, char** argv) {
   while (::waitpid(-1, nullptr, WNOHANG) > 0) {
   }
   double crun = Median(rows[0].t);
+  double runc = Median(rows[1].t);
   std::printf(
-      "container-start: create+start+wait /bin/true, %d runs each (median ms, ratio to crun)\n", n);
+      "container-start: create+start+wait /bin/true, %d runs each (median ms, ratios to crun "
+      "and runc)\n",
+      n);
+  std::printf("  load average at the end: %s", LoadAverage().c_str());
+  std::printf("  cgroup threadgroup rwsem: %s\n",
+              FavorDynmods() ? "favordynmods (no RCU wait)" : "default (attach waits for RCU)");
   for (const auto& r : rows) {
     double m = Median(r.t);
     if (r.t.empty()) {
       std::printf("  %-42s  no successful run\n", r.name.c_str());
-    } else if (crun > 0) {
-      std::printf("  %-42s %8.2f ms  %5.2fx crun  (%zu ok)\n", r.name.c_str(), m, m / crun,
-                  r.t.size());
-    } else {
-      std::printf("  %-42s %8.2f ms  (%zu ok)\n", r.name.c_str(), m, r.t.size());
+      continue;
     }
+    std::printf("  %-42s %8.2f ms", r.name.c_str(), m);
+    if (crun > 0) std::printf("  %5.2fx crun", m / crun);
+    if (runc > 0) std::printf("  %5.2fx runc", m / runc);
+    std::printf("  (%zu ok)\n", r.t.size());
   }
   std::printf("targets: CLI <= 1.0x crun, in-process <= 0.5x crun\n");
   return 0;

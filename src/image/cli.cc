@@ -1,8 +1,10 @@
 // `storevisor image ...` and storevisor-image: the image store's command line.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "image/image.h"
@@ -14,6 +16,8 @@ constexpr const char* kUsage =
     "usage: storevisor-image [--root DIR] COMMAND\n"
     "  import [--allow-devices] FILE|DIR [NAME:TAG]   OCI layout (dir or tar) or docker-archive "
     "tar\n"
+    "  pull [--insecure] [--allow-devices] [--platform OS/ARCH] HOST:PORT/NAME[:TAG]\n"
+    "                          from an OCI distribution registry (--insecure: plain HTTP)\n"
     "  build-from-dir [--cmd ARG]... [--env K=V]... [--workdir D] DIR NAME:TAG\n"
     "  ls [--json] | inspect NAME:TAG | rm NAME:TAG | gc\n"
     "  bundle NAME:TAG DIR     make an OCI bundle (overlayfs rootfs + config.json) for the "
@@ -68,6 +72,91 @@ int CmdImport(Store& store, std::vector<std::string>& a) {
   if (!recs) return Fail(recs.error());
   for (const auto& r : *recs)
     std::printf("imported %s %s\n", r.ref.c_str(), Short(r.manifest_digest).c_str());
+  return 0;
+}
+
+std::string Mib(uint64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(n) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Per-blob bytes: a bar redrawn in place on a terminal (at most every 100 ms or 1%),
+// plain start/done lines elsewhere.
+std::function<void(const PullProgress&)> ByteProgress() {
+  struct State {
+    std::string digest;
+    uint64_t last_done = 0;
+    std::chrono::steady_clock::time_point last_draw;
+  };
+  auto st = std::make_shared<State>();
+  bool tty = ::isatty(2) != 0;
+  return [tty, st](const PullProgress& p) {
+    std::string what =
+        p.layer < 0 ? std::string("config")
+                    : "layer " + std::to_string(p.layer + 1) + "/" + std::to_string(p.layers);
+    what += " " + p.digest.substr(7, 12);
+    bool first = st->digest != p.digest;
+    bool done = p.done == p.total;
+    if (first) {
+      st->digest = p.digest;
+      st->last_done = 0;
+    }
+    if (!tty) {
+      if (p.cached) {
+        std::fprintf(stderr, "  %s: already in the store\n", what.c_str());
+      } else if (first) {
+        std::fprintf(stderr, "  %s: downloading %s MiB\n", what.c_str(), Mib(p.total).c_str());
+      }
+      if (done && !p.cached)
+        std::fprintf(stderr, "  %s: %s MiB verified\n", what.c_str(), Mib(p.done).c_str());
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    bool step = p.total > 0 && (p.done - st->last_done) * 100 >= p.total;
+    if (!first && !done && !step && now - st->last_draw < std::chrono::milliseconds(100)) return;
+    st->last_draw = now;
+    st->last_done = p.done;
+    constexpr int kWidth = 30;
+    int filled = p.total == 0 ? kWidth : static_cast<int>(p.done * kWidth / p.total);
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.resize(kWidth, '.');
+    std::fprintf(stderr, "\r\033[K  %s [%s] %s/%s MiB%s", what.c_str(), bar.c_str(),
+                 Mib(p.done).c_str(), Mib(p.total).c_str(),
+                 p.cached ? " (already in the store)" : "");
+    if (done) std::fprintf(stderr, "\n");
+  };
+}
+
+int CmdPull(Store& store, std::vector<std::string>& a) {
+  PullOptions o;
+  o.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
+  o.bytes = ByteProgress();
+  std::vector<std::string> pos;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == "--insecure") {
+      o.insecure = true;
+    } else if (a[i] == "--allow-devices") {
+      o.allow_devices = true;
+    } else if (a[i] == "--platform" && i + 1 < a.size()) {
+      std::string p = a[++i];
+      size_t slash = p.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == p.size())
+        return Usage("--platform wants OS/ARCH, e.g. linux/amd64");
+      o.os = p.substr(0, slash);
+      o.architecture = p.substr(slash + 1);
+    } else if (!a[i].empty() && a[i][0] == '-') {
+      return Usage("unknown flag " + a[i]);
+    } else {
+      pos.push_back(a[i]);
+    }
+  }
+  if (pos.size() != 1) return Usage("pull needs HOST:PORT/NAME[:TAG]");
+  auto r = store.Pull(pos[0], o);
+  if (!r) return Fail(r.error());
+  std::printf("pulled %s %s (%zu layers, %llu bytes)\n", r->ref.c_str(),
+              Short(r->manifest_digest).c_str(), r->layers.size(),
+              static_cast<unsigned long long>(r->size));
   return 0;
 }
 
@@ -145,6 +234,7 @@ int RunImageCli(const std::vector<std::string>& args_in) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "import") return CmdImport(store, rest);
   if (cmd == "build-from-dir") return CmdBuild(store, rest);
+  if (cmd == "pull") return CmdPull(store, rest);
   if (cmd == "ls" || cmd == "list") return CmdLs(store, rest);
   if (cmd == "rm" && rest.size() == 1) {
     Status s = store.Remove(rest[0]);

@@ -61,6 +61,26 @@ struct BuildOptions {
   std::function<void(const std::string&)> progress;
 };
 
+// Bytes of one blob arriving during a pull (called often: throttle any display).
+struct PullProgress {
+  int layer = 0;  // 0-based layer index, -1 for the image config
+  int layers = 0;
+  std::string digest;
+  uint64_t done = 0;
+  uint64_t total = 0;
+  bool cached = false;  // already in the store: nothing was downloaded
+};
+
+struct PullOptions {
+  bool insecure = false;  // plain HTTP; otherwise HTTPS with the system's CA certificates
+  bool allow_devices = false;
+  std::string os = "linux";  // the platform picked from an image index
+  std::string architecture = "amd64";
+  int timeout_seconds = 30;                          // connect and per-read timeout
+  std::function<void(const std::string&)> progress;  // one line per step
+  std::function<void(const PullProgress&)> bytes;
+};
+
 struct GcReport {
   uint64_t blobs_removed = 0;
   uint64_t layers_removed = 0;
@@ -80,6 +100,13 @@ class Store {
   // Packs dir as a one-layer image.
   Result<ImageRecord> BuildFromDir(const std::string& dir, const std::string& ref,
                                    const BuildOptions& o);
+  // Pulls HOST[:PORT]/NAME[:TAG|@DIGEST] from an OCI distribution registry (token-less):
+  // manifest or index (picks o.os/o.architecture), then config and layers, each streamed
+  // to tmp/ while hashed, verified (digest and size) and renamed into blobs/; layers
+  // already in the store are not downloaded again. An interrupted download is resumed by
+  // the next pull (HTTP Range); the index only changes when everything is in place. The
+  // image is named by the reference as given (HOST:PORT/NAME:TAG).
+  Result<ImageRecord> Pull(const std::string& ref, const PullOptions& o);
   Result<std::vector<ImageRecord>> List() const;
   Result<ImageRecord> Find(const std::string& ref) const;
   Status Remove(const std::string& ref);

@@ -1,6 +1,5 @@
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -18,6 +17,9 @@
 #include "common/files.h"
 #include "common/unique_fd.h"
 #include "image/image.h"
+#include "image/manifest.h"
+#include "image/registry.h"
+#include "image/sha256.h"
 #include "image/tar.h"
 #include "runtime/runtime.h"
 
@@ -34,31 +36,6 @@ std::string JoinPath(std::string a, std::string_view b) {
   a += b;
   return a;
 }
-
-// sha256 over everything read through it.
-class Hasher {
- public:
-  Hasher() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  Hasher(const Hasher&) = delete;
-  Hasher& operator=(const Hasher&) = delete;
-  ~Hasher() { EVP_MD_CTX_free(ctx_); }
-  void Update(const char* p, size_t n) { EVP_DigestUpdate(ctx_, p, n); }
-  std::string Digest() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out = "sha256:";
-    for (unsigned i = 0; i < len; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 class HashingSource : public Source {
  public:
@@ -168,12 +145,6 @@ class Index {
 
  private:
   std::string path_;
-};
-
-struct Descriptor {
-  std::string media_type;
-  std::string digest;
-  uint64_t size = 0;
 };
 
 Result<Descriptor> ParseDescriptor(const json& j, const std::string& where) {
@@ -289,18 +260,24 @@ class StoreImpl {
     return ParseJson(text, "blob " + digest);
   }
 
-  // Imports everything an image manifest names from an OCI layout's blob directory.
-  Result<ImageRecord> ImportManifest(const std::string& layout, const Descriptor& m,
-                                     const std::string& ref, const ImportOptions& o) {
-    auto blob = [&](const Descriptor& d) { return layout + "/blobs/sha256/" + d.digest.substr(7); };
-    SV_TRY_CTX(IngestFile(blob(m), m.digest, m.size), "manifest");
-    SV_ASSIGN_OR_RETURN(json manifest, ReadJsonBlob(m.digest));
-    if (!manifest.contains("config") || !manifest.contains("layers") ||
-        !manifest["layers"].is_array()) {
-      return Error(ErrorCode::kGuestFault, "manifest " + m.digest + " has no config or layers");
-    }
-    SV_ASSIGN_OR_RETURN(Descriptor config, ParseDescriptor(manifest["config"], "manifest.config"));
-    SV_TRY_CTX(IngestFile(blob(config), config.digest, config.size), "config");
+  // Makes sure a blob is in blobs/ (verified); i is the layer's index, or -1 for the config.
+  using BlobFetcher = std::function<Status(const Descriptor& d, int i)>;
+
+  // Ingests what a parsed image manifest names, through fetch (an OCI layout's blob
+  // directory or a registry), and unpacks its layers (each once, shared by digest).
+  Result<ImageRecord> ImportImage(const Manifest& manifest, const std::string& manifest_digest,
+                                  const std::string& ref, bool allow_devices,
+                                  const std::function<void(const std::string&)>& progress,
+                                  const BlobFetcher& fetch) {
+    if (manifest.kind != ManifestKind::kImage)
+      return Error(ErrorCode::kUnsupported,
+                   "nested image indexes are not supported; export one platform");
+    const Descriptor& config = manifest.config;
+    if (config.size > kMaxJsonBlob)
+      return Error(ErrorCode::kGuestFault, "config " + config.digest + " is " +
+                                               std::to_string(config.size) + " bytes (at most " +
+                                               std::to_string(kMaxJsonBlob) + ")");
+    SV_TRY_CTX(fetch(config, -1), "config");
     SV_ASSIGN_OR_RETURN(json cfg, ReadJsonBlob(config.digest));
     std::vector<std::string> diff_ids;
     try {
@@ -308,29 +285,58 @@ class StoreImpl {
     } catch (const json::exception&) {
       return Error(ErrorCode::kGuestFault, "config " + config.digest + ": no rootfs.diff_ids");
     }
-    if (diff_ids.size() != manifest["layers"].size()) {
-      return Error(ErrorCode::kGuestFault,
-                   "config lists " + std::to_string(diff_ids.size()) + " diff_ids for " +
-                       std::to_string(manifest["layers"].size()) + " layers");
+    if (diff_ids.size() != manifest.layers.size()) {
+      return Error(ErrorCode::kGuestFault, "config lists " + std::to_string(diff_ids.size()) +
+                                               " diff_ids for " +
+                                               std::to_string(manifest.layers.size()) + " layers");
     }
-    ImageRecord rec{ref, m.digest, config.digest, {}, 0, Now()};
+    ImageRecord rec{ref, manifest_digest, config.digest, {}, 0, Now()};
     for (size_t i = 0; i < diff_ids.size(); ++i) {
-      SV_ASSIGN_OR_RETURN(
-          Descriptor l,
-          ParseDescriptor(manifest["layers"][i], "manifest.layers[" + std::to_string(i) + "]"));
+      const Descriptor& l = manifest.layers[i];
       if (l.media_type.find("zstd") != std::string::npos) {
         return Error(ErrorCode::kUnsupported,
                      "layer " + l.digest + " is zstd-compressed (unsupported)");
       }
-      if (o.progress)
-        o.progress("layer " + std::to_string(i + 1) + "/" + std::to_string(diff_ids.size()) + " " +
-                   l.digest.substr(0, 19) + " " + std::to_string(l.size) + " bytes");
-      SV_TRY_CTX(IngestFile(blob(l), l.digest, l.size), "layer");
-      SV_TRY(UnpackBlob(l.digest, diff_ids[i], {o.allow_devices}));
+      if (progress)
+        progress("layer " + std::to_string(i + 1) + "/" + std::to_string(diff_ids.size()) + " " +
+                 l.digest.substr(0, 19) + " " + std::to_string(l.size) + " bytes");
+      SV_TRY_CTX(fetch(l, static_cast<int>(i)), "layer");
+      SV_TRY(UnpackBlob(l.digest, diff_ids[i], {allow_devices}));
       rec.layers.push_back(l.digest);
       rec.size += l.size;
     }
     return rec;
+  }
+
+  // Imports everything an image manifest names from an OCI layout's blob directory.
+  Result<ImageRecord> ImportManifest(const std::string& layout, const Descriptor& m,
+                                     const std::string& ref, const ImportOptions& o) {
+    auto blob = [&](const Descriptor& d) { return layout + "/blobs/sha256/" + d.digest.substr(7); };
+    if (m.size > kMaxManifestBytes)
+      return Error(ErrorCode::kGuestFault, "manifest " + m.digest + " is too big");
+    SV_TRY_CTX(IngestFile(blob(m), m.digest, m.size), "manifest");
+    SV_ASSIGN_OR_RETURN(std::string text, ReadFile(BlobPath(m.digest), kMaxManifestBytes));
+    SV_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(text, m.media_type));
+    return ImportImage(
+        manifest, m.digest, ref, o.allow_devices, o.progress,
+        [&](const Descriptor& d, int) { return IngestFile(blob(d), d.digest, d.size); });
+  }
+
+  // Downloads a blob from a registry into tmp/, then renames it into blobs/ (verified).
+  Status FetchFromRegistry(RegistryClient& client, const Descriptor& d, int layer, int layers,
+                           const PullOptions& o) {
+    SV_TRY(HexOf(d.digest));
+    if (::access(BlobPath(d.digest).c_str(), F_OK) == 0) {
+      if (o.bytes) o.bytes({layer, layers, d.digest, d.size, d.size, true});
+      return Ok();
+    }
+    std::string partial = root_ + "/tmp/pull-" + d.digest.substr(7) + ".partial";
+    SV_TRY(client.DownloadBlob(d, partial, [&](uint64_t done, uint64_t total) {
+      if (o.bytes) o.bytes({layer, layers, d.digest, done, total, false});
+    }));
+    if (::rename(partial.c_str(), BlobPath(d.digest).c_str()) != 0)
+      return ErrnoError("rename blob " + d.digest);
+    return Ok();
   }
 
   Result<std::vector<ImageRecord>> ImportOciLayout(const std::string& dir, const ImportOptions& o) {
@@ -643,6 +649,42 @@ Result<ImageRecord> Store::BuildFromDir(const std::string& dir, const std::strin
   ImageRecord rec{ref, manifest, cfg, {layer}, size, Now()};
   SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
   idx.images[ref] = rec;
+  SV_TRY(idx.Save());
+  return rec;
+}
+
+Result<ImageRecord> Store::Pull(const std::string& ref_text, const PullOptions& o) {
+  SV_ASSIGN_OR_RETURN(RegistryRef ref, ParseRegistryRef(ref_text));
+  SV_ASSIGN_OR_RETURN(std::string store_ref, NormalizeRef(ref.StoreRef()));
+  SV_ASSIGN_OR_RETURN(Lock lock, Lock::Take(root_));
+  StoreImpl s(root_);
+  SV_TRY(s.Prepare());
+  RegistryClient client(ref, o.insecure, o.timeout_seconds);
+  auto say = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
+  say("fetching manifest " + ref.StoreRef());
+  SV_ASSIGN_OR_RETURN(FetchedManifest fetched, client.GetManifest(ref.Reference()));
+  SV_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(fetched.body, fetched.content_type));
+  if (manifest.kind == ManifestKind::kIndex) {
+    SV_ASSIGN_OR_RETURN(Descriptor pick, PickPlatform(manifest, o.os, o.architecture));
+    say("index: picked " + o.os + "/" + o.architecture + " manifest " + pick.digest.substr(0, 19));
+    SV_ASSIGN_OR_RETURN(fetched, client.GetManifest(pick.digest));
+    if (fetched.body.size() != pick.size)
+      return Error(ErrorCode::kGuestFault,
+                   "manifest " + pick.digest + " is " + std::to_string(fetched.body.size()) +
+                       " bytes, the index says " + std::to_string(pick.size));
+    SV_ASSIGN_OR_RETURN(manifest, ParseManifest(fetched.body, fetched.content_type));
+  }
+  SV_ASSIGN_OR_RETURN(std::string manifest_digest, s.IngestBytes(fetched.body));
+  const int layers = static_cast<int>(manifest.layers.size());
+  SV_ASSIGN_OR_RETURN(ImageRecord rec,
+                      s.ImportImage(manifest, manifest_digest, store_ref, o.allow_devices,
+                                    o.progress, [&](const Descriptor& d, int i) {
+                                      return s.FetchFromRegistry(client, d, i, layers, o);
+                                    }));
+  SV_ASSIGN_OR_RETURN(Index idx, Index::Load(root_));
+  idx.images[rec.ref] = rec;
   SV_TRY(idx.Save());
   return rec;
 }

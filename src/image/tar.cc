@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace storevisor::image {
@@ -58,8 +59,24 @@ bool ChecksumOk(const char* h) {
 }
 
 // PAX records: "LEN key=value\n"...
-Status ApplyPax(std::string_view data, TarEntry& e, bool& has_path, bool& has_link, bool& has_size,
-                uint64_t entry) {
+// Which header fields PAX records replaced.
+struct PaxSeen {
+  bool path = false, link = false, size = false, uid = false, gid = false, mtime = false;
+};
+
+// A decimal PAX number; mtime may carry a fraction ("1700000000.5"), which is dropped.
+std::optional<uint64_t> PaxNumber(std::string_view v, bool fraction_ok) {
+  if (fraction_ok) v = v.substr(0, v.find('.'));
+  if (v.empty() || v.size() > 19) return std::nullopt;
+  uint64_t dec = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    dec = dec * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return dec;
+}
+
+Status ApplyPax(std::string_view data, TarEntry& e, PaxSeen& seen, uint64_t entry) {
   while (!data.empty()) {
     size_t sp = data.find(' ');
     if (sp == std::string_view::npos || sp == 0 || sp > 10) return Corrupt(entry, "bad PAX record");
@@ -77,18 +94,32 @@ Status ApplyPax(std::string_view data, TarEntry& e, bool& has_path, bool& has_li
     std::string_view key = rec.substr(0, eq), value = rec.substr(eq + 1);
     if (key == "path") {
       e.path = std::string(value);
-      has_path = true;
+      seen.path = true;
     } else if (key == "linkpath") {
       e.linkname = std::string(value);
-      has_link = true;
+      seen.link = true;
     } else if (key == "size") {
-      uint64_t dec = 0;
-      for (char c : value) {
-        if (c < '0' || c > '9' || dec > kMaxEntrySize) return Corrupt(entry, "bad PAX size");
-        dec = dec * 10 + static_cast<uint64_t>(c - '0');
-      }
-      e.size = dec;
-      has_size = true;
+      auto dec = PaxNumber(value, false);
+      if (!dec || *dec > kMaxEntrySize) return Corrupt(entry, "bad PAX size");
+      e.size = *dec;
+      seen.size = true;
+    } else if (key == "uid" || key == "gid") {
+      auto dec = PaxNumber(value, false);
+      if (!dec || *dec > UINT32_MAX) return Corrupt(entry, "bad PAX " + std::string(key));
+      (key == "uid" ? e.uid : e.gid) = static_cast<uint32_t>(*dec);
+      (key == "uid" ? seen.uid : seen.gid) = true;
+    } else if (key == "mtime") {
+      auto dec = PaxNumber(value, true);
+      if (!dec) return Corrupt(entry, "bad PAX mtime");
+      e.mtime = static_cast<int64_t>(std::min<uint64_t>(*dec, INT64_MAX));
+      seen.mtime = true;
+    } else if (key.substr(0, 13) == "SCHILY.xattr.") {
+      std::string_view name = key.substr(13);
+      if (name.empty() || name.size() > 255 || name.find('\0') != std::string_view::npos)
+        return Corrupt(entry, "bad PAX xattr name");
+      if (value.size() > kMaxXattrValue) return Corrupt(entry, "PAX xattr value too large");
+      if (e.xattrs.size() >= kMaxXattrsPerEntry) return Corrupt(entry, "too many PAX xattrs");
+      e.xattrs.emplace_back(std::string(name), std::string(value));
     }
     data.remove_prefix(len);
   }
@@ -253,7 +284,7 @@ Result<std::optional<TarEntry>> TarReader::Next() {
   SV_TRY(Skip(remaining_ + padding_));
   remaining_ = padding_ = 0;
   TarEntry e;
-  bool has_path = false, has_link = false, has_size = false;
+  PaxSeen seen;
   for (int extended = 0; extended < 8; ++extended) {
     char h[kBlock];
     SV_TRY(ReadFull(h, kBlock));
@@ -268,13 +299,13 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     if (type == 'x' || type == 'L' || type == 'K' || type == 'g') {
       SV_ASSIGN_OR_RETURN(std::string data, ReadSmallData(*size));
       if (type == 'x') {
-        SV_TRY(ApplyPax(data, e, has_path, has_link, has_size, entries_));
+        SV_TRY(ApplyPax(data, e, seen, entries_));
       } else if (type == 'L') {
         e.path = data.substr(0, strnlen(data.c_str(), data.size()));
-        has_path = true;
+        seen.path = true;
       } else if (type == 'K') {
         e.linkname = data.substr(0, strnlen(data.c_str(), data.size()));
-        has_link = true;
+        seen.link = true;
       }
       continue;
     }
@@ -283,27 +314,29 @@ Result<std::optional<TarEntry>> TarReader::Next() {
       return Corrupt(entries_, std::string("unknown entry type '") + type + "'");
     }
     e.type = type == '7' ? '0' : type;
-    if (!has_path) {
+    if (!seen.path) {
       std::string name = Field(h, 100);
       std::string prefix = std::memcmp(h + 257, "ustar", 5) == 0 ? Field(h + 345, 155) : "";
       if (!prefix.empty()) name.insert(0, prefix + "/");
       e.path = name;
     }
-    if (!has_link) e.linkname = Field(h + 157, 100);
+    if (!seen.link) e.linkname = Field(h + 157, 100);
     auto mode = ParseNumber(h + 100, 8), uid = ParseNumber(h + 108, 8),
          gid = ParseNumber(h + 116, 8), mtime = ParseNumber(h + 136, 12),
          dmaj = ParseNumber(h + 329, 8), dmin = ParseNumber(h + 337, 8);
-    if (!mode || !uid || !gid || !mtime || *uid > UINT32_MAX || *gid > UINT32_MAX) {
+    // Fields a PAX record replaced may hold anything in the header (tar writes zeros).
+    if (!mode || (!uid && !seen.uid) || (!gid && !seen.gid) || (!mtime && !seen.mtime) ||
+        (!seen.uid && *uid > UINT32_MAX) || (!seen.gid && *gid > UINT32_MAX)) {
       return Corrupt(entries_, "bad numeric field in " + e.path);
     }
     e.mode = static_cast<uint32_t>(*mode & 07777);
-    e.uid = static_cast<uint32_t>(*uid);
-    e.gid = static_cast<uint32_t>(*gid);
-    e.mtime = static_cast<int64_t>(std::min<uint64_t>(*mtime, INT64_MAX));
+    if (!seen.uid) e.uid = static_cast<uint32_t>(*uid);
+    if (!seen.gid) e.gid = static_cast<uint32_t>(*gid);
+    if (!seen.mtime) e.mtime = static_cast<int64_t>(std::min<uint64_t>(*mtime, INT64_MAX));
     e.devmajor = static_cast<uint32_t>(dmaj.value_or(0) & 0xfff);
     e.devminor = static_cast<uint32_t>(dmin.value_or(0) & 0xfffff);
-    e.size = has_size ? e.size : *size;
-    if (has_size) {
+    e.size = seen.size ? e.size : *size;
+    if (seen.size) {
       remaining_ = e.size;
       padding_ = (kBlock - e.size % kBlock) % kBlock;
     }
@@ -368,9 +401,10 @@ Status TarWriter::Header(const TarEntry& e) {
 }
 
 Status TarWriter::Add(const TarEntry& e, const std::function<Result<size_t>(char*, size_t)>& data) {
-  if (e.path.size() > 99 || e.linkname.size() > 99) {
+  if (e.path.size() > 99 || e.linkname.size() > 99 || !e.xattrs.empty()) {
     std::string pax =
         PaxRecord("path", e.path) + (e.linkname.empty() ? "" : PaxRecord("linkpath", e.linkname));
+    for (const auto& [name, value] : e.xattrs) pax += PaxRecord("SCHILY.xattr." + name, value);
     TarEntry x;
     x.path = "PaxHeader";
     x.type = 'x';

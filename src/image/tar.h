@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -59,7 +61,12 @@ struct TarEntry {
   int64_t mtime = 0;
   uint32_t devmajor = 0;
   uint32_t devminor = 0;
+  // PAX SCHILY.xattr.NAME records (name, raw value), as GNU tar and Docker write them.
+  std::vector<std::pair<std::string, std::string>> xattrs = {};
 };
+
+inline constexpr size_t kMaxXattrsPerEntry = 128;
+inline constexpr size_t kMaxXattrValue = 64u << 10;
 
 inline constexpr uint64_t kMaxEntrySize = uint64_t{64} << 30;
 inline constexpr size_t kMaxPaxBytes = 1u << 20;

@@ -128,6 +128,28 @@ Status SetMeta(int dir, const std::string& name, const TarEntry& e, bool symlink
   return Ok();
 }
 
+// Layer xattrs (PAX SCHILY.xattr.*), set after chown (which drops security.capability).
+// user.*, security.capability (file capabilities, e.g. ping) and POSIX ACLs are applied;
+// trusted.overlay.* is refused: it would forge overlayfs metadata (opaque, redirects) that
+// only whiteout entries may create; other namespaces (security.selinux...) are skipped.
+Status SetXattrs(int dir, const std::string& name, const TarEntry& e) {
+  for (const auto& [key, value] : e.xattrs) {
+    if (key.rfind("trusted.overlay.", 0) == 0)
+      return Refused(e.path, "xattr " + key + " is reserved for overlayfs");
+    bool wanted = key.rfind("user.", 0) == 0 || key == "security.capability" ||
+                  key == "system.posix_acl_access" || key == "system.posix_acl_default";
+    if (!wanted) continue;
+    // dir is an O_PATH fd inside the root and name one component: no symlink is followed.
+    std::string p = "/proc/self/fd/" + std::to_string(dir) + "/" + name;
+    if (::lsetxattr(p.c_str(), key.c_str(), value.data(), value.size(), 0) != 0) {
+      // user.* cannot be set on symlinks and devices: the kernel's rule, not an image fault.
+      if (errno == EPERM && key.rfind("user.", 0) == 0 && e.type != '0' && e.type != '5') continue;
+      return ErrnoError("set xattr " + key + " on " + e.path);
+    }
+  }
+  return Ok();
+}
+
 Status Whiteout(int dir, const std::string& name, const std::string& path) {
   if (name == ".wh..wh..opq") {
     // Opaque directory: overlayfs hides the lower layers' content of this directory.
@@ -165,6 +187,8 @@ Status Hardlink(int root, int dir, const std::string& name, const TarEntry& e) {
   return Ok();
 }
 
+Status CreateEntry(int root, int dir, const std::string& name, const TarEntry& e, TarReader& tar);
+
 Status UnpackEntry(int root, const TarEntry& e, TarReader& tar, const UnpackOptions& o) {
   SV_ASSIGN_OR_RETURN(auto parts, CleanPath(e.path));
   if (parts.empty()) return Ok();  // "./": the root itself
@@ -177,35 +201,40 @@ Status UnpackEntry(int root, const TarEntry& e, TarReader& tar, const UnpackOpti
   }
   SV_ASSIGN_OR_RETURN(UniqueFd dir, ParentDir(root, parts));
   if (name.rfind(".wh.", 0) == 0) {
-    if (name == ".wh..wh..opq") return Whiteout(dir.get(), name, e.path);
     return Whiteout(dir.get(), name, e.path);
   }
+  SV_TRY(CreateEntry(root, dir.get(), name, e, tar));
+  if (e.xattrs.empty() || e.type == '1') return Ok();
+  return SetXattrs(dir.get(), name, e);
+}
+
+Status CreateEntry(int root, int dir, const std::string& name, const TarEntry& e, TarReader& tar) {
   switch (e.type) {
     case '0':
-      SV_TRY(ClearSlot(dir.get(), name, false));
-      SV_TRY(WriteFileData(dir.get(), name, e, tar));
-      return SetMeta(dir.get(), name, e, false);
+      SV_TRY(ClearSlot(dir, name, false));
+      SV_TRY(WriteFileData(dir, name, e, tar));
+      return SetMeta(dir, name, e, false);
     case '5':
-      SV_TRY(ClearSlot(dir.get(), name, true));
-      if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST)
+      SV_TRY(ClearSlot(dir, name, true));
+      if (::mkdirat(dir, name.c_str(), 0755) != 0 && errno != EEXIST)
         return ErrnoError("mkdir " + e.path);
-      return SetMeta(dir.get(), name, e, false);
+      return SetMeta(dir, name, e, false);
     case '2':
-      SV_TRY(ClearSlot(dir.get(), name, false));
-      if (::symlinkat(e.linkname.c_str(), dir.get(), name.c_str()) != 0)
+      SV_TRY(ClearSlot(dir, name, false));
+      if (::symlinkat(e.linkname.c_str(), dir, name.c_str()) != 0)
         return ErrnoError("symlink " + e.path);
-      return SetMeta(dir.get(), name, e, true);
+      return SetMeta(dir, name, e, true);
     case '1':
-      return Hardlink(root, dir.get(), name, e);
+      return Hardlink(root, dir, name, e);
     case '3':
     case '4':
     case '6': {
-      SV_TRY(ClearSlot(dir.get(), name, false));
+      SV_TRY(ClearSlot(dir, name, false));
       mode_t type = e.type == '3' ? S_IFCHR : (e.type == '4' ? S_IFBLK : S_IFIFO);
-      if (::mknodat(dir.get(), name.c_str(), type | e.mode, makedev(e.devmajor, e.devminor)) != 0) {
+      if (::mknodat(dir, name.c_str(), type | e.mode, makedev(e.devmajor, e.devminor)) != 0) {
         return ErrnoError("mknod " + e.path);
       }
-      return SetMeta(dir.get(), name, e, false);
+      return SetMeta(dir, name, e, false);
     }
     default:
       return Refused(e.path, std::string("unsupported entry type '") + e.type + "'");

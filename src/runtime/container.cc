@@ -314,7 +314,10 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
 }
 
 Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
-  std::string path = p.spec.cgroups_path.empty() ? "/storevisor/" + id : p.spec.cgroups_path;
+  // Containers the runtime names itself live under /storevisor/runtime; storevisord passes
+  // its own linux.cgroupsPath under /storevisor/daemon, so the two never meet.
+  std::string path =
+      p.spec.cgroups_path.empty() ? "/storevisor/runtime/" + id : p.spec.cgroups_path;
   if (path.find(':') != std::string::npos) {
     return Error(ErrorCode::kUnsupported, "linux.cgroupsPath '" + path +
                                               "' is a systemd slice; this runtime manages cgroupfs "
@@ -322,6 +325,15 @@ Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
   }
   if (path[0] != '/') path = "/" + path;
   SV_ASSIGN_OR_RETURN(Cgroup cg, Cgroup::Create(p.mode, path));
+  // Two containers must never share a cgroup (delete would kill both): refuse one that is
+  // in use, and leave it alone.
+  auto in_use = cg.Pids();
+  if (in_use && !in_use->empty()) {
+    return Error(ErrorCode::kAlreadyExists,
+                 "cgroup " + path + " already holds " + std::to_string(in_use->size()) +
+                     " process(es) of another container: give this one its own "
+                     "linux.cgroupsPath");
+  }
   Status applied = cg.Apply(p.spec.resources, p.spec.devices);
   if (!applied) {
     (void)cg.Destroy();

@@ -260,3 +260,34 @@ TEST_F(RuntimeIntegrationTest, BadBundlesFailCleanly) {
 
 }  // namespace
 }  // namespace storevisor::runtime
+
+namespace storevisor::runtime {
+namespace {
+
+TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
+  // Without linux.cgroupsPath the runtime names the cgroup /storevisor/runtime/<id>.
+  config_["linux"].erase("cgroupsPath");
+  std::string id = "dflt-" + dir_.substr(dir_.rfind('-') + 1);
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, id}).status.exit_code, 0);
+  json st = State(id);
+  ASSERT_TRUE(st.contains("pid")) << st.dump();
+  auto cg = ReadFile("/proc/" + std::to_string(st["pid"].get<int>()) + "/cgroup");
+  ASSERT_TRUE(cg.has_value());
+  EXPECT_NE(cg->find("/storevisor/runtime/" + id), std::string::npos) << *cg;
+  ASSERT_EQ(Cli({"delete", "--force", id}).status.exit_code, 0);
+  // A second container asking for a cgroup that holds a live one is refused, and the first
+  // keeps running.
+  config_["linux"]["cgroupsPath"] = "/storevisor-test/shared-" + id;
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "s1"}).status.exit_code, 0);
+  auto second = CliDetached({"run", "--detach", "--bundle", bundle_, "s2"});
+  EXPECT_EQ(second.status.exit_code, 1);
+  EXPECT_NE(second.err.find("already holds"), std::string::npos) << second.err;
+  EXPECT_EQ(State("s1")["status"], "running");
+  ASSERT_EQ(Cli({"delete", "--force", "s1"}).status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+}
+
+}  // namespace
+}  // namespace storevisor::runtime
