@@ -18,7 +18,7 @@ constexpr const char* kUsage =
     "tar\n"
     "  pull [--insecure] [--allow-devices] [--platform OS/ARCH] HOST:PORT/NAME[:TAG]\n"
     "                          from an OCI distribution registry (--insecure: plain HTTP)\n"
-    "  build-from-dir [--cmd ARG]... [--env K=V]... [--workdir D] DIR NAME:TAG\n"
+    "  build-from-dir [--cmd ARG]... [--env K=V]... [--workdir D] [--user U[:G]] DIR NAME:TAG\n"
     "  ls [--json] | inspect NAME:TAG | rm NAME:TAG | gc\n"
     "  bundle NAME:TAG DIR     make an OCI bundle (overlayfs rootfs + config.json) for the "
     "runtime\n"
@@ -165,7 +165,9 @@ int CmdBuild(Store& store, std::vector<std::string>& a) {
   o.progress = Progress();
   std::vector<std::string> pos, cmd, env;
   for (size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] == "--cmd" || a[i] == "--env" || a[i] == "--workdir") && i + 1 < a.size()) {
+    if (a[i] == "--user" && i + 1 < a.size()) {
+      o.user = a[++i];
+    } else if ((a[i] == "--cmd" || a[i] == "--env" || a[i] == "--workdir") && i + 1 < a.size()) {
       (a[i] == "--cmd" ? cmd : a[i] == "--env" ? env : pos).push_back(a[i + 1]);
       if (a[i] == "--workdir") {
         o.workdir = pos.back();

@@ -58,6 +58,7 @@ struct BuildOptions {
   std::vector<std::string> env = {
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
   std::string workdir = "/";
+  std::string user;  // image config User: "", "name", "uid", "name:group"...
   std::function<void(const std::string&)> progress;
 };
 

@@ -290,3 +290,39 @@ TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
 
 }  // namespace
 }  // namespace storevisor::image
+
+namespace storevisor::image {
+namespace {
+
+TEST_F(ImageStoreTest, NamedUserIsResolvedThroughTheImagesPasswd) {
+  ASSERT_TRUE(WriteFileAtomic(rootfs_ + "/etc/passwd",
+                              "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345::/:/bin/false\n"));
+  ASSERT_TRUE(WriteFileAtomic(rootfs_ + "/etc/group", "appgrp:x:2345:\nstaff:x:3000:app\n"));
+  Store store(store_root_);
+  BuildOptions o;
+  o.cmd = {"/bin/busybox", "id"};
+  o.user = "app";
+  ASSERT_TRUE(store.BuildFromDir(rootfs_, "demo/user:1", o).has_value());
+  std::string bundle = dir_ + "/bundle";
+  Status b = store.MakeBundle("demo/user:1", bundle);
+  ASSERT_TRUE(b) << b.error().message();
+  auto out = RunCommand({std::string(SV_BINARY_DIR) + "/bin/storevisor-runtime", "--root",
+                         dir_ + "/state", "run", "--bundle", bundle, "user1"});
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(out->status.exit_code, 0) << out->err;
+  EXPECT_NE(out->out.find("uid=1234"), std::string::npos) << out->out;
+  EXPECT_NE(out->out.find("gid=2345"), std::string::npos) << out->out;
+  EXPECT_NE(out->out.find("3000"), std::string::npos) << out->out;
+  ASSERT_TRUE(store.RemoveBundle(bundle));
+  // A user the image does not know is refused, and nothing stays mounted.
+  o.user = "ghost";
+  ASSERT_TRUE(store.BuildFromDir(rootfs_, "demo/user:2", o).has_value());
+  b = store.MakeBundle("demo/user:2", bundle);
+  ASSERT_FALSE(b);
+  EXPECT_NE(b.error().message().find("ghost"), std::string::npos) << b.error().message();
+  auto mounts = ReadFile("/proc/self/mountinfo");
+  EXPECT_EQ(mounts->find(bundle), std::string::npos);
+}
+
+}  // namespace
+}  // namespace storevisor::image

@@ -1,8 +1,10 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "common/unique_fd.h"
 #include "image/image.h"
 #include "image/manifest.h"
+#include "image/passwd.h"
 #include "image/registry.h"
 #include "image/sha256.h"
 #include "image/tar.h"
@@ -630,7 +633,7 @@ Result<ImageRecord> Store::BuildFromDir(const std::string& dir, const std::strin
       {"architecture", "amd64"},
       {"os", "linux"},
       {"created", Now()},
-      {"config", {{"Env", o.env}, {"Cmd", o.cmd}, {"WorkingDir", o.workdir}}},
+      {"config", {{"Env", o.env}, {"Cmd", o.cmd}, {"WorkingDir", o.workdir}, {"User", o.user}}},
       {"rootfs", {{"type", "layers"}, {"diff_ids", {layer}}}},
       {"history", {{{"created", Now()}, {"created_by", "storevisor image build-from-dir"}}}}};
   std::string cfg_text = config.dump();
@@ -773,13 +776,36 @@ std::vector<std::string> StringsOr(const json& c, const char* key) {
   return {};
 }
 
+// A small file below root, resolved as if root were "/" (symlinks cannot leave it).
+Result<std::string> ReadInRoot(const std::string& root, const std::string& rel) {
+  SV_ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(root, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how);
+  if (fd < 0) return ErrnoError("open " + rel + " in the image");
+  UniqueFd file(static_cast<int>(fd));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(file.get(), buf, sizeof buf);
+    if (n < 0) return ErrnoError("read " + rel + " in the image");
+    if (n == 0) return out;
+    if (out.size() + static_cast<size_t>(n) > (1u << 20))
+      return Error(ErrorCode::kGuestFault, rel + " in the image is larger than 1 MiB");
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
 std::string PathKey(const std::string& path) {
   Hasher h;
   h.Update(path.data(), path.size());
   return h.Digest().substr(7, 32);
 }
 
-Result<json> BundleConfig(const json& image_config, const std::string& hostname) {
+Result<json> BundleConfig(
+    const json& image_config, const std::string& hostname,
+    const std::function<Result<ResolvedUser>(const std::string&)>& resolve_user) {
   json spec = runtime::DefaultSpecJson();
   json c = image_config.contains("config") && image_config["config"].is_object()
                ? image_config["config"]
@@ -796,16 +822,10 @@ Result<json> BundleConfig(const json& image_config, const std::string& hostname)
   spec["process"]["cwd"] = wd.empty() || wd[0] != '/' ? "/" : wd;
   std::string user = c.value("User", "");
   if (!user.empty() && user != "root") {
-    size_t colon = user.find(':');
-    std::string u = user.substr(0, colon),
-                g = colon == std::string::npos ? u : user.substr(colon + 1);
-    if (u.find_first_not_of("0123456789") != std::string::npos ||
-        g.find_first_not_of("0123456789") != std::string::npos || u.empty() || g.empty() ||
-        u.size() > 9 || g.size() > 9) {
-      return Error(ErrorCode::kUnsupported,
-                   "image user '" + user + "': only numeric uid[:gid] is supported");
-    }
-    spec["process"]["user"] = {{"uid", std::stoul(u)}, {"gid", std::stoul(g)}};
+    if (!resolve_user) return Error(ErrorCode::kInternal, "no user resolver");
+    SV_ASSIGN_OR_RETURN(ResolvedUser u, resolve_user(user));
+    spec["process"]["user"] = {{"uid", u.uid}, {"gid", u.gid}};
+    if (!u.additional_gids.empty()) spec["process"]["user"]["additionalGids"] = u.additional_gids;
   }
   spec["root"]["readonly"] = false;
   spec["hostname"] = hostname;
@@ -822,7 +842,6 @@ Status Store::MakeBundle(const std::string& ref, const std::string& bundle) {
   SV_ASSIGN_OR_RETURN(json cfg, s.ReadJsonBlob(r.config_digest));
   std::string host = r.ref.substr(r.ref.rfind('/') == std::string::npos ? 0 : r.ref.rfind('/') + 1);
   host = host.substr(0, host.find(':'));
-  SV_ASSIGN_OR_RETURN(json spec, BundleConfig(cfg, host));
   if (::mkdir(bundle.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir " + bundle);
   for (const char* d : {"/rootfs", "/upper", "/work"}) SV_TRY(MakeDirs(bundle + d, 0755));
   std::string lower;
@@ -835,10 +854,22 @@ Status Store::MakeBundle(const std::string& ref, const std::string& bundle) {
   if (::mount("overlay", (bundle + "/rootfs").c_str(), "overlay", 0, opts.c_str()) != 0) {
     return ErrnoError("mount overlay for " + bundle);
   }
+  // A named user is looked up in the image's own /etc/passwd and /etc/group, read through
+  // the mounted root with RESOLVE_IN_ROOT so a symlinked /etc cannot point at the host's.
+  auto resolve = [&](const std::string& user) -> Result<ResolvedUser> {
+    std::string passwd = ReadInRoot(bundle + "/rootfs", "etc/passwd").value_or("");
+    std::string group = ReadInRoot(bundle + "/rootfs", "etc/group").value_or("");
+    return ResolveImageUser(user, passwd, group);
+  };
+  auto spec = BundleConfig(cfg, host, resolve);
+  if (!spec) {
+    (void)::umount2((bundle + "/rootfs").c_str(), MNT_DETACH);
+    return std::move(spec).error().Context("image " + r.ref);
+  }
   std::string abs = fs::absolute(bundle).string();
   SV_TRY(WriteFileAtomic(root_ + "/bundles/" + PathKey(abs),
                          json{{"bundle", abs}, {"ref", r.ref}, {"layers", r.layers}}.dump(), 0600));
-  return WriteFileAtomic(bundle + "/config.json", spec.dump(2) + "\n", 0644);
+  return WriteFileAtomic(bundle + "/config.json", spec->dump(2) + "\n", 0644);
 }
 
 Status Store::RemoveBundle(const std::string& bundle) {

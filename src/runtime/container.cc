@@ -636,6 +636,18 @@ Status Runtime::Delete(const std::string& id, bool force) {
   return RemoveAll(ContainerDir(root_, id));
 }
 
+Status Runtime::Update(const std::string& id, const Resources& resources) {
+  if (!resources.devices.empty())
+    return Error(ErrorCode::kUnsupported, "update does not change device rules (like runc)");
+  SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
+  if (ComputeStatus(root_, rec) == ContainerStatus::kStopped)
+    return Error(ErrorCode::kConflict, "container " + id + " is stopped: nothing to update");
+  if (rec.cgroup_dirs.empty())
+    return Error(ErrorCode::kFailedPrecondition, "container " + id + " has no cgroup");
+  Cgroup cg = Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel);
+  return cg.Apply(resources, {});
+}
+
 Result<CgroupStats> Runtime::Stats(const std::string& id) const {
   SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
   return Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel).Stats();

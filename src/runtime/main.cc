@@ -6,8 +6,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,7 +41,10 @@ constexpr const char* kUsage =
     "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
     "  run [--bundle DIR] [--pid-file F] [--detach] [--keep] ID\n"
     "  exec [--process FILE] [--detach] [--pid-file F] [--env K=V] [--cwd D] ID [ARGS...]\n"
-    "  list [--format table|json] [-q] | spec [--bundle DIR] | events --stats ID | --version\n";
+    "  list [--format table|json] [-q] | spec [--bundle DIR] | events --stats ID | --version\n"
+    "  update [--resources FILE|-] [--memory B] [--cpu-shares N] [--cpu-quota N]\n"
+    "         [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] ID\n"
+    "  favordynmods [on|off]   show or set the kernel-wide cgroup2 option (see docs/runtime.md)\n";
 
 class Args {
  public:
@@ -307,6 +313,62 @@ int CmdEvents(Runtime& rt, Args& a) {
   return 0;
 }
 
+int64_t Number(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno != 0)
+    throw Error(ErrorCode::kInvalidArgument, flag + " wants a number, not '" + v + "'");
+  return n;
+}
+
+int CmdUpdate(Runtime& rt, Args& a) {
+  storevisor::runtime::Resources r;
+  std::string v;
+  while (!a.Done() && a.Peek()[0] == '-') {
+    if (a.Value({"--resources", "-r"}, v)) {
+      std::string text;
+      if (v == "-") {
+        std::stringstream in;
+        in << std::cin.rdbuf();
+        text = in.str();
+      } else {
+        text = Check(storevisor::ReadFile(v, 4u << 20));
+      }
+      r = Check(storevisor::runtime::ParseResourcesJson(text, v == "-" ? "stdin" : v));
+    } else if (a.Value({"--memory"}, v)) {
+      r.memory_limit = Number("--memory", v);
+    } else if (a.Value({"--cpu-shares"}, v)) {
+      r.cpu_shares = static_cast<uint64_t>(Number("--cpu-shares", v));
+    } else if (a.Value({"--cpu-quota"}, v)) {
+      r.cpu_quota = Number("--cpu-quota", v);
+    } else if (a.Value({"--cpu-period"}, v)) {
+      r.cpu_period = static_cast<uint64_t>(Number("--cpu-period", v));
+    } else if (a.Value({"--cpuset-cpus"}, v)) {
+      r.cpuset_cpus = v;
+    } else if (a.Value({"--cpuset-mems"}, v)) {
+      r.cpuset_mems = v;
+    } else if (a.Value({"--pids-limit"}, v)) {
+      r.pids_limit = Number("--pids-limit", v);
+    } else {
+      Unknown(a.Peek());
+    }
+  }
+  Check(rt.Update(NeedId(a), r));
+  return 0;
+}
+
+int CmdFavorDynmods(Args& a) {
+  if (!a.Done()) {
+    std::string v = a.Next();
+    if (v != "on" && v != "off")
+      throw Error(ErrorCode::kInvalidArgument, "favordynmods wants on or off, not '" + v + "'");
+    Check(storevisor::runtime::SetCgroupFavorDynmods(v == "on"));
+  }
+  std::cout << (Check(storevisor::runtime::CgroupFavorDynmods()) ? "on" : "off") << "\n";
+  return 0;
+}
+
 int Dispatch(const Globals& g, const std::string& cmd, Args& a) {
   Runtime rt(g.root);
   if (cmd == "create") return CmdCreate(rt, a);
@@ -322,6 +384,8 @@ int Dispatch(const Globals& g, const std::string& cmd, Args& a) {
   if (cmd == "spec") return CmdSpec(a);
   if (cmd == "exec") return CmdExec(rt, a);
   if (cmd == "events") return CmdEvents(rt, a);
+  if (cmd == "favordynmods") return CmdFavorDynmods(a);
+  if (cmd == "update") return CmdUpdate(rt, a);
   throw Error(ErrorCode::kInvalidArgument, "unknown command '" + cmd + "'\n" + kUsage);
 }
 

@@ -176,6 +176,9 @@ Result<Spec> ParseSpec(std::string_view json_text, std::string_view file_name = 
 Result<Process> ParseProcess(std::string_view json_text,
                              std::string_view file_name = "process.json");
 // runc-compatible `spec` output: a config for a busybox-like rootfs in "rootfs".
+// linux.resources as `update --resources FILE` takes it (runc's format).
+Result<Resources> ParseResourcesJson(std::string_view json_text,
+                                     std::string_view file_name = "resources.json");
 nlohmann::json DefaultSpecJson();
 // The seccomp profile the daemon applies to workloads that bring none: allow by default,
 // refuse (EPERM) syscalls a service never needs and that widen the kernel's attack surface.
@@ -189,6 +192,19 @@ std::string_view CgroupModeName(CgroupMode mode);
 // Detected once per call with statfs (no /proc reads): unified (cgroup2 at /sys/fs/cgroup),
 // hybrid (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified) or legacy (v1 only).
 Result<CgroupMode> DetectCgroupMode(const std::string& mount_root = "/sys/fs/cgroup");
+
+// Every cgroup migration (a write to cgroup.procs, which v1 needs per container) takes the
+// kernel-wide cgroup_threadgroup_rwsem for writing, and by default that waits for an RCU
+// grace period: milliseconds, the largest single cost of a container start on v1. The
+// cgroup2 mount option `favordynmods` (Linux 6.0+) makes the kernel keep the rwsem in its
+// slow-reader mode instead, so migrations do not wait, at a small cost to every fork/exit.
+// It is kernel-wide (it speeds up every runtime on the host), so it is a host choice:
+// storevisord turns it on at start; `storevisor-runtime favordynmods on|off`.
+// Whether the cgroup2 mount (mount_root, or mount_root/unified in hybrid) carries it.
+Result<bool> CgroupFavorDynmods(const std::string& mount_root = "/sys/fs/cgroup");
+// Remounts that cgroup2 mount with or without it, keeping its other options and flags.
+// kUnsupported on legacy hosts (no cgroup2 mount) or kernels without the option.
+Status SetCgroupFavorDynmods(bool on, const std::string& mount_root = "/sys/fs/cgroup");
 
 struct CgroupStats {
   uint64_t memory_usage = 0;
@@ -269,6 +285,9 @@ class Runtime {
   // Runs a process in the container's namespaces and cgroup; waits unless detach.
   Result<ExitInfo> Exec(const std::string& id, const ExecOptions& options);
   Result<CgroupStats> Stats(const std::string& id) const;
+  // Changes a live container's cgroup limits (memory, cpu, cpuset, pids, blkio, unified):
+  // only the fields set are written. Device rules are not changed (refused), like runc.
+  Status Update(const std::string& id, const Resources& resources);
 
  private:
   std::string root_;

@@ -291,3 +291,55 @@ TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
 
 }  // namespace
 }  // namespace storevisor::runtime
+
+namespace storevisor::runtime {
+namespace {
+
+TEST_F(RuntimeIntegrationTest, UpdateChangesLiveLimits) {
+  auto mode = DetectCgroupMode();
+  ASSERT_TRUE(mode.has_value());
+  if (*mode == CgroupMode::kUnified) GTEST_SKIP() << "SKIPPED: the checks read v1 files";
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "u1"}).status.exit_code, 0);
+  std::string rel = config_["linux"]["cgroupsPath"].get<std::string>();
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/res.json", R"({"pids": {"limit": 42}})"));
+  auto out = Cli({"update", "--memory", "67108864", "--resources", dir_ + "/res.json", "u1"});
+  // --resources replaces what flags before it set: the memory flag came first.
+  EXPECT_EQ(out.status.exit_code, 0) << out.err;
+  EXPECT_EQ(*ReadFile("/sys/fs/cgroup/pids" + rel + "/pids.max"), "42\n");
+  out = Cli({"update", "--memory", "67108864", "--cpu-shares", "512", "u1"});
+  EXPECT_EQ(out.status.exit_code, 0) << out.err;
+  EXPECT_EQ(*ReadFile("/sys/fs/cgroup/memory" + rel + "/memory.limit_in_bytes"), "67108864\n");
+  EXPECT_EQ(*ReadFile("/sys/fs/cgroup/cpu" + rel + "/cpu.shares"), "512\n");
+  // Bad input is refused with the field named; devices are not updatable.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.json", R"({"pids": {"limit": "many"}})"));
+  out = Cli({"update", "--resources", dir_ + "/bad.json", "u1"});
+  EXPECT_EQ(out.status.exit_code, 1);
+  EXPECT_NE(out.err.find("pids.limit"), std::string::npos) << out.err;
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/dev.json", R"({"devices": [{"allow": true}]})"));
+  out = Cli({"update", "--resources", dir_ + "/dev.json", "u1"});
+  EXPECT_NE(out.err.find("device rules"), std::string::npos) << out.err;
+  EXPECT_EQ(Cli({"update", "--pids-limit", "x", "u1"}).status.exit_code, 1);
+  ASSERT_EQ(Cli({"delete", "--force", "u1"}).status.exit_code, 0);
+  EXPECT_EQ(Cli({"update", "--pids-limit", "5", "u1"}).status.exit_code, 1);
+}
+
+TEST_F(RuntimeIntegrationTest, FavorDynmodsTogglesAndRestores) {
+  auto before = CgroupFavorDynmods();
+  if (!before) GTEST_SKIP() << "SKIPPED: " << before.error().message();
+  auto mountinfo = [] { return ReadFile("/proc/self/mountinfo").value_or(""); };
+  Status on = SetCgroupFavorDynmods(true);
+  if (!on && on.error().code() == ErrorCode::kUnsupported)
+    GTEST_SKIP() << "SKIPPED: " << on.error().message();
+  ASSERT_TRUE(on) << on.error().message();
+  EXPECT_NE(mountinfo().find("favordynmods"), std::string::npos);
+  EXPECT_EQ(Cli({"favordynmods"}).out, "on\n");
+  // A container starts with it on.
+  EXPECT_EQ(Run({"true"}).status.exit_code, 0);
+  ASSERT_TRUE(SetCgroupFavorDynmods(false));
+  EXPECT_EQ(mountinfo().find("favordynmods"), std::string::npos);
+  ASSERT_TRUE(SetCgroupFavorDynmods(*before));  // leave the host as found
+}
+
+}  // namespace
+}  // namespace storevisor::runtime

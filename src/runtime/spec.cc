@@ -575,6 +575,16 @@ Result<Spec> ParseSpec(std::string_view json_text, std::string_view file_name) {
   }
 }
 
+Result<Resources> ParseResourcesJson(std::string_view json_text, std::string_view file_name) {
+  try {
+    return ParseResources(ParseJsonText(json_text, file_name), "");
+  } catch (const SpecError& e) {
+    return Error(ErrorCode::kInvalidArgument, Where(file_name, e.path) + ": " + e.message);
+  } catch (const json::exception& e) {
+    return Error(ErrorCode::kInvalidArgument, std::string(file_name) + ": " + e.what());
+  }
+}
+
 Result<Process> ParseProcess(std::string_view json_text, std::string_view file_name) {
   try {
     return ParseProcessObject(ParseJsonText(json_text, file_name), "");
