@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "cli/display.h"
 #include "common/files.h"
 #ifdef SV_HAVE_IMAGE_CLI
 #include "image/image_cli.h"
@@ -188,7 +189,28 @@ struct Opts {
   int tail = -1;
   int timeout_s = 300;
   int64_t since = 0;
+  std::string display_token_file;  // display
+  int port = 5900;                 // display
+  bool once = false;               // display
 };
+
+// `storevisor display`: the token comes from a file or the environment, never argv
+// (which any local user can read in /proc).
+int Display(const Opts& o, const std::string& bearer) {
+  DisplayOptions d{o.endpoint, bearer, o.name, "", o.port, o.once};
+  if (!o.display_token_file.empty()) {
+    auto t = ReadFile(o.display_token_file, 4096);
+    if (!t) return Fail(t.error());
+    d.display_token = *t;
+  } else if (const char* env = std::getenv("STOREVISOR_DISPLAY_TOKEN")) {
+    d.display_token = env;
+  }
+  while (!d.display_token.empty() &&
+         (d.display_token.back() == '\n' || d.display_token.back() == ' ')) {
+    d.display_token.pop_back();
+  }
+  return RunDisplay(d);
+}
 
 int Run(CLI::App& app, Opts& o) {
   std::string token;
@@ -294,6 +316,8 @@ int Run(CLI::App& app, Opts& o) {
     std::fputs(j.value("stderr", "").c_str(), stderr);
     return j.value("exitCode", 1);
   }
+  if (cmd == "screenshot") return RunScreenshot(client, o.name, o.file);
+  if (cmd == "display") return Display(o, token);
   // start, stop, restart, rm
   const std::string method = cmd == "rm" ? "DELETE" : "POST";
   const std::string path = "/v1/workloads/" + o.name + (cmd == "rm" ? "" : "/" + cmd);
@@ -346,6 +370,15 @@ int Main(int argc, char** argv) {
   events->add_option("--since", o.since, "after this event id");
   events->add_option("-o,--output", o.output, "table or json");
   app.add_subcommand("version", "print client and daemon versions");
+  auto* shot = app.add_subcommand("screenshot", "save what a legacy VM's screen shows (PNG)");
+  shot->add_option("name", o.name)->required();
+  shot->add_option("file", o.file, "FILE.png")->required();
+  auto* display = app.add_subcommand("display", "show a legacy VM's display to a local VNC viewer");
+  display->add_option("name", o.name)->required();
+  display->add_option("--port", o.port, "listen on 127.0.0.1:PORT")->capture_default_str();
+  display->add_option("--display-token-file", o.display_token_file,
+                      "file with the workload's vnc.token (or STOREVISOR_DISPLAY_TOKEN)");
+  display->add_flag("--once", o.once, "end when the first viewer disconnects");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 
 #include "common/files.h"
 #include "daemon/drivers/container_driver.h"
+#include "daemon/drivers/legacy_driver.h"
 #include "daemon/drivers/microvm_driver.h"
 
 namespace storevisor::daemon {
@@ -49,6 +50,16 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
     v.tool = options.vm_tool;
     v.state_dir = options.state_dir + "/vms";
     d->drivers_["microvm"] = std::make_unique<MicroVmDriver>(v);
+  }
+  if (!options.legacy_tool.empty()) {
+    LegacyDriverOptions l;
+    l.tool = options.legacy_tool;
+    l.state_dir = options.state_dir + "/legacy";
+    Daemon* self = d.get();
+    l.on_event = [self](const std::string& w, const std::string& type, const std::string& msg) {
+      self->Event(w, type, msg);
+    };
+    d->drivers_["legacy-vm"] = std::make_unique<LegacyVmDriver>(l);
   }
   return d;
 }

@@ -24,12 +24,13 @@ namespace storevisor::daemon {
 struct DaemonOptions {
   std::string state_dir = "/var/lib/storevisor";
   std::string socket = "/run/storevisor/storevisord.sock";
-  std::string tcp;         // "127.0.0.1:7700": also serve TCP (needs token_file)
-  std::string token_file;  // bearer token for TCP clients
-  std::string runtime;     // OCI runtime binary
-  std::string image_dir;   // directory images
-  std::string vm_tool;     // storevisor-vm
-  std::string self_exe;    // this binary (for the shim)
+  std::string tcp;          // "127.0.0.1:7700": also serve TCP (needs token_file)
+  std::string token_file;   // bearer token for TCP clients
+  std::string runtime;      // OCI runtime binary
+  std::string image_dir;    // directory images
+  std::string vm_tool;      // storevisor-vm
+  std::string legacy_tool;  // storevisor-legacy
+  std::string self_exe;     // this binary (for the shim)
   std::string version = "0.1.0";
 };
 
@@ -69,6 +70,10 @@ class Daemon {
   Result<ExecOutput> Exec(const std::string& name, const std::vector<std::string>& argv,
                           int timeout_ms);
   Result<std::string> LogPath(const std::string& name);
+  // legacy-vm screens (display.cc): a PNG of the screen now; the VNC socket for a client
+  // that presents the workload's display token.
+  Result<std::string> Screenshot(const std::string& name);
+  Result<std::string> DisplaySocket(const std::string& name, const std::string& token);
   std::string Metrics();
   StateStore& store() { return *store_; }
   const DaemonOptions& options() const { return opt_; }

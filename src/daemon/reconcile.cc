@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "daemon/daemon.h"
+#include "daemon/drivers/legacy_driver.h"
 #include "net/net.h"
 
 namespace storevisor::daemon {
@@ -59,6 +60,7 @@ Result<nlohmann::json> Daemon::Apply(const std::string& yaml, const std::string&
                                      bool dry_run) {
   SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(yaml, file));
   SV_TRY(CheckOvercommit(profile, host_));
+  SV_TRY(CheckLegacyWorkloads(profile));
   for (const auto& w : profile.workloads) {
     if (DriverFor(std::string(KindName(w.kind))) == nullptr) {
       return Error(ErrorCode::kUnsupported,

@@ -32,10 +32,12 @@ Result<Workload> SpecOf(const WorkloadRecord& r) {
   w.restart.max_retries = res.value("maxRetries", 0);
   const auto& h = j.value("health", nlohmann::json::object());
   const std::string type = h.value("type", "none");
-  w.health.type = type == "exec"   ? HealthType::kExec
-                  : type == "http" ? HealthType::kHttp
-                  : type == "tcp"  ? HealthType::kTcp
-                                   : HealthType::kNone;
+  w.health.type = type == "exec"     ? HealthType::kExec
+                  : type == "http"   ? HealthType::kHttp
+                  : type == "tcp"    ? HealthType::kTcp
+                  : type == "screen" ? HealthType::kScreen
+                                     : HealthType::kNone;
+  w.health.screen_text = h.value("screenText", "");
   w.health.exec = h.value("exec", std::vector<std::string>{});
   w.health.port = h.value("port", 0);
   w.health.path = h.value("path", "/");
@@ -176,6 +178,9 @@ void Daemon::CheckHealth(const WorkloadRecord& r, const Workload& w) {
         break;
       case HealthType::kHttp:
         st = ProbeHttp(netns, host, w.health.port, w.health.path, timeout);
+        break;
+      case HealthType::kScreen:  // OCR takes its time: no timeout but QMP's own (10 s)
+        st = d->CheckScreen(r.name, w.health);
         break;
       case HealthType::kNone:
         break;

@@ -141,6 +141,7 @@ TEST_F(LegacyVmTest, SeaBiosBootsToPosScreenAndPowersDownOnAcpi) {
   auto serial = ReadFile(box.state() + "/serial.log");
   ASSERT_TRUE(serial.has_value());
   EXPECT_NE(serial->find("power button pressed"), std::string::npos) << *serial;
+  EXPECT_NE(serial->find("tpm: NONE"), std::string::npos) << "no TPM configured: " << *serial;
 }
 
 TEST_F(LegacyVmTest, OvmfBootsToPosScreenWithItsOwnVarsAndTpm) {
@@ -151,6 +152,10 @@ TEST_F(LegacyVmTest, OvmfBootsToPosScreenWithItsOwnVarsAndTpm) {
   LegacyVm vm = BootToPosScreen(config, box);
   EXPECT_TRUE(Have(box.state() + "/OVMF_VARS.fd"));
   EXPECT_TRUE(Have(box.state() + "/swtpm.sock"));
+  // The guest's init reports /sys/class/tpm/tpm0 (and its major version) on the serial port.
+  auto serial = ReadFile(box.state() + "/serial.log");
+  ASSERT_TRUE(serial.has_value());
+  EXPECT_NE(serial->find("tpm: TPM2 PRESENT"), std::string::npos) << *serial;
   ASSERT_TRUE(vm.Screenshot(box.dir() + "/uefi.png").has_value());
   ExpectPng(box.dir() + "/uefi.png");
   auto stop = vm.Stop(seconds(30));

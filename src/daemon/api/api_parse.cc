@@ -104,6 +104,13 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
     SV_ASSIGN_OR_RETURN(cmd.tail, QueryInt(req, "tail", -1, -1, 1000000));
     return cmd;
   }
+  if (action == "screenshot" || action == "display") {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, action + ": use GET");
+    cmd.op = action == "screenshot" ? ApiOp::kScreenshot : ApiOp::kDisplay;
+    cmd.token = req.Header("x-display-token");
+    if (cmd.token.size() > 256) return Bad("X-Display-Token: longer than 256 characters");
+    return cmd;
+  }
   if (m != "POST") return Error(ErrorCode::kUnsupported, action + ": use POST");
   if (action == "start")
     cmd.op = ApiOp::kStart;

@@ -148,6 +148,10 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     case ApiOp::kMetrics:
       conn.Send(200, "text/plain; version=0.0.4", daemon.Metrics());
       return;
+    case ApiOp::kScreenshot:
+      return ServeScreenshot(daemon, cmd, conn);
+    case ApiOp::kDisplay:
+      return ServeDisplay(daemon, cmd, conn);
   }
 }
 

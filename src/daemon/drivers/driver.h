@@ -52,6 +52,19 @@ class Driver {
   virtual std::string LogPath(const std::string& name) const = 0;
   // The network namespace a health probe must connect from ("" for the host's).
   virtual std::string NetnsPath(const std::string& name, int64_t pid) const = 0;
+  // Kinds with a screen (legacy-vm, docs/legacy-vm.md); the others are kUnsupported.
+  // Writes what the screen shows now to png_path.
+  virtual Status Screenshot(const std::string& /*name*/, const std::string& /*png_path*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no screen");
+  }
+  // The `screen` health check: not blank, and OCR reads check.screen_text when given.
+  virtual Status CheckScreen(const std::string& /*name*/, const HealthCheck& /*check*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no screen");
+  }
+  // The unix socket of the workload's VNC server.
+  virtual Result<std::string> DisplaySocket(const std::string& /*name*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no display");
+  }
 };
 
 // True when pid runs (not a zombie) and, if start_ticks > 0, is the same process as then.

@@ -11,6 +11,11 @@
 namespace storevisor::daemon {
 
 Status CheckReferences(const YamlContext& ctx, const Profile& profile);  // check.cc
+// legacy_fields.cc
+Status ParseLegacyFields(const YamlContext& ctx, const YamlMap& map, Workload* w);
+Status ParseLegacyDisk(const YamlContext& ctx, const YamlMap& disk, WorkloadKind kind,
+                       DiskSpec* out);
+Status ParseScreenHealth(const YamlContext& ctx, const YamlMap& health, HealthCheck* h);
 
 namespace {
 
@@ -81,13 +86,15 @@ Result<Restart> ParseRestart(const YamlContext& ctx, const YAML::Node& node,
 Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
                                 const std::string& path) {
   SV_ASSIGN_OR_RETURN(auto map, YamlMap::Open(ctx, node, path,
-                                              {"exec", "http", "tcp", "interval", "timeout",
-                                               "retries", "startPeriod"}));
+                                              {"exec", "http", "tcp", "screen", "interval",
+                                               "timeout", "retries", "startPeriod"}));
   HealthCheck h;
   int kinds = static_cast<int>(map.Has("exec")) + static_cast<int>(map.Has("http")) +
-              static_cast<int>(map.Has("tcp"));
-  if (kinds != 1) return ctx.Fail(node, path, "expected exactly one of exec, http or tcp");
-  if (map.Has("exec")) {
+              static_cast<int>(map.Has("tcp")) + static_cast<int>(map.Has("screen"));
+  if (kinds != 1) return ctx.Fail(node, path, "expected exactly one of exec, http, tcp or screen");
+  if (map.Has("screen")) {
+    SV_TRY(ParseScreenHealth(ctx, map, &h));
+  } else if (map.Has("exec")) {
     h.type = HealthType::kExec;
     SV_ASSIGN_OR_RETURN(h.exec, map.StringList("exec"));
     if (h.exec.empty()) return ctx.Fail(*map.Get("exec"), map.Path("exec"), "expected a command");
@@ -179,11 +186,12 @@ Status ParseDisks(const YamlContext& ctx, const YamlMap& map, Workload* w) {
   if (!node) return Ok();
   SV_ASSIGN_OR_RETURN(auto items, SequenceItems(ctx, *node, map.Path("disks")));
   for (size_t i = 0; i < items.size(); ++i) {
-    SV_ASSIGN_OR_RETURN(
-        auto d, YamlMap::Open(ctx, items[i], Index(map.Path("disks"), i), {"path", "readOnly"}));
+    SV_ASSIGN_OR_RETURN(auto d, YamlMap::Open(ctx, items[i], Index(map.Path("disks"), i),
+                                              {"path", "readOnly", "format", "overlay"}));
     DiskSpec disk;
     SV_ASSIGN_OR_RETURN(disk.path, d.String("path", true));
     SV_ASSIGN_OR_RETURN(disk.read_only, d.Bool("readOnly", false));
+    SV_TRY(ParseLegacyDisk(ctx, d, w->kind, &disk));
     disk.path = ResolvePath(ctx.file(), disk.path);
     w->disks.push_back(std::move(disk));
   }
@@ -254,11 +262,14 @@ Status ParseResources(const YamlContext& ctx, const YamlMap& map, Workload* w) {
 Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
                                const std::string& path) {
   SV_ASSIGN_OR_RETURN(
-      auto map, YamlMap::Open(ctx, node, path,
-                              {"name",    "kind",     "role",     "image",  "rootfs", "command",
-                               "env",     "workdir",  "mounts",   "ports",  "kernel", "initrd",
-                               "cmdline", "disks",    "snapshot", "ksm",    "cpus",   "cpuset",
-                               "memory",  "networks", "restart",  "health", "after",  "update"}));
+      auto map,
+      YamlMap::Open(ctx, node, path,
+                    {"name", "kind", "role", "image", "rootfs", "command", "env", "workdir",
+                     "mounts", "ports", "kernel", "initrd", "cmdline", "disks", "snapshot", "ksm",
+                     "cpus", "cpuset", "memory", "networks", "restart", "health", "after", "update",
+                     // legacy-vm (legacy_fields.cc)
+                     "machine", "firmware", "firmwareCode", "firmwareVars", "devices", "vga", "vnc",
+                     "tpm", "usb"}));
   Workload w;
   w.line = YamlContext::Line(node);
   SV_ASSIGN_OR_RETURN(w.name, map.String("name", true));
@@ -297,6 +308,9 @@ Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
   }
   w.update = update == "manual" ? UpdateStrategy::kManual : UpdateStrategy::kRecreate;
   SV_TRY(CheckKindFields(ctx, map, w));
+  SV_TRY(ParseLegacyFields(ctx, map, &w));
+  w.legacy.firmware_code = ResolvePath(ctx.file(), w.legacy.firmware_code);
+  w.legacy.firmware_vars = ResolvePath(ctx.file(), w.legacy.firmware_vars);
   return w;
 }
 

@@ -22,7 +22,7 @@ inline constexpr size_t kMaxProfileBytes = 1u << 20;
 
 enum class WorkloadKind { kMicroVm, kLegacyVm, kContainer };
 enum class RestartPolicy { kAlways, kOnFailure, kNever };
-enum class HealthType { kNone, kExec, kHttp, kTcp };
+enum class HealthType { kNone, kExec, kHttp, kTcp, kScreen };
 enum class UpdateStrategy { kRecreate, kManual };
 
 std::string_view KindName(WorkloadKind kind);
@@ -42,6 +42,7 @@ struct HealthCheck {
   std::vector<std::string> exec;  // kExec: argv run inside the workload
   int port = 0;                   // kHttp, kTcp
   std::string path = "/";         // kHttp
+  std::string screen_text;        // kScreen (legacy-vm): OCR must read it; empty: not blank
   int64_t interval_ms = 2000;
   int64_t timeout_ms = 1000;
   int retries = 3;              // consecutive failures before the workload is unhealthy
@@ -62,6 +63,24 @@ struct MountSpec {
 struct DiskSpec {
   std::string path;
   bool read_only = false;
+  std::string format = "raw";  // legacy-vm: raw | qcow2
+  bool overlay = false;        // legacy-vm: a per-VM qcow2 overlay on path (a shared base)
+};
+
+// legacy-vm only (docs/legacy-vm.md); parsed in profile/legacy_fields.cc.
+struct LegacySpec {
+  std::string machine = "pc";        // pc | q35
+  std::string firmware = "seabios";  // seabios | ovmf
+  std::string firmware_code;         // "" = Debian's default file
+  std::string firmware_vars;         // ovmf: the vars template ("" = Debian's)
+  std::string devices = "virtio";    // virtio | emulated (IDE disks, e1000 NIC)
+  std::string vga = "std";           // std | cirrus | qxl | virtio | none
+  std::string vnc_listen = "unix";   // none | unix | loopback
+  int vnc_display = 0;               // loopback: port 5900 + display
+  std::string vnc_password;          // at most 8 characters (VNC's scheme)
+  std::string display_token;         // the daemon's display endpoint wants it
+  bool tpm = false;                  // swtpm
+  std::vector<std::string> usb;      // vendor:product or bus-port
 };
 
 struct Workload {
@@ -86,6 +105,7 @@ struct Workload {
   std::vector<DiskSpec> disks;
   bool snapshot = false;
   bool ksm = false;
+  LegacySpec legacy;  // legacy-vm
 
   // every kind
   double cpus = 1.0;

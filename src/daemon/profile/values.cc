@@ -140,6 +140,8 @@ std::string_view HealthTypeName(HealthType type) {
       return "http";
     case HealthType::kTcp:
       return "tcp";
+    case HealthType::kScreen:
+      return "screen";
   }
   return "none";
 }
@@ -215,6 +217,8 @@ Result<std::vector<int>> ParseCpuset(std::string_view text) {
   return Bad("expected CPUs such as 0-1,3, got '" + std::string(text) + "'");
 }
 
+nlohmann::json LegacyToJson(const Workload& w);  // legacy_fields.cc
+
 nlohmann::json WorkloadToJson(const Workload& w) {
   nlohmann::json mounts = nlohmann::json::array();
   for (const auto& m : w.mounts) {
@@ -224,7 +228,7 @@ nlohmann::json WorkloadToJson(const Workload& w) {
   for (const auto& p : w.ports) ports.push_back({{"host", p.host}, {"container", p.container}});
   nlohmann::json disks = nlohmann::json::array();
   for (const auto& d : w.disks) disks.push_back({{"path", d.path}, {"readOnly", d.read_only}});
-  return {
+  nlohmann::json j = {
       {"name", w.name},
       {"kind", KindName(w.kind)},
       {"role", w.role},
@@ -262,6 +266,10 @@ nlohmann::json WorkloadToJson(const Workload& w) {
       {"after", w.after},
       {"update", UpdateStrategyName(w.update)},
   };
+  // Only where used, so the hashes of the other kinds stay what they were.
+  if (w.kind == WorkloadKind::kLegacyVm) j["legacy"] = LegacyToJson(w);
+  if (w.health.type == HealthType::kScreen) j["health"]["screenText"] = w.health.screen_text;
+  return j;
 }
 
 std::string RuntimeHash(const Workload& workload) {

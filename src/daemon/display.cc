@@ -1,0 +1,142 @@
+// Screens of legacy VMs through the daemon: screenshots, and the VNC display for a client
+// that presents the workload's display token (docs/legacy-vm.md, "Display").
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/files.h"
+#include "common/unique_fd.h"
+#include "daemon/api/api.h"
+#include "daemon/api/http.h"
+#include "daemon/daemon.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+constexpr size_t kMaxScreenshotBytes = 32u << 20;
+
+bool SameSecret(const std::string& got, const std::string& want) {
+  // Constant time in the length of what is wanted: the token must not leak through timing.
+  unsigned diff = got.size() == want.size() ? 0 : 1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff |= static_cast<unsigned>(want[i] ^ (i < got.size() ? got[i] : 0));
+  }
+  return diff == 0 && !want.empty();
+}
+
+void SendError(HttpConnection& conn, const Error& e) {
+  conn.SendJson(HttpStatusFor(e.code()),
+                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(
+                    -1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<UniqueFd> ConnectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    return Error(ErrorCode::kInvalidArgument, "socket path too long: " + path);
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError("socket");
+  addr.sun_family = AF_UNIX;
+  path.copy(addr.sun_path, path.size());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError("connect " + path);
+  }
+  return fd;
+}
+
+// Copies what is readable on `from` to `to`; false when `from` closed or a write failed.
+bool Relay(int from, int to) {
+  char buf[65536];
+  ssize_t n = ::recv(from, buf, sizeof buf, MSG_DONTWAIT);
+  if (n == 0) return false;
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+  return WriteAll(to, std::string_view(buf, static_cast<size_t>(n))).has_value();
+}
+
+}  // namespace
+
+void ServeScreenshot(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  auto png = daemon.Screenshot(cmd.name);
+  if (!png) return SendError(conn, png.error());
+  conn.Send(200, "image/png", *png);
+}
+
+void ServeDisplay(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  auto socket = daemon.DisplaySocket(cmd.name, cmd.token);
+  if (!socket) return SendError(conn, socket.error());
+  auto vnc = ConnectUnix(*socket);
+  if (!vnc) return SendError(conn, vnc.error());
+  daemon.logger().Info("api", "display of " + cmd.name + " opened", {{"workload", cmd.name}});
+  // After this head the connection carries VNC's RFB protocol both ways, unchanged.
+  if (!conn.StartStream("application/x-rfb")) return;
+  pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {vnc->get(), POLLIN, 0}};
+  while (true) {
+    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) break;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(conn.fd(), vnc->get())) {
+      break;
+    }
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(vnc->get(), conn.fd())) {
+      break;
+    }
+  }
+  daemon.logger().Info("api", "display of " + cmd.name + " closed", {{"workload", cmd.name}});
+}
+
+Result<std::string> Daemon::Screenshot(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  SV_TRY(MakeDirs(opt_.state_dir + "/tmp", 0700));
+  // QEMU writes the file itself; a name per request keeps concurrent requests apart.
+  const std::string path =
+      opt_.state_dir + "/tmp/screenshot-" + name + "-" + std::to_string(NowMs()) + "-" +
+      std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 100000) + ".png";
+  Status st = d->Screenshot(name, path);
+  if (!st) {
+    ::unlink(path.c_str());
+    if (st.error().code() == ErrorCode::kUnsupported) {
+      return Error(ErrorCode::kUnsupported, "screenshots are not supported for kind " + r->kind +
+                                                " (" + name +
+                                                " has no screen; legacy-vm workloads have one)");
+    }
+    return std::move(st).error().Context("screenshot of " + name);
+  }
+  auto png = ReadFile(path, kMaxScreenshotBytes);
+  ::unlink(path.c_str());
+  return png;
+}
+
+Result<std::string> Daemon::DisplaySocket(const std::string& name, const std::string& token) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  SV_ASSIGN_OR_RETURN(Profile p, Desired());
+  const Workload* w = p.Find(name);
+  if (w == nullptr || w->kind != WorkloadKind::kLegacyVm) {
+    return Error(ErrorCode::kUnsupported,
+                 "a display is not supported for kind " + r->kind + " (only legacy-vm)");
+  }
+  if (w->legacy.display_token.empty()) {
+    return Error(ErrorCode::kPermissionDenied,
+                 name + " has no display token: set vnc.token in the profile to open its display");
+  }
+  if (!SameSecret(token, w->legacy.display_token)) {
+    return Error(ErrorCode::kPermissionDenied, "wrong display token for " + name);
+  }
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  return d->DisplaySocket(name);
+}
+
+}  // namespace storevisor::daemon
