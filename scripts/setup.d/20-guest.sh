@@ -20,7 +20,10 @@ kpkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: l
 kver="$(apt-cache policy "$kpkg" | awk '/Candidate:/{print $2}')"
 bbver="$(apt-cache policy busybox-static | awk '/Candidate:/{print $2}')"
 gaver="$(apt-cache policy qemu-guest-agent | awk '/Candidate:/{print $2}')"
-guest_src="$(cat "$SV_ROOT"/src/guest/*.cc "$SV_ROOT"/src/guest/*.h "$0" | sha256sum | cut -c1-16)"
+# The agent shares the host's JSON framer (src/common/json_stream.*, which needs error.*).
+common_src=("$SV_ROOT"/src/common/json_stream.cc "$SV_ROOT"/src/common/error.cc)
+guest_src="$(cat "$SV_ROOT"/src/guest/*.cc "$SV_ROOT"/src/guest/*.h "${common_src[@]}" \
+  "$SV_ROOT"/src/common/json_stream.h "$SV_ROOT"/src/common/error.h "$0" | sha256sum | cut -c1-16)"
 
 # fetch PKG DIR: downloads PKG's .deb into the cache (once) and unpacks it into DIR.
 fetch() {
@@ -72,12 +75,15 @@ build_guest_bins() {
   local flags=(-std=c++20 -O2 -static -Wall -Wextra -Werror -I"$SV_ROOT/src")
   say "compiling sv-init and sv-agent (static)"
   g++ "${flags[@]}" -o "$bin/sv-init" "$SV_ROOT/src/guest/init_main.cc"
-  g++ "${flags[@]}" -o "$bin/sv-agent" "$SV_ROOT/src/guest/agent_main.cc" "$SV_ROOT/src/guest/agent.cc"
+  g++ "${flags[@]}" -o "$bin/sv-agent" "$SV_ROOT/src/guest/agent_main.cc" "$SV_ROOT/src/guest/agent.cc" \
+    "${common_src[@]}"
   strip "$bin/sv-init" "$bin/sv-agent"
 }
 
 # --- initrd.img ---
-modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev)
+# pvpanic-mmio binds to the ACPI QEMU0001 device of `-device pvpanic` (a panic becomes
+# a GUEST_PANICKED event on the host).
+modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev pvpanic-mmio)
 idigest="$kdigest busybox=$bbver src=$guest_src mods=${modules[*]}"
 if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/initrd.img" ]; then
   [ -d "$cache/kernel/lib/modules/$krel" ] || { fetch "$kpkg" "$cache/kernel"; depmod -b "$cache/kernel" "$krel"; }

@@ -8,68 +8,6 @@ namespace storevisor::guest {
 
 using nlohmann::json;
 
-void MessageSplitter::Reset() {
-  cur_.clear();
-  depth_ = 0;
-  in_string_ = false;
-  escape_ = false;
-  skipping_ = false;
-}
-
-void MessageSplitter::Feed(std::string_view bytes) {
-  for (char c : bytes) {
-    if (static_cast<unsigned char>(c) == 0xFF) {  // resync: drop any partial message
-      Reset();
-      continue;
-    }
-    if (depth_ == 0) {
-      if (c != '{') continue;  // garbage or whitespace between messages
-      depth_ = 1;
-      cur_.assign(1, c);
-      continue;
-    }
-    if (!skipping_) {
-      if (cur_.size() >= max_) {
-        skipping_ = true;
-        cur_.clear();
-      } else {
-        cur_.push_back(c);
-      }
-    }
-    if (in_string_) {
-      if (escape_) {
-        escape_ = false;
-      } else if (c == '\\') {
-        escape_ = true;
-      } else if (c == '"') {
-        in_string_ = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string_ = true;
-    } else if (c == '{' || c == '[') {
-      ++depth_;
-    } else if (c == '}' || c == ']') {
-      if (--depth_ == 0) {
-        if (skipping_) {
-          ++dropped_;
-        } else {
-          ready_.push_back(std::move(cur_));
-        }
-        Reset();
-      }
-    }
-  }
-}
-
-std::optional<std::string> MessageSplitter::Next() {
-  if (ready_.empty()) return std::nullopt;
-  std::string m = std::move(ready_.front());
-  ready_.erase(ready_.begin());
-  return m;
-}
-
 namespace {
 constexpr std::string_view kB64 =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -134,8 +72,15 @@ void AppendCapped(std::string* buf, std::string_view data, size_t limit, bool* t
   buf->append(data.substr(0, room));
 }
 
+std::string ErrorReply(std::string_view desc) {
+  return Error(desc).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 std::string Agent::Handle(std::string_view message) {
-  json req = json::parse(message, nullptr, /*allow_exceptions=*/false);
+  return HandleRequest(json::parse(message, nullptr, /*allow_exceptions=*/false));
+}
+
+std::string Agent::HandleRequest(const json& req) {
   json resp;
   bool no_reply = false;
   bool delimited = false;

@@ -19,31 +19,12 @@
 
 namespace storevisor::guest {
 
-// Splits a byte stream into top-level JSON objects. The host may send a 0xFF byte at
-// any time to resynchronise: everything buffered before it is dropped. Messages larger
-// than max_message are dropped too (and reported), so the agent never grows unbounded.
-class MessageSplitter {
- public:
-  explicit MessageSplitter(size_t max_message = 64 * 1024) : max_(max_message) {}
-  // Feeds bytes; complete objects come out through Next().
-  void Feed(std::string_view bytes);
-  // The next complete message, if any. Bytes outside an object (spaces, newlines,
-  // garbage) are skipped.
-  std::optional<std::string> Next();
-  // Number of messages dropped because they were too large.
-  size_t dropped() const { return dropped_; }
+// Requests are framed by storevisor::JsonStream (common/json_stream.h), the same
+// capped framer the host uses for everything the guest sends.
 
- private:
-  void Reset();
-  std::string cur_;
-  std::vector<std::string> ready_;
-  size_t max_;
-  size_t dropped_ = 0;
-  int depth_ = 0;
-  bool in_string_ = false;
-  bool escape_ = false;
-  bool skipping_ = false;  // in an oversized message: discard until its end
-};
+// The reply to input the framer refused (oversized, too deep, malformed): qemu-ga
+// answers bad input with a GenericError too, so the host is not left waiting.
+std::string ErrorReply(std::string_view desc);
 
 std::string Base64Encode(std::string_view in);
 // Returns nullopt on invalid input.
@@ -86,6 +67,7 @@ class Agent {
   // Handles one request; returns the bytes to send back (possibly empty: guest-shutdown
   // has no reply on success, as in qemu-ga).
   std::string Handle(std::string_view message);
+  std::string HandleRequest(const nlohmann::json& request);
 
   // For the I/O loop: the running execs (to poll their pipes and reap them).
   std::map<int64_t, ExecState>& execs() { return execs_; }

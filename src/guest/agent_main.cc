@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_stream.h"
 #include "guest/agent.h"
 
 namespace {
@@ -145,7 +146,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   Agent agent(AgentSystem{Spawn, Shutdown, OsInfo});
-  storevisor::guest::MessageSplitter splitter;
+  // 64 KiB per request is plenty for the commands we serve (qemu-ga's own cap is
+  // larger, for guest-file-write, which we do not implement).
+  storevisor::JsonStream stream(
+      storevisor::JsonLimits{.max_message = 64 * 1024, .max_depth = 32, .max_queued = 64});
   char buf[4096];
   for (;;) {
     std::vector<pollfd> fds{{fd, POLLIN, 0}};
@@ -165,7 +169,10 @@ int main(int argc, char** argv) {
       usleep(20000);
       continue;
     }
-    splitter.Feed(std::string_view(buf, n));
-    while (auto msg = splitter.Next()) WriteAllTo(fd, agent.Handle(*msg));
+    stream.Feed(std::string_view(buf, n));
+    while (auto msg = stream.Next()) {
+      WriteAllTo(fd, *msg ? agent.HandleRequest(**msg)
+                          : storevisor::guest::ErrorReply(msg->error().message()));
+    }
   }
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include "common/json_stream.h"
+
 namespace storevisor::guest {
 namespace {
 
@@ -40,35 +42,23 @@ json Reply(Agent& a, std::string_view req) {
   return json::parse(out);
 }
 
-TEST(MessageSplitter, SplitsObjectsAcrossChunksAndSkipsGarbage) {
-  MessageSplitter s;
-  s.Feed("junk {\"a\":\"}{\\\"\"}\n{\"b\":");
-  auto m = s.Next();
-  ASSERT_TRUE(m);
-  EXPECT_EQ(*m, R"({"a":"}{\""})");
-  EXPECT_FALSE(s.Next());
-  s.Feed("[1,{}]}");
-  m = s.Next();
-  ASSERT_TRUE(m);
-  EXPECT_EQ(*m, R"({"b":[1,{}]})");
-}
-
-TEST(MessageSplitter, ResyncByteDropsPartialMessage) {
-  MessageSplitter s;
-  s.Feed("{\"execute\":\"gue");
-  s.Feed("\xFF{\"x\":1}");
-  auto m = s.Next();
-  ASSERT_TRUE(m);
-  EXPECT_EQ(*m, R"({"x":1})");
-}
-
-TEST(MessageSplitter, DropsOversizedMessages) {
-  MessageSplitter s(16);
-  s.Feed("{\"a\":\"" + std::string(100, 'x') + "\"}{\"ok\":1}");
-  auto m = s.Next();
-  ASSERT_TRUE(m);
-  EXPECT_EQ(*m, R"({"ok":1})");
-  EXPECT_EQ(s.dropped(), 1u);
+// The agent's input path as agent_main.cc wires it: JsonStream frames, the agent
+// answers; refused input gets an error reply instead of silence.
+TEST(AgentFraming, StreamFeedsTheAgentAndRefusedInputGetsAnErrorReply) {
+  Fake f;
+  Agent a(FakeSystem(&f));
+  JsonStream s(JsonLimits{.max_message = 64, .max_depth = 4, .max_queued = 8});
+  s.Feed("junk\xFF{\"execute\":\"guest-ping\",\"id\":1}");
+  s.Feed("{\"execute\":\"guest-ping\",\"arguments\":{\"pad\":\"" + std::string(100, 'x') + "\"}}");
+  s.Feed("{\"a\":[[[[[1]]]]]}");
+  std::vector<std::string> replies;
+  while (auto m = s.Next())
+    replies.push_back(*m ? a.HandleRequest(**m) : ErrorReply(m->error().message()));
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(json::parse(replies[0]), json::parse(R"({"return":{},"id":1})"));
+  EXPECT_NE(replies[1].find("larger than 64 bytes"), std::string::npos) << replies[1];
+  EXPECT_NE(replies[2].find("nested deeper than 4"), std::string::npos) << replies[2];
+  EXPECT_EQ(json::parse(replies[2])["error"]["class"], "GenericError");
 }
 
 TEST(Base64, RoundTripsAndRejectsBadInput) {

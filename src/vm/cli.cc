@@ -124,7 +124,9 @@ json StartedJson(const Machine& m, std::optional<int64_t> ready_ms) {
          {"console", m.state().console()},
          {"accel", AccelName(m.accel().accel)},
          {"accel_reason", m.accel().reason},
-         {"ready_ms", ready_ms ? json(*ready_ms) : json(nullptr)}};
+         {"ready_ms", ready_ms ? json(*ready_ms) : json(nullptr)},
+         {"host_ksm", m.host_ksm()},
+         {"trimmed_bytes", m.trimmed_bytes()}};
   return j;
 }
 
@@ -189,6 +191,7 @@ int CmdRun(const Options& o) {
     rc = Fail(m.error());
   } else {
     Say("accelerator " + std::string(AccelName(m->accel().accel)) + ": " + m->accel().reason);
+    if (!m->host_ksm().empty()) Say("host KSM " + m->host_ksm());
     std::optional<int64_t> ready;
     if (!o.no_wait) {
       auto r = m->WaitReady(Millis(cfg->ready_timeout_s * 1000), [&set] {
@@ -205,7 +208,9 @@ int CmdRun(const Options& o) {
       } else {
         ready = *r;
         Say("guest ready in " + std::to_string(*r) + " ms" +
-            (o.from_snapshot.empty() ? "" : " (restored from " + o.from_snapshot + ")"));
+            (o.from_snapshot.empty() ? "" : " (restored from " + o.from_snapshot + ")") +
+            "; QEMU's boot-only copies trimmed: " + std::to_string(m->trimmed_bytes() >> 20) +
+            " MiB");
       }
     }
     if (rc == 0 && o.detach) {
@@ -217,6 +222,7 @@ int CmdRun(const Options& o) {
         std::cout << "VM running: pid " << m->pid() << ", state in " << dir << std::endl;
       }
     } else if (rc == 0) {
+      m->DropAgent();
       rc = Supervise(*m, *cfg, cfg->serial.kind == SerialConfig::Kind::kStdout);
     }
   }
@@ -238,6 +244,8 @@ int CmdStatus(const Options& o) {
          {"pid", m->pid()},
          {"accel", AccelName(m->accel().accel)},
          {"accel_reason", m->accel().reason}};
+    auto counters = QemuCounters(*m->qmp(), m->pid());
+    if (counters) j["counters"] = *counters;
     m->Release();
   }
   if (o.output == "json") {

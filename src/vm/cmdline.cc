@@ -71,6 +71,10 @@ void AddDevices(const VmConfig& c, std::vector<std::string>* v) {
   }
   if (c.rng) add({"-device", "virtio-rng-device"});
   if (c.balloon) add({"-device", "virtio-balloon-device,free-page-reporting=on"});
+  // pvpanic (ISA port 0x505, described by microvm's ACPI as QEMU0001; the guest's
+  // pvpanic-mmio driver binds to it): a kernel panic reaches QEMU as GUEST_PANICKED
+  // before the guest resets, so the fate is "panicked", not "reset".
+  add({"-device", "pvpanic"});
 }
 
 }  // namespace
@@ -86,7 +90,9 @@ std::vector<std::string> BuildQemuArgv(const VmConfig& c, const AccelChoice& a,
                                 "-no-user-config",
                                 "-display",
                                 "none",
-                                "-no-reboot"};
+                                "-no-reboot",
+                                "-action",
+                                "panic=shutdown"};
   auto add = [&v](std::initializer_list<std::string> args) { v.insert(v.end(), args); };
   if (a.accel == Accel::kKvm) {
     add({"-accel", "kvm", "-cpu", "host"});

@@ -45,6 +45,8 @@ TEST(QemuCmdline, MinimalTcg) {
       "-display",
       "none",
       "-no-reboot",
+      "-action",
+      "panic=shutdown",
       "-accel",
       "tcg,thread=multi,tb-size=16",
       "-smp",
@@ -61,7 +63,8 @@ TEST(QemuCmdline, MinimalTcg) {
           "tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
-                       "virtio-balloon-device,free-page-reporting=on", "-pidfile", "/s/qemu.pid"});
+                       "virtio-balloon-device,free-page-reporting=on", "-device", "pvpanic",
+                       "-pidfile", "/s/qemu.pid"});
   EXPECT_EQ(BuildQemuArgv(Minimal(), kTcg, kPaths), want);
 }
 
@@ -87,6 +90,8 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
       "-display",
       "none",
       "-no-reboot",
+      "-action",
+      "panic=shutdown",
       "-accel",
       "kvm",
       "-cpu",
@@ -110,7 +115,8 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
              "id=disk1,if=none,file=/d/data.qcow2,format=qcow2,readonly=on,cache=none,aio=threads",
              "-device", "virtio-blk-device,drive=disk1", "-netdev",
              "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device",
-             "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-pidfile", "/s/qemu.pid"});
+             "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-device", "pvpanic",
+             "-pidfile", "/s/qemu.pid"});
   EXPECT_EQ(BuildQemuArgv(c, kKvm, kPaths), want);
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "common/unique_fd.h"
 #include "vm/vm.h"
 
 namespace storevisor::vm {
@@ -24,6 +25,7 @@ namespace {
 using nlohmann::json;
 const std::string kBin = SV_BINARY_DIR "/bin/storevisor-vm";
 const std::string kGuest = SV_BINARY_DIR "/guest";
+constexpr const char* kKsmRun = "/sys/kernel/mm/ksm/run";
 
 bool Exists(const std::string& p) {
   struct stat st {};
@@ -61,8 +63,11 @@ class VmTest : public ::testing::Test {
     }
     char t[] = "/tmp/sv-vmtest-XXXXXX";
     dir_ = mkdtemp(t);
+    // Starting a mergeable VM switches the host's ksmd on: put it back afterwards.
+    ksm_before_ = ReadFile(kKsmRun, 16).value_or("");
   }
   void TearDown() override {
+    if (!ksm_before_.empty()) (void)WriteKsm(ksm_before_.substr(0, 1));
     if (dir_.empty()) return;
     for (pid_t p : QemuWith(dir_)) {
       ADD_FAILURE() << "stray QEMU pid " << p;
@@ -94,7 +99,13 @@ class VmTest : public ::testing::Test {
     EXPECT_FALSE(Exists(state + "/qemu.pid"));
   }
 
+  static bool WriteKsm(const std::string& v) {
+    UniqueFd fd(::open(kKsmRun, O_WRONLY | O_CLOEXEC));
+    return fd.valid() && ::write(fd.get(), v.data(), v.size()) == static_cast<ssize_t>(v.size());
+  }
+
   std::string dir_;
+  std::string ksm_before_;
 };
 
 TEST_F(VmTest, DetachedBootExecStatusStop) {
@@ -110,8 +121,20 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
 
   auto st = Cli({"status", "--state-dir", state, "-o", "json"});
   EXPECT_EQ(st.status.exit_code, 0) << st.err;
-  EXPECT_EQ(json::parse(st.out)["status"], "running");
-  EXPECT_EQ(json::parse(st.out)["pid"], j["pid"]);
+  json sj = json::parse(st.out);
+  EXPECT_EQ(sj["status"], "running");
+  EXPECT_EQ(sj["pid"], j["pid"]);
+  EXPECT_EQ(sj["accel"], "tcg");
+  // Counters for /metrics: what QMP and /proc give under TCG.
+  const json& c = sj["counters"];
+  EXPECT_EQ(c["guest_memory_bytes"], 256ull << 20);
+  EXPECT_GT(c["rss_bytes"].get<uint64_t>(), 16ull << 20);
+  ASSERT_EQ(c["vcpus"].size(), 1u);
+  EXPECT_GT(c["vcpus"][0]["cpu_seconds"].get<double>(), 0.0);
+  EXPECT_GT(c["tcg"]["tb_count"].get<uint64_t>(), 0u);
+  EXPECT_EQ(c["tcg"]["code_capacity_bytes"].get<uint64_t>() >> 20, 15u);  // tb-size 16 MiB
+  // Once ready, QEMU's private copies of the kernel and initrd were handed back.
+  EXPECT_GT(j["trimmed_bytes"].get<uint64_t>(), 40ull << 20);
 
   auto ex =
       Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "uname -r; echo err >&2; exit 7"});
@@ -339,6 +362,66 @@ TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
   EXPECT_EQ(other.status.exit_code, 8);
   EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;
   EXPECT_TRUE(QemuWith(dir_).empty());
+}
+
+TEST_F(VmTest, MergeableVmSwitchesHostKsmOn) {
+  if (ksm_before_.empty() || !WriteKsm("0")) GTEST_SKIP() << "SKIPPED: no writable " << kKsmRun;
+  std::string state = dir_ + "/ksm";
+  auto run = Cli({"run", "--config", WriteConfig("ksm", json::object()), "--detach", "--state-dir",
+                  state, "--no-wait", "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(kKsmRun, 16).value_or(""), "1\n");
+  EXPECT_NE(json::parse(run.out)["host_ksm"].get<std::string>().find("switched on"),
+            std::string::npos);
+  (void)Cli({"stop", "--state-dir", state, "--timeout", "2"});  // still booting: any fate
+  ExpectNoLeftovers(state);
+  // Without mem_merge the host is left alone.
+  ASSERT_TRUE(WriteKsm("0"));
+  run = Cli({"run", "--config", WriteConfig("noksm", {{"mem_merge", false}}), "--detach",
+             "--state-dir", state, "--no-wait", "-o", "json"});
+  ASSERT_EQ(run.status.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(kKsmRun, 16).value_or(""), "0\n");
+  (void)Cli({"stop", "--state-dir", state, "--timeout", "2"});
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, GuestKernelPanicIsReportedAsPanicked) {
+  std::string cfg = WriteConfig("panic", {{"serial", "file:" + dir_ + "/console.txt"}});
+  std::string state = dir_ + "/panic";
+  std::string err = dir_ + "/err.txt";
+  auto errf = OpenFile(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_TRUE(errf.has_value());
+  SpawnOptions so;
+  so.argv = {kBin, "run", "--config", cfg, "--state-dir", state};
+  so.stdout_fd = -1;
+  so.stderr_fd = errf->get();
+  auto child = ChildProcess::Spawn(so);
+  ASSERT_TRUE(child.has_value());
+  for (int i = 0; i < 600; ++i) {
+    if (ReadFile(err).value_or("").find("guest ready") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(ReadFile(err).value_or("").find("guest ready"), std::string::npos);
+  // A real panic: sysrq 'c' crashes the kernel; the exec never gets its answer.
+  (void)Cli({"exec", "--state-dir", state, "--timeout", "5", "--", "/bin/sh", "-c",
+             "echo c > /proc/sysrq-trigger"});
+  auto st = child->Wait(std::chrono::milliseconds(60000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 23) << ReadFile(err).value_or("");
+  EXPECT_NE(ReadFile(err).value_or("").find("guest panicked"), std::string::npos);
+  EXPECT_NE(ReadFile(dir_ + "/console.txt").value_or("").find("Kernel panic"), std::string::npos);
+  ExpectNoLeftovers(state);
+}
+
+TEST_F(VmTest, SnapshotOfAWritableDiskIsRefused) {
+  std::string disk = dir_ + "/data.raw";
+  ASSERT_TRUE(WriteFileAtomic(disk, std::string(1 << 20, '\0')).has_value());
+  std::string cfg = WriteConfig("snapw", {{"disks", {{{"path", disk}}}}});
+  auto mk = Cli({"snapshot", "--config", cfg, "--out", dir_ + "/snapw"});
+  EXPECT_EQ(mk.status.exit_code, 2) << mk.err;
+  EXPECT_NE(mk.err.find("disks[0] (" + disk + ") is writable"), std::string::npos) << mk.err;
+  EXPECT_NE(mk.err.find(disk + ",ro"), std::string::npos) << mk.err;
+  EXPECT_TRUE(QemuWith(dir_).empty());  // refused before anything booted
 }
 
 }  // namespace

@@ -78,6 +78,8 @@ int ExitStatusFor(GuestFate f) {
       return 21;
     case GuestFate::kQemuDied:
       return 22;
+    case GuestFate::kPanicked:
+      return 23;
   }
   return 70;
 }
@@ -92,6 +94,8 @@ std::string_view GuestFateName(GuestFate f) {
       return "killed";
     case GuestFate::kQemuDied:
       return "qemu-died";
+    case GuestFate::kPanicked:
+      return "panicked";
   }
   return "?";
 }
@@ -113,6 +117,10 @@ Machine& Machine::operator=(Machine&& o) noexcept {
   shutdown_reason_ = std::move(o.shutdown_reason_);
   spawned_at_ = o.spawned_at_;
   spawn_ms_ = o.spawn_ms_;
+  boot_files_ = std::move(o.boot_files_);
+  host_ksm_ = std::move(o.host_ksm_);
+  trimmed_bytes_ = o.trimmed_bytes_;
+  panicked_ = o.panicked_;
   return *this;
 }
 
@@ -193,17 +201,26 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
   Machine m;
   m.state_ = opt.state;
   m.accel_ = ChooseAccel(config.accel);
+  m.boot_files_ = {config.kernel, config.initrd};
+  if (config.mem_merge && !opt.leave_host_ksm) {
+    // Mergeable guest RAM is only merged while ksmd runs. Failing to switch it on
+    // costs memory, not correctness: say so and go on.
+    auto ksm = EnsureHostKsm();
+    if (!ksm) {
+      m.host_ksm_ = "left alone: " + ksm.error().message();
+    } else if (ksm->switched_on) {
+      m.host_ksm_ = "switched on (/sys/kernel/mm/ksm/run was 0)";
+    }
+  }
   RuntimePaths paths{
       opt.state.qmp(), opt.state.agent(), opt.state.pidfile(),
       config.serial.kind == SerialConfig::Kind::kFile ? config.serial.path : opt.state.console(),
       !opt.snapshot_dir.empty()};
   std::vector<std::string> argv = BuildQemuArgv(config, m.accel_, paths);
   argv.insert(argv.end(), opt.qemu_extra.begin(), opt.qemu_extra.end());
-  json info{{"config", config.ToJson()},
-            {"accel", AccelName(m.accel_.accel)},
-            {"accel_reason", m.accel_.reason},
-            {"argv", argv},
-            {"snapshot", opt.snapshot_dir}};
+  json info{{"config", config.ToJson()},       {"accel", AccelName(m.accel_.accel)},
+            {"accel_reason", m.accel_.reason}, {"argv", argv},
+            {"snapshot", opt.snapshot_dir},    {"host_ksm", m.host_ksm_}};
   SV_TRY(WriteFileAtomic(opt.state.info(), info.dump(2) + "\n"));
   SV_ASSIGN_OR_RETURN(UniqueFd log,
                       OpenFile(opt.state.dir + "/qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0644));
@@ -268,7 +285,13 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
     }
     if (cancelled && cancelled()) return Error(ErrorCode::kCancelled, "stopped while booting");
     auto ok = a->Sync(Millis(100));
-    if (ok) return MsSince(spawned_at_);
+    if (ok) {
+      int64_t ms = MsSince(spawned_at_);
+      // Booted: QEMU's copies of the kernel and initrd are dead weight from now on.
+      auto trimmed = TrimBootCopies(pid_, boot_files_);
+      if (trimmed) trimmed_bytes_ = *trimmed;
+      return ms;
+    }
     if (ok.error().code() == ErrorCode::kUnavailable) {  // chardev dropped us: reconnect
       agent_.reset();
       SV_ASSIGN_OR_RETURN(a, agent(Millis(1000)));
@@ -282,6 +305,14 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
   }
 }
 
+void Machine::NoteEvent(const QmpEvent& ev) {
+  if (ev.name == "SHUTDOWN" && ev.data.is_object() && ev.data.contains("reason") &&
+      ev.data["reason"].is_string()) {
+    shutdown_reason_ = ev.data["reason"].get<std::string>();
+  }
+  if (ev.name == "GUEST_PANICKED") panicked_ = true;
+}
+
 Result<GuestFate> Machine::FateAfterExit() {
   int status = 0;
   bool have_status = is_child_ && ::waitpid(pid_, &status, 0) == pid_;
@@ -289,15 +320,17 @@ Result<GuestFate> Machine::FateAfterExit() {
   while (qmp_ && !shutdown_reason_) {
     auto ev = qmp_->WaitEvent(Millis(200));
     if (!ev || !*ev) break;
-    if ((*ev)->name == "SHUTDOWN") shutdown_reason_ = (*ev)->data.value("reason", "");
+    NoteEvent(**ev);
   }
   RemoveRuntimeFiles(state_);
   pid_ = -1;
   owned_ = false;
+  // pvpanic: the guest kernel reported its panic before resetting (-action panic=shutdown).
+  if (panicked_ || shutdown_reason_ == "guest-panic") return GuestFate::kPanicked;
   if (shutdown_reason_) {
     const std::string& r = *shutdown_reason_;
     if (r == "guest-shutdown" || r == "host-qmp-quit") return GuestFate::kPoweredOff;
-    if (r == "guest-reset" || r == "guest-panic") return GuestFate::kReset;
+    if (r == "guest-reset") return GuestFate::kReset;
     if (r == "host-signal") return GuestFate::kKilled;
   }
   if (have_status && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return GuestFate::kKilled;
@@ -309,10 +342,10 @@ Result<std::optional<GuestFate>> Machine::WaitExit(std::optional<Millis> timeout
   // Collect SHUTDOWN while QEMU lives, so the reason is known even if the socket dies.
   int wait_ms = timeout ? static_cast<int>(timeout->count()) : -1;
   if (!PidfdExited(pidfd_.get(), wait_ms)) {
-    if (qmp_) {
+    while (qmp_) {
       auto ev = qmp_->WaitEvent(Millis(0));
-      if (ev && *ev && (*ev)->name == "SHUTDOWN")
-        shutdown_reason_ = (*ev)->data.value("reason", "");
+      if (!ev || !*ev) break;
+      NoteEvent(**ev);
     }
     return std::optional<GuestFate>();
   }

@@ -134,6 +134,19 @@ Result<SnapshotInfo> CreateSnapshot(const VmConfig& config, const std::string& d
   if (!config.ram_file.empty()) {
     return Error(ErrorCode::kInvalidArgument, "ram_file is set by snapshots themselves; remove it");
   }
+  // A snapshot holds the guest's page cache and file-system state as of now; a
+  // writable disk would move on under the next restore (and every restore would write
+  // to the same disk), so the restored guest would see a disk that no longer matches
+  // its memory: silent corruption. Refuse before booting anything.
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    if (!config.disks[i].readonly) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "snapshot: disks[" + std::to_string(i) + "] (" + config.disks[i].path +
+                       ") is writable: a restored guest would find it changed under its page "
+                       "cache; snapshot read-only disks only (\"readonly\": true or --disk " +
+                       config.disks[i].path + ",ro) and keep writable data off snapshotted VMs");
+    }
+  }
   SV_TRY(MakeDirs(dir, 0700));
   for (const char* f : {"/manifest.json", "/state", "/ram"}) ::unlink((dir + f).c_str());
   SV_ASSIGN_OR_RETURN(json inputs, InputsOf(config));

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/json_stream.h"
 #include "common/unique_fd.h"
 
 namespace storevisor::vm {
@@ -128,43 +129,11 @@ std::vector<std::string> BuildQemuArgv(const VmConfig& config, const AccelChoice
                                        const RuntimePaths& paths);
 
 // ---------------------------------------------------------------------------------
-// Untrusted JSON stream (QMP and agent input)
+// Untrusted JSON stream (QMP and agent input): common/json_stream.h, shared with the
+// guest agent.
 
-struct JsonLimits {
-  size_t max_message = 4u << 20;  // bytes in one top-level object
-  int max_depth = 64;             // nesting of objects and arrays
-  size_t max_queued = 1024;       // parsed messages waiting to be read
-};
-
-// Frames a byte stream into top-level JSON objects and parses each with caps on size
-// and nesting. Garbage between objects is skipped and counted; a 0xFF byte (the agent's
-// resync marker) drops a partial object. Oversized or too-deep objects are dropped and
-// reported as errors from Next(); the stream stays usable.
-class JsonStream {
- public:
-  explicit JsonStream(JsonLimits limits = {}) : limits_(limits) {}
-  void Feed(std::string_view bytes);
-  // The next message: a parsed object, an error (kGuestFault) for a bad one, or
-  // nullopt when no complete message is buffered.
-  std::optional<Result<nlohmann::json>> Next();
-  size_t garbage_bytes() const { return garbage_; }
-  size_t resyncs() const { return resyncs_; }
-
- private:
-  void ResetFrame();
-  void EndFrame();
-  JsonLimits limits_;
-  std::string cur_;
-  std::deque<Result<nlohmann::json>> ready_;
-  size_t garbage_ = 0;
-  size_t resyncs_ = 0;
-  int depth_ = 0;
-  bool in_frame_ = false;
-  bool in_string_ = false;
-  bool escape_ = false;
-  bool overflow_ = false;  // this frame broke a limit: discard to its end
-  std::string overflow_why_;
-};
+using storevisor::JsonLimits;
+using storevisor::JsonStream;
 
 // ---------------------------------------------------------------------------------
 // QMP client
@@ -258,6 +227,7 @@ enum class GuestFate {
   kReset,       // the guest rebooted (QEMU runs -no-reboot)   -> 20
   kKilled,      // did not stop in time: killed by us          -> 21
   kQemuDied,    // QEMU ended on its own without a clean stop  -> 22
+  kPanicked,    // the guest kernel panicked (pvpanic)          -> 23
 };
 int ExitStatusFor(GuestFate fate);
 std::string_view GuestFateName(GuestFate fate);
@@ -276,6 +246,7 @@ struct StartOptions {
   bool detach = false;                  // own session, survives us; else dies with us
   std::string snapshot_dir;             // restore from this snapshot instead of booting
   std::vector<std::string> qemu_extra;  // appended (tests, bench)
+  bool leave_host_ksm = false;          // bench: keep the host's ksmd as it is for both sides
 };
 
 struct StartedVm {
@@ -312,13 +283,21 @@ class Machine {
   const AccelChoice& accel() const { return accel_; }
   QmpClient* qmp() { return qmp_ ? &*qmp_ : nullptr; }
   Result<AgentClient*> agent(Millis timeout);
+  // Closes our agent connection: QEMU's chardev takes one client at a time, so a
+  // supervising `run` lets go once ready and `storevisor-vm exec` can connect.
+  void DropAgent() { agent_.reset(); }
   const StateDir& state() const { return state_; }
   int64_t spawn_ms() const { return spawn_ms_; }
+  // What Start did to the host's KSM ("" when nothing): e.g. "switched on (was 0)".
+  const std::string& host_ksm() const { return host_ksm_; }
+  // Bytes of QEMU's boot-only file copies handed back after readiness (TrimBootCopies).
+  uint64_t trimmed_bytes() const { return trimmed_bytes_; }
 
  private:
   Machine() = default;
   void KillAndClean();
   Result<GuestFate> FateAfterExit();
+  void NoteEvent(const QmpEvent& ev);  // SHUTDOWN reason, GUEST_PANICKED
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   bool owned_ = false;     // kill on destruction unless released
@@ -330,7 +309,35 @@ class Machine {
   std::optional<std::string> shutdown_reason_;
   std::chrono::steady_clock::time_point spawned_at_;
   int64_t spawn_ms_ = 0;
+  std::vector<std::string> boot_files_;  // kernel and initrd: trimmed once ready
+  std::string host_ksm_;
+  uint64_t trimmed_bytes_ = 0;
+  bool panicked_ = false;  // GUEST_PANICKED seen
 };
+
+// ---------------------------------------------------------------------------------
+// Host integration
+
+struct KsmChange {
+  std::string previous;  // the run file's value before ("0", "1", "2")
+  bool switched_on = false;
+};
+// KSM only merges what ksmd scans: a VM that asks for mergeable memory (mem_merge)
+// needs ksmd running. Writes 1 to run_file when it holds 0; leaves 1 and 2 (unmerge in
+// progress: an operator's decision) alone. kPermissionDenied/kNotFound when it cannot.
+Result<KsmChange> EnsureHostKsm(const std::string& run_file = "/sys/kernel/mm/ksm/run");
+
+// QEMU keeps a private file-backed copy of the kernel's ELF segments and of the initrd
+// only to reload them on a guest reset, which -no-reboot turns into an exit. Once the
+// guest is ready, asks the kernel to reclaim those pages from QEMU (process_madvise
+// MADV_PAGEOUT on the mappings of `files`; clean file pages, so nothing is lost: a
+// later access reads them back). Returns the bytes of the ranges handed over.
+Result<uint64_t> TrimBootCopies(pid_t pid, const std::vector<std::string>& files);
+
+// Counters for metrics (storevisor-vm status -o json): QMP query-stats (KVM's
+// counters; empty under TCG), vCPU threads with their CPU time, balloon and memory
+// sizes, and QEMU's RSS from /proc. Fields QEMU lacks are left out.
+Result<nlohmann::json> QemuCounters(QmpClient& qmp, pid_t pid);
 
 // Reads the last `lines` lines of a console log (for error messages).
 std::string ConsoleTail(const std::string& path, int lines = 8);

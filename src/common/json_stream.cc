@@ -1,9 +1,9 @@
-// JsonStream: frames and parses untrusted JSON from QMP and the guest agent. The
+// JsonStream: frames and parses untrusted JSON (QMP, the guest agent both ways). The
 // framer tracks strings and nesting itself, so it can refuse too-deep input before
 // nlohmann's recursive parser sees it, and bound memory before a message ends.
-#include "vm/vm.h"
+#include "common/json_stream.h"
 
-namespace storevisor::vm {
+namespace storevisor {
 
 using nlohmann::json;
 
@@ -95,4 +95,4 @@ std::optional<Result<json>> JsonStream::Next() {
   return r;
 }
 
-}  // namespace storevisor::vm
+}  // namespace storevisor
