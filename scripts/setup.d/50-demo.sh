@@ -67,3 +67,22 @@ if [ ! -x "$img/usr/bin/redis-server" ]; then
 else
   echo "demo image storevisor/kv:1: present"
 fi
+
+# The same images in the image store, where storevisord resolves `image:` (its
+# --image-root, default STATE_DIR/images). Needs build/bin/storevisor-image: on a first
+# set-up that runs before the build, scripts/run-demo-store.sh calls this script again.
+STORE="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
+IMAGE_TOOL="$ROOT/build/bin/storevisor-image"
+if [ -x "$IMAGE_TOOL" ]; then
+  for ref in storevisor/inventory:1 storevisor/kv:1; do
+    flat="${ref//[\/:]/_}"
+    if "$IMAGE_TOOL" --root "$STORE" inspect "$ref" >/dev/null 2>&1; then
+      echo "image store $STORE: $ref present"
+    else
+      echo "image store $STORE: importing $ref"
+      "$IMAGE_TOOL" --root "$STORE" build-from-dir "$OUT/$flat/rootfs" "$ref"
+    fi
+  done
+else
+  echo "image store: storevisor-image is not built yet; scripts/run-demo-store.sh imports the demo images"
+fi

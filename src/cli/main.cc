@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "cli/console_top.h"
 #include "cli/display.h"
 #include "common/files.h"
 #ifdef SV_HAVE_IMAGE_CLI
@@ -168,7 +169,7 @@ int WaitConverged(Client& client, const std::vector<std::string>& expected,
       }
     }
     if (done) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::fprintf(
       stderr,
@@ -189,6 +190,8 @@ struct Opts {
   int tail = -1;
   int timeout_s = 300;
   int64_t since = 0;
+  int interval_ms = 2000;
+  int iterations = 0;
   std::string display_token_file;  // display
   int port = 5900;                 // display
   bool once = false;               // display
@@ -292,9 +295,12 @@ int Run(CLI::App& app, Opts& o) {
         return 0;
       }
       for (const auto& e : list) {
+        // Events from other services (POST /v1/events) show who sent them and their data.
+        std::string who = e.contains("source") ? e.value("source", "") : e.value("workload", "");
+        std::string text = e.value("message", "");
+        if (e.contains("data")) text = e.value("time", "") + " " + e["data"].dump();
         std::printf("%-6lld %-10s %-12s %s\n", static_cast<long long>(e.value("id", int64_t{0})),
-                    e.value("type", "").c_str(), e.value("workload", "").c_str(),
-                    e.value("message", "").c_str());
+                    e.value("type", "").c_str(), who.c_str(), text.c_str());
       }
       return 0;
     }
@@ -306,6 +312,8 @@ int Run(CLI::App& app, Opts& o) {
                             });
     return st ? 0 : Fail(st.error());
   }
+  if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail);
+  if (cmd == "top") return Top(client, o.interval_ms, o.iterations);
   if (cmd == "exec") {
     json body = {{"cmd", o.cmd}, {"timeoutMs", o.timeout_s * 1000}};
     auto r = client.Call("POST", "/v1/workloads/" + o.name + "/exec", body.dump());
@@ -369,6 +377,15 @@ int Main(int argc, char** argv) {
   events->add_flag("-f,--follow", o.follow, "stream new events (Server-Sent Events)");
   events->add_option("--since", o.since, "after this event id");
   events->add_option("-o,--output", o.output, "table or json");
+  auto* console = app.add_subcommand("console", "attach to a VM's serial console (output)");
+  console->add_option("name", o.name)->required();
+  console->add_option("--tail", o.tail, "lines of earlier output to show first (default 20)");
+  auto* top = app.add_subcommand("top", "CPU and memory per workload, refreshed");
+  top->add_option("--interval", o.interval_ms, "milliseconds between refreshes")
+      ->check(CLI::Range(100, 3600000));
+  top->add_option("-n,--iterations", o.iterations,
+                  "refresh this many times, then exit (0: forever)")
+      ->check(CLI::Range(0, 1000000));
   app.add_subcommand("version", "print client and daemon versions");
   auto* shot = app.add_subcommand("screenshot", "save what a legacy VM's screen shows (PNG)");
   shot->add_option("name", o.name)->required();

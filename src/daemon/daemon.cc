@@ -42,6 +42,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
   c.root = options.state_dir + "/runtime";
   c.state_dir = options.state_dir + "/containers";
   c.log_dir = options.state_dir + "/logs";
+  c.image_root = options.image_root;
   c.image_dir = options.image_dir;
   c.self_exe = options.self_exe;
   d->drivers_["container"] = std::make_unique<ContainerDriver>(c);
@@ -49,6 +50,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
     MicroVmDriverOptions v;
     v.tool = options.vm_tool;
     v.state_dir = options.state_dir + "/vms";
+    v.snapshot_dir = options.state_dir + "/snapshots";
     d->drivers_["microvm"] = std::make_unique<MicroVmDriver>(v);
   }
   if (!options.legacy_tool.empty()) {

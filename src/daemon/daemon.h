@@ -27,7 +27,8 @@ struct DaemonOptions {
   std::string tcp;          // "127.0.0.1:7700": also serve TCP (needs token_file)
   std::string token_file;   // bearer token for TCP clients
   std::string runtime;      // OCI runtime binary
-  std::string image_dir;    // directory images
+  std::string image_root;   // the image store (src/image)
+  std::string image_dir;    // directory images, looked up after the image store
   std::string vm_tool;      // storevisor-vm
   std::string legacy_tool;  // storevisor-legacy
   std::string self_exe;     // this binary (for the shim)

@@ -31,8 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -30; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
-pid_of() { SV ps -o json | python3 -c "import json,sys; print([w['pid'] for w in json.load(sys.stdin) if w['name']=='$1'][0])"; }
-field_of() { SV ps -o json | python3 -c "import json,sys; print([w['$2'] for w in json.load(sys.stdin) if w['name']=='$1'][0])"; }
+pid_of() { SV ps -o json | python3 -c "import json,sys; print(next((w['pid'] for w in json.load(sys.stdin) if w['name']=='$1'), ''))"; }
+field_of() { SV ps -o json | python3 -c "import json,sys; print(next((w['$2'] for w in json.load(sys.stdin) if w['name']=='$1'), ''))"; }
 
 profile() {  # $1: value of inventory's COLOUR
   cat <<YAML
@@ -104,6 +104,88 @@ start_daemon
 [ "$(pid_of kv)" = "$kv_pid" ] && [ "$(pid_of inventory)" = "$inv_pid" ] || fail "pids changed"
 SV events | grep -q "adopted pid $kv_pid" || fail "no adoption event"
 curl -sf -m 5 http://127.0.0.1:18097/health >/dev/null || fail "port after restart"
+
+echo "== kill -9 of the daemon mid-apply: same pids, no leftover, converged after restart"
+# p3 = p2 + 'late' (after inventory). The daemon is killed at once and after 0.1/0.3 s: before,
+# during and after the step that makes 'late'; the restarted daemon finishes the apply alone.
+{ profile blue; cat <<YAML
+    - name: late
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/sleep, "4242"]
+      after: [inventory]
+      restart: never
+YAML
+} > "$T/p3.yaml"
+for delay in 0 0.1 0.3; do
+  kv_pid=$(pid_of kv); inv_pid=$(pid_of inventory)
+  SV apply -f "$T/p3.yaml" --no-wait >/dev/null || fail "apply p3"
+  sleep "$delay"
+  kill -9 "$DPID"; wait "$DPID" 2>/dev/null || true
+  start_daemon
+  for _ in $(seq 150); do
+    [ "$(SV ps -o json | python3 -c "import json,sys; l=json.load(sys.stdin); print(len(l)==3 and all(w['state']=='running' and w['health'] in ('healthy','none') for w in l))")" = True ] && break
+    sleep 0.1
+  done
+  [ "$(field_of late state)" = running ] || fail "late not running after restart (delay $delay)"
+  [ "$(pid_of kv)" = "$kv_pid" ] && [ "$(pid_of inventory)" = "$inv_pid" ] || fail "pids changed (delay $delay)"
+  [ "$(pgrep -fc 'sleep 4242')" = 1 ] || fail "$(pgrep -fc 'sleep 4242') instances of late (delay $delay)"
+  SV diff -f "$T/p3.yaml" | grep -q "no changes" || fail "not converged (delay $delay)"
+  SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 back"
+  [ "$(pgrep -fc 'sleep 4242')" = 0 ] || fail "late left running"
+done
+
+echo "== a failed step is reported, the store stays consistent, the reconciler retries it"
+{ profile blue; cat <<YAML
+    - name: later
+      kind: container
+      rootfs: $T/later-rootfs
+      command: [/bin/sleep, "4343"]
+      restart: {policy: always, backoff: {initial: 200ms, max: 1s}}
+YAML
+} > "$T/p4.yaml"
+SV apply -f "$T/p4.yaml" --no-wait >/dev/null || fail "apply p4"
+for _ in $(seq 50); do [ "$(field_of later state)" = failed ] && break; sleep 0.1; done
+[ "$(field_of later state)" = failed ] || fail "later is $(field_of later state), want failed"
+field_of later lastError | grep -q "rootfs $T/later-rootfs does not exist" || fail "error: $(field_of later lastError)"
+SV events | grep -q "create later failed: rootfs $T/later-rootfs does not exist; retrying in" || fail "no failed event"
+[ "$(field_of kv state)" = running ] && [ "$(field_of inventory state)" = running ] || fail "others disturbed"
+cp -a "$ROOT/build/demo-images/storevisor_inventory_1/rootfs" "$T/later-rootfs"
+for _ in $(seq 100); do [ "$(field_of later state)" = running ] && break; sleep 0.1; done
+[ "$(field_of later state)" = running ] || fail "later was not retried: $(field_of later state)"
+SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p4"
+
+echo "== images from the image store: an overlay bundle; a missing image is a clear error"
+"$BIN/storevisor-image" --root "$T/state/images" build-from-dir \
+  "$IMAGES/storevisor_inventory_1/rootfs" e2e/inv:1 >/dev/null 2>&1 || fail "build-from-dir"
+{ profile blue; cat <<YAML
+    - {name: fromstore, kind: container, image: e2e/inv:1, command: [/bin/sleep, "4444"]}
+    - {name: nostore, kind: container, image: e2e/missing:1, command: [/bin/true]}
+YAML
+} > "$T/p5.yaml"
+SV apply -f "$T/p5.yaml" --no-wait >/dev/null || fail "apply p5"
+for _ in $(seq 100); do [ "$(field_of fromstore state)" = running ] && [ -n "$(field_of nostore lastError)" ] && break; sleep 0.1; done
+[ "$(field_of fromstore state)" = running ] || fail "fromstore: $(field_of fromstore state) $(field_of fromstore lastError)"
+findmnt -n -t overlay "$T/state/containers/fromstore/image/rootfs" >/dev/null || fail "no overlay rootfs"
+field_of nostore lastError | grep -q "image e2e/missing:1 is not in the image store $T/state/images" || fail "missing image: $(field_of nostore lastError)"
+SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p5"
+! findmnt "$T/state/containers/fromstore/image/rootfs" >/dev/null || fail "overlay left mounted"
+
+echo "== posted events are validated, stored and streamed"
+SV events -f > "$T/sse.txt" 2>&1 & SSE=$!
+sleep 0.3
+curl -sf --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+  -d '{"source":"vision","type":"shelf.empty","time":"2026-11-25T12:00:00Z","data":{"shelf":"A3"}}' \
+  http://sv/v1/events | grep -q '"id"' || fail "POST /v1/events"
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST \
+  -d '{"source":"vision","type":"x","time":"yesterday","data":{}}' http://sv/v1/events)
+[ "$code" = 400 ] || fail "bad event: HTTP $code"
+sleep 0.5; kill "$SSE" 2>/dev/null; wait "$SSE" 2>/dev/null || true
+grep -q '^event: shelf.empty' "$T/sse.txt" && grep -q '"shelf":"A3"' "$T/sse.txt" || fail "event not streamed: $(cat "$T/sse.txt")"
+SV events | grep -q 'shelf.empty vision' || fail "events list"
+
+echo "== top prints a table"
+SV top -n 1 | grep -q "^kv " || fail "top"
 
 echo "== a bad profile is refused with the exact message"
 sed 's/^    - name: kv/    - name: kv\n      imagee: x/' "$T/p1.yaml" > "$T/bad.yaml"

@@ -51,7 +51,10 @@ int DaemonMain(int argc, char** argv) {
   app.add_option("--token-file", o.token_file, "bearer token for TCP clients");
   app.add_option("--runtime", o.runtime,
                  "OCI runtime (default: storevisor-runtime if built, else runc)");
-  app.add_option("--image-dir", o.image_dir, "directory images: <dir>/<name>_<tag>/rootfs");
+  app.add_option("--image-root", o.image_root,
+                 "the image store `image:` refs resolve in (default STATE_DIR/images)");
+  app.add_option("--image-dir", o.image_dir,
+                 "also directory images: <dir>/<name>_<tag>/rootfs (after the image store)");
   app.add_option("--vm-tool", o.vm_tool, "storevisor-vm (default: beside storevisord)");
   app.add_option("--legacy-tool", o.legacy_tool, "storevisor-legacy (default: beside storevisord)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
@@ -64,8 +67,8 @@ int DaemonMain(int argc, char** argv) {
   if (o.runtime.empty()) o.runtime = Sibling(o.self_exe, "storevisor-runtime");
   if (o.runtime.empty()) o.runtime = "runc";
   if (o.vm_tool.empty()) o.vm_tool = Sibling(o.self_exe, "storevisor-vm");
+  if (o.image_root.empty()) o.image_root = o.state_dir + "/images";
   if (o.legacy_tool.empty()) o.legacy_tool = Sibling(o.self_exe, "storevisor-legacy");
-  if (o.image_dir.empty()) o.image_dir = o.state_dir + "/images";
   std::string token;
   if (!o.tcp.empty()) {
     auto t = ReadFile(o.token_file, 4096);

@@ -239,16 +239,16 @@ Status Daemon::CreateInstance(const Workload& w, const std::string& verb) {
   r.exit_code = -1;
   r.last_error.clear();
   r.health = w.health.type == HealthType::kNone ? "none" : "starting";
-  // A VM's tap is on the bridge, but nothing configures the address inside the guest yet,
-  // so only containers report one.
-  r.address = nets.empty() || w.kind != WorkloadKind::kContainer ? "" : nets[0].address;
+  // Containers get it in their namespace, microVMs through their guest agent (drivers).
+  const bool addressed = w.kind == WorkloadKind::kContainer || w.kind == WorkloadKind::kMicroVm;
+  r.address = nets.empty() || !addressed ? "" : nets[0].address;
   SV_TRY(store_->Put(r));
   {
     std::lock_guard lock(sup_mu_);
     Supervision& s = Sup(w.name);
     s.health_failures = 0;
     s.restart_pending = false;
-    s.next_check_ms = NowMs() + std::max<int64_t>(w.health.start_period_ms, 100);
+    s.next_check_ms = NowMs() + w.health.start_period_ms;
   }
   Event(w.name, verb, w.name + " " + verb + " (pid " + std::to_string(info->pid) + ")");
   return Ok();

@@ -14,6 +14,9 @@ namespace storevisor::daemon {
 namespace {
 
 constexpr int64_t kTickMs = 200;
+// While a workload has not passed its first health check, it is probed and ticked this
+// often: dependants wait for "healthy", so its first success should be seen promptly.
+constexpr int64_t kStartingProbeMs = 50;
 constexpr int64_t kStableMs = 10000;  // up this long: the backoff starts over
 
 Result<Workload> SpecOf(const WorkloadRecord& r) {
@@ -80,10 +83,15 @@ void Daemon::SuperviseLoop() {
     auto start = std::chrono::steady_clock::now();
     auto profile = Desired();
     auto records = store_->List();
+    bool starting = false;
     if (profile && records) {
-      for (const auto& r : *records) SuperviseOne(r, *profile);
+      for (const auto& r : *records) {
+        SuperviseOne(r, *profile);
+        starting = starting || (r.phase == "running" && r.health == "starting");
+      }
     }
-    std::this_thread::sleep_until(start + std::chrono::milliseconds(kTickMs));
+    std::this_thread::sleep_until(start +
+                                  std::chrono::milliseconds(starting ? kStartingProbeMs : kTickMs));
   }
 }
 
@@ -155,7 +163,9 @@ void Daemon::CheckHealth(const WorkloadRecord& r, const Workload& w) {
     Supervision& s = Sup(r.name);
     if (s.check_running || NowMs() < s.next_check_ms) return;
     s.check_running = true;
-    s.next_check_ms = NowMs() + w.health.interval_ms;
+    s.next_check_ms = NowMs() + (r.health == "starting"
+                                     ? std::min<int64_t>(w.health.interval_ms, kStartingProbeMs)
+                                     : w.health.interval_ms);
   }
   Driver* d = DriverFor(r.kind);
   std::thread([this, d, r, w] {
@@ -210,6 +220,12 @@ void Daemon::OnHealthResult(const std::string& name, bool ok, const std::string&
     return;
   }
   if (in_grace) return;
+  // Fast probes before the first success count only once the instance had the time its
+  // checks would have had at the normal interval.
+  if (r.health == "starting" &&
+      NowMs() - r.started_at_ms < spec->health.interval_ms * spec->health.retries) {
+    return;
+  }
   s.health_failures++;
   if (s.health_failures < spec->health.retries) return;
   r.health = "unhealthy";

@@ -202,6 +202,11 @@ Result<ServiceConfig> ParseServiceConfig(const json& j, const std::string& where
     if (c.server.port < 0 || c.server.port > 65535) return l.At("port").Bad("must be 0..65535");
   }
   if (r.Has("cloud")) SV_TRY(ParseCloud(r.At("cloud"), &c.cloud));
+  SV_TRY(r.Get("events_url", &c.events_url));
+  if (!c.events_url.empty()) {
+    auto ep = ParseEventsUrl(c.events_url);
+    if (!ep) return r.At("events_url").Bad(ep.error().message());
+  }
   if (r.Has("pipelines")) {
     const Reader ps = r.At("pipelines");
     if (!ps.value().is_array()) return ps.Bad("must be a list");

@@ -1,9 +1,14 @@
 // Detectors on real packaged photos: faces where there are faces and none where there are
-// none, the four EAN-13 codes of 4_barcodes.jpg, the cookie box of box.png in box_in_scene.png.
+// none, the four EAN-13 codes of 4_barcodes.jpg, the cookie box of box.png in box_in_scene.png,
+// hands and their gesture in handSrc.jpg and messi5.jpg, the words of a street sign, and QR
+// codes made by Debian's qrencode at test time (no package ships a photo of a QR code).
 #include <gtest/gtest.h>
 
+#include <opencv2/calib3d.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 
+#include "common/child_process.h"
 #include "common/files.h"
 #include "vision/test_images.h"
 #include "vision/vision.h"
@@ -110,6 +115,142 @@ TEST(BarcodeReaderTest, FindsNoCodesInAPortrait) {
   auto codes = (*reader)->Detect(Load(testdata::kGraceHopper));
   ASSERT_TRUE(codes.has_value());
   EXPECT_TRUE(codes->empty());
+}
+
+// A QR code image from Debian's qrencode (module size 6 px, 4-module quiet zone).
+cv::Mat Qrencode(const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/qr-" + std::to_string(getpid()) + "-" +
+                           std::to_string(text.size()) + ".png";
+  auto r = RunCommand({"qrencode", "-s", "6", "-m", "4", "-o", path, text});
+  EXPECT_TRUE(r.has_value() && r->status.success()) << "qrencode (apt-get install qrencode)";
+  cv::Mat img = Load(path);
+  (void)RemoveAll(path);
+  return img;
+}
+
+TEST(QrCodeTest, DecodesAQrencodeImageExactly) {
+  auto reader = BarcodeReader::Create();
+  ASSERT_TRUE(reader.has_value());
+  const std::string text = "storevisor:sku/0042?lot=A7&qty=12";
+  auto codes = (*reader)->Detect(Qrencode(text));
+  ASSERT_TRUE(codes.has_value()) << codes.error().message();
+  ASSERT_EQ(codes->size(), 1U);
+  EXPECT_EQ(codes->front().kind, "qrcode");
+  EXPECT_EQ(codes->front().label, text);
+  EXPECT_EQ(codes->front().points.size(), 4U);
+}
+
+TEST(QrCodeTest, DecodesAQrCodeTiltedIntoARealPhoto) {
+  // The QR code pasted into fruits.jpg through a perspective warp (a label seen at an angle).
+  cv::Mat qr = Qrencode("SKU 7612345678900");
+  cv::Mat scene = Load(std::string(kOpencvData) + "fruits.jpg");
+  ASSERT_FALSE(qr.empty());
+  ASSERT_FALSE(scene.empty());
+  const std::vector<cv::Point2f> from = {{0, 0},
+                                         {static_cast<float>(qr.cols), 0},
+                                         {static_cast<float>(qr.cols), static_cast<float>(qr.rows)},
+                                         {0, static_cast<float>(qr.rows)}};
+  const std::vector<cv::Point2f> to = {{120, 90}, {330, 110}, {320, 300}, {110, 290}};
+  const cv::Mat h = cv::getPerspectiveTransform(from, to);
+  cv::Mat warped;
+  cv::Mat mask;
+  cv::warpPerspective(qr, warped, h, scene.size());
+  cv::warpPerspective(cv::Mat(qr.size(), CV_8U, cv::Scalar(255)), mask, h, scene.size());
+  warped.copyTo(scene, mask);
+  auto reader = BarcodeReader::Create();
+  ASSERT_TRUE(reader.has_value());
+  auto codes = (*reader)->Detect(scene);
+  ASSERT_TRUE(codes.has_value());
+  ASSERT_EQ(codes->size(), 1U);
+  EXPECT_EQ(codes->front().label, "SKU 7612345678900");
+  const cv::Rect2f box = codes->front().box;
+  EXPECT_TRUE(box.contains({220, 200})) << box;  // the code's middle
+}
+
+std::unique_ptr<HandDetector> MakeHands() {
+  auto paths = FindModels("");
+  EXPECT_TRUE(paths.has_value());
+  if (!paths) return nullptr;
+  auto det = HandDetector::Create(*paths);
+  EXPECT_TRUE(det.has_value()) << (det ? "" : det.error().message());
+  return det ? std::move(*det) : nullptr;
+}
+
+TEST(HandDetectorTest, OpenPalmInTheHandPhoto) {
+  auto hands = MakeHands();
+  ASSERT_TRUE(hands);
+  auto ds = hands->Detect(Load(testdata::kHand));  // 640x480, the hand fills the frame
+  ASSERT_TRUE(ds.has_value()) << ds.error().message();
+  ASSERT_EQ(ds->size(), 1U);
+  const Detection& d = ds->front();
+  EXPECT_EQ(d.kind, "hand");
+  EXPECT_EQ(d.label, "open_palm") << DetectionToJson(d).dump();
+  ASSERT_EQ(d.points.size(), 21U);
+  // By eye: the palm's middle near (230, 280), the middle finger's tip near (545, 260).
+  EXPECT_TRUE(d.box.contains({230, 280})) << d.box;
+  EXPECT_NEAR(d.points[12].x, 545, 40);
+  EXPECT_NEAR(d.points[12].y, 260, 40);
+}
+
+TEST(HandDetectorTest, TheTwoOutstretchedHandsInMessi5) {
+  auto hands = MakeHands();
+  ASSERT_TRUE(hands);
+  auto ds = hands->Detect(Load(std::string(kOpencvData) + "messi5.jpg"));
+  ASSERT_TRUE(ds.has_value());
+  ASSERT_EQ(ds->size(), 2U);
+  // By eye: an open hand reaching right near (362, 166), a half-closed one near (92, 97).
+  int open = 0;
+  for (const auto& d : *ds) {
+    const cv::Point2f c(d.box.x + d.box.width / 2, d.box.y + d.box.height / 2);
+    const bool right_hand = std::hypot(c.x - 362, c.y - 166) < 20;
+    const bool left_hand = std::hypot(c.x - 92, c.y - 97) < 20;
+    EXPECT_TRUE(right_hand || left_hand) << DetectionToJson(d).dump();
+    if (right_hand) {
+      EXPECT_EQ(d.label, "open_palm");
+      open++;
+    }
+  }
+  EXPECT_EQ(open, 1);
+}
+
+TEST(HandDetectorTest, NoHandsInPhotosWithoutHands) {
+  auto hands = MakeHands();
+  ASSERT_TRUE(hands);
+  for (const std::string& path :
+       {std::string(testdata::kGraceHopper), std::string(kSkimage) + "astronaut.png",
+        std::string(kSkimage) + "camera.png", std::string(kSkimage) + "chelsea.png",
+        std::string(kOpencvData) + "fruits.jpg", std::string(kOpencvData) + "baboon.jpg",
+        std::string(kOpencvData) + "box_in_scene.png"}) {
+    auto ds = hands->Detect(Load(path));
+    ASSERT_TRUE(ds.has_value());
+    EXPECT_TRUE(ds->empty()) << path << ": " << DetectionsToJson(*ds).dump();
+  }
+}
+
+TEST(TextReaderTest, ReadsTheStreetSignsWords) {
+  auto reader = TextReader::Create();
+  ASSERT_TRUE(reader.has_value()) << reader.error().message();
+  auto words = (*reader)->Detect(Load(testdata::kSignText));
+  ASSERT_TRUE(words.has_value()) << words.error().message();
+  std::vector<std::string> got;
+  for (const auto& w : *words) {
+    EXPECT_EQ(w.kind, "text");
+    EXPECT_GT(w.box.area(), 100);
+    got.push_back(w.label);
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"DOUBLE", "PARKING", "PROHIBITED"}));
+}
+
+TEST(TextReaderTest, NoWordsInPhotosWithoutText) {
+  auto reader = TextReader::Create();
+  ASSERT_TRUE(reader.has_value());
+  for (const std::string& path :
+       {std::string(kSkimage) + "astronaut.png", std::string(kOpencvData) + "fruits.jpg",
+        std::string(kOpencvData) + "baboon.jpg", std::string(kOpencvData) + "messi5.jpg"}) {
+    auto words = (*reader)->Detect(Load(path));
+    ASSERT_TRUE(words.has_value());
+    EXPECT_TRUE(words->empty()) << path << ": " << DetectionsToJson(*words).dump();
+  }
 }
 
 TEST(ProductMatcherTest, FindsTheCookieBoxWithItsOutline) {

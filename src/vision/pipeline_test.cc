@@ -16,8 +16,7 @@ using internal::PlacementInput;
 using nlohmann::json;
 
 std::string TempDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "/vision-" + name + "-" + std::to_string(::getpid());
+  std::string dir = ::testing::TempDir() + "/vision-" + name + "-" + std::to_string(::getpid());
   EXPECT_TRUE(MakeDirs(dir).has_value());
   return dir;
 }
@@ -243,6 +242,40 @@ TEST(PipelinesTest, ASourceThatDisappearsIsReportedAndTheStreamRecovers) {
   for (const auto& e : events->Since(0)) opens += e.type == "source_open" ? 1 : 0;
   EXPECT_EQ(opens, 2U);
   (*p)->Stop();
+}
+
+}  // namespace
+}  // namespace storevisor::vision
+
+namespace storevisor::vision {
+namespace {
+
+// Camera frames -> palm detector -> landmarks -> gesture rules -> hysteresis -> one event.
+TEST(PipelinesTest, AHandOnCameraBecomesOneGestureEvent) {
+  auto config = ParseServiceConfig(
+      json{{"pipelines",
+            {{{"name", "kiosk"},
+              {"source", {{"type", "images"}, {"path", testdata::kHand}, {"loop", true}}},
+              {"detectors", {"hands", "text"}},  // the item pipeline's label reader alongside
+              {"fps", 10}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  ASSERT_TRUE((*detectors)->Has("hands")) << "converted hand models missing: run setup";
+  auto events = std::make_shared<EventLog>();
+  auto metrics = std::make_shared<Metrics>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value());
+  ASSERT_TRUE(Eventually([&] { return metrics->Frames("pipeline", "kiosk") >= 8; }));
+  (*p)->Stop();
+  int gestures = 0;
+  for (const auto& e : events->Since(0)) {
+    if (e.type != "gesture") continue;
+    gestures++;
+    EXPECT_EQ(e.detail.value("gesture", ""), "open_palm");
+  }
+  EXPECT_EQ(gestures, 1) << events->ToJson(0).dump();  // held, not repeated every frame
 }
 
 }  // namespace

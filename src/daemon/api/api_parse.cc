@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "daemon/api/api.h"
@@ -80,6 +81,79 @@ Status ParseExec(const HttpRequest& req, ApiCommand* cmd) {
   return Ok();
 }
 
+bool EventToken(const nlohmann::json& v) {
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Nesting depth of JSON text, counted outside strings, before the parser sees it.
+int JsonDepth(std::string_view text) {
+  int depth = 0;
+  int max_depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
+Status ParsePostEvent(const HttpRequest& req, ApiCommand* cmd) {
+  if (req.body.size() > kMaxEventBody) {
+    return Bad("body: " + std::to_string(req.body.size()) + " bytes; an event is at most " +
+               std::to_string(kMaxEventBody));
+  }
+  // data is one level below the body's object.
+  if (JsonDepth(req.body) > kMaxEventDepth + 1) {
+    return Bad("body.data: nested deeper than " + std::to_string(kMaxEventDepth) + " levels");
+  }
+  SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "source" && it.key() != "type" && it.key() != "time" && it.key() != "data") {
+      return Bad("body." + it.key().substr(0, 64) +
+                 ": unknown field; expected source, type, "
+                 "time, data");
+    }
+  }
+  if (!j.contains("source") || !EventToken(j["source"])) {
+    return Bad("body.source: expected 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (!j.contains("type") || !EventToken(j["type"])) {
+    return Bad("body.type: expected 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (!j.contains("time") || !j["time"].is_string() ||
+      !IsRfc3339(j["time"].get_ref<const std::string&>())) {
+    return Bad("body.time: expected an RFC 3339 date-time such as 2026-11-25T12:00:00Z");
+  }
+  if (!j.contains("data") || !j["data"].is_object()) {
+    return Bad("body.data: expected a JSON object");
+  }
+  cmd->event_source = j["source"].get<std::string>();
+  cmd->event_type = j["type"].get<std::string>();
+  cmd->event_time = j["time"].get<std::string>();
+  cmd->event_data = j["data"].dump();
+  return Ok();
+}
+
 Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view rest) {
   ApiCommand cmd;
   size_t slash = rest.find('/');
@@ -129,10 +203,46 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
 
 }  // namespace
 
+bool IsRfc3339(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  auto digits = [&t](size_t pos, size_t n, int lo, int hi) {
+    if (pos + n > t.size()) return false;
+    int v = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      v = v * 10 + (t[i] - '0');
+    }
+    return v >= lo && v <= hi;
+  };
+  if (t.size() < 20 || t.size() > 40) return false;
+  if (!digits(0, 4, 0, 9999) || t[4] != '-' || !digits(5, 2, 1, 12) || t[7] != '-' ||
+      !digits(8, 2, 1, 31) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2, 0, 23) ||
+      t[13] != ':' || !digits(14, 2, 0, 59) || t[16] != ':' || !digits(17, 2, 0, 60)) {
+    return false;
+  }
+  size_t pos = 19;
+  if (t[pos] == '.') {
+    const size_t start = ++pos;
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') ++pos;
+    if (pos == start || pos - start > 9) return false;
+  }
+  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) return pos + 1 == t.size();
+  if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
+    return pos + 6 == t.size() && digits(pos + 1, 2, 0, 23) && t[pos + 3] == ':' &&
+           digits(pos + 4, 2, 0, 59);
+  }
+  return false;
+}
+
 Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
   const std::string& p = req.path;
   const std::string& m = req.method;
   ApiCommand cmd;
+  if (p == "/v1/events" && m == "POST") {
+    cmd.op = ApiOp::kPostEvent;
+    SV_TRY(ParsePostEvent(req, &cmd));
+    return cmd;
+  }
   if (p == "/v1/version" || p == "/metrics" || p == "/v1/workloads" || p == "/v1/events") {
     if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
     cmd.op = p == "/v1/version"     ? ApiOp::kVersion

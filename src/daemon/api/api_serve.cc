@@ -72,13 +72,38 @@ void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   }
 }
 
-std::string SseEvent(const Event& e) {
+nlohmann::json EventJson(const Event& e) {
   nlohmann::json j = {{"id", e.id},
                       {"time_ms", e.ts_ms},
                       {"workload", e.workload},
                       {"type", e.type},
                       {"message", e.message}};
-  return "id: " + std::to_string(e.id) + "\nevent: " + e.type + "\ndata: " + j.dump() + "\n\n";
+  if (!e.source.empty()) {
+    j["source"] = e.source;
+    j["time"] = e.time;
+    j["data"] = nlohmann::json::parse(e.data, nullptr, false);
+    if (j["data"].is_discarded()) j["data"] = nlohmann::json::object();
+  }
+  return j;
+}
+
+std::string SseEvent(const Event& e) {
+  // type is a daemon word or a validated token: no newline can end the field early.
+  return "id: " + std::to_string(e.id) + "\nevent: " + e.type +
+         "\ndata: " + EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n\n";
+}
+
+void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  Event e;
+  e.source = cmd.event_source;
+  e.type = cmd.event_type;
+  e.time = cmd.event_time;
+  e.data = cmd.event_data;
+  e.message = cmd.event_source + " " + cmd.event_type;
+  auto id = daemon.store().AddExternalEvent(e);
+  if (!id) return SendError(conn, id.error());
+  conn.SendJson(201, nlohmann::json{{"id", *id}}.dump());
 }
 
 void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
@@ -87,13 +112,7 @@ void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     auto events = daemon.store().EventsSince(last, 10000);
     if (!events) return SendError(conn, events.error());
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& e : *events) {
-      out.push_back({{"id", e.id},
-                     {"time_ms", e.ts_ms},
-                     {"workload", e.workload},
-                     {"type", e.type},
-                     {"message", e.message}});
-    }
+    for (const auto& e : *events) out.push_back(EventJson(e));
     conn.SendJson(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
@@ -148,6 +167,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     case ApiOp::kMetrics:
       conn.Send(200, "text/plain; version=0.0.4", daemon.Metrics());
       return;
+    case ApiOp::kPostEvent:
+      return PostEvent(daemon, cmd, conn);
     case ApiOp::kScreenshot:
       return ServeScreenshot(daemon, cmd, conn);
     case ApiOp::kDisplay:

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace storevisor::daemon {
 namespace {
 
@@ -99,6 +102,59 @@ TEST(HttpTest, ParsesResponseHeads) {
   EXPECT_EQ((*r)->status, 404);
   EXPECT_EQ(off, 45u);
   EXPECT_FALSE(ParseHttpResponseHead("HTTP/1.1 4x4 Hm\r\n\r\n", &off).has_value());
+}
+
+TEST(ApiTest, PostedEventsAreValidated) {
+  auto ok = Parse(Post("/v1/events",
+                       R"({"source":"vision","type":"shelf.empty","time":"2026-11-25T12:00:00Z",)"
+                       R"("data":{"shelf":"A3","score":0.9}})"));
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->op, ApiOp::kPostEvent);
+  EXPECT_EQ(ok->event_source, "vision");
+  EXPECT_EQ(ok->event_type, "shelf.empty");
+  EXPECT_EQ(ok->event_data, R"({"score":0.9,"shelf":"A3"})");
+  const std::string good_rest = R"("time":"2026-11-25T12:00:00Z","data":{}})";
+  struct Case {
+    std::string body;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {R"({"source":"vision","type":"a b",)" + good_rest, "body.type: expected 1-64"},
+      {R"({"type":"t",)" + good_rest, "body.source: expected"},
+      {R"({"source":"v","type":"t","time":"2026-11-25 12:00:00Z","data":{}})", "body.time"},
+      {R"({"source":"v","type":"t","time":"2026-02-30T25:00:00Z","data":{}})", "body.time"},
+      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":[1]})",
+       "body.data: expected a JSON object"},
+      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z"})", "body.data"},
+      {R"({"source":"v","type":"t","extra":1,)" + good_rest, "body.extra: unknown field"},
+      {R"({"source":"v\nevent: x","type":"t",)" + good_rest, "body.source"},
+      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":)" + std::string(40, '[') +
+           std::string(40, ']') + "}",
+       "nested deeper than 16"},
+      {R"({"source":"v","type":"t","time":"2026-11-25T12:00:00Z","data":{"x":")" +
+           std::string(70000, 'a') + R"("}})",
+       "an event is at most 65536"},
+      {"[]", "expected a JSON object"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(Post("/v1/events", c.body));
+    ASSERT_FALSE(r.has_value()) << c.body.substr(0, 120);
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message().find(c.message), std::string::npos) << r.error().message();
+  }
+}
+
+TEST(ApiTest, Rfc3339) {
+  for (const char* t : {"2026-11-25T12:00:00Z", "2026-11-25t12:00:00.123456789z",
+                        "2026-11-25T23:59:60+14:00", "1999-01-01T00:00:00.1-05:30"}) {
+    EXPECT_TRUE(IsRfc3339(t)) << t;
+  }
+  for (const char* t :
+       {"", "2026-11-25", "2026-11-25T12:00:00", "2026-11-25T12:00:00+1:00", "2026-00-25T12:00:00Z",
+        "2026-11-25T12:00:00.Z", "2026-11-25T12:00:00.1234567890Z", "2026-11-25T12:00:00Zjunk",
+        "2026-11-25T12:61:00Z", "2026-11-25T12:00:00+01:00x"}) {
+    EXPECT_FALSE(IsRfc3339(t)) << t;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "common/files.h"
+#include "daemon/drivers/tool_call.h"
+#include "image/image.h"
 
 namespace storevisor::daemon {
 
@@ -18,16 +20,53 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-Status Run(const std::vector<std::string>& argv,
-           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, timeout));
-  if (!out.status.success()) {
-    std::string cmd;
-    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-    return Error(ErrorCode::kIo,
-                 cmd + ": " + out.status.ToString() + ": " + out.err.substr(0, 500));
+Status Run(const std::vector<std::string>& argv) { return RunTool(argv, std::chrono::seconds(30)); }
+
+// The image config's process (from its bundle's config.json) supplies what the profile
+// leaves out, as `docker run IMAGE` does: command, the image's env under the profile's,
+// working directory.
+void ApplyImageDefaults(const std::string& config_path, Workload* w) {
+  auto text = ReadFile(config_path, 1u << 20);
+  if (!text) return;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("process") || !j["process"].is_object()) return;
+  const auto& p = j["process"];
+  if (w->command.empty() && p.contains("args") && p["args"].is_array()) {
+    for (const auto& a : p["args"]) {
+      if (a.is_string()) w->command.push_back(a.get<std::string>());
+    }
   }
-  return Ok();
+  if (p.contains("env") && p["env"].is_array()) {
+    for (const auto& e : p["env"]) {
+      if (!e.is_string()) continue;
+      const std::string kv = e.get<std::string>();
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      w->env.emplace(kv.substr(0, eq), kv.substr(eq + 1));  // the profile's value wins
+    }
+  }
+  if (w->workdir.empty() && p.contains("cwd") && p["cwd"].is_string()) {
+    w->workdir = p["cwd"].get<std::string>();
+  }
+}
+
+// A shim still alive at removal belongs to an instance being replaced, possibly one whose
+// creation a daemon crash interrupted while `runtime create` ran: its whole process group
+// (it is a session leader) goes, so nothing of it can write files or make the container
+// again after this point.
+void StopShim(const std::string& shim_pid_file) {
+  auto text = ReadFile(shim_pid_file, 128);
+  if (!text) return;
+  const int64_t pid = std::strtoll(text->c_str(), nullptr, 10);
+  const size_t sp = text->find(' ');
+  const uint64_t ticks =
+      sp == std::string::npos ? 0 : std::strtoull(text->c_str() + sp, nullptr, 10);
+  if (pid <= 1 || ticks == 0 || !ProcessAlive(pid, ticks)) return;
+  (void)::kill(static_cast<pid_t>(-pid), SIGKILL);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (ProcessAlive(pid, ticks) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string NetnsName(const std::string& name) { return "sv-" + name; }
@@ -51,22 +90,40 @@ std::string ContainerDriver::NetnsPath(const std::string& /*name*/, int64_t pid)
   return pid > 0 ? "/proc/" + std::to_string(pid) + "/ns/net" : "";
 }
 
-Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w) const {
+Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w, Workload* resolved) {
+  *resolved = w;
   if (!w.rootfs.empty()) {
     if (!Exists(w.rootfs)) {
       return Error(ErrorCode::kNotFound, "rootfs " + w.rootfs + " does not exist");
     }
     return w.rootfs;
   }
+  if (!opt_.image_root.empty()) {
+    image::Store store(opt_.image_root);
+    auto found = store.Find(w.image);
+    if (found) {
+      const std::string bundle = Dir(w.name) + "/image";
+      SV_TRY_CTX(store.MakeBundle(w.image, bundle), "image " + w.image);
+      ApplyImageDefaults(bundle + "/config.json", resolved);
+      return bundle + "/rootfs";
+    }
+    if (found.error().code() != ErrorCode::kNotFound) {
+      return std::move(found).error().Context("image store " + opt_.image_root);
+    }
+  }
   std::string flat = w.image;
   for (char& c : flat) {
     if (c == '/' || c == ':') c = '_';
   }
   std::string dir = opt_.image_dir + "/" + flat + "/rootfs";
-  if (Exists(dir)) return dir;
-  return Error(ErrorCode::kNotFound,
-               "image " + w.image + " not found (looked for " + dir +
-                   "); build the demo images with scripts/setup.d/50-demo.sh");
+  if (!opt_.image_dir.empty() && Exists(dir)) return dir;
+  std::string where = "the image store " + opt_.image_root;
+  if (!opt_.image_dir.empty()) where += " nor " + dir;
+  return Error(ErrorCode::kNotFound, "image " + w.image + " is not in " + where +
+                                         "; import it (`storevisor image import FILE " + w.image +
+                                         "` or `storevisor image build-from-dir DIR " + w.image +
+                                         "`, see `storevisor image ls`); the demo images come from "
+                                         "scripts/setup.d/50-demo.sh");
 }
 
 Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAttachment>& nets) {
@@ -109,25 +166,37 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
                                              const std::vector<NetAttachment>& nets) {
   const std::string dir = Dir(w.name);
   SV_TRY(Remove(w.name, "", 2000));
-  SV_ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(w));
   SV_TRY(MakeDirs(dir + "/bundle"));
+  Workload resolved;
+  SV_ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(w, &resolved));
   SV_TRY(MakeDirs(opt_.log_dir));
   SV_TRY(SetUpNetwork(w, nets));
   const std::string netns = nets.empty() ? "" : "/run/netns/" + NetnsName(w.name);
-  SV_TRY(
-      WriteFileAtomic(dir + "/bundle/config.json", MakeOciSpec(w, rootfs, netns, w.name).dump(2)));
+  SV_TRY(WriteFileAtomic(dir + "/bundle/config.json",
+                         MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
   SpawnOptions spawn;
-  spawn.argv = {opt_.self_exe, "shim",
-                "--runtime",   opt_.runtime,
-                "--root",      opt_.root,
-                "--id",        ContainerId(w.name),
-                "--bundle",    dir + "/bundle",
-                "--log",       LogPath(w.name),
-                "--exit-file", dir + "/exit.json",
-                "--pid-file",  dir + "/pid",
-                "--log-max",   std::to_string(opt_.log_max_bytes)};
+  spawn.argv = {opt_.self_exe,
+                "shim",
+                "--runtime",
+                opt_.runtime,
+                "--root",
+                opt_.root,
+                "--id",
+                ContainerId(w.name),
+                "--bundle",
+                dir + "/bundle",
+                "--log",
+                LogPath(w.name),
+                "--exit-file",
+                dir + "/exit.json",
+                "--pid-file",
+                dir + "/pid",
+                "--shim-pid-file",
+                dir + "/shim.pid",
+                "--log-max",
+                std::to_string(opt_.log_max_bytes)};
   spawn.new_session = true;  // the shim must outlive the daemon
   spawn.stdout_fd = -1;
   spawn.stderr_fd = -1;
@@ -208,9 +277,15 @@ Status ContainerDriver::Remove(const std::string& name, const std::string& /*dri
                        std::chrono::seconds(5));
     }
   }
+  StopShim(dir + "/shim.pid");
   (void)RunCommand({opt_.runtime, "--root", opt_.root, "delete", "--force", id},
                    std::chrono::seconds(10));
   TearDownNetwork(name);
+  if (Exists(dir + "/image")) {
+    // The image bundle's overlay: unmounted and removed with the container.
+    SV_TRY_CTX(image::Store(opt_.image_root).RemoveBundle(dir + "/image"),
+               "image bundle of " + name);
+  }
   ReapShims();
   return Ok();
 }
@@ -219,13 +294,7 @@ Result<ExecOutput> ContainerDriver::Exec(const std::string& name, const std::str
                                          const std::vector<std::string>& argv, int timeout_ms) {
   std::vector<std::string> cmd = {opt_.runtime, "--root", opt_.root, "exec", ContainerId(name)};
   cmd.insert(cmd.end(), argv.begin(), argv.end());
-  SV_ASSIGN_OR_RETURN(CommandOutput out,
-                      RunCommand(cmd, std::chrono::milliseconds(timeout_ms), 1u << 20));
-  ExecOutput result;
-  result.exit_code = out.status.exited ? out.status.exit_code : 128 + out.status.term_signal;
-  result.out = std::move(out.out);
-  result.err = std::move(out.err);
-  return result;
+  return RunToolExec(cmd, std::chrono::milliseconds(timeout_ms));
 }
 
 }  // namespace storevisor::daemon

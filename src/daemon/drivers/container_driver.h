@@ -18,8 +18,8 @@ struct ContainerDriverOptions {
   std::string root;       // the runtime's --root
   std::string state_dir;  // bundles, exit files
   std::string log_dir;
-  std::string image_dir;   // directory images: <image_dir>/<name>_<tag>/rootfs
-  std::string image_tool;  // storevisor-image, when built (bundles from the image store)
+  std::string image_root;  // the image store (src/image): `image:` refs resolve here first
+  std::string image_dir;   // directory images: <image_dir>/<name>_<tag>/rootfs ("" for none)
   std::string self_exe;    // storevisord, for `storevisord shim`
   uint64_t log_max_bytes = 1 << 20;
 };
@@ -37,9 +37,15 @@ class ContainerDriver : public Driver {
   std::string NetnsPath(const std::string& name, int64_t pid) const override;
 
   static std::string ContainerId(const std::string& name) { return "sv-" + name; }
+  // The cgroup the OCI spec asks for: under a prefix only the daemon uses, so it cannot meet
+  // the runtime's own default (/storevisor/<id>) for containers started by hand.
+  static std::string CgroupPath(const std::string& name) { return "/storevisor/daemon/" + name; }
 
  private:
-  Result<std::string> ResolveRootfs(const Workload& workload) const;
+  // The rootfs for a workload: its `rootfs:`, else its image from the image store (an
+  // overlay bundle in <dir>/image, whose config fills in command/env/workdir the profile
+  // leaves out), else a directory image. *resolved gets those defaults.
+  Result<std::string> ResolveRootfs(const Workload& workload, Workload* resolved);
   Status SetUpNetwork(const Workload& workload, const std::vector<NetAttachment>& nets);
   void TearDownNetwork(const std::string& name);
   std::string Dir(const std::string& name) const { return opt_.state_dir + "/" + name; }

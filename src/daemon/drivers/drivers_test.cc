@@ -1,8 +1,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/files.h"
+#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/container_driver.h"
 #include "daemon/drivers/microvm_driver.h"
+#include "daemon/drivers/tool_call.h"
 
 namespace storevisor::daemon {
 namespace {
@@ -57,6 +64,111 @@ TEST(DriversTest, ProcessLiveness) {
   EXPECT_TRUE(ProcessAlive(::getpid(), ticks));
   EXPECT_FALSE(ProcessAlive(::getpid(), ticks + 1));  // same pid, another process
   EXPECT_FALSE(ProcessAlive(0));
+}
+
+TEST(DriversTest, OciSpecUsesTheDaemonsCgroupPrefix) {
+  auto spec = MakeOciSpec(Sample(), "/img/rootfs", "", "kv");
+  EXPECT_EQ(spec["linux"]["cgroupsPath"], "/storevisor/daemon/kv");
+  EXPECT_EQ(MicroVmDriver::CgroupPathFor("pos"), "/storevisor/daemon/pos");
+}
+
+TEST(ToolCallTest, ReportsStatusStderrAndJson) {
+  auto j = RunToolJson({"/bin/sh", "-c", "echo starting; echo '{\"pid\": 42}'"},
+                       std::chrono::seconds(10), {"pid"});
+  ASSERT_TRUE(j.has_value()) << j.error().message();
+  EXPECT_EQ((*j)["pid"], 42);
+  auto missing =
+      RunToolJson({"/bin/sh", "-c", "echo '{\"x\": 1}'"}, std::chrono::seconds(10), {"pid"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kGuestFault);
+  EXPECT_NE(missing.error().message().find("printed no 'pid'"), std::string::npos);
+  ToolFailure failure;
+  auto st = RunTool({"/bin/sh", "-c", "echo 'snapshot is stale' >&2; exit 8"},
+                    std::chrono::seconds(10), ErrorCode::kFailedPrecondition, &failure);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(failure.exit_code, 8);
+  EXPECT_EQ(st.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(st.error().message().find("snapshot is stale"), std::string::npos);
+  auto garbage = RunToolJson({"/bin/echo", "not json {"}, std::chrono::seconds(10));
+  EXPECT_FALSE(garbage.has_value());
+  auto ex =
+      RunToolExec({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
+  ASSERT_TRUE(ex.has_value());
+  EXPECT_EQ(ex->exit_code, 3);
+  EXPECT_EQ(ex->out, "out\n");
+  EXPECT_EQ(ex->err, "err\n");
+}
+
+class CgroupTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sv-cgroup-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { (void)RemoveAll(root_); }
+  std::string root_;
+};
+
+TEST_F(CgroupTreeTest, DetectsTheLayout) {
+  EXPECT_EQ(DetectCgroupLayout(root_), CgroupLayout::kNone);
+  ASSERT_TRUE(MakeDirs(root_ + "/memory").has_value());
+  EXPECT_EQ(DetectCgroupLayout(root_), CgroupLayout::kV1);
+  ASSERT_TRUE(MakeDirs(root_ + "/unified").has_value());
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/unified/cgroup.controllers", "hugetlb\n").has_value());
+  EXPECT_EQ(DetectCgroupLayout(root_), CgroupLayout::kHybrid);
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/cgroup.controllers", "cpu memory\n").has_value());
+  EXPECT_EQ(DetectCgroupLayout(root_), CgroupLayout::kV2);
+}
+
+bool Has(const std::vector<CgroupWrite>& plan, const std::string& dir, const std::string& file,
+         const std::string& value) {
+  for (const auto& w : plan) {
+    if (w.dir == dir && w.file == file && w.value == value) return true;
+  }
+  return false;
+}
+
+TEST(CgroupPlanTest, V1SeedsCpusetParentsAndSetsLimits) {
+  const CgroupLimits limits{"1", 0.5, 256ULL << 20};
+  auto plan =
+      PlanCgroup(CgroupLayout::kHybrid, "/cg", "/storevisor/daemon/pos", limits, "0-1", "0");
+  EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor", "", ""));
+  EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor", "cpuset.cpus", "0-1"));
+  EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor/daemon", "cpuset.mems", "0"));
+  EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor/daemon/pos", "cpuset.cpus", "1"));
+  EXPECT_TRUE(Has(plan, "/cg/memory/storevisor/daemon/pos", "memory.limit_in_bytes", "268435456"));
+  EXPECT_TRUE(Has(plan, "/cg/cpu/storevisor/daemon/pos", "cpu.cfs_quota_us", "50000"));
+  // mems before cpus in each folder, and every folder made before its files are written.
+  size_t made = plan.size();
+  size_t written = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].dir == "/cg/cpuset/storevisor/daemon/pos" && plan[i].file.empty()) made = i;
+    if (plan[i].dir == "/cg/cpuset/storevisor/daemon/pos" && plan[i].file == "cpuset.cpus")
+      written = i;
+  }
+  EXPECT_LT(made, written);
+}
+
+TEST(CgroupPlanTest, V2EnablesControllersInParents) {
+  const CgroupLimits limits{"0", 2, 1ULL << 30};
+  auto plan = PlanCgroup(CgroupLayout::kV2, "/cg", "/storevisor/daemon/pos", limits, "", "");
+  EXPECT_TRUE(Has(plan, "/cg/storevisor", "cgroup.subtree_control", "+memory"));
+  EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon", "cgroup.subtree_control", "+cpuset"));
+  EXPECT_FALSE(Has(plan, "/cg/storevisor/daemon/pos", "cgroup.subtree_control", "+cpu"));
+  EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon/pos", "cpu.max", "200000 100000"));
+  EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon/pos", "memory.max", "1073741824"));
+  EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon/pos", "cpuset.cpus", "0"));
+  EXPECT_TRUE(PlanCgroup(CgroupLayout::kNone, "/cg", "/x", limits, "", "").empty());
+}
+
+TEST_F(CgroupTreeTest, KsmIsSwitchedOnOnlyWhenOff) {
+  const std::string run = root_ + "/run";
+  ASSERT_TRUE(WriteFileAtomic(run, "0\n").has_value());
+  ASSERT_TRUE(EnsureKsmRunning(run).has_value());
+  EXPECT_EQ(ReadFile(run).value_or("").substr(0, 1), "1");
+  EXPECT_TRUE(EnsureKsmRunning(root_ + "/absent").has_value());  // no KSM: nothing to do
+  EXPECT_TRUE(EnsureKsmRunning("").has_value());
 }
 
 }  // namespace

@@ -1,12 +1,20 @@
 #include "daemon/drivers/microvm_driver.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "common/unique_fd.h"
+#include "daemon/drivers/cgroup.h"
+#include "daemon/drivers/tool_call.h"
 
 namespace storevisor::daemon {
 
@@ -21,11 +29,25 @@ std::string TapName(const std::string& name, size_t index) {
 }
 
 Status RunOk(const std::vector<std::string>& argv) {
-  SV_ASSIGN_OR_RETURN(CommandOutput out, RunCommand(argv, std::chrono::seconds(20)));
-  if (!out.status.success()) {
-    return Error(ErrorCode::kIo, argv[0] + " " + argv[1] + ": " + out.err.substr(0, 400));
-  }
-  return Ok();
+  return RunTool(argv, std::chrono::seconds(20));
+}
+
+constexpr uint64_t kQemuOverheadBytes = 256ULL << 20;
+
+// storevisor-vm's status for "snapshot is stale or does not match" (docs/vm.md).
+constexpr int kVmStaleSnapshot = 8;
+
+uint64_t Fnv64(const std::string& s, uint64_t h = 14695981039346656037ULL) {
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return h;
+}
+
+// size:mtime of a file, so the snapshot key changes when an input is replaced.
+std::string FileStamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return path + ":missing";
+  return path + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
 }
 
 bool LinkExists(const std::string& name) {
@@ -34,6 +56,22 @@ bool LinkExists(const std::string& name) {
 }
 
 }  // namespace
+
+Status EnsureKsmRunning(const std::string& run_file) {
+  if (run_file.empty()) return Ok();
+  auto now = ReadFile(run_file, 64);
+  if (!now) return Ok();  // no KSM in this kernel: mem_merge alone does nothing, not an error
+  if (!now->empty() && (*now)[0] == '1') return Ok();
+  // Only memory marked mergeable (QEMU's mem-merge=on for VMs with `ksm: true`) is scanned,
+  // so running ksmd touches no other workload. It is left on: others may rely on it.
+  UniqueFd fd(::open(run_file.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid() || ::write(fd.get(), "1", 1) != 1) {
+    return Error(ErrorCode::kPermissionDenied, "switching KSM on (" + run_file +
+                                                   "): " + std::strerror(errno) +
+                                                   "; run storevisord as root or set ksm: false");
+  }
+  return Ok();
+}
 
 nlohmann::json MakeVmConfig(const Workload& w, const std::string& console_log,
                             const std::vector<std::string>& taps) {
@@ -72,29 +110,122 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
     SV_TRY(RunOk({"ip", "link", "set", tap, "master", nets[i].bridge, "up"}));
     taps.push_back(tap);
   }
-  SV_TRY(WriteFileAtomic(dir + "/vm.json", MakeVmConfig(w, LogPath(w.name), taps).dump(2)));
-  SV_ASSIGN_OR_RETURN(CommandOutput out,
-                      RunCommand({opt_.tool, "run", "--config", dir + "/vm.json", "--detach",
-                                  "--state-dir", dir + "/run", "-o", "json"},
-                                 std::chrono::seconds(120)));
-  if (!out.status.success()) {
-    return Error(ErrorCode::kFailedPrecondition,
-                 "storevisor-vm run: " + out.status.ToString() + ": " + out.err.substr(0, 800));
+  const nlohmann::json config = MakeVmConfig(w, LogPath(w.name), taps);
+  SV_TRY(WriteFileAtomic(dir + "/vm.json", config.dump(2)));
+  std::vector<std::string> run = {opt_.tool,        "run",      "--config",
+                                  dir + "/vm.json", "--detach", "--state-dir",
+                                  dir + "/run",     "-o",       "json"};
+  if (w.ksm) SV_TRY(EnsureKsmRunning(opt_.ksm_run_file));
+  std::string snapshot;
+  if (w.snapshot) {
+    SV_ASSIGN_OR_RETURN(snapshot, EnsureSnapshot(w, config, dir + "/vm.json"));
+    run.insert(run.begin() + 2, {"--from-snapshot", snapshot});
   }
-  auto j = nlohmann::json::parse(out.out, nullptr, false);
-  if (!j.is_object() || !j.contains("pid")) {
-    return Error(ErrorCode::kGuestFault,
-                 "storevisor-vm run printed no pid: " + out.out.substr(0, 200));
+  ToolFailure failure;
+  auto j = RunToolJson(run, std::chrono::seconds(120), {"pid"}, ErrorCode::kFailedPrecondition,
+                       &failure);
+  if (!j && !snapshot.empty() && failure.exit_code == kVmStaleSnapshot) {
+    // An input changed under the same key (content, not size/mtime): take it again once.
+    (void)RemoveAll(snapshot);
+    SV_ASSIGN_OR_RETURN(snapshot, EnsureSnapshot(w, config, dir + "/vm.json"));
+    j = RunToolJson(run, std::chrono::seconds(120), {"pid"});
+  }
+  if (!j) return std::move(j).error();
+  const int64_t pid = j->value("pid", int64_t{0});
+  // QEMU into the workload's cgroup: its cpuset, a CPU quota and the guest's memory plus
+  // what QEMU itself needs (device model, TCG translation cache).
+  CgroupLimits limits;
+  limits.cpuset = w.cpuset;
+  limits.cpus = w.cpus;
+  limits.memory_bytes = std::max<uint64_t>(128ULL << 20, w.memory_bytes) + kQemuOverheadBytes;
+  std::string cgroup = CgroupPathFor(w.name);
+  if (DetectCgroupLayout() == CgroupLayout::kNone) {
+    cgroup.clear();  // no cgroups on this host: nothing to limit with
+  } else if (auto st = PlaceInCgroup(cgroup, limits, pid); !st) {
+    (void)Remove(w.name, "", 2000);
+    return std::move(st).error().Context("cgroup of " + w.name);
+  }
+  if (auto st = ConfigureGuestNetwork(w.name, nets); !st) {
+    (void)Remove(w.name, "", 2000);
+    return std::move(st).error();
   }
   InstanceInfo info;
   info.running = true;
-  info.pid = j.value("pid", int64_t{0});
+  info.pid = pid;
   info.driver_state = nlohmann::json{
       {"pid", info.pid},
       {"start_ticks", ProcessStartTicks(info.pid)},
-      {"accel", j.value("accel", "")},
+      {"accel", j->value("accel", "")},
+      {"snapshot", snapshot},
+      {"cgroup", cgroup},
+      {"ready_ms", j->value("ready_ms", nlohmann::json())},
       {"taps", taps}}.dump();
   return info;
+}
+
+Status MicroVmDriver::ConfigureGuestNetwork(const std::string& name,
+                                            const std::vector<NetAttachment>& nets) {
+  if (nets.empty()) return Ok();
+  // Through the guest agent (busybox ip in our initrd), after every boot or restore: a
+  // snapshot holds the guest from before it had an address, so one snapshot serves any.
+  std::string script;
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const std::string dev = "eth" + std::to_string(i);
+    script += "ip link set " + dev + " up && ip addr replace ";
+    script += nets[i].address + "/" + std::to_string(nets[i].prefix);
+    script += " dev " + dev + " && ";
+  }
+  script += "ip route replace default via " + nets[0].gateway;
+  SV_ASSIGN_OR_RETURN(ExecOutput out, Exec(name, "", {"/bin/sh", "-c", script}, 10000));
+  if (out.exit_code != 0) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "configuring the guest's address (" + nets[0].address +
+                     ") through its agent: " + script + ": status " +
+                     std::to_string(out.exit_code) + ": " + out.err.substr(0, 300));
+  }
+  return Ok();
+}
+
+std::string MicroVmDriver::SnapshotKey(const Workload& w, const nlohmann::json& config) {
+  // Everything the guest sees (the config minus where its console goes) and the inputs'
+  // stamps; storevisor-vm re-checks the inputs' content on every restore.
+  nlohmann::json c = config;
+  c.erase("serial");
+  c.erase("name");
+  std::string key = c.dump() + FileStamp(w.kernel) + FileStamp(w.initrd);
+  for (const auto& d : w.disks) key += FileStamp(d.path);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(Fnv64(key)));
+  return buf;
+}
+
+Result<std::string> MicroVmDriver::EnsureSnapshot(const Workload& w, const nlohmann::json& config,
+                                                  const std::string& config_file) {
+  std::string dir = opt_.snapshot_dir + "/" + w.name + "-" + SnapshotKey(w, config);
+  struct stat st {};
+  if (::stat((dir + "/manifest.json").c_str(), &st) == 0) return dir;
+  // One snapshot per workload: older keys of the same workload go (each holds guest RAM).
+  std::lock_guard lock(snapshot_mu_);
+  SV_TRY(MakeDirs(opt_.snapshot_dir, 0700));
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(opt_.snapshot_dir, ec)) {
+    const std::string old = e.path().filename().string();
+    if (old.rfind(w.name + "-", 0) == 0 && old.size() == w.name.size() + 17) {
+      (void)RemoveAll(e.path().string());
+    }
+  }
+  const std::string tmp = dir + ".tmp";
+  (void)RemoveAll(tmp);
+  auto made = RunTool({opt_.tool, "snapshot", "--config", config_file, "--out", tmp, "-o", "json"},
+                      std::chrono::seconds(180), ErrorCode::kFailedPrecondition);
+  if (!made) {
+    (void)RemoveAll(tmp);
+    return std::move(made).error().Context("taking the snapshot of " + w.name);
+  }
+  if (::rename(tmp.c_str(), dir.c_str()) != 0) {
+    return Error(ErrorCode::kIo, "rename " + tmp + " -> " + dir + ": " + std::strerror(errno));
+  }
+  return dir;
 }
 
 Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& /*name*/,
@@ -117,6 +248,7 @@ Status MicroVmDriver::Remove(const std::string& name, const std::string& /*drive
                       std::to_string(std::max(1, timeout_ms / 1000))},
                      std::chrono::milliseconds(timeout_ms * 3 + 5000));
   }
+  RemoveCgroup(CgroupPathFor(name));
   for (size_t i = 0; i < 4; ++i) {
     const std::string tap = TapName(name, i);
     if (LinkExists(tap)) (void)RunCommand({"ip", "link", "delete", tap});
@@ -131,13 +263,7 @@ Result<ExecOutput> MicroVmDriver::Exec(const std::string& name, const std::strin
                                   "--timeout",   std::to_string(std::max(1, timeout_ms / 1000)),
                                   "--"};
   cmd.insert(cmd.end(), argv.begin(), argv.end());
-  SV_ASSIGN_OR_RETURN(CommandOutput out,
-                      RunCommand(cmd, std::chrono::milliseconds(timeout_ms + 2000), 1u << 20));
-  ExecOutput r;
-  r.exit_code = out.status.exited ? out.status.exit_code : 128 + out.status.term_signal;
-  r.out = std::move(out.out);
-  r.err = std::move(out.err);
-  return r;
+  return RunToolExec(cmd, std::chrono::milliseconds(timeout_ms + 2000));
 }
 
 }  // namespace storevisor::daemon

@@ -3,6 +3,7 @@
 // daemon restart re-adopts it from that directory; status, exec (guest agent) and stop.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 #include "daemon/drivers/driver.h"
@@ -10,12 +11,19 @@
 namespace storevisor::daemon {
 
 struct MicroVmDriverOptions {
-  std::string tool;       // storevisor-vm
-  std::string state_dir;  // one folder per VM
+  std::string tool;          // storevisor-vm
+  std::string state_dir;     // one folder per VM
+  std::string snapshot_dir;  // <workload>-<key>/ per snapshotted VM (guest RAM + device state)
+  std::string ksm_run_file = "/sys/kernel/mm/ksm/run";  // "" leaves KSM alone
 };
+
+// Starts the host's ksmd (writes 1 to run_file) unless it runs; fine when the kernel has no KSM.
+Status EnsureKsmRunning(const std::string& run_file);
 
 class MicroVmDriver : public Driver {
  public:
+  // QEMU's cgroup (the same daemon-owned prefix as containers', docs/daemon.md).
+  static std::string CgroupPathFor(const std::string& name) { return "/storevisor/daemon/" + name; }
   explicit MicroVmDriver(MicroVmDriverOptions options) : opt_(std::move(options)) {}
   Result<InstanceInfo> Create(const Workload& workload,
                               const std::vector<NetAttachment>& nets) override;
@@ -28,7 +36,15 @@ class MicroVmDriver : public Driver {
 
  private:
   std::string Dir(const std::string& name) const { return opt_.state_dir + "/" + name; }
+  // The snapshot of this workload's config, taken once (`storevisor-vm snapshot`, a cold
+  // boot) and reused by every later start while the key (config + input stamps) holds.
+  Result<std::string> EnsureSnapshot(const Workload& w, const nlohmann::json& config,
+                                     const std::string& config_file);
+  // Gives the guest its IPAM addresses (eth0 = first network) and default route.
+  Status ConfigureGuestNetwork(const std::string& name, const std::vector<NetAttachment>& nets);
+  static std::string SnapshotKey(const Workload& w, const nlohmann::json& config);
   MicroVmDriverOptions opt_;
+  std::mutex snapshot_mu_;
 };
 
 // The storevisor-vm config (docs/vm.md) for a workload: pure, unit-tested.

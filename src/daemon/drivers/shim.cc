@@ -13,6 +13,7 @@
 #include "common/child_process.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
+#include "daemon/drivers/driver.h"
 
 namespace storevisor::daemon {
 
@@ -124,6 +125,8 @@ int ShimMain(const std::vector<std::string>& args) {
       o.exit_file = v;
     else if (k == "--pid-file")
       o.pid_file = v;
+    else if (k == "--shim-pid-file")
+      o.shim_pid_file = v;
     else if (k == "--log-max")
       o.log_max_bytes = std::stoull(v);
     else {
@@ -134,6 +137,13 @@ int ShimMain(const std::vector<std::string>& args) {
   if (o.runtime.empty() || o.id.empty() || o.bundle.empty() || o.exit_file.empty()) {
     std::fprintf(stderr, "shim: --runtime, --id, --bundle and --exit-file are required\n");
     return 2;
+  }
+  if (!o.shim_pid_file.empty()) {
+    // Lets a later daemon stop this shim (and a runtime create it may still be running)
+    // when it replaces an instance whose creation a crash interrupted.
+    (void)WriteFileAtomic(
+        o.shim_pid_file,
+        std::to_string(::getpid()) + " " + std::to_string(ProcessStartTicks(::getpid())) + "\n");
   }
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   RotatingLog log(o.log_file, o.log_max_bytes);

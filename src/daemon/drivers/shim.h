@@ -18,11 +18,12 @@ struct ShimOptions {
   std::string log_file;
   std::string exit_file;
   std::string pid_file;
+  std::string shim_pid_file;  // "PID START_TICKS" of the shim itself, written first
   uint64_t log_max_bytes = 1 << 20;
 };
 
 // Parses `shim --runtime R --root D --id ID --bundle B --log F --exit-file F --pid-file F
-// [--log-max N]`; returns the process exit status.
+// [--shim-pid-file F] [--log-max N]`; returns the process exit status.
 int ShimMain(const std::vector<std::string>& args);
 
 }  // namespace storevisor::daemon

@@ -105,6 +105,12 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
   // a power cut too, not only a crash of the daemon.
   SV_TRY_CTX(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"), path);
   SV_TRY_CTX(store->Exec(kSchema), path);
+  // Columns added after the first release: a store made by an older daemon gains them.
+  for (const char* column : {"source", "time", "data"}) {
+    const std::string sql =
+        std::string("ALTER TABLE events ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''";
+    (void)sqlite3_exec(store->db_, sql.c_str(), nullptr, nullptr, nullptr);  // exists: fine
+  }
   return store;
 }
 
@@ -192,17 +198,30 @@ Result<int64_t> StateStore::AddEvent(const std::string& workload, const std::str
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
+Result<int64_t> StateStore::AddExternalEvent(const Event& e) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO events(ts, workload, type, message, source, time, data) "
+         "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!s.ok()) return s.Fail("add event");
+  s.Bind(1, NowMs()).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
+  s.Bind(5, e.source).Bind(6, e.time).Bind(7, e.data);
+  if (s.Step() != SQLITE_DONE) return s.Fail("add event");
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
 Result<std::vector<Event>> StateStore::EventsSince(int64_t after_id, int limit) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
-         "SELECT id, ts, workload, type, message FROM events WHERE id > ? ORDER BY id "
-         "LIMIT ?");
+         "SELECT id, ts, workload, type, message, source, time, data FROM events WHERE id > ? "
+         "ORDER BY id LIMIT ?");
   if (!s.ok()) return s.Fail("events");
   s.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
   std::vector<Event> out;
   int rc = 0;
   while ((rc = s.Step()) == SQLITE_ROW) {
-    out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4)});
+    out.push_back(
+        {s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6), s.Text(7)});
   }
   if (rc != SQLITE_DONE) return s.Fail("events");
   return out;

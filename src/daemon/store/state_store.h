@@ -41,6 +41,11 @@ struct Event {
   std::string workload;
   std::string type;
   std::string message;
+  // Events posted by other services (POST /v1/events): who sent it, its own RFC 3339 time
+  // and its data object as JSON text; all empty for the daemon's own events.
+  std::string source;
+  std::string time;
+  std::string data;
 };
 
 class StateStore {
@@ -60,6 +65,8 @@ class StateStore {
 
   Result<int64_t> AddEvent(const std::string& workload, const std::string& type,
                            const std::string& message);
+  // An event from another service (source, time, data already validated by the API).
+  Result<int64_t> AddExternalEvent(const Event& event);
   Result<std::vector<Event>> EventsSince(int64_t after_id, int limit);
 
   // Next free address of subnet (a.b.c.d/len) for owner, or the one it already has; the

@@ -1,8 +1,10 @@
 // bench-vision: frames per second and p50/p99 latency per 640x480 frame of
-//   - our face detector (BlazeFace through cv::dnn, one pass; and with tiles),
+//   - the face pipeline: BlazeFace (one pass) + gender, emotion and age of every face found,
+//   - face detection alone (BlazeFace through cv::dnn, one pass; and with tiles),
 //   - the peer: OpenCV's Haar frontal-face cascade (opencv-data) on the same frames,
-// with 1 and 2 threads (each thread owns its detector), and the item pipeline (barcodes +
-// catalog products). Prints medians and ratios against the peer from the same run.
+// with 1 and 2 threads (each thread owns its detectors), the item pipeline (barcodes +
+// catalog products, and Tesseract label text) and the hand pipeline (palms + landmarks +
+// gesture). Prints medians and ratios against the peer from the same run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -93,6 +95,44 @@ MakeFn Faces(vis::FaceBackend backend, bool tiles) {
   };
 }
 
+// The face pipeline: detection + classification of each face (what `face_attributes` runs).
+MakeFn FacePipeline() {
+  return [] {
+    auto paths = vis::FindModels("");
+    vis::FaceDetectorOptions o;
+    o.tiles = false;  // the fast path; attributes need faces big enough to classify anyway
+    std::shared_ptr<vis::FaceDetector> d = std::move(*vis::FaceDetector::Create(*paths, o));
+    auto c = vis::FaceClassifier::Create("");
+    if (!c) {
+      std::fprintf(stderr, "bench-vision: %s\n", c.error().message().c_str());
+      std::exit(8);
+    }
+    std::shared_ptr<vis::FaceClassifier> classifier = std::move(*c);
+    return std::function<size_t(const cv::Mat&)>([d, classifier](const cv::Mat& m) {
+      auto faces = d->Detect(m);
+      for (auto& f : *faces) (void)classifier->Classify(m, &f);
+      return faces->size();
+    });
+  };
+}
+
+MakeFn Hands() {
+  return [] {
+    auto paths = vis::FindModels("");
+    std::shared_ptr<vis::HandDetector> h = std::move(*vis::HandDetector::Create(*paths));
+    return std::function<size_t(const cv::Mat&)>(
+        [h](const cv::Mat& m) { return h->Detect(m)->size(); });
+  };
+}
+
+MakeFn Text() {
+  return [] {
+    std::shared_ptr<vis::TextReader> t = std::move(*vis::TextReader::Create());
+    return std::function<size_t(const cv::Mat&)>(
+        [t](const cv::Mat& m) { return t->Detect(m)->size(); });
+  };
+}
+
 MakeFn Items(const std::string& features) {
   return [features] {
     std::shared_ptr<vis::BarcodeReader> codes = std::move(*vis::BarcodeReader::Create());
@@ -130,18 +170,25 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency());
   for (int threads : {1, 2}) {
     const Figures haar = Run(Faces(vis::FaceBackend::kHaar, false), face_frames, threads, n / 4);
+    const Figures pipeline = Run(FacePipeline(), face_frames, threads, n / 2);
     const Figures one = Run(Faces(vis::FaceBackend::kBlazeFace, false), face_frames, threads, n);
     const Figures tiled =
         Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads, n / 4);
     Print("peer: Haar cascade (opencv-data)", threads, haar, nullptr);
-    Print("BlazeFace, one pass", threads, one, &haar);
-    Print("BlazeFace, whole frame + tiles", threads, tiled, &haar);
-    std::printf("%-34s threads=%d  %.1f frames/s per core\n", "BlazeFace one pass", threads,
+    Print("face pipeline: detect + classify", threads, pipeline, &haar);
+    Print("detection: BlazeFace, one pass", threads, one, &haar);
+    Print("detection: BlazeFace + tiles", threads, tiled, &haar);
+    std::printf("%-34s threads=%d  %.1f frames/s per core\n", "detection one pass", threads,
                 one.fps / threads);
   }
   for (const char* f : {"orb", "sift"}) {
     const Figures items = Run(Items(f), item_frames, 1, n / 10);
     Print((std::string("items: barcodes + products/") + f).c_str(), 1, items, nullptr);
   }
+  const auto text_frames = Frames({vis::testdata::kSignText, cv + "box_in_scene.png"});
+  Print("items: label text (tesseract)", 1, Run(Text(), text_frames, 1, std::max(4, n / 20)),
+        nullptr);
+  const auto hand_frames = Frames({vis::testdata::kHand, cv + "messi5.jpg"});
+  Print("hands: palms + landmarks + gesture", 1, Run(Hands(), hand_frames, 1, n / 4), nullptr);
   return 0;
 }

@@ -1,0 +1,440 @@
+// bench/apply: what an operator waits for, against doing the same by hand.
+//   ours: `storevisor apply -f examples/store-demo.yaml` until the CLI returns, i.e. every
+//         workload runs and passed its health check (kv, inventory, pos microVM started from
+//         its snapshot, taken once by the warm-up apply and cached by the daemon).
+//   peer: the same workloads started one by one: QEMU's default `pc` machine cold-booting
+//         the same kernel, initrd and kernel arguments until the guest agent runs /bin/true
+//         (the pos health check), then `podman run -d` of the same two images (imported into
+//         a bench-private podman store) until `podman exec` passes the same health checks.
+// Also: `storevisor ps` with 50 containers against `podman ps` with 50, and storevisord's
+// idle RSS against `podman system service`'s. Prints medians and ratios, and the load.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/child_process.h"
+#include "common/files.h"
+#include "vm/vm.h"
+
+namespace sv = storevisor;
+namespace vm = storevisor::vm;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Paths {
+  std::string root;   // the checkout
+  std::string bin;    // build/bin
+  std::string work;   // build/bench-apply: daemon state (snapshot cache), podman store
+  std::string sock;   // storevisord's socket
+  std::string empty;  // a profile without workloads
+};
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string LoadAvg() {
+  auto l = sv::ReadFile("/proc/loadavg", 256);
+  return l ? l->substr(0, l->find(' ', l->find(' ', l->find(' ') + 1) + 1)) : "?";
+}
+
+double RssMib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string k;
+  while (f >> k) {
+    if (k == "VmRSS:") {
+      double kb = 0;
+      f >> kb;
+      return kb / 1024;
+    }
+    std::string rest;
+    std::getline(f, rest);
+  }
+  return 0;
+}
+
+sv::Result<sv::CommandOutput> Must(const std::vector<std::string>& argv, int timeout_s = 120) {
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput out, sv::RunCommand(argv, std::chrono::seconds(timeout_s)));
+  if (!out.status.success()) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += " " + a;
+    return sv::Error(sv::ErrorCode::kIo, "failed:" + cmd + ": " + out.status.ToString() + ": " +
+                                             out.err.substr(0, 600) + out.out.substr(0, 300));
+  }
+  return out;
+}
+
+std::vector<std::string> Cli(const Paths& p, std::vector<std::string> args) {
+  args.insert(args.begin(), {p.bin + "/storevisor", "--socket", p.sock});
+  return args;
+}
+
+std::vector<std::string> Podman(const Paths& p, std::vector<std::string> args) {
+  // The flags this host needs (docs: machine notes): cgroupfs, file events, runc (crun
+  // refuses the hybrid cgroup layout), a private store so the bench touches nothing else.
+  std::vector<std::string> argv = {"podman",
+                                   "--root",
+                                   p.work + "/podman/root",
+                                   "--runroot",
+                                   p.work + "/podman/run",
+                                   "--cgroup-manager=cgroupfs",
+                                   "--events-backend=file",
+                                   "--runtime",
+                                   "runc"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+// ---- ours ----------------------------------------------------------------------------
+
+sv::Result<sv::ChildProcess> StartDaemon(const Paths& p) {
+  SV_TRY(sv::MakeDirs(p.work + "/state", 0700));
+  sv::UniqueFd log(::open((p.work + "/storevisord.log").c_str(),
+                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  sv::SpawnOptions so;
+  so.argv = {p.bin + "/storevisord", "--state-dir", p.work + "/state", "--socket", p.sock};
+  so.stderr_fd = log.get();
+  so.stdout_fd = log.get();
+  SV_ASSIGN_OR_RETURN(sv::ChildProcess d, sv::ChildProcess::Spawn(so));
+  for (int i = 0; i < 100; ++i) {
+    auto v = sv::RunCommand(Cli(p, {"version"}), std::chrono::seconds(5));
+    if (v && v->status.success()) return d;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return sv::Error(sv::ErrorCode::kTimeout,
+                   "storevisord did not answer; see " + p.work + "/storevisord.log");
+}
+
+sv::Result<double> TimedApply(const Paths& p, const std::string& profile) {
+  auto t0 = Clock::now();
+  SV_TRY(Must(Cli(p, {"apply", "-f", profile, "--timeout", "240", "-o", "json"}), 300));
+  const double ms = MsSince(t0);
+  // The CLI returned 0 only when all run and are healthy; check it independently.
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput ps, Must(Cli(p, {"ps", "-o", "json"})));
+  auto list = nlohmann::json::parse(ps.out, nullptr, false);
+  if (!list.is_array() || list.empty()) return sv::Error(sv::ErrorCode::kInternal, "ps: " + ps.out);
+  for (const auto& w : list) {
+    if (w.value("state", "") != "running" ||
+        (w.value("health", "") != "healthy" && w.value("health", "") != "none")) {
+      return sv::Error(sv::ErrorCode::kInternal, "not converged: " + w.dump());
+    }
+  }
+  return ms;
+}
+
+// ---- peer ----------------------------------------------------------------------------
+
+sv::Result<double> PcColdBoot(const Paths& p) {
+  // The kernel arguments ours boots with (from the config the daemon wrote), minus the
+  // microvm-only pci=off: same kernel, initrd, memory, vCPUs.
+  const std::string cfg_path = p.work + "/state/vms/pos/vm.json";
+  SV_ASSIGN_OR_RETURN(std::string text, sv::ReadFile(cfg_path));
+  SV_ASSIGN_OR_RETURN(vm::VmConfig c, vm::ParseVmConfig(text, cfg_path));
+  const vm::AccelChoice accel = vm::ChooseAccel(c.accel);
+  std::string append = vm::KernelCmdline(c, accel);
+  if (auto pos = append.find(" pci=off"); pos != std::string::npos) append.erase(pos, 8);
+  const std::string dir = p.work + "/pc-peer";
+  SV_TRY(sv::MakeDirs(dir));
+  const std::string agent = dir + "/agent.sock";
+  ::unlink(agent.c_str());
+  sv::SpawnOptions so;
+  so.argv = {c.qemu,
+             "-machine",
+             accel.accel == vm::Accel::kKvm ? "pc,accel=kvm" : "pc,accel=tcg",
+             "-m",
+             std::to_string(c.memory_mib),
+             "-smp",
+             std::to_string(c.cpus),
+             "-kernel",
+             c.kernel,
+             "-initrd",
+             c.initrd,
+             "-append",
+             append,
+             "-display",
+             "none",
+             "-serial",
+             "file:" + dir + "/console.log",
+             "-chardev",
+             "socket,id=ga,path=" + agent + ",server=on,wait=off",
+             "-device",
+             "virtio-serial-pci",
+             "-device",
+             "virtserialport,chardev=ga,name=org.qemu.guest_agent.0"};
+  so.stdout_fd = -1;
+  so.die_with_parent = true;
+  auto t0 = Clock::now();
+  SV_ASSIGN_OR_RETURN(sv::ChildProcess qemu, sv::ChildProcess::Spawn(so));
+  SV_ASSIGN_OR_RETURN(vm::AgentClient ga, vm::AgentClient::Connect(agent, vm::Millis(10000)));
+  while (true) {
+    if (MsSince(t0) > 120000) return sv::Error(sv::ErrorCode::kTimeout, "pc peer never ready");
+    if (!ga.Sync(vm::Millis(200)).has_value()) continue;
+    auto r = ga.Exec({"/bin/true"}, vm::Millis(2000));
+    if (r && r->exit_code == 0) break;
+  }
+  const double ms = MsSince(t0);
+  (void)qemu.Kill(SIGKILL);
+  (void)qemu.Wait(std::chrono::milliseconds(5000));
+  return ms;
+}
+
+// The demo images, into storevisord's image store and the bench's podman store (once).
+sv::Status ImportImages(const Paths& p) {
+  for (const char* image : {"kv", "inventory"}) {
+    const std::string rootfs = p.root + "/build/demo-images/storevisor_" + image + "_1/rootfs";
+    const std::string ours = std::string("storevisor/") + image + ":1";
+    const std::string store = p.work + "/state/images";
+    auto have = sv::RunCommand({p.bin + "/storevisor-image", "--root", store, "inspect", ours},
+                               std::chrono::seconds(30));
+    if (!have || !have->status.success()) {
+      std::printf("importing %s into storevisord's image store\n", ours.c_str());
+      SV_TRY(Must({p.bin + "/storevisor-image", "--root", store, "build-from-dir", rootfs, ours},
+                  300));
+    }
+    const std::string ref = std::string("localhost/storevisor/") + image + ":1";
+    auto exists = sv::RunCommand(Podman(p, {"image", "exists", ref}), std::chrono::seconds(30));
+    if (exists && exists->status.success()) continue;
+    std::printf("importing %s into the bench's podman store\n", ref.c_str());
+    const std::string tar = p.work + "/" + image + ".tar";
+    SV_TRY(Must({"tar", "-C", rootfs, "-cf", tar, "."}));
+    SV_TRY(Must(Podman(p, {"import", tar, ref}), 300));
+    ::unlink(tar.c_str());
+  }
+  return sv::Ok();
+}
+
+// podman run -d, then podman exec of the health check until it passes.
+sv::Result<double> PodmanStart(const Paths& p, const std::string& name,
+                               const std::vector<std::string>& image_and_cmd,
+                               const std::vector<std::string>& check) {
+  (void)sv::RunCommand(Podman(p, {"rm", "-f", "-t", "0", name}), std::chrono::seconds(30));
+  std::vector<std::string> run = {"run",
+                                  "-d",
+                                  "--name",
+                                  name,
+                                  "--network=none",
+                                  "--ulimit",
+                                  "nofile=1024:1024",
+                                  "--ulimit",
+                                  "nproc=4096:4096"};
+  run.insert(run.end(), image_and_cmd.begin(), image_and_cmd.end());
+  std::vector<std::string> exec = {"exec", name};
+  exec.insert(exec.end(), check.begin(), check.end());
+  auto t0 = Clock::now();
+  SV_TRY(Must(Podman(p, run)));
+  while (true) {
+    auto r = sv::RunCommand(Podman(p, exec), std::chrono::seconds(10));
+    if (r && r->status.success()) break;
+    if (MsSince(t0) > 60000) return sv::Error(sv::ErrorCode::kTimeout, name + " never ready");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return MsSince(t0);
+}
+
+struct PeerSample {
+  double pc = 0, kv = 0, inventory = 0;
+  double Sum() const { return pc + kv + inventory; }
+};
+
+sv::Result<PeerSample> Peer(const Paths& p) {
+  PeerSample s;
+  SV_ASSIGN_OR_RETURN(s.pc, PcColdBoot(p));
+  SV_ASSIGN_OR_RETURN(s.kv, PodmanStart(p, "svb-kv",
+                                        {"localhost/storevisor/kv:1", "/usr/bin/redis-server",
+                                         "--port", "6379", "--save", "", "--appendonly", "no",
+                                         "--protected-mode", "no", "--dir", "/data"},
+                                        {"/usr/bin/redis-cli", "ping"}));
+  SV_ASSIGN_OR_RETURN(s.inventory, PodmanStart(p, "svb-inventory",
+                                               {"localhost/storevisor/inventory:1", "/bin/busybox",
+                                                "httpd", "-f", "-p", "8080", "-h", "/srv/www"},
+                                               {"/bin/busybox", "wget", "-q", "-O", "/dev/null",
+                                                "http://127.0.0.1:8080/inventory.json"}));
+  (void)sv::RunCommand(Podman(p, {"rm", "-f", "-t", "0", "svb-kv", "svb-inventory"}),
+                       std::chrono::seconds(60));
+  return s;
+}
+
+// ---- ps with 50, idle RSS --------------------------------------------------------------
+
+sv::Result<double> MedianCommandMs(const std::vector<std::string>& argv, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    SV_TRY(Must(argv));
+    v.push_back(MsSince(t0));
+  }
+  return Median(v);
+}
+
+sv::Status PsBench(const Paths& p, pid_t daemon_pid) {
+  constexpr int kWorkloads = 50;
+  std::string yaml =
+      "apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: ps50}\nspec:\n"
+      "  workloads:\n";
+  for (int i = 0; i < kWorkloads; ++i) {
+    yaml += "    - {name: idle" + std::to_string(i) +
+            ", kind: container, image: storevisor/inventory:1, command: [/bin/sleep, '3600'], "
+            "cpus: 0.02, memory: 8Mi, restart: never}\n";
+  }
+  const std::string file = p.work + "/ps50.yaml";
+  SV_TRY(sv::WriteFileAtomic(file, yaml));
+  std::printf("starting %d containers under storevisord...\n", kWorkloads);
+  auto t0 = Clock::now();
+  SV_TRY(Must(Cli(p, {"apply", "-f", file, "--timeout", "600", "-o", "json"}), 700));
+  const double apply50 = MsSince(t0);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const double rss50 = RssMib(daemon_pid);
+  SV_ASSIGN_OR_RETURN(double ours_ps, MedianCommandMs(Cli(p, {"ps"}), 21));
+  SV_ASSIGN_OR_RETURN(double ours_json, MedianCommandMs(Cli(p, {"ps", "-o", "json"}), 21));
+  SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "300", "-o", "json"}), 400));
+
+  std::printf("starting %d containers under podman...\n", kWorkloads);
+  t0 = Clock::now();
+  for (int i = 0; i < kWorkloads; ++i) {
+    SV_TRY(Must(Podman(p, {"run", "-d", "--name", "svb-idle" + std::to_string(i), "--network=none",
+                           "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                           "localhost/storevisor/inventory:1", "/bin/sleep", "3600"})));
+  }
+  const double podman50 = MsSince(t0);
+  auto peer_ps = MedianCommandMs(Podman(p, {"ps"}), 21);
+  (void)sv::RunCommand(Podman(p, {"rm", "-f", "-a", "-t", "0"}), std::chrono::seconds(300));
+  if (!peer_ps) return std::move(peer_ps).error();
+  std::printf(
+      "\n50 containers: start all  storevisor apply %.0f ms, podman run x50 %.0f ms "
+      "(ratio %.2f)\n",
+      apply50, podman50, apply50 / podman50);
+  std::printf(
+      "ps with 50:  storevisor ps median %.1f ms (-o json %.1f ms), podman ps %.1f ms: "
+      "ratio %.2f\n",
+      ours_ps, ours_json, *peer_ps, ours_ps / *peer_ps);
+  std::printf("storevisord RSS with 50 workloads: %.1f MiB\n", rss50);
+  return sv::Ok();
+}
+
+sv::Result<double> PodmanServiceRss(const Paths& p) {
+  const std::string sock = p.work + "/podman.sock";
+  ::unlink(sock.c_str());
+  sv::SpawnOptions so;
+  so.argv = Podman(p, {"system", "service", "--time", "0", "unix://" + sock});
+  so.stdout_fd = -1;
+  so.stderr_fd = -1;
+  so.die_with_parent = true;
+  SV_ASSIGN_OR_RETURN(sv::ChildProcess svc, sv::ChildProcess::Spawn(so));
+  for (int i = 0; i < 100 && ::access(sock.c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // One request served, as storevisord has served some, then idle.
+  (void)sv::RunCommand({"podman", "--url", "unix://" + sock, "ps"}, std::chrono::seconds(30));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const double rss = RssMib(svc.pid());
+  (void)svc.Kill(SIGTERM);
+  (void)svc.Wait(std::chrono::milliseconds(5000));
+  return rss;
+}
+
+int Fail(const sv::Error& e) {
+  std::fprintf(stderr, "apply_bench: %s\n", e.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Paths p;
+  int rounds = 5;
+  bool ps = true;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--root") == 0 && i + 1 < argc) p.root = argv[++i];
+    if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+      rounds = std::max(1, static_cast<int>(std::strtol(argv[++i], nullptr, 10)));
+    if (std::strcmp(argv[i], "--no-ps") == 0) ps = false;
+  }
+  if (p.root.empty()) {
+    std::fprintf(stderr, "usage: apply_bench --root CHECKOUT [--rounds N] [--no-ps]\n");
+    return 2;
+  }
+  p.bin = p.root + "/build/bin";
+  p.work = p.root + "/build/bench-apply";
+  p.sock = p.work + "/storevisord.sock";
+  p.empty = p.work + "/empty.yaml";
+  const std::string demo = p.root + "/examples/store-demo.yaml";
+  if (auto st = sv::MakeDirs(p.work + "/podman"); !st) return Fail(st.error());
+  if (auto st = sv::WriteFileAtomic(p.empty,
+                                    "apiVersion: storevisor.io/v1\nkind: StoreProfile\n"
+                                    "metadata: {name: empty}\nspec:\n  workloads: []\n");
+      !st) {
+    return Fail(st.error());
+  }
+  std::printf("bench/apply: %d rounds, load average at start %s\n", rounds, LoadAvg().c_str());
+  if (auto st = ImportImages(p); !st) return Fail(st.error());
+  auto daemon = StartDaemon(p);
+  if (!daemon) return Fail(daemon.error());
+  int rc = 0;
+  auto body = [&]() -> sv::Status {
+    SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
+    std::printf("warm-up apply (takes the pos snapshot when none is cached)...\n");
+    SV_ASSIGN_OR_RETURN(double warm, TimedApply(p, demo));
+    std::printf("warm-up apply: %.0f ms\n", warm);
+    SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
+    std::vector<double> ours, peer, pc, kv, inv;
+    for (int i = 0; i < rounds; ++i) {
+      SV_ASSIGN_OR_RETURN(double a, TimedApply(p, demo));
+      SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
+      SV_ASSIGN_OR_RETURN(PeerSample s, Peer(p));
+      std::printf(
+          "round %d: storevisor apply %6.0f ms | peer: pc cold boot %6.0f + podman kv %5.0f"
+          " + podman inventory %5.0f = %6.0f ms | ratio %.3f | load %s\n",
+          i + 1, a, s.pc, s.kv, s.inventory, s.Sum(), a / s.Sum(), LoadAvg().c_str());
+      ours.push_back(a);
+      peer.push_back(s.Sum());
+      pc.push_back(s.pc);
+      kv.push_back(s.kv);
+      inv.push_back(s.inventory);
+    }
+    const double mo = Median(ours), mp = Median(peer);
+    std::printf(
+        "\nmedians: storevisor apply %.0f ms; peer sum %.0f ms (pc %.0f, podman kv %.0f, "
+        "podman inventory %.0f)\n",
+        mo, mp, Median(pc), Median(kv), Median(inv));
+    std::printf("ratio apply/peer = %.3f (target <= 0.25: %s); apply under 2 s: %s\n", mo / mp,
+                mo / mp <= 0.25 ? "met" : "NOT met", mo < 2000 ? "met" : "NOT met");
+    // Idle RSS with the demo store up.
+    SV_ASSIGN_OR_RETURN(double a, TimedApply(p, demo));
+    (void)a;
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    const double rss = RssMib(daemon->pid());
+    SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
+    SV_ASSIGN_OR_RETURN(double podman_rss, PodmanServiceRss(p));
+    std::printf(
+        "idle RSS: storevisord %.1f MiB (demo store up), podman system service %.1f MiB: "
+        "ratio %.2f\n",
+        rss, podman_rss, rss / podman_rss);
+    if (ps) SV_TRY(PsBench(p, daemon->pid()));
+    return sv::Ok();
+  };
+  if (auto st = body(); !st) rc = Fail(st.error());
+  (void)sv::RunCommand(Cli(p, {"apply", "-f", p.empty, "--timeout", "120"}),
+                       std::chrono::seconds(150));
+  (void)daemon->Kill(SIGTERM);
+  (void)daemon->Wait(std::chrono::milliseconds(10000));
+  std::printf("load average at end %s\n", LoadAvg().c_str());
+  return rc;
+}

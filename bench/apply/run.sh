@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# bench/apply: `storevisor apply` of the demo profile to all workloads healthy (microVM from
+# its snapshot) against the sum of starting the same workloads one by one with plain QEMU
+# (default `pc` machine, cold boot) and podman, in the same run; `storevisor ps` latency with
+# 50 workloads against `podman ps` with 50; storevisord's idle RSS against podman's API
+# service. Prints medians and ratios. Needs root; do not run it beside the demo (same bridges).
+# Usage: sudo bash bench/apply/run.sh [ROUNDS] [--no-ps]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+[ "$(id -u)" = 0 ] || { echo "bench/apply needs root (bridges, namespaces, QEMU taps)"; exit 1; }
+cmake --build "$root/build" -j2 --target apply_bench storevisord storevisor storevisor-vm storevisor-image storevisor-runtime >/dev/null
+[ -s "$root/build/guest/vmlinuz" ] || { echo "run scripts/setup.sh first (guest assets)"; exit 1; }
+[ -d "$root/build/demo-images/storevisor_kv_1/rootfs" ] || bash "$root/scripts/setup.d/50-demo.sh"
+command -v podman >/dev/null || { echo "podman is missing (scripts/deps/daemon.txt)"; exit 1; }
+rounds="${1:-5}"
+exec "$root/build/bin/apply_bench" --root "$root" --rounds "$rounds" "${@:2}"

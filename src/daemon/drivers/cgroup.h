@@ -1,0 +1,57 @@
+// Cgroups for processes the daemon does not start through an OCI runtime (QEMU): the
+// profile's cpuset, memory limit and CPU quota, on cgroup v1, v2 or hybrid (v1 controllers
+// plus a v2 mount that holds none of them), detected at run time. Containers get theirs
+// from the runtime through the OCI spec's cgroupsPath; both live under /storevisor/daemon.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace storevisor::daemon {
+
+enum class CgroupLayout { kNone, kV1, kV2, kHybrid };
+std::string_view CgroupLayoutName(CgroupLayout layout);
+
+// Looks at mount_root (normally /sys/fs/cgroup): v2 when it is itself a cgroup2 root
+// (cgroup.controllers there), v1 when it holds v1 controller folders (memory, cpuset, cpu),
+// hybrid when those sit beside a v2 mount at unified/.
+CgroupLayout DetectCgroupLayout(const std::string& mount_root = "/sys/fs/cgroup");
+
+struct CgroupLimits {
+  std::string cpuset;         // "0-1"; empty: not pinned
+  double cpus = 0;            // CPU quota in CPUs; 0: none
+  uint64_t memory_bytes = 0;  // 0: none
+};
+
+// One step of making a cgroup: mkdir `dir` (when value is empty and file is empty) or
+// write `value` to dir/file.
+struct CgroupWrite {
+  std::string dir;
+  std::string file;
+  std::string value;
+};
+
+// The folders to make and the files to write, in order, for the cgroup `path`
+// ("/storevisor/daemon/pos") with these limits; pure, unit-tested. Limits go to the
+// controllers that own them (v1: cpuset, memory, cpu; v2: one folder, with the parents'
+// cgroup.subtree_control enabling them). `parent_cpus`/`parent_mems` seed the v1 cpuset
+// parents, which start empty.
+std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& mount_root,
+                                    const std::string& path, const CgroupLimits& limits,
+                                    const std::string& parent_cpus, const std::string& parent_mems);
+
+// Makes the cgroup and moves pid (all its threads) into it. v1 memory charges move along.
+Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_t pid,
+                     const std::string& mount_root = "/sys/fs/cgroup");
+
+// The cgroup's folders that exist for path, one per controller hierarchy ("" when none).
+std::vector<std::string> CgroupDirs(const std::string& path,
+                                    const std::string& mount_root = "/sys/fs/cgroup");
+
+// Removes the cgroup's folders (they must be empty of processes); idempotent.
+void RemoveCgroup(const std::string& path, const std::string& mount_root = "/sys/fs/cgroup");
+
+}  // namespace storevisor::daemon
