@@ -70,6 +70,17 @@ echo "  apply -> healthy: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 SV ps
 SV events | grep -q "pos-legacy is healthy" || fail "no healthy event"
 
+echo "== QEMU runs pinned in the daemon's cgroup for it (the profile's cpuset)"
+if [ -d /sys/fs/cgroup/cpuset ]; then CG=/sys/fs/cgroup/cpuset/storevisor/daemon/pos-legacy  # v1, hybrid
+else CG=/sys/fs/cgroup/storevisor/daemon/pos-legacy; fi                                          # v2
+if [ -e "$CG/cpuset.cpus" ]; then
+  [ "$(cat "$CG/cpuset.cpus")" = 0 ] || fail "cpuset.cpus of $CG is $(cat "$CG/cpuset.cpus"), expected 0"
+  grep -qx "$(pid_of pos-legacy)" "$CG/cgroup.procs" || fail "QEMU is not in $CG"
+  grep -q "^Cpus_allowed_list:[[:space:]]*0$" "/proc/$(pid_of pos-legacy)/status" || fail "QEMU may run on other cores"
+else
+  echo "SKIPPED: no cpuset controller at $CG"
+fi
+
 echo "== storevisor screenshot: a PNG in which tesseract reads the POS title"
 SV screenshot pos-legacy "$T/pos.png" || fail "screenshot"
 [ "$(head -c 4 "$T/pos.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "not a PNG"
@@ -142,4 +153,5 @@ SV apply -f "$T/empty.yaml" --timeout 60 >/dev/null || fail "apply empty"
 for _ in $(seq 100); do kill -0 "$qemu" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$qemu" 2>/dev/null || fail "QEMU still runs"
 ! ip link show "$tap" >/dev/null 2>&1 || fail "tap $tap left behind"
+[ -z "${CG:-}" ] || [ ! -e "$CG" ] || fail "cgroup $CG left behind"
 echo "e2e-legacy: all checks passed"

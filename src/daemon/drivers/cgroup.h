@@ -43,6 +43,12 @@ std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& moun
                                     const std::string& path, const CgroupLimits& limits,
                                     const std::string& parent_cpus, const std::string& parent_mems);
 
+// The cgroup every workload of the daemon gets, whatever its kind; the runtime's own default
+// (/storevisor/runtime/<id>) is a sibling, so the two never collide.
+inline std::string WorkloadCgroupPath(const std::string& name) {
+  return "/storevisor/daemon/" + name;
+}
+
 // Makes the cgroup and moves pid (all its threads) into it. v1 memory charges move along.
 Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_t pid,
                      const std::string& mount_root = "/sys/fs/cgroup");

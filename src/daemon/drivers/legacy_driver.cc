@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "daemon/drivers/cgroup.h"
 #include "legacy/legacy.h"
 
 namespace storevisor::daemon {
@@ -17,6 +19,9 @@ namespace storevisor::daemon {
 namespace {
 
 constexpr std::chrono::seconds kStartTimeout{180};
+// What QEMU needs beside the guest's RAM: device model, VGA memory, TCG translation cache
+// (measured: 206 MiB RSS for a 256 MiB SeaBIOS guest, 251 MiB with OVMF).
+constexpr uint64_t kQemuOverheadBytes = 256ULL << 20;
 
 bool Exists(const std::string& path) {
   struct stat st {};
@@ -210,11 +215,25 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
   InstanceInfo info;
   info.running = true;
   info.pid = j["pid"].get<int64_t>();
-  info.driver_state = nlohmann::json{{"pid", info.pid},
-                                     {"start_ticks", ProcessStartTicks(info.pid)},
-                                     {"accel", j.value("accel", "")},
-                                     {"vnc", j.value("vnc", "")}}
-                          .dump();
+  // QEMU into the workload's cgroup, as for microVMs: the profile's cpuset pins the old POS
+  // to its cores, and the memory limit keeps a runaway guest from taking the box.
+  CgroupLimits limits;
+  limits.cpuset = w.cpuset;
+  limits.cpus = w.cpus;
+  limits.memory_bytes = std::max<uint64_t>(128ULL << 20, w.memory_bytes) + kQemuOverheadBytes;
+  std::string cgroup = WorkloadCgroupPath(w.name);
+  if (DetectCgroupLayout() == CgroupLayout::kNone) {
+    cgroup.clear();  // no cgroups on this host: nothing to limit with
+  } else if (auto st = PlaceInCgroup(cgroup, limits, info.pid); !st) {
+    (void)Remove(w.name, "", 2000);
+    return std::move(st).error().Context("cgroup of " + w.name);
+  }
+  info.driver_state = nlohmann::json{
+      {"pid", info.pid},
+      {"start_ticks", ProcessStartTicks(info.pid)},
+      {"accel", j.value("accel", "")},
+      {"vnc", j.value("vnc", "")},
+      {"cgroup", cgroup}}.dump();
   StartListener(w.name);
   return info;
 }
@@ -249,6 +268,7 @@ Status LegacyVmDriver::Remove(const std::string& name, const std::string& /*driv
     }
   }
   StopListener(name);
+  RemoveCgroup(WorkloadCgroupPath(name));
   return Ok();
 }
 
