@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -184,6 +185,20 @@ Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_
 
 void RemoveCgroup(const std::string& path, const std::string& root) {
   for (const auto& dir : CgroupDirs(path, root)) (void)::rmdir(dir.c_str());
+}
+
+Result<std::string> PlaceQemuInWorkloadCgroup(const std::string& name, const std::string& cpuset,
+                                              double cpus, uint64_t guest_memory_bytes,
+                                              int64_t pid) {
+  constexpr uint64_t kQemuOverheadBytes = 256ULL << 20;
+  if (DetectCgroupLayout() == CgroupLayout::kNone) return std::string();
+  CgroupLimits limits;
+  limits.cpuset = cpuset;
+  limits.cpus = cpus;
+  limits.memory_bytes = std::max<uint64_t>(128ULL << 20, guest_memory_bytes) + kQemuOverheadBytes;
+  std::string path = WorkloadCgroupPath(name);
+  SV_TRY(PlaceInCgroup(path, limits, pid));
+  return path;
 }
 
 }  // namespace storevisor::daemon

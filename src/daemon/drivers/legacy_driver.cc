@@ -19,9 +19,6 @@ namespace storevisor::daemon {
 namespace {
 
 constexpr std::chrono::seconds kStartTimeout{180};
-// What QEMU needs beside the guest's RAM: device model, VGA memory, TCG translation cache
-// (measured: 206 MiB RSS for a 256 MiB SeaBIOS guest, 251 MiB with OVMF).
-constexpr uint64_t kQemuOverheadBytes = 256ULL << 20;
 
 bool Exists(const std::string& path) {
   struct stat st {};
@@ -217,23 +214,17 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
   info.pid = j["pid"].get<int64_t>();
   // QEMU into the workload's cgroup, as for microVMs: the profile's cpuset pins the old POS
   // to its cores, and the memory limit keeps a runaway guest from taking the box.
-  CgroupLimits limits;
-  limits.cpuset = w.cpuset;
-  limits.cpus = w.cpus;
-  limits.memory_bytes = std::max<uint64_t>(128ULL << 20, w.memory_bytes) + kQemuOverheadBytes;
-  std::string cgroup = WorkloadCgroupPath(w.name);
-  if (DetectCgroupLayout() == CgroupLayout::kNone) {
-    cgroup.clear();  // no cgroups on this host: nothing to limit with
-  } else if (auto st = PlaceInCgroup(cgroup, limits, info.pid); !st) {
+  auto cgroup = PlaceQemuInWorkloadCgroup(w.name, w.cpuset, w.cpus, w.memory_bytes, info.pid);
+  if (!cgroup) {
     (void)Remove(w.name, "", 2000);
-    return std::move(st).error().Context("cgroup of " + w.name);
+    return std::move(cgroup).error().Context("cgroup of " + w.name);
   }
   info.driver_state = nlohmann::json{
       {"pid", info.pid},
       {"start_ticks", ProcessStartTicks(info.pid)},
       {"accel", j.value("accel", "")},
       {"vnc", j.value("vnc", "")},
-      {"cgroup", cgroup}}.dump();
+      {"cgroup", *cgroup}}.dump();
   StartListener(w.name);
   return info;
 }

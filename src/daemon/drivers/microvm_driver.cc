@@ -32,8 +32,6 @@ Status RunOk(const std::vector<std::string>& argv) {
   return RunTool(argv, std::chrono::seconds(20));
 }
 
-constexpr uint64_t kQemuOverheadBytes = 256ULL << 20;
-
 // storevisor-vm's status for "snapshot is stale or does not match" (docs/vm.md).
 constexpr int kVmStaleSnapshot = 8;
 
@@ -132,18 +130,10 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
   }
   if (!j) return std::move(j).error();
   const int64_t pid = j->value("pid", int64_t{0});
-  // QEMU into the workload's cgroup: its cpuset, a CPU quota and the guest's memory plus
-  // what QEMU itself needs (device model, TCG translation cache).
-  CgroupLimits limits;
-  limits.cpuset = w.cpuset;
-  limits.cpus = w.cpus;
-  limits.memory_bytes = std::max<uint64_t>(128ULL << 20, w.memory_bytes) + kQemuOverheadBytes;
-  std::string cgroup = CgroupPathFor(w.name);
-  if (DetectCgroupLayout() == CgroupLayout::kNone) {
-    cgroup.clear();  // no cgroups on this host: nothing to limit with
-  } else if (auto st = PlaceInCgroup(cgroup, limits, pid); !st) {
+  auto cgroup = PlaceQemuInWorkloadCgroup(w.name, w.cpuset, w.cpus, w.memory_bytes, pid);
+  if (!cgroup) {
     (void)Remove(w.name, "", 2000);
-    return std::move(st).error().Context("cgroup of " + w.name);
+    return std::move(cgroup).error().Context("cgroup of " + w.name);
   }
   if (auto st = ConfigureGuestNetwork(w.name, nets); !st) {
     (void)Remove(w.name, "", 2000);
@@ -157,7 +147,7 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
       {"start_ticks", ProcessStartTicks(info.pid)},
       {"accel", j->value("accel", "")},
       {"snapshot", snapshot},
-      {"cgroup", cgroup},
+      {"cgroup", *cgroup},
       {"ready_ms", j->value("ready_ms", nlohmann::json())},
       {"taps", taps}}.dump();
   return info;
