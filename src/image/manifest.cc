@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
+
 namespace storevisor::image {
 namespace {
 
@@ -18,27 +20,7 @@ constexpr std::string_view kDockerList =
 Error Bad(const std::string& what) { return Error(ErrorCode::kGuestFault, "manifest: " + what); }
 
 // nlohmann's parser recurses once per nesting level: bound it before parsing.
-bool TooDeep(std::string_view text) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return true;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
+bool TooDeep(std::string_view text) { return JsonNestingDepth(text) > kMaxDepth; }
 
 std::string StringField(const json& j, const char* key) {
   auto it = j.find(key);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/files.h"
+#include "common/json_depth.h"
 #include "legacy/legacy.h"
 
 namespace storevisor::legacy {
@@ -430,31 +431,6 @@ Status ValidateVnc(const LegacyVmConfig& c) {
   return Ok();
 }
 
-// Depth of [ and { outside strings: a config is shallow, and refusing deep input up front
-// keeps hostile documents from costing recursion.
-int NestingDepth(std::string_view text) {
-  int depth = 0;
-  int max_depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char ch = text[i];
-    if (in_string) {
-      if (ch == '\\') {
-        ++i;
-      } else if (ch == '"') {
-        in_string = false;
-      }
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '[' || ch == '{') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (ch == ']' || ch == '}') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 }  // namespace
 
 std::string UsbHostConfig::ToString() const {
@@ -546,7 +522,8 @@ HostLimits HostLimitsNow() {
 
 Result<LegacyVmConfig> ParseConfig(std::string_view json_text, std::string_view origin) {
   if (json_text.size() > (1u << 20)) return Bad(origin, "(file)", "larger than 1 MiB");
-  if (NestingDepth(json_text) > 16) return Bad(origin, "(file)", "nested deeper than 16 levels");
+  if (JsonNestingDepth(json_text) > 16)
+    return Bad(origin, "(file)", "nested deeper than 16 levels");
   json j;
   try {
     j = json::parse(json_text);

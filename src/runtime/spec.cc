@@ -10,6 +10,7 @@
 #include <array>
 #include <utility>
 
+#include "common/json_depth.h"
 #include "runtime/caps.h"
 #include "runtime/runtime.h"
 
@@ -500,24 +501,8 @@ void ParseLinux(const json& j, const std::string& path, Spec& spec) {
 // nlohmann's parser recurses per nesting level: bound the depth before handing it text,
 // so a hostile '[[[[...' cannot exhaust the stack.
 void CheckDepth(std::string_view text, std::string_view file) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) Fail(std::string(file), "nests deeper than 64 levels");
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
+  if (JsonNestingDepth(text) > kMaxJsonDepth)
+    Fail(std::string(file), "nests deeper than 64 levels");
 }
 
 json ParseJsonText(std::string_view text, std::string_view file) {

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "daemon/api/api.h"
 #include "daemon/profile/profile.h"
 
@@ -93,37 +94,13 @@ bool EventToken(const nlohmann::json& v) {
   return true;
 }
 
-// Nesting depth of JSON text, counted outside strings, before the parser sees it.
-int JsonDepth(std::string_view text) {
-  int depth = 0;
-  int max_depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 Status ParsePostEvent(const HttpRequest& req, ApiCommand* cmd) {
   if (req.body.size() > kMaxEventBody) {
     return Bad("body: " + std::to_string(req.body.size()) + " bytes; an event is at most " +
                std::to_string(kMaxEventBody));
   }
   // data is one level below the body's object.
-  if (JsonDepth(req.body) > kMaxEventDepth + 1) {
+  if (JsonNestingDepth(req.body) > kMaxEventDepth + 1) {
     return Bad("body.data: nested deeper than " + std::to_string(kMaxEventDepth) + " levels");
   }
   SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
