@@ -71,5 +71,8 @@ class Driver {
 bool ProcessAlive(int64_t pid, uint64_t start_ticks = 0);
 // Field 22 of /proc/pid/stat (start time in clock ticks since boot), 0 when gone.
 uint64_t ProcessStartTicks(int64_t pid);
+// The instance a QEMU-backed driver recorded as {"pid", "start_ticks", ...}: running while
+// that very process lives (a reused pid does not count). Unreadable state: not running.
+InstanceInfo InstanceFromPidState(const std::string& driver_state);
 
 }  // namespace storevisor::daemon

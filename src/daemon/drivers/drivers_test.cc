@@ -66,6 +66,22 @@ TEST(DriversTest, ProcessLiveness) {
   EXPECT_FALSE(ProcessAlive(0));
 }
 
+TEST(DriversTest, InstanceFromPidStateFollowsThatVeryProcess) {
+  const int64_t pid = ::getpid();
+  const uint64_t ticks = ProcessStartTicks(pid);
+  const std::string state = nlohmann::json{{"pid", pid}, {"start_ticks", ticks}}.dump();
+  InstanceInfo info = InstanceFromPidState(state);
+  EXPECT_TRUE(info.running);
+  EXPECT_EQ(info.pid, pid);
+  EXPECT_EQ(info.driver_state, state);
+  // The pid reused by another process, a state without a pid, and garbage: not running.
+  EXPECT_FALSE(InstanceFromPidState(nlohmann::json{{"pid", pid}, {"start_ticks", ticks + 1}}.dump())
+                   .running);
+  EXPECT_FALSE(InstanceFromPidState("{}").running);
+  EXPECT_FALSE(InstanceFromPidState("[1,2").running);
+  EXPECT_FALSE(InstanceFromPidState(R"({"pid":"12"})").running);
+}
+
 TEST(DriversTest, OciSpecUsesTheDaemonsCgroupPrefix) {
   auto spec = MakeOciSpec(Sample(), "/img/rootfs", "", "kv");
   EXPECT_EQ(spec["linux"]["cgroupsPath"], "/storevisor/daemon/kv");

@@ -231,12 +231,7 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
 
 Result<InstanceInfo> LegacyVmDriver::Inspect(const std::string& name,
                                              const std::string& driver_state) {
-  InstanceInfo info;
-  info.driver_state = driver_state;
-  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
-  if (!j.is_object()) return info;
-  info.pid = j.value("pid", int64_t{0});
-  info.running = ProcessAlive(info.pid, j.value("start_ticks", uint64_t{0}));
+  InstanceInfo info = InstanceFromPidState(driver_state);
   // A re-adopted VM (after a daemon restart) gets its event listener back here.
   if (info.running) StartListener(name);
   return info;

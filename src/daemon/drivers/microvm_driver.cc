@@ -220,13 +220,7 @@ Result<std::string> MicroVmDriver::EnsureSnapshot(const Workload& w, const nlohm
 
 Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& /*name*/,
                                             const std::string& driver_state) {
-  InstanceInfo info;
-  info.driver_state = driver_state;
-  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
-  if (!j.is_object()) return info;
-  info.pid = j.value("pid", int64_t{0});
-  info.running = ProcessAlive(info.pid, j.value("start_ticks", uint64_t{0}));
-  return info;
+  return InstanceFromPidState(driver_state);
 }
 
 Status MicroVmDriver::Remove(const std::string& name, const std::string& /*driver_state*/,

@@ -1,5 +1,6 @@
 // Liveness of processes this daemon did not start (or started before a restart).
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/files.h"
@@ -37,6 +38,21 @@ bool ProcessAlive(int64_t pid, uint64_t start_ticks) {
   std::string tail = StatTail(pid);
   if (tail.empty() || tail[0] == 'Z' || tail[0] == 'X') return false;
   return start_ticks == 0 || ProcessStartTicks(pid) == start_ticks;
+}
+
+InstanceInfo InstanceFromPidState(const std::string& driver_state) {
+  InstanceInfo info;
+  info.driver_state = driver_state;
+  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
+  // Checked types: json::value() throws on a mismatch, and a corrupt record must not.
+  if (!j.is_object() || !j.contains("pid") || !j["pid"].is_number_integer()) return info;
+  info.pid = j["pid"].get<int64_t>();
+  uint64_t ticks = 0;
+  if (j.contains("start_ticks") && j["start_ticks"].is_number_unsigned()) {
+    ticks = j["start_ticks"].get<uint64_t>();
+  }
+  info.running = ProcessAlive(info.pid, ticks);
+  return info;
 }
 
 }  // namespace storevisor::daemon
