@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "common/child_process.h"
-#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/driver.h"
 
 namespace storevisor::daemon {
@@ -38,9 +37,6 @@ class ContainerDriver : public Driver {
   std::string NetnsPath(const std::string& name, int64_t pid) const override;
 
   static std::string ContainerId(const std::string& name) { return "sv-" + name; }
-  // The cgroup the OCI spec asks for: under a prefix only the daemon uses, so it cannot meet
-  // the runtime's own default (/storevisor/<id>) for containers started by hand.
-  static std::string CgroupPath(const std::string& name) { return WorkloadCgroupPath(name); }
 
  private:
   // The rootfs for a workload: its `rootfs:`, else its image from the image store (an

@@ -85,7 +85,7 @@ TEST(DriversTest, InstanceFromPidStateFollowsThatVeryProcess) {
 TEST(DriversTest, OciSpecUsesTheDaemonsCgroupPrefix) {
   auto spec = MakeOciSpec(Sample(), "/img/rootfs", "", "kv");
   EXPECT_EQ(spec["linux"]["cgroupsPath"], "/storevisor/daemon/kv");
-  EXPECT_EQ(MicroVmDriver::CgroupPathFor("pos"), "/storevisor/daemon/pos");
+  EXPECT_EQ(WorkloadCgroupPath("pos"), "/storevisor/daemon/pos");
 }
 
 TEST(ToolCallTest, ReportsStatusStderrAndJson) {

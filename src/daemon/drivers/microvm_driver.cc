@@ -232,7 +232,7 @@ Status MicroVmDriver::Remove(const std::string& name, const std::string& /*drive
                       std::to_string(std::max(1, timeout_ms / 1000))},
                      std::chrono::milliseconds(timeout_ms * 3 + 5000));
   }
-  RemoveCgroup(CgroupPathFor(name));
+  RemoveCgroup(WorkloadCgroupPath(name));
   for (size_t i = 0; i < 4; ++i) {
     const std::string tap = TapName(name, i);
     if (LinkExists(tap)) (void)RunCommand({"ip", "link", "delete", tap});

@@ -6,7 +6,6 @@
 #include <mutex>
 #include <string>
 
-#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/driver.h"
 
 namespace storevisor::daemon {
@@ -23,8 +22,6 @@ Status EnsureKsmRunning(const std::string& run_file);
 
 class MicroVmDriver : public Driver {
  public:
-  // QEMU's cgroup (the same daemon-owned prefix as containers', docs/daemon.md).
-  static std::string CgroupPathFor(const std::string& name) { return WorkloadCgroupPath(name); }
   explicit MicroVmDriver(MicroVmDriverOptions options) : opt_(std::move(options)) {}
   Result<InstanceInfo> Create(const Workload& workload,
                               const std::vector<NetAttachment>& nets) override;

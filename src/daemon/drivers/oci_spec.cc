@@ -2,6 +2,7 @@
 // masked and read-only paths); limits come from the profile.
 #include <cmath>
 
+#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/container_driver.h"
 
 namespace storevisor::daemon {
@@ -103,7 +104,7 @@ nlohmann::json MakeOciSpec(const Workload& w, const std::string& rootfs,
       {"hostname", hostname},
       {"mounts", mounts},
       {"linux",
-       {{"cgroupsPath", ContainerDriver::CgroupPath(w.name)},
+       {{"cgroupsPath", WorkloadCgroupPath(w.name)},
         {"resources", Resources(w)},
         {"namespaces", J::array({J{{"type", "pid"}}, J{{"type", "ipc"}}, J{{"type", "uts"}},
                                  J{{"type", "mount"}}, net})},
