@@ -152,6 +152,14 @@ bool WriteSmall(const char* path, const std::string& value) {
   return ok;
 }
 
+// sv.reporting=off (snapshots: see KernelCmdline): no free page reporting from now on. An
+// order above the largest (MAX_ORDER 10) is never reached, so nothing is reported again.
+void DisableReporting() {
+  if (!WriteSmall("/sys/module/page_reporting/parameters/page_reporting_order", "11")) {
+    Log("cannot switch free page reporting off");
+  }
+}
+
 // Hands the memory the boot used and freed back to the host, once the agent runs. The
 // balloon's free page reporting (QEMU then discards the pages) reports only free blocks
 // of page_reporting_order (9: 2 MiB), and what the boot freed is scattered in smaller
@@ -313,9 +321,11 @@ int main() {
   }
   WaitForAgentPort();
   std::vector<int> inputs = OpenInputs();
+  bool reporting = CmdlineValue(cmdline, "sv.reporting") != "off";
+  if (!reporting) DisableReporting();
   pid_t agent_pid = StartAgent(agent);
   Log("ready for the agent");
-  TrimAfterBoot();
+  if (reporting) TrimAfterBoot();
   for (;;) {
     std::vector<pollfd> fds{{sfd, POLLIN, 0}};
     for (int fd : inputs) fds.push_back({fd, POLLIN, 0});
