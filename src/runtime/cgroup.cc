@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -75,30 +76,55 @@ Result<std::vector<std::string>> V1Hierarchies(const std::string& root) {
   return out;
 }
 
-// In v1 a new cpuset is empty and refuses tasks: copy cpus and mems from its parent.
-Status InitCpuset(const std::string& dir) {
-  std::string parent = dir.substr(0, dir.find_last_of('/'));
-  for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
-    SV_ASSIGN_OR_RETURN(std::string mine, ReadSmall(dir + "/" + f));
-    if (!Trim(mine).empty()) continue;
-    SV_ASSIGN_OR_RETURN(std::string theirs, ReadSmall(parent + "/" + f));
-    SV_TRY(WriteCgroupFile(dir + "/" + f, Trim(theirs)));
-  }
-  return Ok();
+// In v1 a new cpuset is empty and refuses tasks: a level we made gets cpus and mems
+// copied from its parent (read once, then written down the chain of new levels).
+struct CpusetValues {
+  std::string cpus, mems;
+};
+
+Result<CpusetValues> ReadCpuset(const std::string& dir) {
+  SV_ASSIGN_OR_RETURN(std::string cpus, ReadSmall(dir + "/cpuset.cpus"));
+  SV_ASSIGN_OR_RETURN(std::string mems, ReadSmall(dir + "/cpuset.mems"));
+  return CpusetValues{Trim(cpus), Trim(mems)};
 }
 
-// mkdir -p below base, one level at a time (cpuset levels get initialised).
+Status WriteCpuset(const std::string& dir, const CpusetValues& v) {
+  SV_TRY(WriteCgroupFile(dir + "/cpuset.cpus", v.cpus));
+  return WriteCgroupFile(dir + "/cpuset.mems", v.mems);
+}
+
+// `inherited` carries the values down the levels so the parent is read at most once.
+Status InitCpuset(const std::string& parent, const std::string& dir, bool made,
+                  std::optional<CpusetValues>& inherited) {
+  if (!made) {
+    // An existing level may still be empty (made by someone else, never filled).
+    SV_ASSIGN_OR_RETURN(CpusetValues mine, ReadCpuset(dir));
+    if (!mine.cpus.empty() && !mine.mems.empty()) {
+      inherited = mine;
+      return Ok();
+    }
+  }
+  if (!inherited) {
+    SV_ASSIGN_OR_RETURN(CpusetValues from_parent, ReadCpuset(parent));
+    inherited = from_parent;
+  }
+  return WriteCpuset(dir, *inherited);
+}
+
+// mkdir -p below base, one level at a time (new cpuset levels get initialised).
 Status MakeLevels(const std::string& base, const std::string& rel, bool cpuset) {
   std::string cur = base;
+  std::optional<CpusetValues> inherited;
   size_t pos = 0;
   while (pos < rel.size()) {
     size_t next = rel.find('/', pos);
     if (next == std::string::npos) next = rel.size();
     if (next > pos) {
+      std::string parent = cur;
       cur += "/" + rel.substr(pos, next - pos);
-      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-        return ErrnoError("cgroup: mkdir " + cur);
-      if (cpuset) SV_TRY(InitCpuset(cur));
+      bool made = ::mkdir(cur.c_str(), 0755) == 0;
+      if (!made && errno != EEXIST) return ErrnoError("cgroup: mkdir " + cur);
+      if (cpuset) SV_TRY(InitCpuset(parent, cur, made, inherited));
     }
     pos = next + 1;
   }
@@ -141,6 +167,8 @@ std::vector<DeviceRule> DefaultDeviceRules() {
 }
 
 Status RemoveTree(const std::string& dir) {
+  // Usually the cgroup has no children: one rmdir, no directory listing.
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> children;
     while (dirent* e = ::readdir(d)) {
@@ -186,8 +214,8 @@ Result<CgroupMode> DetectCgroupMode(const std::string& mount_root) {
   return CgroupMode::kLegacy;
 }
 
-Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
-                              const std::string& mount_root) {
+Result<Cgroup> Cgroup::Plan(CgroupMode mode, const std::string& path,
+                            const std::string& mount_root) {
   std::string rel = path;
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
   if (rel.empty() || rel.find("..") != std::string::npos) {
@@ -195,19 +223,30 @@ Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
   }
   std::vector<std::string> dirs;
   if (mode == CgroupMode::kUnified) {
-    SV_TRY(EnableV2Controllers(mount_root, rel));
-    SV_TRY(MakeLevels(mount_root, rel, false));
     dirs.push_back(mount_root + "/" + rel);
   } else {
     SV_ASSIGN_OR_RETURN(auto hierarchies, V1Hierarchies(mount_root));
-    for (const auto& h : hierarchies) {
-      bool cpuset = (h + ",").find("cpuset,") != std::string::npos;
-      std::string base = JoinPath(mount_root, h);
-      SV_TRY(MakeLevels(base, rel, cpuset));
-      dirs.push_back(JoinPath(base, rel));
-    }
+    for (const auto& h : hierarchies) dirs.push_back(JoinPath(JoinPath(mount_root, h), rel));
   }
   return Cgroup(mode, std::move(dirs), rel);
+}
+
+Status Cgroup::Make() const {
+  for (const auto& d : dirs_) {
+    std::string base = d.substr(0, d.size() - rel_.size() - 1);
+    if (mode_ == CgroupMode::kUnified) SV_TRY(EnableV2Controllers(base, rel_));
+    std::string h = base.substr(base.find_last_of('/') + 1);
+    bool cpuset = mode_ != CgroupMode::kUnified && (h + ",").find("cpuset,") != std::string::npos;
+    SV_TRY(MakeLevels(base, rel_, cpuset));
+  }
+  return Ok();
+}
+
+Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
+                              const std::string& mount_root) {
+  SV_ASSIGN_OR_RETURN(Cgroup cg, Plan(mode, path, mount_root));
+  SV_TRY(cg.Make());
+  return cg;
 }
 
 Cgroup Cgroup::FromDirs(CgroupMode mode, std::vector<std::string> dirs, std::string rel) {
@@ -347,6 +386,12 @@ Result<CgroupStats> Cgroup::Stats() const {
   return s;
 }
 
+uint64_t Cgroup::OomKills() const {
+  if (mode_ == CgroupMode::kUnified) return ReadKeyed(dirs_.at(0) + "/memory.events", "oom_kill");
+  std::string mem = DirFor("memory");
+  return mem.empty() ? 0 : ReadKeyed(mem + "/memory.oom_control", "oom_kill");
+}
+
 Result<std::vector<pid_t>> Cgroup::Pids() const {
   std::vector<pid_t> out;
   std::string d = mode_ == CgroupMode::kUnified ? dirs_.at(0) : DirFor("pids");
@@ -382,9 +427,10 @@ Status Cgroup::Destroy() const {
     SV_TRY(RemoveTree(d));
     // Parents made for this container (/storevisor, podman's parent...) go when empty.
     std::string rel = rel_;
+    std::string parent = d;
     while (rel.find('/') != std::string::npos) {
       size_t cut = rel.find_last_of('/');
-      std::string parent = d.substr(0, d.size() - (rel.size() - cut));
+      parent.resize(parent.size() - (rel.size() - cut));
       rel.resize(cut);
       if (::rmdir(parent.c_str()) != 0) break;
     }

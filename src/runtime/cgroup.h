@@ -19,6 +19,11 @@ class Cgroup {
   // directory, including name=systemd; v2: one directory with controllers enabled above).
   static Result<Cgroup> Create(CgroupMode mode, const std::string& path,
                                const std::string& mount_root = "/sys/fs/cgroup");
+  // Create in two steps: the directories it will have (nothing made yet), so that they can
+  // be recorded before anything exists on the host, then Make().
+  static Result<Cgroup> Plan(CgroupMode mode, const std::string& path,
+                             const std::string& mount_root = "/sys/fs/cgroup");
+  Status Make() const;
   // Re-opens a cgroup from the directories recorded in a container's state.
   static Cgroup FromDirs(CgroupMode mode, std::vector<std::string> dirs, std::string rel);
   const std::string& rel() const { return rel_; }
@@ -30,6 +35,8 @@ class Cgroup {
   Status Apply(const Resources& resources, const std::vector<Device>& devices) const;
   Status AddProcess(pid_t pid) const;
   Result<CgroupStats> Stats() const;
+  // How many processes the memory controller OOM-killed (one file read, for exit records).
+  uint64_t OomKills() const;
   Result<std::vector<pid_t>> Pids() const;
   // Signals every process until none is left (or a few rounds passed, for non-fatal signals).
   Status Signal(int sig) const;

@@ -313,7 +313,7 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   return out;
 }
 
-Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
+Result<Cgroup> PlanCgroup(const Prepared& p, const std::string& id) {
   // Containers the runtime names itself live under /storevisor/runtime; storevisord passes
   // its own linux.cgroupsPath under /storevisor/daemon, so the two never meet.
   std::string path =
@@ -324,22 +324,20 @@ Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
                                               "paths (use podman --cgroup-manager=cgroupfs)");
   }
   if (path[0] != '/') path = "/" + path;
-  SV_ASSIGN_OR_RETURN(Cgroup cg, Cgroup::Create(p.mode, path));
-  // Two containers must never share a cgroup (delete would kill both): refuse one that is
-  // in use, and leave it alone.
-  auto in_use = cg.Pids();
-  if (in_use && !in_use->empty()) {
+  return Cgroup::Plan(p.mode, path);
+}
+
+// Two containers must never share a cgroup (delete would kill both): refuse one that is
+// in use before recording it as ours, and leave it alone.
+Status CheckCgroupFree(const Cgroup& cg) {
+  auto pids = cg.Pids();
+  if (pids && !pids->empty()) {
     return Error(ErrorCode::kAlreadyExists,
-                 "cgroup " + path + " already holds " + std::to_string(in_use->size()) +
+                 "cgroup /" + cg.rel() + " already holds " + std::to_string(pids->size()) +
                      " process(es) of another container: give this one its own "
                      "linux.cgroupsPath");
   }
-  Status applied = cg.Apply(p.spec.resources, p.spec.devices);
-  if (!applied) {
-    (void)cg.Destroy();
-    return std::move(applied).error();
-  }
-  return cg;
+  return Ok();
 }
 
 Status WritePidFile(const std::string& path, pid_t pid) {
@@ -370,13 +368,17 @@ Result<Launched> CreateContainer(const std::string& root, const std::string& id,
   rec.annotations = prep.spec.annotations;
   rec.poststart = HooksJson(prep.spec.hooks.poststart);
   rec.poststop = HooksJson(prep.spec.hooks.poststop);
-  SV_TRY(SaveRecord(root, rec));
-  SV_ASSIGN_OR_RETURN(Cgroup cg, MakeCgroup(prep, id));
-  cg_out.emplace(cg);
-  Rollback cg_rollback("", &*cg_out);
+  // The cgroup is recorded before it exists, so that `delete --force` finds it after a crash
+  // at any point from here on (one state write instead of one before and one after).
+  SV_ASSIGN_OR_RETURN(Cgroup cg, PlanCgroup(prep, id));
+  SV_TRY(CheckCgroupFree(cg));
   rec.cgroup_rel = cg.rel();
   rec.cgroup_dirs = cg.dirs();
   SV_TRY(SaveRecord(root, rec));
+  cg_out.emplace(cg);
+  Rollback cg_rollback("", &*cg_out);
+  SV_TRY(cg.Make());
+  SV_TRY(cg.Apply(prep.spec.resources, prep.spec.devices));
   LaunchRequest q{&root, id, &prep, &o, wait_for_start};
   SV_ASSIGN_OR_RETURN(Launched l, Launch(q, rec, *cg_out, cg_rollback));
   rec.pid = l.pid;
@@ -398,10 +400,7 @@ ExitInfo DecodeExit(int status, const std::optional<Cgroup>& cg) {
     e.signal = WTERMSIG(status);
     e.exit_code = 128 + e.signal;
   }
-  if (cg) {
-    auto stats = cg->Stats();
-    e.oom_killed = stats && stats->oom_kills > 0;
-  }
+  if (cg) e.oom_killed = cg->OomKills() > 0;
   return e;
 }
 

@@ -276,6 +276,22 @@ TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
   ASSERT_TRUE(cg.has_value());
   EXPECT_NE(cg->find("/storevisor/runtime/" + id), std::string::npos) << *cg;
   ASSERT_EQ(Cli({"delete", "--force", id}).status.exit_code, 0);
+  // Its cgroup and the parents made for it are gone (a parent may stay only while another
+  // container, of a test running in parallel or the daemon, still lives below it).
+  // An empty cgroup (no child cgroup below it) left behind.
+  auto left_empty = [](const std::string& dir) {
+    if (!fs::exists(dir)) return false;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_directory()) return false;
+    }
+    return true;
+  };
+  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/pids/storevisor/runtime/" + id));
+  for (const char* h : {"pids", "memory", "cpuset"}) {
+    std::string base = std::string("/sys/fs/cgroup/") + h + "/storevisor";
+    EXPECT_FALSE(left_empty(base + "/runtime")) << base;
+    EXPECT_FALSE(left_empty(base)) << base;
+  }
   // A second container asking for a cgroup that holds a live one is refused, and the first
   // keeps running.
   config_["linux"]["cgroupsPath"] = "/storevisor-test/shared-" + id;
