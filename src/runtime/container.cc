@@ -158,21 +158,6 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& map
   return Ok();
 }
 
-Result<UniqueFd> ConnectConsole(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError("socket");
-  UniqueFd owned(fd);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    return Error(ErrorCode::kInvalidArgument, "console socket path too long: " + path);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return ErrnoError("connect console socket " + path);
-  }
-  return owned;
-}
 
 // Waits for 'R' (ready) or 'E'+message from the init.
 Status WaitReady(int sync_fd, pid_t pid) {
@@ -475,6 +460,22 @@ Status WaitGone(pid_t pid, uint64_t start) {
 }
 
 }  // namespace
+
+Result<UniqueFd> ConnectConsole(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError("socket");
+  UniqueFd owned(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return Error(ErrorCode::kInvalidArgument, "console socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError("connect console socket " + path);
+  }
+  return owned;
+}
 
 Runtime::Runtime(std::string root) : root_(std::move(root)) {}
 

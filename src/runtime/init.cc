@@ -329,38 +329,6 @@ Status JoinNamespaces(const Spec& s, bool user_pass) {
   return Ok();
 }
 
-Status SetUpTerminal(int console_fd) {
-  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return ErrnoError("open /dev/ptmx for the terminal");
-  UniqueFd owned_master(master);
-  int unlock = 0;
-  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
-  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) return ErrnoError("open pty peer");
-  UniqueFd owned_slave(slave);
-  char byte = 'c';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
-    return ErrnoError("send pty to console socket");
-  if (::setsid() < 0) return ErrnoError("setsid");
-  if (::ioctl(slave, TIOCSCTTY, 0) != 0) return ErrnoError("set controlling terminal");
-  for (int i = 0; i < 3; ++i) {
-    if (::dup2(slave, i) < 0) return ErrnoError("dup pty");
-  }
-  return Ok();
-}
 
 // Blocks until `start` opens the fifo for reading, then tells it we are going.
 Status WaitForStart(const InitConfig& c) {
@@ -414,6 +382,39 @@ Status ApplyRlimits(const Process& p) {
 }
 
 }  // namespace
+
+Status SetUpTerminal(int console_fd) {
+  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return ErrnoError("open /dev/ptmx for the terminal");
+  UniqueFd owned_master(master);
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
+  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return ErrnoError("open pty peer");
+  UniqueFd owned_slave(slave);
+  char byte = 'c';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
+    return ErrnoError("send pty to console socket");
+  if (::setsid() < 0) return ErrnoError("setsid");
+  if (::ioctl(slave, TIOCSCTTY, 0) != 0) return ErrnoError("set controlling terminal");
+  for (int i = 0; i < 3; ++i) {
+    if (::dup2(slave, i) < 0) return ErrnoError("dup pty");
+  }
+  return Ok();
+}
 
 [[noreturn]] void FinishAndExec(const Process& p, const std::optional<SeccompProgram>& seccomp,
                                 int preserve_fds, int report_fd) {

@@ -2,12 +2,16 @@
 // real namespaces, cgroups, mounts and seccomp. Needs root and /bin/busybox.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +20,7 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "runtime/init.h"
 #include "runtime/runtime.h"
 
 namespace storevisor::runtime {
@@ -44,7 +49,7 @@ class RuntimeIntegrationTest : public ::testing::Test {
       fs::create_directories(bundle_ + "/rootfs/" + d);
     fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
     for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
-                            "touch", "grep", "id", "ls"}) {
+                            "touch", "grep", "id", "ls", "tty", "test"}) {
       fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
     }
     config_ = DefaultSpecJson();
@@ -310,6 +315,55 @@ TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
 
 namespace storevisor::runtime {
 namespace {
+
+TEST_F(RuntimeIntegrationTest, ExecWithATerminal) {
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c1"}).status.exit_code, 0);
+  // Without --console-socket the runtime relays the pty to its own stdio, as runc does.
+  auto relayed = Cli({"exec", "-t", "c1", "sh", "-c", "test -t 0 && test -t 1 && tty"});
+  EXPECT_EQ(relayed.status.exit_code, 0) << relayed.err;
+  EXPECT_NE(relayed.out.find("/dev/pts/"), std::string::npos) << relayed.out;
+  auto plain = Cli({"exec", "c1", "sh", "-c", "test -t 0"});
+  EXPECT_EQ(plain.status.exit_code, 1);
+  auto detached = Cli({"exec", "-t", "-d", "c1", "true"});
+  EXPECT_EQ(detached.status.exit_code, 1);
+  EXPECT_NE(detached.err.find("--console-socket"), std::string::npos) << detached.err;
+
+  // With --console-socket the master arrives there (what conmon listens for).
+  std::string sock_path = dir_ + "/console.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock_path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  SpawnOptions o;
+  o.argv = {Bin(), "--root",           root_, "exec", "--tty", "--console-socket",
+            sock_path, "c1", "sh", "-c", "tty; exit 7"};
+  auto exec = ChildProcess::Spawn(o);
+  ASSERT_TRUE(exec.has_value());
+  pollfd p{listener.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 20000), 1);
+  UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn.valid());
+  auto master = ReceivePtyMaster(conn.get());
+  ASSERT_TRUE(master.has_value()) << master.error().message();
+  std::string seen;
+  char buf[256];
+  for (;;) {
+    pollfd mp{master->get(), POLLIN, 0};
+    if (::poll(&mp, 1, 20000) != 1) break;
+    ssize_t n = ::read(master->get(), buf, sizeof buf);
+    if (n <= 0) break;  // EIO: the process closed its side
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(seen.find("/dev/pts/"), std::string::npos) << seen;
+  auto st = exec->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 7);
+  ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+}
 
 TEST_F(RuntimeIntegrationTest, UpdateChangesLiveLimits) {
   auto mode = DetectCgroupMode();
