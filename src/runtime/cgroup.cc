@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "runtime/devices_bpf.h"
 
 namespace storevisor::runtime {
 namespace {
@@ -157,15 +158,6 @@ std::string DeviceRuleLine(const DeviceRule& r) {
   return std::string(1, r.type) + " " + num(r.major) + ":" + num(r.minor) + " " + r.access;
 }
 
-// Devices every container gets, as runc adds them (null, zero, full, random, urandom,
-// tty, console, ptmx, and the pty slaves).
-std::vector<DeviceRule> DefaultDeviceRules() {
-  return {{true, 'c', 1, 3, "rwm"},   {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
-          {true, 'c', 1, 8, "rwm"},   {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
-          {true, 'c', 5, 1, "rwm"},   {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
-          {true, 'c', 10, 200, "rwm"}};
-}
-
 Status RemoveTree(const std::string& dir) {
   // Usually the cgroup has no children: one rmdir, no directory listing.
   if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
@@ -227,6 +219,8 @@ Result<Cgroup> Cgroup::Plan(CgroupMode mode, const std::string& path,
   } else {
     SV_ASSIGN_OR_RETURN(auto hierarchies, V1Hierarchies(mount_root));
     for (const auto& h : hierarchies) dirs.push_back(JoinPath(JoinPath(mount_root, h), rel));
+    // Hybrid: also a cgroup in the cgroup2 mount, for the device program (eBPF).
+    if (mode == CgroupMode::kHybrid) dirs.push_back(JoinPath(mount_root + "/unified", rel));
   }
   return Cgroup(mode, std::move(dirs), rel);
 }
@@ -266,7 +260,19 @@ std::string Cgroup::DirFor(std::string_view controller) const {
 }
 
 Status Cgroup::Apply(const Resources& r, const std::vector<Device>& devices) const {
-  return mode_ == CgroupMode::kUnified ? ApplyV2(r) : ApplyV1(r, devices);
+  return mode_ == CgroupMode::kUnified ? ApplyV2(r, devices) : ApplyV1(r, devices);
+}
+
+std::string Cgroup::UnifiedDir() const {
+  if (mode_ == CgroupMode::kUnified) return dirs_.empty() ? "" : dirs_[0];
+  if (mode_ != CgroupMode::kHybrid) return "";
+  for (const auto& d : dirs_) {
+    if (d.size() > rel_.size() + 8 &&
+        d.compare(d.size() - rel_.size() - 9, 9, "/unified/") == 0) {
+      return d;
+    }
+  }
+  return "";
 }
 
 Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) const {
@@ -309,22 +315,25 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
     SV_TRY(WriteCgroupFile(blkio + f, std::to_string(*r.blkio_weight)));
   }
   if (!dev.empty() && !r.devices.empty()) {
-    for (const auto& rule : r.devices) {
+    for (const auto& rule : EffectiveDeviceRules(r.devices, devices)) {
       SV_TRY(WriteCgroupFile(dev + (rule.allow ? "/devices.allow" : "/devices.deny"),
                              DeviceRuleLine(rule)));
     }
-    std::vector<DeviceRule> allow = DefaultDeviceRules();
-    for (const auto& d : devices) {
-      if (d.type == 'c' || d.type == 'b') allow.push_back({true, d.type, d.major, d.minor, "rwm"});
-    }
-    for (const auto& rule : allow)
-      SV_TRY(WriteCgroupFile(dev + "/devices.allow", DeviceRuleLine(rule)));
+  }
+  // Hybrid: the container is also in a cgroup of the cgroup2 mount; a device program
+  // attaches to any v2 cgroup, whatever controllers that hierarchy has.
+  std::string v2 = UnifiedDir();
+  if (!v2.empty() && !r.devices.empty()) {
+    SV_TRY(AttachDeviceFilter(v2, CompileDeviceFilter(EffectiveDeviceRules(r.devices, devices))));
   }
   return Ok();
 }
 
-Status Cgroup::ApplyV2(const Resources& r) const {
+Status Cgroup::ApplyV2(const Resources& r, const std::vector<Device>& devices) const {
   const std::string& d = dirs_.at(0);
+  if (!r.devices.empty()) {
+    SV_TRY(AttachDeviceFilter(d, CompileDeviceFilter(EffectiveDeviceRules(r.devices, devices))));
+  }
   if (r.cpu_shares) {
     SV_TRY(WriteCgroupFile(d + "/cpu.weight", std::to_string(CpuSharesToWeight(*r.cpu_shares))));
   }
@@ -358,9 +367,12 @@ Status Cgroup::ApplyV2(const Resources& r) const {
   return Ok();
 }
 
-Status Cgroup::AddProcess(pid_t pid) const {
+Status Cgroup::AddProcess(pid_t pid, bool skip_unified) const {
   std::string p = std::to_string(pid);
-  for (const auto& d : dirs_) SV_TRY(WriteCgroupFile(d + "/cgroup.procs", p));
+  std::string v2 = skip_unified ? UnifiedDir() : "";
+  for (const auto& d : dirs_) {
+    if (d != v2) SV_TRY(WriteCgroupFile(d + "/cgroup.procs", p));
+  }
   return Ok();
 }
 

@@ -29,11 +29,16 @@ class Cgroup {
   const std::string& rel() const { return rel_; }
 
   CgroupMode mode() const { return mode_; }
-  // Absolute directories, one per v1 hierarchy or a single v2 one.
+  // Absolute directories, one per v1 hierarchy (plus one under the cgroup2 mount on
+  // hybrid) or a single v2 one.
   const std::vector<std::string>& dirs() const { return dirs_; }
 
   Status Apply(const Resources& resources, const std::vector<Device>& devices) const;
-  Status AddProcess(pid_t pid) const;
+  // skip_unified: the process was cloned into the v2 directory already (CLONE_INTO_CGROUP).
+  Status AddProcess(pid_t pid, bool skip_unified = false) const;
+  // The cgroup2 directory: the only one on v2, the one under the cgroup2 mount on hybrid
+  // (where device programs attach), "" on pure v1.
+  std::string UnifiedDir() const;
   Result<CgroupStats> Stats() const;
   // How many processes the memory controller OOM-killed (one file read, for exit records).
   uint64_t OomKills() const;
@@ -50,7 +55,7 @@ class Cgroup {
   Cgroup(CgroupMode mode, std::vector<std::string> dirs, std::string rel)
       : mode_(mode), dirs_(std::move(dirs)), rel_(std::move(rel)) {}
   Status ApplyV1(const Resources& r, const std::vector<Device>& devices) const;
-  Status ApplyV2(const Resources& r) const;
+  Status ApplyV2(const Resources& r, const std::vector<Device>& devices) const;
 
   CgroupMode mode_;
   std::vector<std::string> dirs_;

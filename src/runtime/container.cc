@@ -251,10 +251,14 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   cfg.state_json = HookState(rec, "creating");
 
   uint64_t flags = CloneFlags(s);
-  if (q.prep->mode == CgroupMode::kUnified) {
-    cgroup_fd = UniqueFd(::open(cgroup.dirs().at(0).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!cgroup_fd.valid()) return ErrnoError("open cgroup " + cgroup.dirs()[0]);
-  } else if (flags & CLONE_NEWCGROUP) {
+  // The init is born in its v2 cgroup (on hybrid too: there, the one under the cgroup2
+  // mount), with no cgroup.procs write for it.
+  std::string v2 = cgroup.UnifiedDir();
+  if (!v2.empty()) {
+    cgroup_fd = UniqueFd(::open(v2.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup_fd.valid()) return ErrnoError("open cgroup " + v2);
+  }
+  if (q.prep->mode != CgroupMode::kUnified && (flags & CLONE_NEWCGROUP)) {
     // v1: the cgroup namespace is made by the init after it joined its cgroups.
     flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
     cfg.unshare_cgroupns = true;
@@ -283,7 +287,7 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
     SV_TRY(WriteIdMap(out.pid, "uid_map", s.uid_mappings));
     SV_TRY(WriteIdMap(out.pid, "gid_map", s.gid_mappings));
   }
-  if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid));
+  if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid, cgroup_fd.valid()));
   if (s.process->oom_score_adj) {
     std::string path = "/proc/" + std::to_string(pid) + "/oom_score_adj";
     SV_TRY_CTX(WriteFast(path, std::to_string(*s.process->oom_score_adj)), "oomScoreAdj");

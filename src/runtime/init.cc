@@ -203,6 +203,13 @@ Status MakeDevice(const Device& d, int root_fd, bool userns) {
   int made = ::mknodat(parent.get(), name.c_str(), type | (d.file_mode & 07777),
                        makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor)));
   ::umask(old_umask);
+  if (made != 0 && errno == EPERM) {
+    // The device cgroup denies mknod of a device the spec denies: bind the host's node, as
+    // runc does (opening it stays denied).
+    parent.reset();
+    SV_ASSIGN_OR_RETURN(UniqueFd target, EnsureInRoot(root_fd, d.path, false));
+    return DoMount(d.path, FdPath(target.get()), nullptr, MS_BIND, "", d.path);
+  }
   if (made != 0) return ErrnoError("mknod " + d.path);
   // The node belongs to the init's ids (root here): chown only when the spec asks otherwise.
   if ((d.uid != ::geteuid() || d.gid != ::getegid()) &&

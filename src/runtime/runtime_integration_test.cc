@@ -20,6 +20,7 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "runtime/devices_bpf.h"
 #include "runtime/init.h"
 #include "runtime/runtime.h"
 
@@ -49,7 +50,7 @@ class RuntimeIntegrationTest : public ::testing::Test {
       fs::create_directories(bundle_ + "/rootfs/" + d);
     fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
     for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
-                            "touch", "grep", "id", "ls", "tty", "test"}) {
+                            "touch", "grep", "id", "ls", "tty", "test", "head", "wc"}) {
       fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
     }
     config_ = DefaultSpecJson();
@@ -363,6 +364,68 @@ TEST_F(RuntimeIntegrationTest, ExecWithATerminal) {
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code, 7);
   ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+}
+
+// The cgroup2 directory a container's device program is attached to ("" on pure v1).
+std::string UnifiedRoot() {
+  auto mode = DetectCgroupMode("/sys/fs/cgroup");
+  if (!mode) return "";
+  if (*mode == CgroupMode::kUnified) return "/sys/fs/cgroup";
+  if (*mode == CgroupMode::kHybrid) return "/sys/fs/cgroup/unified";
+  return "";
+}
+
+TEST_F(RuntimeIntegrationTest, DeviceProgramAloneDeniesOnTheHost) {
+  // The program by itself (no v1 devices cgroup involved): a process moved into a cgroup2
+  // directory carrying it may open /dev/zero but not /dev/null.
+  std::string v2 = UnifiedRoot();
+  if (v2.empty()) GTEST_SKIP() << "SKIPPED: no cgroup2 mount";
+  std::string dir = v2 + "/storevisor-test-bpf-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  Status attached = AttachDeviceFilter(
+      dir, CompileDeviceFilter({{false, 'a', -1, -1, "rwm"}, {true, 'c', 1, 5, "rw"}}));
+  ASSERT_TRUE(attached) << attached.error().message();
+  auto count = CountDeviceFilters(dir);
+  ASSERT_TRUE(count.has_value());
+  EXPECT_EQ(*count, 1u);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int procs = ::open((dir + "/cgroup.procs").c_str(), O_WRONLY);
+    if (procs < 0 || ::write(procs, "0", 1) != 1) ::_exit(10);
+    int zero = ::open("/dev/zero", O_RDONLY);
+    if (zero < 0) ::_exit(11);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::_exit(null < 0 && errno == EPERM ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: could not join, 11: /dev/zero refused, 12: /dev/null opened";
+  EXPECT_EQ(::rmdir(dir.c_str()), 0);
+}
+
+TEST_F(RuntimeIntegrationTest, DeviceRulesGoToTheCgroup2Program) {
+  std::string v2 = UnifiedRoot();
+  if (v2.empty()) GTEST_SKIP() << "SKIPPED: no cgroup2 mount";
+  config_["linux"]["resources"]["devices"] =
+      json::array({{{"allow", false}, {"access", "rwm"}},
+                   {{"allow", false}, {"type", "c"}, {"major", 1}, {"minor", 3}, {"access", "rwm"}}});
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c1"}).status.exit_code, 0);
+  std::string dir = v2 + config_["linux"]["cgroupsPath"].get<std::string>();
+  auto count = CountDeviceFilters(dir);
+  ASSERT_TRUE(count.has_value()) << count.error().message();
+  EXPECT_EQ(*count, 1u);
+  auto denied = Cli({"exec", "c1", "sh", "-c", "cat /dev/null 2>&1; echo rc=$?"});
+  EXPECT_NE(denied.out.find("Operation not permitted"), std::string::npos) << denied.out;
+  EXPECT_NE(denied.out.find("rc=1"), std::string::npos) << denied.out;
+  auto allowed = Cli({"exec", "c1", "sh", "-c", "head -c 5 /dev/zero | wc -c"});
+  EXPECT_EQ(allowed.status.exit_code, 0) << allowed.err;
+  EXPECT_NE(allowed.out.find("5"), std::string::npos) << allowed.out;
+  ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(CgroupExists());
 }
 
 TEST_F(RuntimeIntegrationTest, UpdateChangesLiveLimits) {
