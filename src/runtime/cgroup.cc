@@ -267,8 +267,7 @@ std::string Cgroup::UnifiedDir() const {
   if (mode_ == CgroupMode::kUnified) return dirs_.empty() ? "" : dirs_[0];
   if (mode_ != CgroupMode::kHybrid) return "";
   for (const auto& d : dirs_) {
-    if (d.size() > rel_.size() + 8 &&
-        d.compare(d.size() - rel_.size() - 9, 9, "/unified/") == 0) {
+    if (d.size() > rel_.size() + 8 && d.compare(d.size() - rel_.size() - 9, 9, "/unified/") == 0) {
       return d;
     }
   }

@@ -158,7 +158,6 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& map
   return Ok();
 }
 
-
 // Waits for 'R' (ready) or 'E'+message from the init.
 Status WaitReady(int sync_fd, pid_t pid) {
   char buf[4096];

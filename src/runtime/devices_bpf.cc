@@ -68,7 +68,8 @@ bool EmitRule(const DeviceRule& r, std::vector<BpfInsn>& out) {
   }
   // Jumps skip the rest of the checks and the two instructions of the verdict.
   for (size_t i = 0; i < checks.size(); ++i) {
-    if ((checks[i].code & 0x07) == BPF_JMP) checks[i].off = static_cast<int16_t>(checks.size() - i + 1);
+    if ((checks[i].code & 0x07) == BPF_JMP)
+      checks[i].off = static_cast<int16_t>(checks.size() - i + 1);
   }
   out.insert(out.end(), checks.begin(), checks.end());
   out.push_back(Insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, r.allow ? 1 : 0));

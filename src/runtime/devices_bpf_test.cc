@@ -13,7 +13,8 @@ namespace {
 // generator) should not, or jumps out of bounds.
 int Eval(const std::vector<BpfInsn>& p, char type, int access, uint32_t major, uint32_t minor) {
   std::array<uint32_t, 3> ctx = {
-      static_cast<uint32_t>(access << 16 | (type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK)),
+      static_cast<uint32_t>(access << 16 |
+                            (type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK)),
       major, minor};
   std::array<uint64_t, 11> r{};
   for (size_t pc = 0; pc < p.size(); ++pc) {
@@ -56,13 +57,13 @@ constexpr int kR = BPF_DEVCG_ACC_READ, kW = BPF_DEVCG_ACC_WRITE, kM = BPF_DEVCG_
 
 TEST(DeviceFilterTest, DefaultSpecAllowsTheDefaultDevicesOnly) {
   auto p = CompileDeviceFilter(EffectiveDeviceRules({{false, 'a', -1, -1, "rwm"}}, {}));
-  EXPECT_EQ(Eval(p, 'c', kR | kW, 1, 3), 1);      // /dev/null
-  EXPECT_EQ(Eval(p, 'c', kR, 1, 9), 1);           // /dev/urandom
-  EXPECT_EQ(Eval(p, 'c', kR | kW, 136, 7), 1);    // a pty slave (any minor)
-  EXPECT_EQ(Eval(p, 'c', kR, 1, 1), 0);           // /dev/mem
-  EXPECT_EQ(Eval(p, 'b', kR, 8, 0), 0);           // a disk
-  EXPECT_EQ(Eval(p, 'b', kM, 1, 3), 0);           // block 1:3 is not char 1:3
-  EXPECT_EQ(Eval(p, 'c', kR, 10, 229), 0);        // /dev/fuse
+  EXPECT_EQ(Eval(p, 'c', kR | kW, 1, 3), 1);    // /dev/null
+  EXPECT_EQ(Eval(p, 'c', kR, 1, 9), 1);         // /dev/urandom
+  EXPECT_EQ(Eval(p, 'c', kR | kW, 136, 7), 1);  // a pty slave (any minor)
+  EXPECT_EQ(Eval(p, 'c', kR, 1, 1), 0);         // /dev/mem
+  EXPECT_EQ(Eval(p, 'b', kR, 8, 0), 0);         // a disk
+  EXPECT_EQ(Eval(p, 'b', kM, 1, 3), 0);         // block 1:3 is not char 1:3
+  EXPECT_EQ(Eval(p, 'c', kR, 10, 229), 0);      // /dev/fuse
 }
 
 TEST(DeviceFilterTest, LastMatchingRuleDecidesAndAccessIsASubset) {

@@ -336,7 +336,6 @@ Status JoinNamespaces(const Spec& s, bool user_pass) {
   return Ok();
 }
 
-
 // Blocks until `start` opens the fifo for reading, then tells it we are going.
 Status WaitForStart(const InitConfig& c) {
   std::string self = "self/fd/" + std::to_string(c.fifo_fd);

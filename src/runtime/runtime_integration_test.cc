@@ -5,8 +5,8 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -340,8 +340,8 @@ TEST_F(RuntimeIntegrationTest, ExecWithATerminal) {
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(::listen(listener.get(), 1), 0);
   SpawnOptions o;
-  o.argv = {Bin(), "--root",           root_, "exec", "--tty", "--console-socket",
-            sock_path, "c1", "sh", "-c", "tty; exit 7"};
+  o.argv = {Bin(),     "--root", root_, "exec", "--tty",      "--console-socket",
+            sock_path, "c1",     "sh",  "-c",   "tty; exit 7"};
   auto exec = ChildProcess::Spawn(o);
   ASSERT_TRUE(exec.has_value());
   pollfd p{listener.get(), POLLIN, 0};
@@ -401,16 +401,17 @@ TEST_F(RuntimeIntegrationTest, DeviceProgramAloneDeniesOnTheHost) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: could not join, 11: /dev/zero refused, 12: /dev/null opened";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: could not join, 11: /dev/zero refused, 12: /dev/null opened";
   EXPECT_EQ(::rmdir(dir.c_str()), 0);
 }
 
 TEST_F(RuntimeIntegrationTest, DeviceRulesGoToTheCgroup2Program) {
   std::string v2 = UnifiedRoot();
   if (v2.empty()) GTEST_SKIP() << "SKIPPED: no cgroup2 mount";
-  config_["linux"]["resources"]["devices"] =
-      json::array({{{"allow", false}, {"access", "rwm"}},
-                   {{"allow", false}, {"type", "c"}, {"major", 1}, {"minor", 3}, {"access", "rwm"}}});
+  config_["linux"]["resources"]["devices"] = json::array(
+      {{{"allow", false}, {"access", "rwm"}},
+       {{"allow", false}, {"type", "c"}, {"major", 1}, {"minor", 3}, {"access", "rwm"}}});
   WriteConfig({"sleep", "100"});
   ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c1"}).status.exit_code, 0);
   std::string dir = v2 + config_["linux"]["cgroupsPath"].get<std::string>();

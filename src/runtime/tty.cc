@@ -89,7 +89,8 @@ Status RelayTerminal(int master) {
       if (!Pump(master, STDOUT_FILENO)) return Ok();
     }
     // Our stdin at EOF is not the end of the process: keep relaying its output.
-    if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) in_open = Pump(STDIN_FILENO, master);
+    if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+      in_open = Pump(STDIN_FILENO, master);
   }
 }
 
