@@ -423,7 +423,7 @@ TEST_F(RuntimeIntegrationTest, DeviceRulesGoToTheCgroup2Program) {
   EXPECT_NE(denied.out.find("rc=1"), std::string::npos) << denied.out;
   auto allowed = Cli({"exec", "c1", "sh", "-c", "head -c 5 /dev/zero | wc -c"});
   EXPECT_EQ(allowed.status.exit_code, 0) << allowed.err;
-  EXPECT_NE(allowed.out.find("5"), std::string::npos) << allowed.out;
+  EXPECT_NE(allowed.out.find('5'), std::string::npos) << allowed.out;
   ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_FALSE(CgroupExists());
