@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <array>
-#include <cstdio>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
@@ -16,8 +15,6 @@ namespace storevisor::vision {
 namespace {
 
 constexpr int kSide = 64;
-constexpr std::array<const char*, 7> kEmotions = {"angry", "disgust",  "fear",   "happy",
-                                                  "sad",   "surprise", "neutral"};
 
 class Classifier : public FaceClassifier {
  public:
@@ -54,12 +51,12 @@ class Classifier : public FaceClassifier {
       const float* gp = g.ptr<float>();
       const bool female = gp[1] > gp[0];
       face->attributes["gender"] = female ? "female" : "male";
-      face->attributes["gender_score"] = std::to_string(female ? gp[1] : gp[0]);
+      face->attributes["gender_score"] = kserve::FormatScore(female ? gp[1] : gp[0]);
       cv::Point best;
       double score = 0;
       cv::minMaxLoc(e.reshape(1, 1), nullptr, &score, nullptr, &best);
-      face->attributes["emotion"] = kEmotions.at(static_cast<size_t>(best.x));
-      face->attributes["emotion_score"] = std::to_string(score);
+      face->attributes["emotion"] = kserve::kEmotionLabels.at(static_cast<size_t>(best.x));
+      face->attributes["emotion_score"] = kserve::FormatScore(static_cast<float>(score));
       if (age_) {
         cv::Mat rgb;
         cv::cvtColor(crop, rgb, cv::COLOR_BGR2RGB);
@@ -68,9 +65,7 @@ class Classifier : public FaceClassifier {
         const std::array<int, 4> rgb_dims = {1, kSide, kSide, 3};
         age_->setInput(cv::Mat(4, rgb_dims.data(), CV_32F, rgbf.ptr<float>()));
         const cv::Mat a = age_->forward().clone();
-        char years[16];
-        std::snprintf(years, sizeof years, "%.1f", static_cast<double>(a.ptr<float>()[0]));
-        face->attributes["age"] = years;
+        face->attributes["age"] = kserve::FormatAge(a.ptr<float>()[0]);
       }
     } catch (const cv::Exception& ex) {
       return Error(ErrorCode::kInternal, std::string("face attributes: ") + ex.what());
