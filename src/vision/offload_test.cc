@@ -108,6 +108,7 @@ TEST(OffloadTest, AutoMovesToCloudUnderOverloadBackWhenItFailsAndAgainWhenItRetu
   // 2. The cloud dies: errors are events, frames go on at the edge, placement falls back.
   const uint64_t before_kill = LastSeq(*events);
   std::vector<uint64_t> frames_at_kill;
+  frames_at_kill.reserve(4);
   for (int i = 0; i < 4; ++i)
     frames_at_kill.push_back(metrics->Frames("pipeline", "cam" + std::to_string(i)));
   ASSERT_TRUE(cloud->process.Kill(SIGKILL).has_value());

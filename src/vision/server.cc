@@ -3,6 +3,7 @@
 // calls on DetectorSet; every request body goes through the checked parsers in kserve.cc.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
