@@ -191,6 +191,7 @@ struct Opts {
   int timeout_s = 300;
   int64_t since = 0;
   int interval_ms = 2000;
+  int linger_ms = 1000;  // console without a terminal
   int iterations = 0;
   std::string display_token_file;  // display
   int port = 5900;                 // display
@@ -312,7 +313,7 @@ int Run(CLI::App& app, Opts& o) {
                             });
     return st ? 0 : Fail(st.error());
   }
-  if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail);
+  if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail, o.linger_ms);
   if (cmd == "top") return Top(client, o.interval_ms, o.iterations);
   if (cmd == "exec") {
     json body = {{"cmd", o.cmd}, {"timeoutMs", o.timeout_s * 1000}};
@@ -377,9 +378,16 @@ int Main(int argc, char** argv) {
   events->add_flag("-f,--follow", o.follow, "stream new events (Server-Sent Events)");
   events->add_option("--since", o.since, "after this event id");
   events->add_option("-o,--output", o.output, "table or json");
-  auto* console = app.add_subcommand("console", "attach to a VM's serial console (output)");
+  auto* console =
+      app.add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
   console->add_option("name", o.name)->required();
   console->add_option("--tail", o.tail, "lines of earlier output to show first (default 20)");
+  console
+      ->add_option("--linger", o.linger_ms,
+                   "without a terminal: after stdin ends, exit once the console is quiet "
+                   "for this many ms")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
   auto* top = app.add_subcommand("top", "CPU and memory per workload, refreshed");
   top->add_option("--interval", o.interval_ms, "milliseconds between refreshes")
       ->check(CLI::Range(100, 3600000));

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -43,8 +44,9 @@ struct Supervision {
   int health_failures = 0;
   int64_t next_check_ms = 0;
   bool check_running = false;
-  uint64_t last_cpu_ticks = 0;
+  uint64_t last_cpu_ns = 0;  // CPU time at last_cpu_sample_ms
   int64_t last_cpu_sample_ms = 0;
+  std::string usage_source;  // "cgroup" (all the workload's processes) or "process" (main)
   double cpu_percent = 0;
   uint64_t memory_bytes = 0;
 };
@@ -75,6 +77,10 @@ class Daemon {
   // that presents the workload's display token.
   Result<std::string> Screenshot(const std::string& name);
   Result<std::string> DisplaySocket(const std::string& name, const std::string& token);
+  // Serial consoles (display.cc): the socket of a running microVM's console, claimed for
+  // one client at a time (QEMU's chardev serves one); released when that client is gone.
+  Result<std::string> ClaimConsole(const std::string& name);
+  void ReleaseConsole(const std::string& name);
   std::string Metrics();
   StateStore& store() { return *store_; }
   const DaemonOptions& options() const { return opt_; }
@@ -103,6 +109,9 @@ class Daemon {
   void OnHealthResult(const std::string& name, bool ok, const std::string& detail);
   void SampleUsage(const WorkloadRecord& record);
 
+  // daemon.cc: with no workload record left, the empty parents /storevisor/daemon and
+  // /storevisor go from every cgroup hierarchy (rmdir only).
+  void PruneCgroupsIfNoWorkloads();
   Driver* DriverFor(const std::string& kind);
   std::mutex& LockFor(const std::string& name);
   Supervision& Sup(const std::string& name);  // sup_mu_ held
@@ -119,6 +128,8 @@ class Daemon {
   std::mutex kick_mu_;
   std::condition_variable kick_cv_;
   bool kicked_ = false;
+  std::mutex consoles_mu_;
+  std::set<std::string> consoles_;  // workloads whose console a client holds
   std::atomic<bool> stopping_{false};
   std::thread reconciler_;
   std::thread supervisor_;

@@ -29,6 +29,7 @@ enum class ApiOp {
   kScreenshot,  // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
   kDisplay,     // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
   kPostEvent,   // POST /v1/events: an event from another service (the vision service)
+  kConsole,     // POST /v1/workloads/{name}/console -> 101, then the serial console both ways
 };
 
 struct ApiCommand {
@@ -65,6 +66,8 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& request);
 // display.cc: a PNG of the screen; the VNC stream relayed both ways until either side closes.
 void ServeScreenshot(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 void ServeDisplay(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
+// display.cc: a microVM's serial console relayed both ways after a 101, one client at a time.
+void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 
 // Serves one request (checks the bearer token for TCP clients).
 void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,

@@ -169,6 +169,8 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
     cmd.op = ApiOp::kStop;
   else if (action == "restart")
     cmd.op = ApiOp::kRestart;
+  else if (action == "console")
+    cmd.op = ApiOp::kConsole;
   else if (action == "exec") {
     cmd.op = ApiOp::kExec;
     SV_TRY(ParseExec(req, &cmd));

@@ -173,6 +173,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
       return ServeScreenshot(daemon, cmd, conn);
     case ApiOp::kDisplay:
       return ServeDisplay(daemon, cmd, conn);
+    case ApiOp::kConsole:
+      return ServeConsole(daemon, cmd, conn);
   }
 }
 

@@ -77,6 +77,12 @@ TEST(ApiTest, RoutesBecomeTypedCommands) {
   ASSERT_TRUE(exec.has_value()) << exec.error().message();
   EXPECT_EQ(exec->argv, (std::vector<std::string>{"redis-cli", "ping"}));
   EXPECT_EQ(exec->timeout_ms, 9);
+  auto console = Parse(Post("/v1/workloads/pos/console", ""));
+  ASSERT_TRUE(console.has_value()) << console.error().message();
+  EXPECT_EQ(console->op, ApiOp::kConsole);
+  EXPECT_EQ(console->name, "pos");
+  EXPECT_EQ(Parse("GET /v1/workloads/pos/console HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
 }
 
 TEST(ApiTest, BadApiRequestsSayWhatIsWrong) {
@@ -102,6 +108,12 @@ TEST(HttpTest, ParsesResponseHeads) {
   EXPECT_EQ((*r)->status, 404);
   EXPECT_EQ(off, 45u);
   EXPECT_FALSE(ParseHttpResponseHead("HTTP/1.1 4x4 Hm\r\n\r\n", &off).has_value());
+  // The console's upgrade: raw bytes may follow the head at once.
+  auto up = ParseHttpResponseHead(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n/ # ", &off);
+  ASSERT_TRUE(up.has_value() && up->has_value());
+  EXPECT_EQ((*up)->status, 101);
+  EXPECT_EQ(off, 71u);
 }
 
 TEST(ApiTest, PostedEventsAreValidated) {

@@ -65,6 +65,10 @@ class Driver {
   virtual Result<std::string> DisplaySocket(const std::string& /*name*/) {
     return Error(ErrorCode::kUnsupported, "this kind of workload has no display");
   }
+  // The unix socket of the workload's serial console (input and output; microvm).
+  virtual Result<std::string> ConsoleSocket(const std::string& /*name*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no interactive console");
+  }
 };
 
 // True when pid runs (not a zombie) and, if start_ticks > 0, is the same process as then.
