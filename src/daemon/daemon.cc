@@ -137,39 +137,35 @@ Status Daemon::StopWorkload(const std::string& name) {
 }
 
 Status Daemon::StartWorkload(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(Profile p, Desired());
-  const Workload* w = p.Find(name);
-  if (w == nullptr)
-    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
-  std::lock_guard lock(LockFor(name));
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (r && r->desired == "running" && r->phase == "running") {
-    return Error(ErrorCode::kConflict, name + " is already running");
-  }
-  if (r) {
-    r->desired = "running";
-    SV_TRY(store_->Put(*r));
-  }
-  {
-    std::lock_guard sl(sup_mu_);
-    Sup(name) = Supervision{};
-  }
-  return CreateInstance(*w, "started");
+  return RunFromProfile(name, OperatorStart::kStart);
 }
 
 Status Daemon::RestartWorkload(const std::string& name) {
+  return RunFromProfile(name, OperatorStart::kRestart);
+}
+
+Status Daemon::RunFromProfile(const std::string& name, OperatorStart how) {
   SV_ASSIGN_OR_RETURN(Profile p, Desired());
   const Workload* w = p.Find(name);
   if (w == nullptr)
     return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  const bool restart = how == OperatorStart::kRestart;
   std::lock_guard lock(LockFor(name));
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!restart && r && r->desired == "running" && r->phase == "running") {
+    return Error(ErrorCode::kConflict, name + " is already running");
+  }
   if (r) {
+    // The intent first (an operator stop or rm is undone), so a crash now keeps it.
     r->desired = "running";
-    r->restarts++;
+    if (restart) r->restarts++;
     SV_TRY(store_->Put(*r));
   }
-  return CreateInstance(*w, "restarted");
+  if (!restart) {  // a start after a stop begins with a clean backoff
+    std::lock_guard sl(sup_mu_);
+    Sup(name) = Supervision{};
+  }
+  return CreateInstance(*w, restart ? "restarted" : "started");
 }
 
 Status Daemon::RemoveWorkload(const std::string& name) {

@@ -80,6 +80,9 @@ class Daemon {
   // Serial consoles (display.cc): the socket of a running microVM's console, claimed for
   // one client at a time (QEMU's chardev serves one); released when that client is gone.
   Result<std::string> ClaimConsole(const std::string& name);
+  // USB hot-plug into a running legacy VM (display.cc); the QEMU device id is UsbDeviceId.
+  Result<std::string> UsbAttach(const std::string& name, const std::string& usb_id);
+  Status UsbDetach(const std::string& name, const std::string& usb_id);
   void ReleaseConsole(const std::string& name);
   std::string Metrics();
   StateStore& store() { return *store_; }
@@ -109,10 +112,17 @@ class Daemon {
   void OnHealthResult(const std::string& name, bool ok, const std::string& detail);
   void SampleUsage(const WorkloadRecord& record);
 
+  // daemon.cc: start and restart by the operator: the workload as the desired profile has
+  // it, its record marked desired=running (restart also counts it), a fresh instance, all
+  // under the workload's lock.
+  enum class OperatorStart { kStart, kRestart };
+  Status RunFromProfile(const std::string& name, OperatorStart how);
   // daemon.cc: with no workload record left, the empty parents /storevisor/daemon and
   // /storevisor go from every cgroup hierarchy (rmdir only).
   void PruneCgroupsIfNoWorkloads();
   Driver* DriverFor(const std::string& kind);
+  // The driver of a workload that runs now (kNotFound, kConflict otherwise).
+  Result<Driver*> RunningDriver(const std::string& name);
   std::mutex& LockFor(const std::string& name);
   Supervision& Sup(const std::string& name);  // sup_mu_ held
   void Event(const std::string& workload, const std::string& type, const std::string& message);

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -105,6 +106,40 @@ void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   if (conn.SwitchProtocols("tcp")) RelayUntilClosed(conn.fd(), serial->get());
   daemon.ReleaseConsole(cmd.name);
   daemon.logger().Info("api", "console of " + cmd.name + " detached", {{"workload", cmd.name}});
+}
+
+std::string UsbDeviceId(const std::string& usb_id) {
+  // QEMU ids start with a letter and hold letters, digits, '-', '.' and '_'; one id per
+  // host device, so detach finds what attach made from the same text.
+  std::string id = "usb-";
+  for (char c : usb_id) id += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '-';
+  return id;
+}
+
+Result<std::string> Daemon::UsbAttach(const std::string& name, const std::string& usb_id) {
+  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
+  const std::string id = UsbDeviceId(usb_id);
+  Status st = d->UsbAttach(name, id, usb_id);
+  if (!st) return std::move(st).error().Context("usb attach " + usb_id + " to " + name);
+  Event(name, "usb-attached", usb_id + " attached to " + name + " as " + id);
+  return id;
+}
+
+Status Daemon::UsbDetach(const std::string& name, const std::string& usb_id) {
+  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
+  SV_TRY_CTX(d->UsbDetach(name, UsbDeviceId(usb_id)), "usb detach " + usb_id + " from " + name);
+  Event(name, "usb-detached", usb_id + " detached from " + name);
+  return Ok();
+}
+
+Result<Driver*> Daemon::RunningDriver(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  return d;
 }
 
 Result<std::string> Daemon::ClaimConsole(const std::string& name) {
