@@ -118,7 +118,7 @@ std::string UsbDeviceId(const std::string& usb_id) {
 
 Result<std::string> Daemon::UsbAttach(const std::string& name, const std::string& usb_id) {
   SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
-  const std::string id = UsbDeviceId(usb_id);
+  std::string id = UsbDeviceId(usb_id);
   Status st = d->UsbAttach(name, id, usb_id);
   if (!st) return std::move(st).error().Context("usb attach " + usb_id + " to " + name);
   Event(name, "usb-attached", usb_id + " attached to " + name + " as " + id);
