@@ -250,10 +250,15 @@ Status RegistryClient::DownloadBlob(
           } else if (status == 206) {
             std::string range = r.get_header_value("Content-Range");
             std::string want = "bytes " + std::to_string(have) + "-";
-            if (range.rfind(want, 0) != 0)
-              return fail(Error(ErrorCode::kGuestFault, what + ": asked for " + want +
-                                                            " but got Content-Range '" +
-                                                            range.substr(0, 100) + "'"));
+            if (range.rfind(want, 0) != 0) {
+              std::string msg = what;
+              msg += ": asked for ";
+              msg += want;
+              msg += " but got Content-Range '";
+              msg += range.substr(0, 100);
+              msg += "'";
+              return fail(Error(ErrorCode::kGuestFault, msg));
+            }
           } else if (status != 200) {
             return fail(StatusError(status, what, Url(path)));
           }

@@ -1,8 +1,7 @@
 #include "image/registry_auth.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cctype>
+#include <nlohmann/json.hpp>
 
 #include "common/files.h"
 
@@ -31,8 +30,8 @@ void SkipSpace(std::string_view s, size_t& i) {
 // One `key=value` or `key="value"` parameter at i.
 Status ParseParam(std::string_view s, size_t& i, std::string& key, std::string& value) {
   size_t start = i;
-  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) != 0 || s[i] == '_' ||
-                          s[i] == '-')) {
+  while (i < s.size() &&
+         (std::isalnum(static_cast<unsigned char>(s[i])) != 0 || s[i] == '_' || s[i] == '-')) {
     ++i;
   }
   if (i == start) return Bad("expected a parameter name at offset " + std::to_string(i));
@@ -162,11 +161,13 @@ Result<RegistryCredentials> CredentialsFromAuthFile(const std::string& path,
   if (!text) return std::move(text).error().Context("registry auth file");
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
-    return Error(ErrorCode::kInvalidArgument, path + ": not a JSON object (expected {\"auths\":...})");
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": not a JSON object (expected {\"auths\":...})");
   RegistryCredentials out;
   auto auths = j.find("auths");
   if (auths == j.end()) return out;
-  if (!auths->is_object()) return Error(ErrorCode::kInvalidArgument, path + ": auths: not an object");
+  if (!auths->is_object())
+    return Error(ErrorCode::kInvalidArgument, path + ": auths: not an object");
   auto entry = auths->find(host_port);
   if (entry == auths->end()) return out;
   if (!entry->is_object())

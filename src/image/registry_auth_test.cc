@@ -29,8 +29,8 @@ TEST(RegistryAuthTest, ParsesBearerAndBasicChallenges) {
 
 TEST(RegistryAuthTest, RefusesNastyChallenges) {
   for (const char* bad : {"", "Negotiate abc", "Digest realm=\"x\"", "Bearer realm=\"ftp://x/t\"",
-                          "Bearer service=\"x\"", "Bearer realm=\"http://x/t", "Bearer realm=",
-                          "Bearer =x", "Bearer realm=\"http://x/t\" scope=\"y\"",
+                          "Bearer service=\"x\"", "Bearer realm=\"http://x/t",
+                          "Bearer realm=", "Bearer =x", "Bearer realm=\"http://x/t\" scope=\"y\"",
                           "Bearer realm=\"http://x/\x01t\"", "Bearer realm=\"http://x/t\\"}) {
     auto c = ParseWwwAuthenticate(bad);
     EXPECT_FALSE(c.has_value()) << bad;
@@ -59,7 +59,8 @@ TEST(RegistryAuthTest, AuthFiles) {
   ::close(fd);
   std::string path = tmpl;
   // base64("alice:s3:cret")
-  ASSERT_TRUE(WriteFileAtomic(path, R"({"auths":{"127.0.0.1:5000":{"auth":"YWxpY2U6czM6Y3JldA=="}}})"));
+  ASSERT_TRUE(
+      WriteFileAtomic(path, R"({"auths":{"127.0.0.1:5000":{"auth":"YWxpY2U6czM6Y3JldA=="}}})"));
   auto c = CredentialsFromAuthFile(path, "127.0.0.1:5000");
   ASSERT_TRUE(c.has_value()) << c.error().message();
   EXPECT_EQ(c->username, "alice");
