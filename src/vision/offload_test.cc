@@ -14,6 +14,7 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "vision/pipeline_internal.h"
 #include "vision/test_images.h"
 #include "vision/test_instances.h"
 #include "vision/vision.h"
@@ -237,6 +238,35 @@ TEST(OffloadTest, FaceAttributesSurviveJpegFramesWithinTolerance) {
       EXPECT_NEAR(edge["box"][k].get<double>(), remote["box"][k].get<double>(), 4.0);
     }
   }
+}
+
+TEST(OffloadTest, ACloudWithoutAttributeOutputsIsAnErrorNotAFaceWithoutAttributes) {
+  // A KServe server whose face_attributes answers with valid boxes/scores/labels only.
+  httplib::Server peer;
+  peer.Post(R"(/v2/models/.*/infer)", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"model_name":"face_attributes","outputs":[
+        {"name":"boxes","datatype":"FP32","shape":[1,4],"data":[1,2,30,30]},
+        {"name":"scores","datatype":"FP32","shape":[1],"data":[0.9]},
+        {"name":"labels","datatype":"BYTES","shape":[1],"data":["face:face"]}]})",
+                    "application/json");
+  });
+  const int port = peer.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { peer.listen_after_bind(); });
+  CloudConfig config;
+  config.url = "http://127.0.0.1:" + std::to_string(port);
+  internal::CloudClient client(config);
+  auto img = ReadImageFile(testdata::kGraceHopper);
+  ASSERT_TRUE(img.has_value());
+  auto faces = client.Detect("faces", *img);  // plain detections are fine
+  ASSERT_TRUE(faces.has_value()) << faces.error().message();
+  EXPECT_EQ(faces->size(), 1U);
+  auto attrs = client.Detect("face_attributes", *img);
+  ASSERT_FALSE(attrs.has_value());
+  EXPECT_NE(attrs.error().message().find("returned no face attribute outputs"), std::string::npos)
+      << attrs.error().message();
+  peer.stop();
+  t.join();
 }
 
 TEST(OffloadTest, ACloudThatAnswersGarbageCostsNoFrame) {
