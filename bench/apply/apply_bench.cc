@@ -157,6 +157,10 @@ sv::Result<Breakdown> ReadBreakdown(const Paths& p, int64_t since, int64_t t0_wa
     const std::string w = e.value("workload", "");
     const std::string type = e.value("type", "");
     const double at = static_cast<double>(e.value("time_ms", int64_t{0}) - t0_wall);
+    // The daemon's "applied" event: when it had parsed, checked and stored the profile.
+    if (w.empty() && type == "applied" && b["(apply accepted)"].created < 0) {
+      b["(apply accepted)"].created = at;
+    }
     if (w.empty()) continue;
     if (type == "created" && b[w].created < 0) b[w].created = at;
     if (type == "healthy" && b[w].healthy < 0) b[w].healthy = at;

@@ -113,12 +113,7 @@ void Daemon::ReconcileLoop() {
 Status Daemon::SetUpNetworks(const Profile& profile) {
   std::vector<net::FirewallNetwork> nets;
   std::vector<net::PublishedPort> ports;
-  for (const auto& n : profile.networks) {
-    SV_ASSIGN_OR_RETURN(Ipv4Subnet subnet, ParseSubnet(n.subnet));
-    SV_TRY(net::EnsureBridge(n.name,
-                             Ipv4ToString(subnet.base + 1) + "/" + std::to_string(subnet.prefix)));
-    nets.push_back({n.name, n.subnet, n.allow});
-  }
+  for (const auto& n : profile.networks) nets.push_back({n.name, n.subnet, n.allow});
   for (const auto& w : profile.workloads) {
     if (w.ports.empty() || w.networks.empty()) continue;
     const Network* n = nullptr;
@@ -128,13 +123,30 @@ Status Daemon::SetUpNetworks(const Profile& profile) {
     SV_ASSIGN_OR_RETURN(std::string addr, store_->AllocateAddress(n->name, n->subnet, w.name));
     for (const auto& p : w.ports) ports.push_back({p.host, addr, p.container});
   }
-  // Bridges of networks no longer declared go away with their rules.
+  // The rules name bridges by interface name and need not wait for them: the nft
+  // transaction runs beside the bridges' `ip` calls (each is a process on apply's path).
+  Status firewall = Ok();
+  std::thread rules([&] { firewall = net::ApplyFirewall(nets, ports); });
+  Status bridges = Ok();
+  for (const auto& n : profile.networks) {
+    auto subnet = ParseSubnet(n.subnet);
+    if (!subnet) {
+      bridges = std::move(subnet).error();
+      break;
+    }
+    bridges = net::EnsureBridge(
+        n.name, Ipv4ToString(subnet->base + 1) + "/" + std::to_string(subnet->prefix));
+    if (!bridges) break;
+  }
+  rules.join();
+  SV_TRY(bridges);
+  // Bridges of networks no longer declared go away (their rules went with the new tables).
   for (const auto& br : net::ListBridges()) {
     bool wanted = false;
     for (const auto& n : profile.networks) wanted = wanted || net::BridgeName(n.name) == br;
     if (!wanted) (void)net::RemoveBridge(br.substr(3));
   }
-  return net::ApplyFirewall(nets, ports);
+  return firewall;
 }
 
 void Daemon::ConvergeOnce() {

@@ -64,7 +64,11 @@ Status EnsureBridge(const std::string& network, const std::string& gateway_cidr)
   if (!LinkExists(br)) batch += "link add " + br + " type bridge\n";
   batch += "addr replace " + gateway_cidr + " dev " + br + "\n";  // idempotent
   batch += "link set " + br + " up\n";
-  return RunScript({"ip", "-batch"}, batch);
+  SV_TRY(RunScript({"ip", "-batch"}, batch));
+  // DNAT of published ports from 127.0.0.1 needs it on the bridge; set here, once the bridge
+  // exists, as ApplyFirewall may run before (its rules only name the bridges).
+  WriteSysctl("/proc/sys/net/ipv4/conf/" + br + "/route_localnet", "1");
+  return Ok();
 }
 
 Status RemoveBridge(const std::string& network) {

@@ -281,6 +281,14 @@ Status ContainerDriver::Remove(const std::string& name, const std::string& /*dri
       (void)RunCommand({opt_.runtime, "--root", opt_.root, "kill", id, "KILL"},
                        std::chrono::seconds(5));
     }
+    // The shim reaps the container's init: let it before the shim is stopped, or the zombie
+    // goes to PID 1 (which reaps late here) and keeps the cgroup busy, so the next
+    // instance's create is refused ("cgroup ... already holds 1 process", seen under load).
+    const std::string proc = "/proc/" + std::to_string(pid);
+    auto reaped_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (Exists(proc) && std::chrono::steady_clock::now() < reaped_by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   StopShim(dir + "/shim.pid");
   // The runtime keeps a folder per container in its root (runc and storevisor-runtime
