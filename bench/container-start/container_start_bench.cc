@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,17 @@ struct Row {
 std::vector<Row> MeasureAll(const std::string& bundle, const std::string& state,
                             const std::string& ours, int n) {
   std::vector<Row> rows;
+  // SV_BENCH_ONLY=in-process times only the library (for profiling it under strace).
+  const char* only = std::getenv("SV_BENCH_ONLY");
+  if (only != nullptr && std::string(only) == "in-process") {
+    (void)storevisor::MakeDirs(state);
+    rows.push_back({"crun (skipped)", {}});
+    rows.push_back({"runc (skipped)", {}});
+    rows.push_back({"storevisor-runtime (CLI, skipped)", {}});
+    rows.push_back(
+        {"storevisor runtime library (in-process)", TimeInProcess(state + "/svlib", bundle, n)});
+    return rows;
+  }
   rows.push_back({"crun", TimeCrun(state + "/crun", bundle, n)});
   rows.push_back(
       {"runc",

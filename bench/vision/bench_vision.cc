@@ -6,6 +6,7 @@
 // catalog products, and Tesseract label text) and the hand pipeline (palms + landmarks +
 // gesture). Prints medians and ratios against the peer from the same run.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -156,6 +157,14 @@ void Print(const char* name, int threads, const Figures& f, const Figures* peer)
   std::printf("\n");
 }
 
+// The box is shared: figures are only comparable with the load they were taken under.
+void PrintLoad(const char* when) {
+  std::array<double, 3> load{};
+  if (getloadavg(load.data(), 3) == 3) {
+    std::printf("%s: %.2f %.2f %.2f (1, 5, 15 min)\n", when, load[0], load[1], load[2]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,6 +177,7 @@ int main(int argc, char** argv) {
   const auto item_frames = Frames({vis::testdata::kFourBarcodes, cv + "box_in_scene.png"});
   std::printf("bench-vision: %d frames per thread, 640x480, %u hardware threads\n", n,
               std::thread::hardware_concurrency());
+  PrintLoad("load average at the start");
   for (int threads : {1, 2}) {
     const Figures haar = Run(Faces(vis::FaceBackend::kHaar, false), face_frames, threads, n / 4);
     const Figures pipeline = Run(FacePipeline(), face_frames, threads, n / 2);
@@ -190,5 +200,6 @@ int main(int argc, char** argv) {
         nullptr);
   const auto hand_frames = Frames({vis::testdata::kHand, cv + "messi5.jpg"});
   Print("hands: palms + landmarks + gesture", 1, Run(Hands(), hand_frames, 1, n / 4), nullptr);
+  PrintLoad("load average at the end");
   return 0;
 }

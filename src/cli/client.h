@@ -2,9 +2,11 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 
 namespace storevisor::cli {
 
@@ -12,6 +14,9 @@ struct Reply {
   int status = 0;
   std::string body;
 };
+
+// Prints the daemon's error ({"error","code"}) and returns its exit status (0 for 2xx).
+int ReportReply(const Reply& reply);
 
 class Client {
  public:
@@ -21,6 +26,10 @@ class Client {
                      const std::string& body = "");
   // Streams the body to on_data until the daemon closes or on_data returns false.
   Result<int> Stream(const std::string& path, const std::function<bool(std::string_view)>& on_data);
+  // POST with "Upgrade: tcp": on 101 the connection carries raw bytes both ways (early: bytes
+  // that came with the head); any other answer is returned as *refusal, with no fd.
+  Result<std::optional<UniqueFd>> Upgrade(const std::string& path, std::string* early,
+                                          Reply* refusal);
 
  private:
   std::string endpoint_;

@@ -1,5 +1,7 @@
 #include "cli/console_top.h"
 
+#include <poll.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
+
+#include "common/unique_fd.h"
 
 namespace storevisor::cli {
 
@@ -57,25 +61,9 @@ void PrintTop(const json& list, bool tty) {
   std::fflush(stdout);
 }
 
-}  // namespace
-
-int Console(Client& client, const std::string& name, int tail_lines) {
-  auto r = client.Call("GET", "/v1/workloads/" + name);
-  if (!r) {
-    std::fprintf(stderr, "storevisor: %s\n", r.error().message().c_str());
-    return ExitCodeFor(r.error().code());
-  }
-  if (r->status != 200) {
-    std::fprintf(stderr, "storevisor: %s\n", ErrorText(*r).c_str());
-    return ExitCodeFor(r->status == 404 ? ErrorCode::kNotFound : ErrorCode::kInternal);
-  }
-  const std::string kind = json::parse(r->body, nullptr, false).value("kind", "");
-  if (kind != "microvm" && kind != "legacy-vm") {
-    std::fprintf(stderr,
-                 "storevisor: %s is a %s; console attaches to VMs (use `storevisor logs -f %s`)\n",
-                 name.c_str(), kind.c_str(), name.c_str());
-    return ExitCodeFor(ErrorCode::kInvalidArgument);
-  }
+// The old output-only console (legacy VMs: their serial port goes to a file): the last
+// lines, then new output until the daemon closes or the user interrupts.
+int FollowConsoleLog(Client& client, const std::string& name, int tail_lines) {
   if (::isatty(2)) {
     std::fprintf(stderr,
                  "-- serial console of %s (output only; Ctrl-C detaches, the VM keeps running)\n",
@@ -93,6 +81,115 @@ int Console(Client& client, const std::string& name, int tail_lines) {
     return ExitCodeFor(st.error().code());
   }
   return *st == 200 ? 0 : ExitCodeFor(ErrorCode::kInternal);
+}
+
+// The terminal on fd in raw mode (no echo, no line editing, no signals from keys: Ctrl-C
+// goes to the guest) while this lives; nothing when fd is not a terminal.
+class RawTerminal {
+ public:
+  explicit RawTerminal(int fd) : fd_(fd) {
+    if (::isatty(fd) == 0 || ::tcgetattr(fd, &saved_) != 0) return;
+    termios raw = saved_;
+    ::cfmakeraw(&raw);
+    active_ = ::tcsetattr(fd, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+  bool active() const { return active_; }
+
+ private:
+  int fd_;
+  termios saved_{};
+  bool active_ = false;
+};
+
+constexpr char kDetachKey = 0x1d;  // Ctrl-], as virsh console and telnet
+
+// Serial bytes to stdout, stdin to the serial port. On a terminal Ctrl-] detaches (0). When
+// stdin ends (scripts) output is still shown until the console is quiet for linger_ms (0).
+// The console closing first is ExitCodeFor(kUnavailable).
+int PumpConsole(int sock, bool tty, int linger_ms) {
+  bool input_open = true;
+  char buf[8192];
+  while (true) {
+    pollfd fds[2] = {{sock, POLLIN, 0}, {input_open ? 0 : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 2, input_open ? -1 : linger_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ExitCodeFor(ErrorCode::kIo);
+    if (n == 0) return 0;  // input over and the console quiet
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t got = ::read(sock, buf, sizeof buf);
+      if (got <= 0) return ExitCodeFor(ErrorCode::kUnavailable);
+      if (!WriteAll(1, std::string_view(buf, static_cast<size_t>(got)))) {
+        return ExitCodeFor(ErrorCode::kIo);
+      }
+    }
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    const ssize_t got = ::read(0, buf, sizeof buf);
+    if (got <= 0) {
+      input_open = false;
+      continue;
+    }
+    std::string_view in(buf, static_cast<size_t>(got));
+    const size_t detach = tty ? in.find(kDetachKey) : std::string_view::npos;
+    if (!WriteAll(sock, in.substr(0, detach))) return ExitCodeFor(ErrorCode::kUnavailable);
+    if (detach != std::string_view::npos) return 0;
+  }
+}
+
+}  // namespace
+
+int Console(Client& client, const std::string& name, int tail_lines, int linger_ms) {
+  auto r = client.Call("GET", "/v1/workloads/" + name);
+  if (!r) {
+    std::fprintf(stderr, "storevisor: %s\n", r.error().message().c_str());
+    return ExitCodeFor(r.error().code());
+  }
+  if (r->status != 200) return ReportReply(*r);
+  const std::string kind = json::parse(r->body, nullptr, false).value("kind", "");
+  if (kind == "legacy-vm") return FollowConsoleLog(client, name, tail_lines);
+  if (kind != "microvm") {
+    std::fprintf(stderr,
+                 "storevisor: %s is a %s; console attaches to VMs (use `storevisor logs -f %s`)\n",
+                 name.c_str(), kind.c_str(), name.c_str());
+    return ExitCodeFor(ErrorCode::kInvalidArgument);
+  }
+  if (tail_lines > 0) {
+    auto earlier =
+        client.Call("GET", "/v1/workloads/" + name + "/logs?tail=" + std::to_string(tail_lines));
+    if (earlier && earlier->status == 200)
+      std::fwrite(earlier->body.data(), 1, earlier->body.size(), stdout);
+    std::fflush(stdout);
+  }
+  std::string early;
+  Reply refusal;
+  auto conn = client.Upgrade("/v1/workloads/" + name + "/console", &early, &refusal);
+  if (!conn) {
+    std::fprintf(stderr, "storevisor: %s\n", conn.error().message().c_str());
+    return ExitCodeFor(conn.error().code());
+  }
+  if (!conn->has_value()) return ReportReply(refusal);
+  const int sock = (*conn)->get();
+  RawTerminal terminal(0);
+  if (terminal.active()) {
+    std::fprintf(stderr, "Connected to the serial console of %s (detach: Ctrl-])\r\n",
+                 name.c_str());
+  }
+  if (!early.empty() && !WriteAll(1, early)) return ExitCodeFor(ErrorCode::kIo);
+  const int rc = PumpConsole(sock, terminal.active(), linger_ms);
+  if (terminal.active() && rc == 0) {
+    std::fprintf(stderr, "\r\nDetached from %s; it keeps running.\r\n", name.c_str());
+  }
+  if (rc != 0) {
+    std::fprintf(stderr,
+                 "%sstorevisor: the console of %s closed (the VM stopped, or storevisord "
+                 "went away)\n",
+                 terminal.active() ? "\r\n" : "", name.c_str());
+  }
+  return rc;
 }
 
 int Top(Client& client, int interval_ms, int iterations) {

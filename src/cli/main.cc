@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -192,6 +193,9 @@ struct Opts {
   int timeout_s = 300;
   int64_t since = 0;
   int interval_ms = 2000;
+  int linger_ms = 1000;    // console without a terminal
+  std::string usb_action;  // usb: attach | detach
+  std::string usb_device;  // usb: vendor:product, bus-port or bus:address
   int iterations = 0;
   std::string display_token_file;  // display
   int port = 5900;                 // display
@@ -214,6 +218,40 @@ int Display(const Opts& o, const std::string& bearer) {
     d.display_token.pop_back();
   }
   return RunDisplay(d);
+}
+
+// Percent-encodes all but letters, digits and "-._:" for a query value.
+std::string QueryValue(const std::string& v) {
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// `storevisor usb attach|detach NAME DEVICE` (legacy-vm hot-plug through the daemon).
+int Usb(Client& client, const Opts& o) {
+  const std::string path = "/v1/workloads/" + o.name + "/usb";
+  const bool attach = o.usb_action == "attach";
+  auto r = attach ? client.Call("POST", path, json{{"device", o.usb_device}}.dump())
+                  : client.Call("DELETE", path + "?device=" + QueryValue(o.usb_device));
+  if (!r) return Fail(r.error());
+  if (int rc = Check(*r); rc != 0) return rc;
+  if (attach) {
+    const auto j = json::parse(r->body, nullptr, false);
+    const std::string id = j.is_object() && j["id"].is_string() ? j["id"].get<std::string>() : "";
+    std::printf("%s: %s attached (QEMU device %s)\n", o.name.c_str(), o.usb_device.c_str(),
+                id.c_str());
+  } else {
+    std::printf("%s: %s detached\n", o.name.c_str(), o.usb_device.c_str());
+  }
+  return 0;
 }
 
 int Run(CLI::App& app, Opts& o) {
@@ -313,7 +351,7 @@ int Run(CLI::App& app, Opts& o) {
                             });
     return st ? 0 : Fail(st.error());
   }
-  if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail);
+  if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail, o.linger_ms);
   if (cmd == "top") return Top(client, o.interval_ms, o.iterations);
   if (cmd == "exec") {
     json body = {{"cmd", o.cmd}, {"timeoutMs", o.timeout_s * 1000}};
@@ -326,6 +364,7 @@ int Run(CLI::App& app, Opts& o) {
     return j.value("exitCode", 1);
   }
   if (cmd == "screenshot") return RunScreenshot(client, o.name, o.file);
+  if (cmd == "usb") return Usb(client, o);
   if (cmd == "display") return Display(o, token);
   // start, stop, restart, rm
   const std::string method = cmd == "rm" ? "DELETE" : "POST";
@@ -378,9 +417,23 @@ int Main(int argc, char** argv) {
   events->add_flag("-f,--follow", o.follow, "stream new events (Server-Sent Events)");
   events->add_option("--since", o.since, "after this event id");
   events->add_option("-o,--output", o.output, "table or json");
-  auto* console = app.add_subcommand("console", "attach to a VM's serial console (output)");
+  auto* console =
+      app.add_subcommand("console", "attach to a VM's serial console (Ctrl-] detaches)");
   console->add_option("name", o.name)->required();
   console->add_option("--tail", o.tail, "lines of earlier output to show first (default 20)");
+  console
+      ->add_option("--linger", o.linger_ms,
+                   "without a terminal: after stdin ends, exit once the console is quiet "
+                   "for this many ms")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
+  auto* usb = app.add_subcommand("usb", "hot-plug a host USB device into a legacy VM, or out");
+  usb->add_option("action", o.usb_action, "attach or detach")
+      ->required()
+      ->check(CLI::IsMember({"attach", "detach"}));
+  usb->add_option("name", o.name)->required();
+  usb->add_option("device", o.usb_device, "VENDOR:PRODUCT (0c2e:0b61), BUS-PORT or BUS:ADDR")
+      ->required();
   auto* top = app.add_subcommand("top", "CPU and memory per workload, refreshed");
   top->add_option("--interval", o.interval_ms, "milliseconds between refreshes")
       ->check(CLI::Range(100, 3600000));

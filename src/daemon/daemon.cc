@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/files.h"
+#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/container_driver.h"
 #include "daemon/drivers/legacy_driver.h"
 #include "daemon/drivers/microvm_driver.h"
@@ -103,6 +104,7 @@ Result<nlohmann::json> Daemon::WorkloadJson(const std::string& name) {
       {"exitCode", r->exit_code},
       {"cpuPercent", running ? s.cpu_percent : 0.0},
       {"memoryBytes", running ? s.memory_bytes : 0},
+      {"usageSource", running ? s.usage_source : ""},
       {"address", r->address},
       {"lastError", r->last_error},
       {"desired", r->desired},
@@ -135,39 +137,35 @@ Status Daemon::StopWorkload(const std::string& name) {
 }
 
 Status Daemon::StartWorkload(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(Profile p, Desired());
-  const Workload* w = p.Find(name);
-  if (w == nullptr)
-    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
-  std::lock_guard lock(LockFor(name));
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (r && r->desired == "running" && r->phase == "running") {
-    return Error(ErrorCode::kConflict, name + " is already running");
-  }
-  if (r) {
-    r->desired = "running";
-    SV_TRY(store_->Put(*r));
-  }
-  {
-    std::lock_guard sl(sup_mu_);
-    Sup(name) = Supervision{};
-  }
-  return CreateInstance(*w, "started");
+  return RunFromProfile(name, OperatorStart::kStart);
 }
 
 Status Daemon::RestartWorkload(const std::string& name) {
+  return RunFromProfile(name, OperatorStart::kRestart);
+}
+
+Status Daemon::RunFromProfile(const std::string& name, OperatorStart how) {
   SV_ASSIGN_OR_RETURN(Profile p, Desired());
   const Workload* w = p.Find(name);
   if (w == nullptr)
     return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
+  const bool restart = how == OperatorStart::kRestart;
   std::lock_guard lock(LockFor(name));
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!restart && r && r->desired == "running" && r->phase == "running") {
+    return Error(ErrorCode::kConflict, name + " is already running");
+  }
   if (r) {
+    // The intent first (an operator stop or rm is undone), so a crash now keeps it.
     r->desired = "running";
-    r->restarts++;
+    if (restart) r->restarts++;
     SV_TRY(store_->Put(*r));
   }
-  return CreateInstance(*w, "restarted");
+  if (!restart) {  // a start after a stop begins with a clean backoff
+    std::lock_guard sl(sup_mu_);
+    Sup(name) = Supervision{};
+  }
+  return CreateInstance(*w, restart ? "restarted" : "started");
 }
 
 Status Daemon::RemoveWorkload(const std::string& name) {
@@ -217,9 +215,11 @@ std::string Daemon::Metrics() {
       "# TYPE storevisor_workload_healthy gauge\n"
       "# HELP storevisor_workload_restarts_total Restarts by the supervisor or operator.\n"
       "# TYPE storevisor_workload_restarts_total counter\n"
-      "# HELP storevisor_workload_cpu_percent CPU use of the main process over the last second.\n"
+      "# HELP storevisor_workload_cpu_percent CPU use of the workload's cgroup (all its "
+      "processes; the main process where it has none), percent of one CPU over about a second.\n"
       "# TYPE storevisor_workload_cpu_percent gauge\n"
-      "# HELP storevisor_workload_memory_bytes Resident memory of the main process.\n"
+      "# HELP storevisor_workload_memory_bytes Memory charged to the workload's cgroup "
+      "(v1 memory.usage_in_bytes, v2 memory.current; else the main process's RSS).\n"
       "# TYPE storevisor_workload_memory_bytes gauge\n";
   auto list = Workloads();
   if (!list) return out;
@@ -240,6 +240,13 @@ std::string Daemon::Metrics() {
     out += line;
   }
   return out;
+}
+
+void Daemon::PruneCgroupsIfNoWorkloads() {
+  // Only with no record at all: then no create is under way that could have just made the
+  // parent it is about to use (a record is written before every create).
+  auto all = store_->List();
+  if (all && all->empty()) PruneEmptyCgroups(std::string(kDaemonCgroupParent));
 }
 
 }  // namespace storevisor::daemon

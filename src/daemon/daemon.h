@@ -46,8 +46,9 @@ struct Supervision {
   bool check_running = false;
   // Its own check passed, but an after: entry that holds its health is not met yet.
   bool gated = false;
-  uint64_t last_cpu_ticks = 0;
+  uint64_t last_cpu_ns = 0;  // CPU time at last_cpu_sample_ms
   int64_t last_cpu_sample_ms = 0;
+  std::string usage_source;  // "cgroup" (all the workload's processes) or "process" (main)
   double cpu_percent = 0;
   uint64_t memory_bytes = 0;
 };
@@ -78,6 +79,13 @@ class Daemon {
   // that presents the workload's display token.
   Result<std::string> Screenshot(const std::string& name);
   Result<std::string> DisplaySocket(const std::string& name, const std::string& token);
+  // Serial consoles (display.cc): the socket of a running microVM's console, claimed for
+  // one client at a time (QEMU's chardev serves one); released when that client is gone.
+  Result<std::string> ClaimConsole(const std::string& name);
+  // USB hot-plug into a running legacy VM (display.cc); the QEMU device id is UsbDeviceId.
+  Result<std::string> UsbAttach(const std::string& name, const std::string& usb_id);
+  Status UsbDetach(const std::string& name, const std::string& usb_id);
+  void ReleaseConsole(const std::string& name);
   std::string Metrics();
   StateStore& store() { return *store_; }
   const DaemonOptions& options() const { return opt_; }
@@ -116,7 +124,17 @@ class Daemon {
   void PromoteGated();
   void SampleUsage(const WorkloadRecord& record);
 
+  // daemon.cc: start and restart by the operator: the workload as the desired profile has
+  // it, its record marked desired=running (restart also counts it), a fresh instance, all
+  // under the workload's lock.
+  enum class OperatorStart { kStart, kRestart };
+  Status RunFromProfile(const std::string& name, OperatorStart how);
+  // daemon.cc: with no workload record left, the empty parents /storevisor/daemon and
+  // /storevisor go from every cgroup hierarchy (rmdir only).
+  void PruneCgroupsIfNoWorkloads();
   Driver* DriverFor(const std::string& kind);
+  // The driver of a workload that runs now (kNotFound, kConflict otherwise).
+  Result<Driver*> RunningDriver(const std::string& name);
   std::mutex& LockFor(const std::string& name);
   Supervision& Sup(const std::string& name);  // sup_mu_ held
   void Event(const std::string& workload, const std::string& type, const std::string& message);
@@ -138,6 +156,8 @@ class Daemon {
   uint64_t state_gen_ = 0;
   bool supervise_kicked_ = false;
   std::set<std::string> in_flight_;  // steps of the running converge not finished yet
+  std::mutex consoles_mu_;
+  std::set<std::string> consoles_;  // workloads whose console a client holds
   std::atomic<bool> stopping_{false};
   std::thread reconciler_;
   std::thread supervisor_;

@@ -1,10 +1,12 @@
-// Screens of legacy VMs through the daemon: screenshots, and the VNC display for a client
-// that presents the workload's display token (docs/legacy-vm.md, "Display").
+// Screens and consoles of VMs through the daemon: screenshots and the VNC display of legacy
+// VMs for a client that presents the workload's display token (docs/legacy-vm.md,
+// "Display"), and the serial console of microVMs (docs/daemon.md, "Console").
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -60,6 +62,17 @@ bool Relay(int from, int to) {
   return WriteAll(to, std::string_view(buf, static_cast<size_t>(n))).has_value();
 }
 
+// Relays both ways between the client's connection and a workload's socket until either
+// side closes.
+void RelayUntilClosed(int client, int workload) {
+  pollfd fds[2] = {{client, POLLIN, 0}, {workload, POLLIN, 0}};
+  while (true) {
+    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) break;
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(client, workload)) break;
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(workload, client)) break;
+  }
+}
+
 }  // namespace
 
 void ServeScreenshot(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
@@ -76,17 +89,86 @@ void ServeDisplay(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   daemon.logger().Info("api", "display of " + cmd.name + " opened", {{"workload", cmd.name}});
   // After this head the connection carries VNC's RFB protocol both ways, unchanged.
   if (!conn.StartStream("application/x-rfb")) return;
-  pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {vnc->get(), POLLIN, 0}};
-  while (true) {
-    if (::poll(fds, 2, 1000) < 0 && errno != EINTR) break;
-    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(conn.fd(), vnc->get())) {
-      break;
-    }
-    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !Relay(vnc->get(), conn.fd())) {
-      break;
-    }
-  }
+  RelayUntilClosed(conn.fd(), vnc->get());
   daemon.logger().Info("api", "display of " + cmd.name + " closed", {{"workload", cmd.name}});
+}
+
+void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+  auto socket = daemon.ClaimConsole(cmd.name);
+  if (!socket) return SendError(conn, socket.error());
+  auto serial = ConnectUnix(*socket);
+  if (!serial) {
+    daemon.ReleaseConsole(cmd.name);
+    return SendError(conn, serial.error().Context("console of " + cmd.name));
+  }
+  daemon.logger().Info("api", "console of " + cmd.name + " attached", {{"workload", cmd.name}});
+  // After the 101 the connection carries the serial port's bytes both ways, unchanged.
+  if (conn.SwitchProtocols("tcp")) RelayUntilClosed(conn.fd(), serial->get());
+  daemon.ReleaseConsole(cmd.name);
+  daemon.logger().Info("api", "console of " + cmd.name + " detached", {{"workload", cmd.name}});
+}
+
+std::string UsbDeviceId(const std::string& usb_id) {
+  // QEMU ids start with a letter and hold letters, digits, '-', '.' and '_'; one id per
+  // host device, so detach finds what attach made from the same text.
+  std::string id = "usb-";
+  for (char c : usb_id) id += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '-';
+  return id;
+}
+
+Result<std::string> Daemon::UsbAttach(const std::string& name, const std::string& usb_id) {
+  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
+  std::string id = UsbDeviceId(usb_id);
+  Status st = d->UsbAttach(name, id, usb_id);
+  if (!st) return std::move(st).error().Context("usb attach " + usb_id + " to " + name);
+  Event(name, "usb-attached", usb_id + " attached to " + name + " as " + id);
+  return id;
+}
+
+Status Daemon::UsbDetach(const std::string& name, const std::string& usb_id) {
+  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
+  SV_TRY_CTX(d->UsbDetach(name, UsbDeviceId(usb_id)), "usb detach " + usb_id + " from " + name);
+  Event(name, "usb-detached", usb_id + " detached from " + name);
+  return Ok();
+}
+
+Result<Driver*> Daemon::RunningDriver(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  return d;
+}
+
+Result<std::string> Daemon::ClaimConsole(const std::string& name) {
+  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
+  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  Driver* d = DriverFor(r->kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  if (r->phase != "running")
+    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  auto path = d->ConsoleSocket(name);
+  if (!path && path.error().code() == ErrorCode::kUnsupported) {
+    return Error(ErrorCode::kUnsupported,
+                 "kind " + r->kind + " has no interactive console (microvm workloads have one; " +
+                     "`storevisor logs -f " + name + "` shows the output of the others)");
+  }
+  if (!path) return path;
+  std::lock_guard lock(consoles_mu_);
+  // QEMU's socket chardev serves one client; a second would wait unseen in its backlog.
+  if (!consoles_.insert(name).second) {
+    return Error(ErrorCode::kConflict, "the console of " + name +
+                                           " is in use by another client (one at a time; it "
+                                           "detaches with Ctrl-])");
+  }
+  return path;
+}
+
+void Daemon::ReleaseConsole(const std::string& name) {
+  std::lock_guard lock(consoles_mu_);
+  consoles_.erase(name);
 }
 
 Result<std::string> Daemon::Screenshot(const std::string& name) {

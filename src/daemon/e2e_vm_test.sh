@@ -33,6 +33,19 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; SV events 2>&1 | tail -20; tail -20 "$T/daemon.log"; exit 1; }
 pid_of() { SV ps -o json | python3 -c "import json,sys; print(next((w['pid'] for w in json.load(sys.stdin) if w['name']=='$1'), ''))"; }
+# console_says LINE WANT: types LINE into the guest's serial console (its shell on ttyS0)
+# through `storevisor console` without a terminal and waits up to 20 s for WANT to come back.
+console_says() {
+  rm -f "$T/in" && mkfifo "$T/in"
+  SV console pos --tail 0 --linger 200 < "$T/in" > "$T/console.out" 2>&1 &
+  local cpid=$! ok=1
+  exec 3> "$T/in"
+  printf '%s\n' "$1" >&3
+  for _ in $(seq 200); do grep -q -- "$2" "$T/console.out" && { ok=0; break; }; sleep 0.1; done
+  exec 3>&-
+  wait "$cpid" || ok=1
+  return $ok
+}
 field_of() { SV ps -o json | python3 -c "import json,sys; print(next((w['$2'] for w in json.load(sys.stdin) if w['name']=='$1'), ''))"; }
 cat > "$T/vm.yaml" <<YAML
 apiVersion: storevisor.io/v1
@@ -71,14 +84,26 @@ grep -qx "$qemu" "$cg/cgroup.procs" || fail "QEMU $qemu not in $cg"
 [ "$(cat "$cg/$lim")" = 536870912 ] || fail "memory limit $(cat "$cg/$lim")"
 [ -e /sys/fs/cgroup/cpuset ] && { [ "$(cat /sys/fs/cgroup/cpuset/storevisor/daemon/pos/cpuset.cpus)" = 0 ] || fail "cpuset"; }
 [ "$(cat /sys/kernel/mm/ksm/run)" = 1 ] || fail "KSM not switched on"
+[ "$(field_of pos usageSource)" = cgroup ] && [ "$(field_of pos memoryBytes)" -gt 0 ] || fail "usage of pos: $(field_of pos usageSource) $(field_of pos memoryBytes)"
 ls -d "$T"/state/snapshots/pos-* >/dev/null || fail "no snapshot"
 boot1=$(SV exec pos -- /bin/cat /proc/sys/kernel/random/boot_id)
-echo "== console streams the serial output"
-# After a restore the serial log holds only what the guest printed since (QEMU reopens the
-# file): print a marker on the guest's console rather than rely on late kernel messages.
-SV exec pos -- /bin/sh -c 'echo e2e-console-marker > /dev/ttyS0' || fail "write to the serial port"
-timeout 2 "$BIN/storevisor" --socket "$SOCK" console pos --tail 50 > "$T/console.txt" || true
-grep -q e2e-console-marker "$T/console.txt" || fail "console did not print the marker: $(cat "$T/console.txt")"
+echo "== console input: a line typed into the guest's serial shell is answered, and logged"
+# The echo of the typed line shows $((6*7)) unexpanded: only the shell's answer has 42.
+console_says 'echo sv-console-$((6*7))' 'sv-console-42' || fail "no answer on the console: $(cat "$T/console.out")"
+SV logs pos | grep -q '^sv-console-42' || fail "the answer is not in the console log"
+timeout 10 "$BIN/storevisor" --socket "$SOCK" console pos --tail 50 < /dev/null > "$T/console.txt" || fail "console without input"
+grep -q '^sv-console-42' "$T/console.txt" || fail "console --tail does not show earlier output: $(cat "$T/console.txt")"
+rm -f "$T/hold" && mkfifo "$T/hold"
+SV console pos --tail 0 < "$T/hold" > /dev/null 2>&1 &
+HOLD=$!
+exec 4> "$T/hold"
+for _ in $(seq 50); do grep -q "console of pos attached" "$T/daemon.log" && break; sleep 0.1; done
+set +e
+SV console pos --tail 0 < /dev/null > /dev/null 2> "$T/err.txt"; rc=$?
+set -e
+exec 4>&-
+wait "$HOLD" || true
+[ "$rc" = 5 ] && grep -q "in use by another client" "$T/err.txt" || fail "second console client: status $rc, $(cat "$T/err.txt")"
 echo "== a second start restores the same snapshot (same boot)"
 SV apply -f "$T/empty.yaml" --timeout 60 >/dev/null || fail "apply empty"
 start=$(date +%s%N)
@@ -93,6 +118,7 @@ kill -0 "$qemu" || fail "QEMU died with the daemon"
 start_daemon
 [ "$(pid_of pos)" = "$qemu" ] || fail "pid changed"
 SV events | grep -q "adopted pid $qemu" || fail "no adoption event"
+console_says 'echo after-restart-$((5+5))' 'after-restart-10' || fail "console after the daemon's restart: $(cat "$T/console.out")"
 echo "== an empty profile stops it"
 SV apply -f "$T/empty.yaml" --timeout 60 >/dev/null || fail "apply empty"
 for _ in $(seq 50); do kill -0 "$qemu" 2>/dev/null || break; sleep 0.1; done

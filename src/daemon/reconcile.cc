@@ -323,6 +323,7 @@ Status Daemon::DeleteWorkload(const std::string& name) {
     std::lock_guard lock(sup_mu_);
     sup_.erase(name);
   }
+  PruneCgroupsIfNoWorkloads();
   Event(name, "deleted", name + " deleted");
   return Ok();
 }

@@ -2,11 +2,13 @@
 // checks, restarts with capped exponential backoff, samples CPU and memory.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include "common/files.h"
 #include "daemon/daemon.h"
+#include "daemon/drivers/cgroup.h"
 #include "daemon/health.h"
 
 namespace storevisor::daemon {
@@ -306,37 +308,33 @@ void Daemon::PromoteGated() {
 }
 
 void Daemon::SampleUsage(const WorkloadRecord& r) {
-  auto stat = ReadFile("/proc/" + std::to_string(r.pid) + "/stat", 4096);
-  auto status = ReadFile("/proc/" + std::to_string(r.pid) + "/status", 16384);
-  if (!stat || !status) return;
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos) return;
-  // Fields after comm: state(3) ... utime(14) stime(15) cutime(16) cstime(17).
-  std::vector<uint64_t> fields;
-  size_t pos = close + 2;
-  for (int f = 3; f <= 17 && pos < stat->size(); ++f) {
-    size_t sp = stat->find(' ', pos);
-    fields.push_back(std::strtoull(stat->c_str() + pos, nullptr, 10));
-    pos = sp == std::string::npos ? stat->size() : sp + 1;
+  // The workload's cgroup counts every process in it (a container's execs, QEMU's threads
+  // and helpers); the main process alone is the fallback where there is no cgroup.
+  std::string source = "cgroup";
+  auto usage = ReadCgroupUsage(WorkloadCgroupPath(r.name));
+  if (!usage) {
+    usage = ReadProcessUsage(r.pid);
+    source = "process";
   }
-  if (fields.size() < 15) return;
-  const uint64_t ticks = fields[11] + fields[12] + fields[13] + fields[14];
-  uint64_t rss_kb = 0;
-  size_t rss = status->find("VmRSS:");
-  if (rss != std::string::npos) rss_kb = std::strtoull(status->c_str() + rss + 6, nullptr, 10);
+  if (!usage) return;
   std::lock_guard sl(sup_mu_);
   Supervision& s = Sup(r.name);
   const int64_t now = NowMs();
+  if (s.usage_source != source) {  // two counters are not comparable: start again
+    s.usage_source = source;
+    s.last_cpu_sample_ms = 0;
+  }
+  // A rate over the sampling interval (at least a second, so a 50 ms tick is not noise).
   if (s.last_cpu_sample_ms > 0 && now - s.last_cpu_sample_ms >= 1000) {
-    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const double used = static_cast<double>(ticks - std::min(ticks, s.last_cpu_ticks)) / hz;
-    s.cpu_percent = 100.0 * used / (static_cast<double>(now - s.last_cpu_sample_ms) / 1000.0);
+    const double used_ns =
+        static_cast<double>(usage->cpu_ns - std::min(usage->cpu_ns, s.last_cpu_ns));
+    s.cpu_percent = 100.0 * used_ns / (static_cast<double>(now - s.last_cpu_sample_ms) * 1e6);
   }
   if (s.last_cpu_sample_ms == 0 || now - s.last_cpu_sample_ms >= 1000) {
-    s.last_cpu_ticks = ticks;
+    s.last_cpu_ns = usage->cpu_ns;
     s.last_cpu_sample_ms = now;
   }
-  s.memory_bytes = rss_kb * 1024;
+  s.memory_bytes = usage->memory_bytes;
 }
 
 }  // namespace storevisor::daemon

@@ -3,13 +3,17 @@
 // computed at image build time), names the virtio-serial ports under
 // /dev/virtio-ports/ (there is no udev), then either starts the built-in agent or,
 // with `sv.root=DEV` on the kernel command line, mounts DEV and moves into it to run
-// Debian's qemu-guest-agent there. It reaps orphans, restarts the agent if it dies,
-// and powers off on SIGUSR2, on the ACPI power button, or reboots on SIGTERM.
+// Debian's qemu-guest-agent there. It reaps orphans, restarts the agent if it dies, keeps
+// a root shell on the serial console ttyS0 (as a getty would; only the host's root reaches
+// that console, through the VM's console socket), and powers off on SIGUSR2, on the ACPI
+// power button, or reboots on SIGTERM. `sv.console=off` on the kernel command line leaves
+// ttyS0 without a shell.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/input.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -189,6 +193,35 @@ pid_t StartAgent(const std::vector<std::string>& argv) {
   return pid;
 }
 
+// /bin/sh on the serial console, in its own session with ttyS0 as its controlling terminal
+// (so Ctrl-C reaches what runs in it); -1 when the guest has no ttyS0 or no shell.
+pid_t StartConsoleShell() {
+  if (access("/dev/ttyS0", F_OK) != 0 || access("/bin/sh", X_OK) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    setsid();
+    int fd = open("/dev/ttyS0", O_RDWR);  // the session leader's first tty: its ctty
+    if (fd < 0) _exit(127);
+    ioctl(fd, TIOCSCTTY, 0);
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2) close(fd);
+    char sh[] = "/bin/sh";
+    char* args[] = {sh, nullptr};
+    char env0[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char env1[] = "HOME=/";
+    char env2[] = "TERM=vt100";
+    char* envp[] = {env0, env1, env2, nullptr};
+    execve(sh, args, envp);
+    _exit(127);
+  }
+  return pid;
+}
+
 [[noreturn]] void PowerOff(int how) {
   Log(how == RB_AUTOBOOT ? "rebooting" : "powering off");
   kill(-1, SIGTERM);
@@ -245,6 +278,8 @@ int main() {
   std::vector<int> inputs = OpenInputs();
   pid_t agent_pid = StartAgent(agent);
   Log("ready for the agent");
+  const bool console_shell = CmdlineValue(cmdline, "sv.console") != "off";
+  pid_t shell_pid = console_shell ? StartConsoleShell() : -1;
   for (;;) {
     std::vector<pollfd> fds{{sfd, POLLIN, 0}};
     for (int fd : inputs) fds.push_back({fd, POLLIN, 0});
@@ -263,6 +298,9 @@ int main() {
         Log("agent exited (status " + std::to_string(status) + "), restarting");
         sleep(1);
         agent_pid = StartAgent(agent);
+      } else if (pid == shell_pid) {
+        sleep(1);  // `exit` in the console shell: a new one, as a getty respawns
+        shell_pid = StartConsoleShell();
       }
     }
   }

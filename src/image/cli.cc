@@ -3,11 +3,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "common/unique_fd.h"
 #include "image/image.h"
+#include "image/manifest.h"
+#include "image/registry_auth.h"
 
 namespace storevisor::image {
 namespace {
@@ -16,7 +20,8 @@ constexpr const char* kUsage =
     "usage: storevisor-image [--root DIR] COMMAND\n"
     "  import [--allow-devices] FILE|DIR [NAME:TAG]   OCI layout (dir or tar) or docker-archive "
     "tar\n"
-    "  pull [--insecure] [--allow-devices] [--platform OS/ARCH] HOST:PORT/NAME[:TAG]\n"
+    "  pull [--insecure] [--allow-devices] [--platform OS/ARCH] [--username U]\n"
+    "       [--password-stdin] [--authfile F] HOST:PORT/NAME[:TAG]\n"
     "                          from an OCI distribution registry (--insecure: plain HTTP)\n"
     "  build-from-dir [--cmd ARG]... [--env K=V]... [--workdir D] [--user U[:G]] DIR NAME:TAG\n"
     "  ls [--json] | inspect NAME:TAG | rm NAME:TAG | gc\n"
@@ -128,8 +133,48 @@ std::function<void(const PullProgress&)> ByteProgress() {
   };
 }
 
+// Registry credentials, first found wins: --username (+ --password-stdin), the environment
+// (STOREVISOR_REGISTRY_USERNAME / STOREVISOR_REGISTRY_PASSWORD), the auth file (--authfile,
+// else $REGISTRY_AUTH_FILE; containers-auth.json format) entry for the registry's host.
+Status PullCredentials(const std::string& ref, bool password_stdin, std::string authfile,
+                       PullOptions& o) {
+  if (password_stdin) {
+    if (o.username.empty())
+      return Error(ErrorCode::kInvalidArgument, "--password-stdin needs --username");
+    SV_ASSIGN_OR_RETURN(std::string pw, ReadAll(0, 4096));
+    while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
+    o.password = pw;
+    return Ok();
+  }
+  if (!o.username.empty()) {
+    const char* pw = std::getenv("STOREVISOR_REGISTRY_PASSWORD");
+    o.password = pw != nullptr ? pw : "";
+    return Ok();
+  }
+  const char* user = std::getenv("STOREVISOR_REGISTRY_USERNAME");
+  if (user != nullptr && *user != '\0') {
+    o.username = user;
+    const char* pw = std::getenv("STOREVISOR_REGISTRY_PASSWORD");
+    o.password = pw != nullptr ? pw : "";
+    return Ok();
+  }
+  if (authfile.empty()) {
+    const char* env = std::getenv("REGISTRY_AUTH_FILE");
+    if (env == nullptr || *env == '\0') return Ok();
+    authfile = env;
+  }
+  SV_ASSIGN_OR_RETURN(RegistryRef r, ParseRegistryRef(ref));
+  std::string host = r.host + (r.port != 0 ? ":" + std::to_string(r.port) : "");
+  SV_ASSIGN_OR_RETURN(RegistryCredentials c, CredentialsFromAuthFile(authfile, host));
+  o.username = c.username;
+  o.password = c.password;
+  return Ok();
+}
+
 int CmdPull(Store& store, std::vector<std::string>& a) {
   PullOptions o;
+  bool password_stdin = false;
+  std::string authfile;
   o.progress = [](const std::string& line) { std::fprintf(stderr, "  %s\n", line.c_str()); };
   o.bytes = ByteProgress();
   std::vector<std::string> pos;
@@ -138,6 +183,12 @@ int CmdPull(Store& store, std::vector<std::string>& a) {
       o.insecure = true;
     } else if (a[i] == "--allow-devices") {
       o.allow_devices = true;
+    } else if (a[i] == "--username" && i + 1 < a.size()) {
+      o.username = a[++i];
+    } else if (a[i] == "--password-stdin") {
+      password_stdin = true;
+    } else if (a[i] == "--authfile" && i + 1 < a.size()) {
+      authfile = a[++i];
     } else if (a[i] == "--platform" && i + 1 < a.size()) {
       std::string p = a[++i];
       size_t slash = p.find('/');
@@ -152,6 +203,8 @@ int CmdPull(Store& store, std::vector<std::string>& a) {
     }
   }
   if (pos.size() != 1) return Usage("pull needs HOST:PORT/NAME[:TAG]");
+  Status creds = PullCredentials(pos[0], password_stdin, authfile, o);
+  if (!creds) return Fail(creds.error());
   auto r = store.Pull(pos[0], o);
   if (!r) return Fail(r.error());
   std::printf("pulled %s %s (%zu layers, %llu bytes)\n", r->ref.c_str(),

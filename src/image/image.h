@@ -77,7 +77,11 @@ struct PullOptions {
   bool allow_devices = false;
   std::string os = "linux";  // the platform picked from an image index
   std::string architecture = "amd64";
-  int timeout_seconds = 30;                          // connect and per-read timeout
+  int timeout_seconds = 30;  // connect and per-read timeout
+  // Registry credentials, used only when the registry answers 401 (Basic auth, or sent to
+  // the token server of the Bearer flow). Never printed.
+  std::string username;
+  std::string password;
   std::function<void(const std::string&)> progress;  // one line per step
   std::function<void(const PullProgress&)> bytes;
 };
@@ -101,7 +105,8 @@ class Store {
   // Packs dir as a one-layer image.
   Result<ImageRecord> BuildFromDir(const std::string& dir, const std::string& ref,
                                    const BuildOptions& o);
-  // Pulls HOST[:PORT]/NAME[:TAG|@DIGEST] from an OCI distribution registry (token-less):
+  // Pulls HOST[:PORT]/NAME[:TAG|@DIGEST] from an OCI distribution registry (anonymous, Basic
+  // auth or the Bearer token flow, see PullOptions):
   // manifest or index (picks o.os/o.architecture), then config and layers, each streamed
   // to tmp/ while hashed, verified (digest and size) and renamed into blobs/; layers
   // already in the store are not downloaded again. An interrupted download is resumed by

@@ -1,5 +1,6 @@
-// A token-less client of the OCI distribution API (GET /v2/NAME/manifests/REF and
-// /v2/NAME/blobs/DIGEST) over cpp-httplib. Internal to src/image: Store::Pull uses it.
+// A client of the OCI distribution API (GET /v2/NAME/manifests/REF and
+// /v2/NAME/blobs/DIGEST) over cpp-httplib, with Basic auth and the Bearer token flow on a
+// 401. Internal to src/image: Store::Pull uses it.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "common/error.h"
 #include "image/manifest.h"
+#include "image/registry_auth.h"
 
 namespace httplib {
 class Client;
@@ -25,7 +27,10 @@ struct FetchedManifest {
 class RegistryClient {
  public:
   // insecure: plain HTTP; otherwise HTTPS with the system's CA certificates.
-  RegistryClient(const RegistryRef& ref, bool insecure, int timeout_seconds);
+  // credentials: used only when the registry answers 401 (Basic: sent as is; Bearer: sent
+  // to the token server, whose token is then used).
+  RegistryClient(const RegistryRef& ref, bool insecure, int timeout_seconds,
+                 RegistryCredentials credentials = {});
   RegistryClient(RegistryClient&&) noexcept;
   RegistryClient& operator=(RegistryClient&&) noexcept;
   ~RegistryClient();
@@ -44,7 +49,13 @@ class RegistryClient {
 
  private:
   std::string Url(const std::string& path) const;
+  // After a 401: sets the Authorization the challenge asks for (once per client).
+  Status Authenticate(const std::string& challenge, const std::string& what);
+  Error Unauthorized(const std::string& what, const std::string& url) const;
   RegistryRef ref_;
+  RegistryCredentials creds_;
+  int timeout_seconds_ = 30;
+  bool authenticated_ = false;
   std::string base_;
   std::unique_ptr<httplib::Client> http_;
 };

@@ -116,7 +116,8 @@ class RealRegistryTest : public ::testing::Test {
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
         "    rootdirectory: " +
         storage +
-        "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
+        "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n" +
+        ExtraConfig();
     ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/registry.yml", config));
     SpawnOptions so;
     so.argv = {"docker-registry", "serve", dir_.path() + "/registry.yml"};
@@ -129,13 +130,16 @@ class RealRegistryTest : public ::testing::Test {
     probe.set_connection_timeout(0, 200000);
     for (int i = 0; i < 100; ++i) {
       auto res = probe.Get("/v2/");
-      if (res && res->status == 200) {
+      if (res && (res->status == 200 || res->status == 401)) {
         registry_ = std::move(*child);
         return;
       }
       if (child->Wait(std::chrono::milliseconds(100)).has_value()) return;  // died: retry
     }
   }
+
+  // Added to the registry's configuration (an auth section).
+  virtual std::string ExtraConfig() const { return ""; }
 
   std::string Host() const { return "127.0.0.1:" + std::to_string(port_); }
 
@@ -166,8 +170,9 @@ class RealRegistryTest : public ::testing::Test {
   }
 
   void Push(const std::string& layout, const std::string& tag, const std::string& dest,
-            bool all = false) {
+            bool all = false, const std::string& creds = "") {
     std::vector<std::string> argv = {"skopeo", "copy", "--quiet", "--dest-tls-verify=false"};
+    if (!creds.empty()) argv.push_back("--dest-creds=" + creds);
     if (all) argv.push_back("--multi-arch=all");
     argv.push_back("oci:" + layout + ":" + tag);
     argv.push_back("docker://" + Host() + "/" + dest);
@@ -300,6 +305,64 @@ TEST_F(RealRegistryTest, PicksLinuxAmd64FromAnIndex) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Debian's docker-registry with htpasswd (bcrypt) Basic auth.
+
+class HtpasswdRegistryTest : public RealRegistryTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "SKIPPED: needs root (overlayfs, chown)";
+    if (!Have("htpasswd")) GTEST_SKIP() << "SKIPPED: htpasswd missing (apache2-utils)";
+    auto line = RunCommand({"htpasswd", "-Bbn", "alice", "s3cret"});
+    ASSERT_TRUE(line.has_value());
+    ASSERT_EQ(line->status.exit_code, 0) << line->err;
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/htpasswd", line->out));
+    RealRegistryTest::SetUp();
+  }
+  std::string ExtraConfig() const override {
+    return "auth:\n  htpasswd:\n    realm: storevisor-test\n    path: " + dir_.path() +
+           "/htpasswd\n";
+  }
+  CommandOutput PullCli(const std::string& prefix, const std::string& flags) {
+    std::string cmd = prefix + " " + Bin("storevisor-image") + " --root " + dir_.path() +
+                      "/dst pull --insecure " + flags + " " + Host() + "/demo/busybox:1";
+    auto out = RunCommand({"/bin/sh", "-c", cmd}, std::chrono::seconds(120));
+    EXPECT_TRUE(out.has_value());
+    return out ? *out : CommandOutput{};
+  }
+};
+
+TEST_F(HtpasswdRegistryTest, BasicAuthWithCredentialsFromFlagEnvAndFile) {
+  std::string src = dir_.path() + "/src";
+  BuildBusybox(src, "demo/busybox:1", {"/bin/cat", "/etc/motd"});
+  Push(ExportLayout(src, {{"demo/busybox:1", "one"}}), "one", "demo/busybox:1", false,
+       "alice:s3cret");
+  // No credentials: permission-denied (6), saying how to give them.
+  auto anon = PullCli("", "");
+  EXPECT_EQ(anon.status.exit_code, 6) << anon.err;
+  EXPECT_NE(anon.err.find("wants credentials"), std::string::npos) << anon.err;
+  // A wrong password: refused, the user named, the password never printed.
+  auto wrong =
+      PullCli("STOREVISOR_REGISTRY_USERNAME=alice STOREVISOR_REGISTRY_PASSWORD=hunter2-wrong", "");
+  EXPECT_EQ(wrong.status.exit_code, 6) << wrong.err;
+  EXPECT_NE(wrong.err.find("refused the credentials of user 'alice'"), std::string::npos)
+      << wrong.err;
+  EXPECT_EQ(wrong.err.find("hunter2"), std::string::npos) << wrong.err;
+  EXPECT_FALSE(fs::exists(dir_.path() + "/dst/index.json") &&
+               ReadFile(dir_.path() + "/dst/index.json")->find("busybox") != std::string::npos);
+  // --username + --password-stdin.
+  auto ok = PullCli("printf 's3cret\\n' |", "--username alice --password-stdin");
+  ASSERT_EQ(ok.status.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("pulled " + Host() + "/demo/busybox:1"), std::string::npos) << ok.out;
+  EXPECT_EQ(ok.err.find("s3cret"), std::string::npos) << ok.err;
+  // An auth file (containers-auth.json), base64 of alice:s3cret, into a fresh store.
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/auth.json",
+                              R"({"auths":{")" + Host() + R"(":{"auth":"YWxpY2U6czNjcmV0"}}})"));
+  (void)RemoveAll(dir_.path() + "/dst");
+  auto file = PullCli("", "--authfile " + dir_.path() + "/auth.json");
+  EXPECT_EQ(file.status.exit_code, 0) << file.err;
+}
+
+// ---------------------------------------------------------------------------------------
 // A registry that misbehaves on purpose.
 
 class HostileRegistryTest : public ::testing::Test {
@@ -314,9 +377,21 @@ class HostileRegistryTest : public ::testing::Test {
                 {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(layer_)}}}}};
     config_ = cfg.dump();
     manifest_ = ManifestFor(layer_.size());
+    server_.Get("/token", [this](const httplib::Request& req, httplib::Response& res) {
+      // base64("alice:s3cret"); the scope asked for must be the one the challenge named.
+      if (req.get_header_value("Authorization") != "Basic YWxpY2U6czNjcmV0" ||
+          req.get_param_value("scope") != "repository:bearer:pull" ||
+          req.get_param_value("service") != "hostile") {
+        res.status = 401;
+        return;
+      }
+      tokens_issued_++;
+      res.set_content(R"({"token":"tok-123","expires_in":300})", "application/json");
+    });
     server_.Get(R"(/v2/([a-z/]+)/manifests/(.+))", [this](const httplib::Request& req,
                                                           httplib::Response& res) {
       std::string repo = req.matches[1];
+      if (NeedsToken(req, res)) return;
       if (repo == "auth") {
         res.status = 401;
         return;
@@ -337,6 +412,7 @@ class HostileRegistryTest : public ::testing::Test {
                                                                     httplib::Response& res) {
       std::string repo = req.matches[1];
       std::string digest = req.matches[2];
+      if (NeedsToken(req, res)) return;
       if (digest == Sha256Of(config_)) {
         res.set_content(config_, "application/octet-stream");
         return;
@@ -365,6 +441,19 @@ class HostileRegistryTest : public ::testing::Test {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Repository "bearer" wants the token of the Bearer flow on every request.
+  bool NeedsToken(const httplib::Request& req, httplib::Response& res) const {
+    if (std::string(req.matches[1]) != "bearer" ||
+        req.get_header_value("Authorization") == "Bearer tok-123") {
+      return false;
+    }
+    res.status = 401;
+    res.set_header("WWW-Authenticate",
+                   "Bearer realm=\"http://127.0.0.1:" + std::to_string(port_) +
+                       "/token\",service=\"hostile\",scope=\"repository:bearer:pull\"");
+    return true;
+  }
+
   std::string ManifestFor(uint64_t layer_size) const {
     return json{{"schemaVersion", 2},
                 {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
@@ -379,8 +468,11 @@ class HostileRegistryTest : public ::testing::Test {
         .dump();
   }
 
-  Result<ImageRecord> Pull(const std::string& repo) {
+  Result<ImageRecord> Pull(const std::string& repo, const std::string& user = "",
+                           const std::string& password = "") {
     PullOptions o;
+    o.username = user;
+    o.password = password;
     o.insecure = true;
     o.timeout_seconds = 5;
     return Store(root()).Pull("127.0.0.1:" + std::to_string(port_) + "/" + repo + ":1", o);
@@ -401,6 +493,7 @@ class HostileRegistryTest : public ::testing::Test {
   int port_ = 0;
   std::atomic<bool> healed_{false};
   std::atomic<int> ranges_seen_{0};
+  std::atomic<int> tokens_issued_{0};
 };
 
 TEST_F(HostileRegistryTest, RefusesBadAnswersWithNothingStored) {
@@ -414,7 +507,7 @@ TEST_F(HostileRegistryTest, RefusesBadAnswersWithNothingStored) {
                         Case{"malformed", ErrorCode::kGuestFault, "not valid JSON"},
                         Case{"liar", ErrorCode::kGuestFault, "Docker-Content-Digest"},
                         Case{"oversize", ErrorCode::kGuestFault, "bytes"},
-                        Case{"auth", ErrorCode::kPermissionDenied, "authentication"}}) {
+                        Case{"auth", ErrorCode::kPermissionDenied, "wants credentials"}}) {
     auto r = Pull(c.repo);
     ASSERT_FALSE(r.has_value()) << c.repo;
     EXPECT_EQ(r.error().code(), c.code) << c.repo << ": " << r.error().message();
@@ -431,6 +524,33 @@ TEST_F(HostileRegistryTest, RefusesBadAnswersWithNothingStored) {
   ASSERT_TRUE(cli.has_value());
   EXPECT_EQ(cli->status.exit_code, 12) << cli->err;
   EXPECT_NE(cli->err.find("digest mismatch"), std::string::npos) << cli->err;
+}
+
+TEST_F(HostileRegistryTest, BearerTokenFlow) {
+  auto anon = Pull("bearer");
+  ASSERT_FALSE(anon.has_value());
+  EXPECT_EQ(anon.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_NE(anon.error().message().find("token server wants credentials"), std::string::npos)
+      << anon.error().message();
+  auto wrong = Pull("bearer", "alice", "hunter2-wrong");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_NE(wrong.error().message().find("refused the credentials of user 'alice'"),
+            std::string::npos)
+      << wrong.error().message();
+  EXPECT_EQ(wrong.error().message().find("hunter2"), std::string::npos);
+  ExpectNothingStored();
+  auto ok = Pull("bearer", "alice", "s3cret");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(tokens_issued_.load(), 1);  // one token served the manifest and both blobs
+  // The CLI: a wrong password exits with permission-denied (6).
+  auto cli = RunCommand({"/usr/bin/env", "STOREVISOR_REGISTRY_USERNAME=alice",
+                         "STOREVISOR_REGISTRY_PASSWORD=hunter2-wrong", Bin("storevisor-image"),
+                         "--root", dir_.path() + "/cli", "pull", "--insecure",
+                         "127.0.0.1:" + std::to_string(port_) + "/bearer:1"});
+  ASSERT_TRUE(cli.has_value());
+  EXPECT_EQ(cli->status.exit_code, 6) << cli->err;
+  EXPECT_EQ(cli->err.find("hunter2"), std::string::npos) << cli->err;
 }
 
 TEST_F(HostileRegistryTest, TruncatedBlobIsRefusedThenResumed) {

@@ -662,7 +662,8 @@ Result<ImageRecord> Store::Pull(const std::string& ref_text, const PullOptions& 
   SV_ASSIGN_OR_RETURN(Lock lock, Lock::Take(root_));
   StoreImpl s(root_);
   SV_TRY(s.Prepare());
-  RegistryClient client(ref, o.insecure, o.timeout_seconds);
+  RegistryClient client(ref, o.insecure, o.timeout_seconds,
+                        RegistryCredentials{o.username, o.password});
   auto say = [&](const std::string& line) {
     if (o.progress) o.progress(line);
   };

@@ -99,6 +99,19 @@ for _ in $(seq 30); do SV events | grep -q "qmp-resume" && break; sleep 0.1; don
 SV events | grep -q "qmp-stop .*pos-legacy: QMP STOP" || fail "no qmp-stop event"
 SV events | grep -q "qmp-resume" || fail "no qmp-resume event"
 
+echo "== USB hot-plug through the daemon (no USB hardware here: QEMU's own answers)"
+# By current bus:address QEMU looks the device up at once and refuses; by vendor:product it
+# accepts and waits for the device to appear, as in legacy_integration_test.
+set +e; out=$(SV usb attach pos-legacy 9:9 2>&1); rc=$?; set -e
+[ "$rc" != 0 ] && echo "$out" | grep -q "failed to find host usb device 9:9" || fail "usb attach 9:9: exit $rc: $out"
+SV usb attach pos-legacy 0c2e:0b62 | grep -q "QEMU device usb-0c2e-0b62" || fail "usb attach 0c2e:0b62"
+SV events | grep -q "usb-attached .*0c2e:0b62 attached to pos-legacy" || fail "no usb-attached event"
+SV usb detach pos-legacy 0c2e:0b62 >/dev/null || fail "usb detach"
+set +e; SV usb detach pos-legacy 0c2e:0b62 2>/dev/null; rc=$?
+SV usb attach pos-legacy 0c2e:b62 2>/dev/null; rc2=$?; set -e
+[ "$rc" != 0 ] || fail "a second detach of the same device succeeded"
+[ "$rc2" = 2 ] || fail "a malformed USB id: exit $rc2, expected 2"
+
 echo "== the display: only with the profile's token, then VNC's RFB stream"
 display() {  # TOKEN -> first line of the answer
   python3 - "$SOCK" "$1" <<'PY'

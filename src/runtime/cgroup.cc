@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "runtime/devices_bpf.h"
 
 namespace storevisor::runtime {
 namespace {
@@ -75,30 +77,55 @@ Result<std::vector<std::string>> V1Hierarchies(const std::string& root) {
   return out;
 }
 
-// In v1 a new cpuset is empty and refuses tasks: copy cpus and mems from its parent.
-Status InitCpuset(const std::string& dir) {
-  std::string parent = dir.substr(0, dir.find_last_of('/'));
-  for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
-    SV_ASSIGN_OR_RETURN(std::string mine, ReadSmall(dir + "/" + f));
-    if (!Trim(mine).empty()) continue;
-    SV_ASSIGN_OR_RETURN(std::string theirs, ReadSmall(parent + "/" + f));
-    SV_TRY(WriteCgroupFile(dir + "/" + f, Trim(theirs)));
-  }
-  return Ok();
+// In v1 a new cpuset is empty and refuses tasks: a level we made gets cpus and mems
+// copied from its parent (read once, then written down the chain of new levels).
+struct CpusetValues {
+  std::string cpus, mems;
+};
+
+Result<CpusetValues> ReadCpuset(const std::string& dir) {
+  SV_ASSIGN_OR_RETURN(std::string cpus, ReadSmall(dir + "/cpuset.cpus"));
+  SV_ASSIGN_OR_RETURN(std::string mems, ReadSmall(dir + "/cpuset.mems"));
+  return CpusetValues{Trim(cpus), Trim(mems)};
 }
 
-// mkdir -p below base, one level at a time (cpuset levels get initialised).
+Status WriteCpuset(const std::string& dir, const CpusetValues& v) {
+  SV_TRY(WriteCgroupFile(dir + "/cpuset.cpus", v.cpus));
+  return WriteCgroupFile(dir + "/cpuset.mems", v.mems);
+}
+
+// `inherited` carries the values down the levels so the parent is read at most once.
+Status InitCpuset(const std::string& parent, const std::string& dir, bool made,
+                  std::optional<CpusetValues>& inherited) {
+  if (!made) {
+    // An existing level may still be empty (made by someone else, never filled).
+    SV_ASSIGN_OR_RETURN(CpusetValues mine, ReadCpuset(dir));
+    if (!mine.cpus.empty() && !mine.mems.empty()) {
+      inherited = mine;
+      return Ok();
+    }
+  }
+  if (!inherited) {
+    SV_ASSIGN_OR_RETURN(CpusetValues from_parent, ReadCpuset(parent));
+    inherited = from_parent;
+  }
+  return WriteCpuset(dir, *inherited);
+}
+
+// mkdir -p below base, one level at a time (new cpuset levels get initialised).
 Status MakeLevels(const std::string& base, const std::string& rel, bool cpuset) {
   std::string cur = base;
+  std::optional<CpusetValues> inherited;
   size_t pos = 0;
   while (pos < rel.size()) {
     size_t next = rel.find('/', pos);
     if (next == std::string::npos) next = rel.size();
     if (next > pos) {
+      std::string parent = cur;
       cur += "/" + rel.substr(pos, next - pos);
-      if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-        return ErrnoError("cgroup: mkdir " + cur);
-      if (cpuset) SV_TRY(InitCpuset(cur));
+      bool made = ::mkdir(cur.c_str(), 0755) == 0;
+      if (!made && errno != EEXIST) return ErrnoError("cgroup: mkdir " + cur);
+      if (cpuset) SV_TRY(InitCpuset(parent, cur, made, inherited));
     }
     pos = next + 1;
   }
@@ -131,16 +158,9 @@ std::string DeviceRuleLine(const DeviceRule& r) {
   return std::string(1, r.type) + " " + num(r.major) + ":" + num(r.minor) + " " + r.access;
 }
 
-// Devices every container gets, as runc adds them (null, zero, full, random, urandom,
-// tty, console, ptmx, and the pty slaves).
-std::vector<DeviceRule> DefaultDeviceRules() {
-  return {{true, 'c', 1, 3, "rwm"},   {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
-          {true, 'c', 1, 8, "rwm"},   {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
-          {true, 'c', 5, 1, "rwm"},   {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
-          {true, 'c', 10, 200, "rwm"}};
-}
-
 Status RemoveTree(const std::string& dir) {
+  // Usually the cgroup has no children: one rmdir, no directory listing.
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
   if (DIR* d = ::opendir(dir.c_str())) {
     std::vector<std::string> children;
     while (dirent* e = ::readdir(d)) {
@@ -186,8 +206,8 @@ Result<CgroupMode> DetectCgroupMode(const std::string& mount_root) {
   return CgroupMode::kLegacy;
 }
 
-Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
-                              const std::string& mount_root) {
+Result<Cgroup> Cgroup::Plan(CgroupMode mode, const std::string& path,
+                            const std::string& mount_root) {
   std::string rel = path;
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
   if (rel.empty() || rel.find("..") != std::string::npos) {
@@ -195,19 +215,32 @@ Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
   }
   std::vector<std::string> dirs;
   if (mode == CgroupMode::kUnified) {
-    SV_TRY(EnableV2Controllers(mount_root, rel));
-    SV_TRY(MakeLevels(mount_root, rel, false));
     dirs.push_back(mount_root + "/" + rel);
   } else {
     SV_ASSIGN_OR_RETURN(auto hierarchies, V1Hierarchies(mount_root));
-    for (const auto& h : hierarchies) {
-      bool cpuset = (h + ",").find("cpuset,") != std::string::npos;
-      std::string base = JoinPath(mount_root, h);
-      SV_TRY(MakeLevels(base, rel, cpuset));
-      dirs.push_back(JoinPath(base, rel));
-    }
+    for (const auto& h : hierarchies) dirs.push_back(JoinPath(JoinPath(mount_root, h), rel));
+    // Hybrid: also a cgroup in the cgroup2 mount, for the device program (eBPF).
+    if (mode == CgroupMode::kHybrid) dirs.push_back(JoinPath(mount_root + "/unified", rel));
   }
   return Cgroup(mode, std::move(dirs), rel);
+}
+
+Status Cgroup::Make() const {
+  for (const auto& d : dirs_) {
+    std::string base = d.substr(0, d.size() - rel_.size() - 1);
+    if (mode_ == CgroupMode::kUnified) SV_TRY(EnableV2Controllers(base, rel_));
+    std::string h = base.substr(base.find_last_of('/') + 1);
+    bool cpuset = mode_ != CgroupMode::kUnified && (h + ",").find("cpuset,") != std::string::npos;
+    SV_TRY(MakeLevels(base, rel_, cpuset));
+  }
+  return Ok();
+}
+
+Result<Cgroup> Cgroup::Create(CgroupMode mode, const std::string& path,
+                              const std::string& mount_root) {
+  SV_ASSIGN_OR_RETURN(Cgroup cg, Plan(mode, path, mount_root));
+  SV_TRY(cg.Make());
+  return cg;
 }
 
 Cgroup Cgroup::FromDirs(CgroupMode mode, std::vector<std::string> dirs, std::string rel) {
@@ -227,7 +260,18 @@ std::string Cgroup::DirFor(std::string_view controller) const {
 }
 
 Status Cgroup::Apply(const Resources& r, const std::vector<Device>& devices) const {
-  return mode_ == CgroupMode::kUnified ? ApplyV2(r) : ApplyV1(r, devices);
+  return mode_ == CgroupMode::kUnified ? ApplyV2(r, devices) : ApplyV1(r, devices);
+}
+
+std::string Cgroup::UnifiedDir() const {
+  if (mode_ == CgroupMode::kUnified) return dirs_.empty() ? "" : dirs_[0];
+  if (mode_ != CgroupMode::kHybrid) return "";
+  for (const auto& d : dirs_) {
+    if (d.size() > rel_.size() + 8 && d.compare(d.size() - rel_.size() - 9, 9, "/unified/") == 0) {
+      return d;
+    }
+  }
+  return "";
 }
 
 Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) const {
@@ -270,22 +314,25 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
     SV_TRY(WriteCgroupFile(blkio + f, std::to_string(*r.blkio_weight)));
   }
   if (!dev.empty() && !r.devices.empty()) {
-    for (const auto& rule : r.devices) {
+    for (const auto& rule : EffectiveDeviceRules(r.devices, devices)) {
       SV_TRY(WriteCgroupFile(dev + (rule.allow ? "/devices.allow" : "/devices.deny"),
                              DeviceRuleLine(rule)));
     }
-    std::vector<DeviceRule> allow = DefaultDeviceRules();
-    for (const auto& d : devices) {
-      if (d.type == 'c' || d.type == 'b') allow.push_back({true, d.type, d.major, d.minor, "rwm"});
-    }
-    for (const auto& rule : allow)
-      SV_TRY(WriteCgroupFile(dev + "/devices.allow", DeviceRuleLine(rule)));
+  }
+  // Hybrid: the container is also in a cgroup of the cgroup2 mount; a device program
+  // attaches to any v2 cgroup, whatever controllers that hierarchy has.
+  std::string v2 = UnifiedDir();
+  if (!v2.empty() && !r.devices.empty()) {
+    SV_TRY(AttachDeviceFilter(v2, CompileDeviceFilter(EffectiveDeviceRules(r.devices, devices))));
   }
   return Ok();
 }
 
-Status Cgroup::ApplyV2(const Resources& r) const {
+Status Cgroup::ApplyV2(const Resources& r, const std::vector<Device>& devices) const {
   const std::string& d = dirs_.at(0);
+  if (!r.devices.empty()) {
+    SV_TRY(AttachDeviceFilter(d, CompileDeviceFilter(EffectiveDeviceRules(r.devices, devices))));
+  }
   if (r.cpu_shares) {
     SV_TRY(WriteCgroupFile(d + "/cpu.weight", std::to_string(CpuSharesToWeight(*r.cpu_shares))));
   }
@@ -319,9 +366,12 @@ Status Cgroup::ApplyV2(const Resources& r) const {
   return Ok();
 }
 
-Status Cgroup::AddProcess(pid_t pid) const {
+Status Cgroup::AddProcess(pid_t pid, bool skip_unified) const {
   std::string p = std::to_string(pid);
-  for (const auto& d : dirs_) SV_TRY(WriteCgroupFile(d + "/cgroup.procs", p));
+  std::string v2 = skip_unified ? UnifiedDir() : "";
+  for (const auto& d : dirs_) {
+    if (d != v2) SV_TRY(WriteCgroupFile(d + "/cgroup.procs", p));
+  }
   return Ok();
 }
 
@@ -345,6 +395,12 @@ Result<CgroupStats> Cgroup::Stats() const {
   s.cpu_usage_ns = ReadU64(DirFor("cpuacct") + "/cpuacct.usage");
   s.pids_current = ReadU64(DirFor("pids") + "/pids.current");
   return s;
+}
+
+uint64_t Cgroup::OomKills() const {
+  if (mode_ == CgroupMode::kUnified) return ReadKeyed(dirs_.at(0) + "/memory.events", "oom_kill");
+  std::string mem = DirFor("memory");
+  return mem.empty() ? 0 : ReadKeyed(mem + "/memory.oom_control", "oom_kill");
 }
 
 Result<std::vector<pid_t>> Cgroup::Pids() const {
@@ -382,9 +438,10 @@ Status Cgroup::Destroy() const {
     SV_TRY(RemoveTree(d));
     // Parents made for this container (/storevisor, podman's parent...) go when empty.
     std::string rel = rel_;
+    std::string parent = d;
     while (rel.find('/') != std::string::npos) {
       size_t cut = rel.find_last_of('/');
-      std::string parent = d.substr(0, d.size() - (rel.size() - cut));
+      parent.resize(parent.size() - (rel.size() - cut));
       rel.resize(cut);
       if (::rmdir(parent.c_str()) != 0) break;
     }

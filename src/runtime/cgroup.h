@@ -19,17 +19,29 @@ class Cgroup {
   // directory, including name=systemd; v2: one directory with controllers enabled above).
   static Result<Cgroup> Create(CgroupMode mode, const std::string& path,
                                const std::string& mount_root = "/sys/fs/cgroup");
+  // Create in two steps: the directories it will have (nothing made yet), so that they can
+  // be recorded before anything exists on the host, then Make().
+  static Result<Cgroup> Plan(CgroupMode mode, const std::string& path,
+                             const std::string& mount_root = "/sys/fs/cgroup");
+  Status Make() const;
   // Re-opens a cgroup from the directories recorded in a container's state.
   static Cgroup FromDirs(CgroupMode mode, std::vector<std::string> dirs, std::string rel);
   const std::string& rel() const { return rel_; }
 
   CgroupMode mode() const { return mode_; }
-  // Absolute directories, one per v1 hierarchy or a single v2 one.
+  // Absolute directories, one per v1 hierarchy (plus one under the cgroup2 mount on
+  // hybrid) or a single v2 one.
   const std::vector<std::string>& dirs() const { return dirs_; }
 
   Status Apply(const Resources& resources, const std::vector<Device>& devices) const;
-  Status AddProcess(pid_t pid) const;
+  // skip_unified: the process was cloned into the v2 directory already (CLONE_INTO_CGROUP).
+  Status AddProcess(pid_t pid, bool skip_unified = false) const;
+  // The cgroup2 directory: the only one on v2, the one under the cgroup2 mount on hybrid
+  // (where device programs attach), "" on pure v1.
+  std::string UnifiedDir() const;
   Result<CgroupStats> Stats() const;
+  // How many processes the memory controller OOM-killed (one file read, for exit records).
+  uint64_t OomKills() const;
   Result<std::vector<pid_t>> Pids() const;
   // Signals every process until none is left (or a few rounds passed, for non-fatal signals).
   Status Signal(int sig) const;
@@ -43,7 +55,7 @@ class Cgroup {
   Cgroup(CgroupMode mode, std::vector<std::string> dirs, std::string rel)
       : mode_(mode), dirs_(std::move(dirs)), rel_(std::move(rel)) {}
   Status ApplyV1(const Resources& r, const std::vector<Device>& devices) const;
-  Status ApplyV2(const Resources& r) const;
+  Status ApplyV2(const Resources& r, const std::vector<Device>& devices) const;
 
   CgroupMode mode_;
   std::vector<std::string> dirs_;

@@ -158,22 +158,6 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& map
   return Ok();
 }
 
-Result<UniqueFd> ConnectConsole(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoError("socket");
-  UniqueFd owned(fd);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    return Error(ErrorCode::kInvalidArgument, "console socket path too long: " + path);
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return ErrnoError("connect console socket " + path);
-  }
-  return owned;
-}
-
 // Waits for 'R' (ready) or 'E'+message from the init.
 Status WaitReady(int sync_fd, pid_t pid) {
   char buf[4096];
@@ -266,10 +250,14 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   cfg.state_json = HookState(rec, "creating");
 
   uint64_t flags = CloneFlags(s);
-  if (q.prep->mode == CgroupMode::kUnified) {
-    cgroup_fd = UniqueFd(::open(cgroup.dirs().at(0).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!cgroup_fd.valid()) return ErrnoError("open cgroup " + cgroup.dirs()[0]);
-  } else if (flags & CLONE_NEWCGROUP) {
+  // The init is born in its v2 cgroup (on hybrid too: there, the one under the cgroup2
+  // mount), with no cgroup.procs write for it.
+  std::string v2 = cgroup.UnifiedDir();
+  if (!v2.empty()) {
+    cgroup_fd = UniqueFd(::open(v2.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!cgroup_fd.valid()) return ErrnoError("open cgroup " + v2);
+  }
+  if (q.prep->mode != CgroupMode::kUnified && (flags & CLONE_NEWCGROUP)) {
     // v1: the cgroup namespace is made by the init after it joined its cgroups.
     flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
     cfg.unshare_cgroupns = true;
@@ -298,7 +286,7 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
     SV_TRY(WriteIdMap(out.pid, "uid_map", s.uid_mappings));
     SV_TRY(WriteIdMap(out.pid, "gid_map", s.gid_mappings));
   }
-  if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid));
+  if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid, cgroup_fd.valid()));
   if (s.process->oom_score_adj) {
     std::string path = "/proc/" + std::to_string(pid) + "/oom_score_adj";
     SV_TRY_CTX(WriteFast(path, std::to_string(*s.process->oom_score_adj)), "oomScoreAdj");
@@ -313,7 +301,7 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   return out;
 }
 
-Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
+Result<Cgroup> PlanCgroup(const Prepared& p, const std::string& id) {
   // Containers the runtime names itself live under /storevisor/runtime; storevisord passes
   // its own linux.cgroupsPath under /storevisor/daemon, so the two never meet.
   std::string path =
@@ -324,22 +312,20 @@ Result<Cgroup> MakeCgroup(const Prepared& p, const std::string& id) {
                                               "paths (use podman --cgroup-manager=cgroupfs)");
   }
   if (path[0] != '/') path = "/" + path;
-  SV_ASSIGN_OR_RETURN(Cgroup cg, Cgroup::Create(p.mode, path));
-  // Two containers must never share a cgroup (delete would kill both): refuse one that is
-  // in use, and leave it alone.
-  auto in_use = cg.Pids();
-  if (in_use && !in_use->empty()) {
+  return Cgroup::Plan(p.mode, path);
+}
+
+// Two containers must never share a cgroup (delete would kill both): refuse one that is
+// in use before recording it as ours, and leave it alone.
+Status CheckCgroupFree(const Cgroup& cg) {
+  auto pids = cg.Pids();
+  if (pids && !pids->empty()) {
     return Error(ErrorCode::kAlreadyExists,
-                 "cgroup " + path + " already holds " + std::to_string(in_use->size()) +
+                 "cgroup /" + cg.rel() + " already holds " + std::to_string(pids->size()) +
                      " process(es) of another container: give this one its own "
                      "linux.cgroupsPath");
   }
-  Status applied = cg.Apply(p.spec.resources, p.spec.devices);
-  if (!applied) {
-    (void)cg.Destroy();
-    return std::move(applied).error();
-  }
-  return cg;
+  return Ok();
 }
 
 Status WritePidFile(const std::string& path, pid_t pid) {
@@ -370,13 +356,17 @@ Result<Launched> CreateContainer(const std::string& root, const std::string& id,
   rec.annotations = prep.spec.annotations;
   rec.poststart = HooksJson(prep.spec.hooks.poststart);
   rec.poststop = HooksJson(prep.spec.hooks.poststop);
-  SV_TRY(SaveRecord(root, rec));
-  SV_ASSIGN_OR_RETURN(Cgroup cg, MakeCgroup(prep, id));
-  cg_out.emplace(cg);
-  Rollback cg_rollback("", &*cg_out);
+  // The cgroup is recorded before it exists, so that `delete --force` finds it after a crash
+  // at any point from here on (one state write instead of one before and one after).
+  SV_ASSIGN_OR_RETURN(Cgroup cg, PlanCgroup(prep, id));
+  SV_TRY(CheckCgroupFree(cg));
   rec.cgroup_rel = cg.rel();
   rec.cgroup_dirs = cg.dirs();
   SV_TRY(SaveRecord(root, rec));
+  cg_out.emplace(cg);
+  Rollback cg_rollback("", &*cg_out);
+  SV_TRY(cg.Make());
+  SV_TRY(cg.Apply(prep.spec.resources, prep.spec.devices));
   LaunchRequest q{&root, id, &prep, &o, wait_for_start};
   SV_ASSIGN_OR_RETURN(Launched l, Launch(q, rec, *cg_out, cg_rollback));
   rec.pid = l.pid;
@@ -398,10 +388,7 @@ ExitInfo DecodeExit(int status, const std::optional<Cgroup>& cg) {
     e.signal = WTERMSIG(status);
     e.exit_code = 128 + e.signal;
   }
-  if (cg) {
-    auto stats = cg->Stats();
-    e.oom_killed = stats && stats->oom_kills > 0;
-  }
+  if (cg) e.oom_killed = cg->OomKills() > 0;
   return e;
 }
 
@@ -476,6 +463,22 @@ Status WaitGone(pid_t pid, uint64_t start) {
 }
 
 }  // namespace
+
+Result<UniqueFd> ConnectConsole(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError("socket");
+  UniqueFd owned(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return Error(ErrorCode::kInvalidArgument, "console socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError("connect console socket " + path);
+  }
+  return owned;
+}
 
 Runtime::Runtime(std::string root) : root_(std::move(root)) {}
 

@@ -58,7 +58,7 @@ Result<std::vector<NsFd>> OpenNamespaces(pid_t pid) {
 
 [[noreturn]] void Helper(const std::vector<NsFd>& ns, const std::vector<std::string>& cgroup_dirs,
                          const ExecOptions& o, const std::optional<SeccompProgram>& seccomp,
-                         int report) {
+                         int report, int console) {
   for (const auto& d : cgroup_dirs) {
     if (!WriteCgroupFile(d + "/cgroup.procs", "0")) Fail(report, ErrnoError("join cgroup " + d));
   }
@@ -67,7 +67,17 @@ Result<std::vector<NsFd>> OpenNamespaces(pid_t pid) {
   }
   pid_t child = ::fork();
   if (child < 0) Fail(report, ErrnoError("fork"));
-  if (child == 0) FinishAndExec(o.process, seccomp, o.preserve_fds, report);
+  if (child == 0) {
+    // The pty comes from the container's devpts (we are in its mount namespace now), so
+    // the slave is a real terminal inside the container.
+    if (console >= 0) {
+      Status t = SetUpTerminal(console);
+      if (!t) Fail(report, t.error());
+      ::close(console);
+    }
+    FinishAndExec(o.process, seccomp, o.preserve_fds, report);
+  }
+  if (console >= 0) ::close(console);
   std::string msg = "P" + std::to_string(child);
   (void)::send(report, msg.data(), msg.size(), MSG_NOSIGNAL);
   ::close(report);
@@ -95,8 +105,22 @@ Result<ExitInfo> Runtime::Exec(const std::string& id, const ExecOptions& o) {
   if (ComputeStatus(root_, rec) != ContainerStatus::kRunning) {
     return Error(ErrorCode::kConflict, "cannot exec in a container that is not running");
   }
+  // With a terminal the pty master goes to --console-socket, or (runc's way, when we
+  // wait) to us over a private socket, and we relay it to our stdio.
+  UniqueFd console, console_peer;
   if (o.process.terminal) {
-    return Error(ErrorCode::kUnsupported, "exec with a terminal is not supported yet");
+    if (!o.console_socket.empty()) {
+      SV_ASSIGN_OR_RETURN(console, ConnectConsole(o.console_socket));
+    } else if (o.detach) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "exec --tty --detach needs --console-socket: nobody would hold the terminal");
+    } else {
+      int cs[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) != 0)
+        return ErrnoError("socketpair for the terminal");
+      console_peer = UniqueFd(cs[0]);
+      console = UniqueFd(cs[1]);
+    }
   }
   SV_ASSIGN_OR_RETURN(auto ns, OpenNamespaces(rec.pid));
   SV_ASSIGN_OR_RETURN(auto seccomp, SeccompFor(root_, rec));
@@ -108,9 +132,11 @@ Result<ExitInfo> Runtime::Exec(const std::string& id, const ExecOptions& o) {
   if (helper < 0) return ErrnoError("fork");
   if (helper == 0) {
     mine.reset();
-    Helper(ns, rec.cgroup_dirs, o, seccomp, theirs.get());
+    console_peer.reset();
+    Helper(ns, rec.cgroup_dirs, o, seccomp, theirs.get(), console.get());
   }
   theirs.reset();
+  console.reset();
   char buf[4096];
   ssize_t n = ::recv(mine.get(), buf, sizeof buf, 0);
   std::string first = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
@@ -129,6 +155,15 @@ Result<ExitInfo> Runtime::Exec(const std::string& id, const ExecOptions& o) {
     return Error(ErrorCode::kInternal, "exec helper died");
   }
   if (!o.pid_file.empty()) SV_TRY(WriteFast(o.pid_file, std::to_string(pid)));
+  if (console_peer.valid()) {
+    auto master = ReceivePtyMaster(console_peer.get());
+    Status relayed = master ? RelayTerminal(master->get()) : Status(std::move(master).error());
+    if (!relayed) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(helper, nullptr, 0);
+      return std::move(relayed).error().Context("exec --tty");
+    }
+  }
   int status = 0;
   while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
   }

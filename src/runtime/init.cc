@@ -82,6 +82,18 @@ Status RemountRo(const std::string& path, unsigned long extra, const std::string
                  "", "read-only " + what);
 }
 
+// Makes a mount and every mount below it read-only in one call, keeping their other flags
+// (no statvfs, no remount per mount).
+Status SetReadOnlyTree(const std::string& path, const std::string& what) {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (::mount_setattr(AT_FDCWD, path.c_str(), AT_RECURSIVE, &attr, sizeof attr) != 0) {
+    if (errno == ENOSYS) return RemountRo(path, 0, what);
+    return ErrnoError("make " + what + " read-only");
+  }
+  return Ok();
+}
+
 // A fd opened before a mount still names the covered directory: re-resolve the path to
 // reach the new mount for remounts and propagation changes.
 Result<UniqueFd> Reopen(int root_fd, const std::string& path, bool dir) {
@@ -125,15 +137,11 @@ Status MountCgroupFs(const InitConfig& c, const Mount& m, const MountFlags& f, i
     SV_ASSIGN_OR_RETURN(UniqueFd sub, EnsureInRoot(root_fd, m.destination + "/" + name, true));
     std::string spath = FdPath(sub.get());
     SV_TRY(DoMount(dir, spath, nullptr, MS_BIND, "", m.destination + "/" + name));
-    if (f.flags & MS_RDONLY) {
-      SV_ASSIGN_OR_RETURN(UniqueFd mounted, Reopen(root_fd, m.destination + "/" + name, true));
-      SV_TRY(RemountRo(FdPath(mounted.get()), 0, m.destination + "/" + name));
-    }
   }
   if (f.flags & MS_RDONLY) {
+    // The tmpfs and all its binds at once.
     SV_ASSIGN_OR_RETURN(UniqueFd mounted, Reopen(root_fd, m.destination, true));
-    SV_TRY(DoMount("", FdPath(mounted.get()), nullptr, MS_REMOUNT | MS_RDONLY | base, "mode=755",
-                   m.destination + " (read-only)"));
+    SV_TRY(SetReadOnlyTree(FdPath(mounted.get()), m.destination));
   }
   return Ok();
 }
@@ -190,16 +198,23 @@ Status MakeDevice(const Device& d, int root_fd, bool userns) {
   std::string name = d.path.substr(d.path.find_last_of('/') + 1);
   mode_t type = d.type == 'b' ? S_IFBLK : (d.type == 'p' ? S_IFIFO : S_IFCHR);
   ::unlinkat(parent.get(), name.c_str(), 0);
-  if (::mknodat(parent.get(), name.c_str(), type | (d.file_mode & 07777),
-                makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor))) != 0) {
-    return ErrnoError("mknod " + d.path);
+  // mknod is subject to the umask: clear it so the mode is exact without a chmod.
+  mode_t old_umask = ::umask(0);
+  int made = ::mknodat(parent.get(), name.c_str(), type | (d.file_mode & 07777),
+                       makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor)));
+  ::umask(old_umask);
+  if (made != 0 && errno == EPERM) {
+    // The device cgroup denies mknod of a device the spec denies: bind the host's node, as
+    // runc does (opening it stays denied).
+    parent.reset();
+    SV_ASSIGN_OR_RETURN(UniqueFd target, EnsureInRoot(root_fd, d.path, false));
+    return DoMount(d.path, FdPath(target.get()), nullptr, MS_BIND, "", d.path);
   }
-  if (::fchownat(parent.get(), name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (made != 0) return ErrnoError("mknod " + d.path);
+  // The node belongs to the init's ids (root here): chown only when the spec asks otherwise.
+  if ((d.uid != ::geteuid() || d.gid != ::getegid()) &&
+      ::fchownat(parent.get(), name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoError("chown " + d.path);
-  }
-  // mknod is subject to the umask: set the mode exactly.
-  if (::fchmodat(parent.get(), name.c_str(), d.file_mode & 07777, 0) != 0) {
-    return ErrnoError("chmod " + d.path);
   }
   return Ok();
 }
@@ -255,7 +270,7 @@ Status MaskPaths(const Spec& spec) {
   for (const auto& p : spec.readonly_paths) {
     if (::access(p.c_str(), F_OK) != 0) continue;
     SV_TRY(DoMount(p, p, nullptr, MS_BIND | MS_REC, "", "read-only " + p));
-    SV_TRY(RemountRo(p, 0, p));
+    SV_TRY(SetReadOnlyTree(p, p));
   }
   return Ok();
 }
@@ -321,39 +336,6 @@ Status JoinNamespaces(const Spec& s, bool user_pass) {
   return Ok();
 }
 
-Status SetUpTerminal(int console_fd) {
-  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return ErrnoError("open /dev/ptmx for the terminal");
-  UniqueFd owned_master(master);
-  int unlock = 0;
-  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
-  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (slave < 0) return ErrnoError("open pty peer");
-  UniqueFd owned_slave(slave);
-  char byte = 'c';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
-    return ErrnoError("send pty to console socket");
-  if (::setsid() < 0) return ErrnoError("setsid");
-  if (::ioctl(slave, TIOCSCTTY, 0) != 0) return ErrnoError("set controlling terminal");
-  for (int i = 0; i < 3; ++i) {
-    if (::dup2(slave, i) < 0) return ErrnoError("dup pty");
-  }
-  return Ok();
-}
-
 // Blocks until `start` opens the fifo for reading, then tells it we are going.
 Status WaitForStart(const InitConfig& c) {
   std::string self = "self/fd/" + std::to_string(c.fifo_fd);
@@ -406,6 +388,39 @@ Status ApplyRlimits(const Process& p) {
 }
 
 }  // namespace
+
+Status SetUpTerminal(int console_fd) {
+  int master = ::open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return ErrnoError("open /dev/ptmx for the terminal");
+  UniqueFd owned_master(master);
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0) return ErrnoError("unlock pty");
+  int slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) return ErrnoError("open pty peer");
+  UniqueFd owned_slave(slave);
+  char byte = 'c';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (::sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
+    return ErrnoError("send pty to console socket");
+  if (::setsid() < 0) return ErrnoError("setsid");
+  if (::ioctl(slave, TIOCSCTTY, 0) != 0) return ErrnoError("set controlling terminal");
+  for (int i = 0; i < 3; ++i) {
+    if (::dup2(slave, i) < 0) return ErrnoError("dup pty");
+  }
+  return Ok();
+}
 
 [[noreturn]] void FinishAndExec(const Process& p, const std::optional<SeccompProgram>& seccomp,
                                 int preserve_fds, int report_fd) {

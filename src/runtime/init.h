@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
 
@@ -42,6 +43,23 @@ struct InitConfig {
 // Shared with exec: switch to the process's user, capabilities, seccomp and execve.
 [[noreturn]] void FinishAndExec(const Process& p, const std::optional<SeccompProgram>& seccomp,
                                 int preserve_fds, int report_fd);
+
+// In the process that is to own a terminal (inside the container's mount namespace): opens
+// a pty from the container's devpts, sends the master over console_fd (runc's
+// --console-socket protocol: one byte with SCM_RIGHTS), makes the slave the controlling
+// terminal of a new session and stdin/stdout/stderr.
+Status SetUpTerminal(int console_fd);
+
+// Connects to a --console-socket listener.
+Result<UniqueFd> ConnectConsole(const std::string& path);
+
+// Receives the pty master sent by SetUpTerminal on a socket.
+Result<UniqueFd> ReceivePtyMaster(int sock);
+
+// What runc does for `exec -t` without --console-socket: copies our stdin to the pty master
+// and the master to our stdout (stdin switched to raw mode while it is a terminal, window
+// size copied) until the process side of the pty is closed.
+Status RelayTerminal(int master);
 
 // Runs one hook with the state JSON on stdin, honouring its timeout.
 Status RunHook(const Hook& hook, const std::string& state_json);

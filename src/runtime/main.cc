@@ -40,7 +40,8 @@ constexpr const char* kUsage =
     "         [--monitor] [--default-seccomp] ID\n"
     "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
     "  run [--bundle DIR] [--pid-file F] [--detach] [--keep] ID\n"
-    "  exec [--process FILE] [--detach] [--pid-file F] [--env K=V] [--cwd D] ID [ARGS...]\n"
+    "  exec [--process FILE] [--detach] [--tty] [--console-socket S] [--pid-file F]\n"
+    "       [--env K=V] [--cwd D] ID [ARGS...]\n"
     "  list [--format table|json] [-q] | spec [--bundle DIR] | events --stats ID | --version\n"
     "  update [--resources FILE|-] [--memory B] [--cpu-shares N] [--cpu-quota N]\n"
     "         [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] ID\n"
@@ -280,6 +281,7 @@ int CmdExec(Runtime& rt, Args& a) {
   if (!process_file.empty()) {
     o.process = Check(
         storevisor::runtime::ParseProcess(Check(storevisor::ReadFile(process_file)), process_file));
+    if (tty) o.process.terminal = true;
   } else {
     auto state = Check(rt.State(id));
     o.process = ProcessFromConfig(state.bundle);

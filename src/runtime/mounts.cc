@@ -55,6 +55,20 @@ long OpenAt2(int dirfd, const std::string& path, int flags) {
   return ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
 }
 
+// Creates `name` (a directory, or an empty file for file mounts) in the directory dirfd;
+// an existing entry is fine.
+Status CreateEntry(int dirfd, const std::string& name, bool dir, const std::string& path) {
+  if (dir) {
+    if (::mkdirat(dirfd, name.c_str(), 0755) != 0 && errno != EEXIST)
+      return ErrnoError("mkdir " + path + " in the container root");
+    return Ok();
+  }
+  int f = ::openat(dirfd, name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (f < 0 && errno != EEXIST) return ErrnoError("create " + path + " in the container root");
+  if (f >= 0) ::close(f);
+  return Ok();
+}
+
 }  // namespace
 
 unsigned long ParsePropagation(const std::string& name) {
@@ -113,6 +127,25 @@ Result<UniqueFd> EnsureInRoot(int root_fd, const std::string& path, bool dir) {
     if (!part.empty() && part != ".") parts.push_back(part);
     pos = next + 1;
   }
+  // Usually the path, or at least its parent, exists: one or two lookups, confined to the
+  // root just like the walk below.
+  if (!parts.empty()) {
+    long whole = OpenAt2(root_fd, path, O_PATH);
+    if (whole >= 0) return UniqueFd(static_cast<int>(whole));
+    if (errno != ENOENT) return ErrnoError("resolve " + path + " in the container root");
+    std::string parent;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) parent += "/" + parts[i];
+    long pfd =
+        parent.empty() ? ::fcntl(root_fd, F_DUPFD_CLOEXEC, 3) : OpenAt2(root_fd, parent, O_PATH);
+    if (pfd >= 0) {
+      UniqueFd p(static_cast<int>(pfd));
+      SV_TRY(CreateEntry(p.get(), parts.back(), dir, path));
+      whole = OpenAt2(root_fd, path, O_PATH);
+      if (whole < 0) return ErrnoError("resolve " + path + " in the container root");
+      return UniqueFd(static_cast<int>(whole));
+    }
+    if (errno != ENOENT) return ErrnoError("resolve " + parent + " in the container root");
+  }
   UniqueFd cur(static_cast<int>(::fcntl(root_fd, F_DUPFD_CLOEXEC, 3)));
   if (!cur.valid()) return ErrnoError("dup root fd");
   std::string prefix;
@@ -121,17 +154,7 @@ Result<UniqueFd> EnsureInRoot(int root_fd, const std::string& path, bool dir) {
     prefix += "/" + parts[i];
     long fd = OpenAt2(root_fd, prefix, O_PATH);
     if (fd < 0 && errno == ENOENT) {
-      if (!last || dir) {
-        if (::mkdirat(cur.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
-          return ErrnoError("mkdir " + prefix + " in the container root");
-        }
-      } else {
-        int f = ::openat(cur.get(), parts[i].c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-                         0644);
-        if (f < 0 && errno != EEXIST)
-          return ErrnoError("create " + prefix + " in the container root");
-        if (f >= 0) ::close(f);
-      }
+      SV_TRY(CreateEntry(cur.get(), parts[i], !last || dir, prefix));
       fd = OpenAt2(root_fd, prefix, O_PATH);
     }
     if (fd < 0) return ErrnoError("resolve " + prefix + " in the container root");

@@ -2,12 +2,16 @@
 // real namespaces, cgroups, mounts and seccomp. Needs root and /bin/busybox.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +20,8 @@
 
 #include "common/child_process.h"
 #include "common/files.h"
+#include "runtime/devices_bpf.h"
+#include "runtime/init.h"
 #include "runtime/runtime.h"
 
 namespace storevisor::runtime {
@@ -44,7 +50,7 @@ class RuntimeIntegrationTest : public ::testing::Test {
       fs::create_directories(bundle_ + "/rootfs/" + d);
     fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
     for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
-                            "touch", "grep", "id", "ls"}) {
+                            "touch", "grep", "id", "ls", "tty", "test", "head", "wc"}) {
       fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
     }
     config_ = DefaultSpecJson();
@@ -276,6 +282,22 @@ TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
   ASSERT_TRUE(cg.has_value());
   EXPECT_NE(cg->find("/storevisor/runtime/" + id), std::string::npos) << *cg;
   ASSERT_EQ(Cli({"delete", "--force", id}).status.exit_code, 0);
+  // Its cgroup and the parents made for it are gone (a parent may stay only while another
+  // container, of a test running in parallel or the daemon, still lives below it).
+  // An empty cgroup (no child cgroup below it) left behind.
+  auto left_empty = [](const std::string& dir) {
+    if (!fs::exists(dir)) return false;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_directory()) return false;
+    }
+    return true;
+  };
+  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/pids/storevisor/runtime/" + id));
+  for (const char* h : {"pids", "memory", "cpuset"}) {
+    std::string base = std::string("/sys/fs/cgroup/") + h + "/storevisor";
+    EXPECT_FALSE(left_empty(base + "/runtime")) << base;
+    EXPECT_FALSE(left_empty(base)) << base;
+  }
   // A second container asking for a cgroup that holds a live one is refused, and the first
   // keeps running.
   config_["linux"]["cgroupsPath"] = "/storevisor-test/shared-" + id;
@@ -294,6 +316,118 @@ TEST_F(RuntimeIntegrationTest, DefaultCgroupIsUnderRuntimeAndSharingIsRefused) {
 
 namespace storevisor::runtime {
 namespace {
+
+TEST_F(RuntimeIntegrationTest, ExecWithATerminal) {
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c1"}).status.exit_code, 0);
+  // Without --console-socket the runtime relays the pty to its own stdio, as runc does.
+  auto relayed = Cli({"exec", "-t", "c1", "sh", "-c", "test -t 0 && test -t 1 && tty"});
+  EXPECT_EQ(relayed.status.exit_code, 0) << relayed.err;
+  EXPECT_NE(relayed.out.find("/dev/pts/"), std::string::npos) << relayed.out;
+  auto plain = Cli({"exec", "c1", "sh", "-c", "test -t 0"});
+  EXPECT_EQ(plain.status.exit_code, 1);
+  auto detached = Cli({"exec", "-t", "-d", "c1", "true"});
+  EXPECT_EQ(detached.status.exit_code, 1);
+  EXPECT_NE(detached.err.find("--console-socket"), std::string::npos) << detached.err;
+
+  // With --console-socket the master arrives there (what conmon listens for).
+  std::string sock_path = dir_ + "/console.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listener.valid());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock_path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);
+  SpawnOptions o;
+  o.argv = {Bin(),     "--root", root_, "exec", "--tty",      "--console-socket",
+            sock_path, "c1",     "sh",  "-c",   "tty; exit 7"};
+  auto exec = ChildProcess::Spawn(o);
+  ASSERT_TRUE(exec.has_value());
+  pollfd p{listener.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 20000), 1);
+  UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn.valid());
+  auto master = ReceivePtyMaster(conn.get());
+  ASSERT_TRUE(master.has_value()) << master.error().message();
+  std::string seen;
+  char buf[256];
+  for (;;) {
+    pollfd mp{master->get(), POLLIN, 0};
+    if (::poll(&mp, 1, 20000) != 1) break;
+    ssize_t n = ::read(master->get(), buf, sizeof buf);
+    if (n <= 0) break;  // EIO: the process closed its side
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(seen.find("/dev/pts/"), std::string::npos) << seen;
+  auto st = exec->Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 7);
+  ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+}
+
+// The cgroup2 directory a container's device program is attached to ("" on pure v1).
+std::string UnifiedRoot() {
+  auto mode = DetectCgroupMode("/sys/fs/cgroup");
+  if (!mode) return "";
+  if (*mode == CgroupMode::kUnified) return "/sys/fs/cgroup";
+  if (*mode == CgroupMode::kHybrid) return "/sys/fs/cgroup/unified";
+  return "";
+}
+
+TEST_F(RuntimeIntegrationTest, DeviceProgramAloneDeniesOnTheHost) {
+  // The program by itself (no v1 devices cgroup involved): a process moved into a cgroup2
+  // directory carrying it may open /dev/zero but not /dev/null.
+  std::string v2 = UnifiedRoot();
+  if (v2.empty()) GTEST_SKIP() << "SKIPPED: no cgroup2 mount";
+  std::string dir = v2 + "/storevisor-test-bpf-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  Status attached = AttachDeviceFilter(
+      dir, CompileDeviceFilter({{false, 'a', -1, -1, "rwm"}, {true, 'c', 1, 5, "rw"}}));
+  ASSERT_TRUE(attached) << attached.error().message();
+  auto count = CountDeviceFilters(dir);
+  ASSERT_TRUE(count.has_value());
+  EXPECT_EQ(*count, 1u);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int procs = ::open((dir + "/cgroup.procs").c_str(), O_WRONLY);
+    if (procs < 0 || ::write(procs, "0", 1) != 1) ::_exit(10);
+    int zero = ::open("/dev/zero", O_RDONLY);
+    if (zero < 0) ::_exit(11);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::_exit(null < 0 && errno == EPERM ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: could not join, 11: /dev/zero refused, 12: /dev/null opened";
+  EXPECT_EQ(::rmdir(dir.c_str()), 0);
+}
+
+TEST_F(RuntimeIntegrationTest, DeviceRulesGoToTheCgroup2Program) {
+  std::string v2 = UnifiedRoot();
+  if (v2.empty()) GTEST_SKIP() << "SKIPPED: no cgroup2 mount";
+  config_["linux"]["resources"]["devices"] = json::array(
+      {{{"allow", false}, {"access", "rwm"}},
+       {{"allow", false}, {"type", "c"}, {"major", 1}, {"minor", 3}, {"access", "rwm"}}});
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "c1"}).status.exit_code, 0);
+  std::string dir = v2 + config_["linux"]["cgroupsPath"].get<std::string>();
+  auto count = CountDeviceFilters(dir);
+  ASSERT_TRUE(count.has_value()) << count.error().message();
+  EXPECT_EQ(*count, 1u);
+  auto denied = Cli({"exec", "c1", "sh", "-c", "cat /dev/null 2>&1; echo rc=$?"});
+  EXPECT_NE(denied.out.find("Operation not permitted"), std::string::npos) << denied.out;
+  EXPECT_NE(denied.out.find("rc=1"), std::string::npos) << denied.out;
+  auto allowed = Cli({"exec", "c1", "sh", "-c", "head -c 5 /dev/zero | wc -c"});
+  EXPECT_EQ(allowed.status.exit_code, 0) << allowed.err;
+  EXPECT_NE(allowed.out.find('5'), std::string::npos) << allowed.out;
+  ASSERT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(CgroupExists());
+}
 
 TEST_F(RuntimeIntegrationTest, UpdateChangesLiveLimits) {
   auto mode = DetectCgroupMode();

@@ -1,6 +1,7 @@
 #include "runtime/state.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -30,6 +31,14 @@ Status WriteFast(const std::string& path, std::string_view data) {
   if (fd < 0) return ErrnoError("write " + tmp);
   UniqueFd owned(fd);
   SV_TRY_CTX(WriteAll(fd, data), tmp);
+  // Replacing an existing file with rename() makes ext4 (auto_da_alloc) start writeback of
+  // the new one, and unlinking it at delete then waits for that I/O: ~4 ms per container
+  // here. Exchanging the two names is just as atomic for readers and starts no I/O.
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) == 0) {
+    if (::unlink(tmp.c_str()) != 0) return ErrnoError("remove " + tmp);
+    return Ok();
+  }
+  if (errno != ENOENT && errno != EINVAL && errno != ENOSYS) return ErrnoError("rename " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp);
   return Ok();
 }

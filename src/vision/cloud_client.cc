@@ -1,8 +1,10 @@
-// Offload to any KServe v2 server: the frame goes as one JPEG in a BYTES tensor (binary
-// data extension), detections come back as boxes/scores/labels. Whatever the peer answers
+// Offload to any KServe v2 server: the frame goes as one JPEG (or PNG) in a BYTES tensor
+// (binary data extension), detections come back as boxes/scores/labels, plus the five face
+// attribute outputs for face_attributes. Whatever the peer answers
 // is parsed with the same checked parsers as requests to our own server.
 #include <httplib.h>
 
+#include <algorithm>
 #include <opencv2/imgcodecs.hpp>
 
 #include "vision/pipeline_internal.h"
@@ -18,13 +20,32 @@ std::string Le32(uint32_t v) {
   return s;
 }
 
+// The outputs asked for: the three every detector has, and for face_attributes the five
+// attribute outputs too, all as binary data. A peer that lacks them answers 400 (a
+// cloud_error, the frame runs at the edge) rather than silently dropping the attributes.
+nlohmann::json RequestedOutputs(bool attributes) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const char* name : {"boxes", "scores", "labels"}) {
+    out.push_back({{"name", name}, {"parameters", {{"binary_data", true}}}});
+  }
+  if (attributes) {
+    for (auto name : kserve::kAttributeOutputs) {
+      out.push_back({{"name", std::string(name)}, {"parameters", {{"binary_data", true}}}});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<std::vector<Detection>> CloudClient::Call(const std::string& model,
-                                                 const cv::Mat& bgr) const {
-  std::vector<uint8_t> jpeg;
-  if (!cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85})) {
-    return Error(ErrorCode::kInternal, "cannot encode frame as JPEG");
+Result<std::vector<Detection>> CloudClient::Call(const std::string& model, const cv::Mat& bgr,
+                                                 bool attributes) const {
+  std::vector<uint8_t> jpeg;  // or PNG: cloud.frame_format
+  const bool png = config_.frame_format == "png";
+  if (!cv::imencode(png ? ".png" : ".jpg", bgr, jpeg,
+                    png ? std::vector<int>{cv::IMWRITE_PNG_COMPRESSION, 1}
+                        : std::vector<int>{cv::IMWRITE_JPEG_QUALITY, 85})) {
+    return Error(ErrorCode::kInternal, "cannot encode frame for the cloud");
   }
   const std::string header =
       nlohmann::json{{"inputs",
@@ -32,7 +53,7 @@ Result<std::vector<Detection>> CloudClient::Call(const std::string& model,
                         {"datatype", "BYTES"},
                         {"shape", {1}},
                         {"parameters", {{"binary_data_size", jpeg.size() + 4}}}}}},
-                     {"parameters", {{"binary_data_output", true}}}}
+                     {"outputs", RequestedOutputs(attributes)}}
           .dump();
   std::string body = header + Le32(static_cast<uint32_t>(jpeg.size()));
   body.append(reinterpret_cast<const char*>(jpeg.data()), jpeg.size());
@@ -63,6 +84,13 @@ Result<std::vector<Detection>> CloudClient::Call(const std::string& model,
   if (!tensors) return Error(ErrorCode::kGuestFault, "cloud answer: " + tensors.error().message());
   auto ds = kserve::DetectionsFromTensors(*tensors);
   if (!ds) return Error(ErrorCode::kGuestFault, "cloud answer: " + ds.error().message());
+  if (attributes && !ds->empty() &&
+      std::none_of(tensors->begin(), tensors->end(),
+                   [](const kserve::Tensor& t) { return t.name == "gender"; })) {
+    return Error(ErrorCode::kGuestFault, "cloud answer: model '" + model +
+                                             "' returned no face attribute outputs (gender, "
+                                             "gender_score, emotion, emotion_score, age)");
+  }
   return ds;
 }
 
@@ -71,7 +99,7 @@ Result<std::vector<Detection>> CloudClient::Detect(const std::string& detector,
   auto it = config_.models.find(detector);
   const std::string model = it == config_.models.end() ? detector : it->second;
   const auto start = Clock::now();
-  auto result = Call(model, bgr);
+  auto result = Call(model, bgr, detector == "face_attributes");
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   Record(result.has_value(), ms);
   return result;

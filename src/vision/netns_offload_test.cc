@@ -27,6 +27,7 @@
 #include "common/child_process.h"
 #include "common/files.h"
 #include "vision/test_images.h"
+#include "vision/test_instances.h"
 #include "vision/vision.h"
 
 namespace storevisor::vision {
@@ -169,42 +170,8 @@ class Link {
   bool netem_ = false;
 };
 
-struct Instance {
-  ChildProcess process;
-  int port = 0;
-};
-
-// Starts storevisor-vision serve (optionally inside a namespace); reads the port it prints.
-Result<Instance> StartInstance(std::vector<std::string> prefix, std::vector<std::string> args) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
-  SpawnOptions opts;
-  opts.argv = std::move(prefix);
-  opts.argv.push_back(std::string(SV_BINARY_DIR) + "/bin/storevisor-vision");
-  opts.argv.emplace_back("serve");
-  for (auto& a : args) opts.argv.push_back(std::move(a));
-  opts.stdout_fd = write_end.get();
-  opts.stderr_fd = -1;
-  opts.die_with_parent = true;
-  SV_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(opts));
-  write_end = UniqueFd();
-  std::string line;
-  char ch = 0;
-  while (read(read_end.get(), &ch, 1) == 1 && ch != '\n') line += ch;
-  if (line.empty()) return Error(ErrorCode::kUnavailable, "instance printed no port");
-  return Instance{std::move(child), std::stoi(line)};
-}
-
-template <typename Pred>
-bool Eventually(Pred pred, int seconds = 40) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
+using testing::Eventually;
+using testing::StartInstance;
 
 // The edge as an HTTP client sees it.
 class EdgeView {

@@ -53,7 +53,9 @@ class CloudClient {
   double MeanLatencyMs() const;
 
  private:
-  Result<std::vector<Detection>> Call(const std::string& model, const cv::Mat& bgr) const;
+  // attributes: ask for (and require) the face_attributes model's attribute outputs.
+  Result<std::vector<Detection>> Call(const std::string& model, const cv::Mat& bgr,
+                                      bool attributes) const;
   void Record(bool ok, double ms);
 
   CloudConfig config_;

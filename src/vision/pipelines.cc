@@ -268,11 +268,15 @@ void Runner::Process(cv::Mat frame) {
 
 void Runner::EmitDetectionEvents(const std::vector<Detection>& ds) {
   size_t faces = 0;
+  json people = json::array();  // what a face_seen event says of each face
   const auto now = Clock::now();
   Gesture seen = Gesture::kNone;
   for (const auto& d : ds) {
     if (d.kind == "face") {
       faces++;
+      people.push_back({{"box", {d.box.x, d.box.y, d.box.width, d.box.height}},
+                        {"score", d.score},
+                        {"attributes", d.attributes}});
       continue;
     }
     if (d.kind == "hand") {  // gestures: hysteresis over frames, an event when one starts
@@ -290,7 +294,9 @@ void Runner::EmitDetectionEvents(const std::vector<Detection>& ds) {
   if (auto changed = gestures_.Update(seen); changed && *changed != Gesture::kNone) {
     events_->Add(config_.name, "gesture", {{"gesture", std::string(GestureName(*changed))}});
   }
-  if (faces > 0 && !faces_present_) events_->Add(config_.name, "face_seen", {{"faces", faces}});
+  if (faces > 0 && !faces_present_) {
+    events_->Add(config_.name, "face_seen", {{"faces", faces}, {"people", std::move(people)}});
+  }
   if (faces == 0 && faces_present_) events_->Add(config_.name, "faces_gone", json::object());
   faces_present_ = faces > 0;
 }

@@ -3,6 +3,7 @@
 // calls on DetectorSet; every request body goes through the checked parsers in kserve.cc.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -26,17 +27,26 @@ void SendJson(httplib::Response& res, const json& j) {
   res.set_content(j.dump(), "application/json");
 }
 
+constexpr const char* kAttributeModel = "face_attributes";
+
 json ModelMetadata(const std::string& name) {
+  json outputs = {{{"name", "boxes"}, {"datatype", "FP32"}, {"shape", {-1, 4}}},
+                  {{"name", "scores"}, {"datatype", "FP32"}, {"shape", {-1}}},
+                  {{"name", "labels"}, {"datatype", "BYTES"}, {"shape", {-1}}}};
+  if (name == kAttributeModel) {
+    for (const auto& t : kserve::AttributesToTensors({})) {
+      outputs.push_back({{"name", t.name},
+                         {"datatype", std::string(kserve::DataTypeName(t.datatype))},
+                         {"shape", {-1}}});
+    }
+  }
   return {{"name", name},
           {"versions", {"1"}},
           {"platform", "storevisor-opencv"},
           {"inputs",
            {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}}},
             {{"name", "image"}, {"datatype", "UINT8"}, {"shape", {-1, -1, 3}}}}},
-          {"outputs",
-           {{{"name", "boxes"}, {"datatype", "FP32"}, {"shape", {-1, 4}}},
-            {{"name", "scores"}, {"datatype", "FP32"}, {"shape", {-1}}},
-            {{"name", "labels"}, {"datatype", "BYTES"}, {"shape", {-1}}}}}};
+          {"outputs", outputs}};
 }
 
 class HttpServer : public Server {
@@ -218,11 +228,18 @@ class HttpServer : public Server {
                  "'image_rgb'");
   }
 
-  static Status CheckOutputs(const kserve::InferRequest& r) {
+  static Status CheckOutputs(const kserve::InferRequest& r, const std::string& model) {
+    const bool attributes = model == kAttributeModel;
     for (const auto& o : r.outputs) {
-      if (o.name != "boxes" && o.name != "scores" && o.name != "labels") {
+      const bool attribute =
+          std::find(kserve::kAttributeOutputs.begin(), kserve::kAttributeOutputs.end(), o.name) !=
+          kserve::kAttributeOutputs.end();
+      if (o.name != "boxes" && o.name != "scores" && o.name != "labels" &&
+          !(attributes && attribute)) {
         return Error(ErrorCode::kInvalidArgument,
-                     "outputs: unknown output '" + o.name + "' (outputs: boxes, scores, labels)");
+                     "outputs: unknown output '" + o.name + "' (outputs: boxes, scores, labels" +
+                         (attributes ? ", gender, gender_score, emotion, emotion_score, age" : "") +
+                         ")");
       }
     }
     return Ok();
@@ -237,13 +254,17 @@ class HttpServer : public Server {
     }
     SV_ASSIGN_OR_RETURN(kserve::InferRequest r,
                         kserve::ParseInferRequest(req.body, header_length, limits_));
-    SV_TRY(CheckOutputs(r));
+    const std::string name = req.matches[1];
+    SV_TRY(CheckOutputs(r, name));
     SV_ASSIGN_OR_RETURN(const kserve::Tensor* input, ImageInput(r));
     SV_ASSIGN_OR_RETURN(cv::Mat img, kserve::ImageFromTensor(*input));
-    const std::string name = req.matches[1];
     SV_ASSIGN_OR_RETURN(auto ds, Timed("model", name, img));
-    kserve::EncodedResponse out = kserve::EncodeInferResponse(
-        name, r.id, kserve::DetectionsToTensors(ds), r.outputs, r.all_binary);
+    std::vector<kserve::Tensor> tensors = kserve::DetectionsToTensors(ds);
+    if (name == kAttributeModel) {
+      for (auto& t : kserve::AttributesToTensors(ds)) tensors.push_back(std::move(t));
+    }
+    kserve::EncodedResponse out =
+        kserve::EncodeInferResponse(name, r.id, tensors, r.outputs, r.all_binary);
     if (out.header_length) res.set_header(kHeaderLength, std::to_string(*out.header_length));
     res.status = 200;
     res.set_content(out.body, out.content_type);

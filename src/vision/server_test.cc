@@ -167,6 +167,55 @@ TEST_F(ServerTest, InferBinaryJpegGivesTheFourCodes) {
                                              "9787122276124"}));
 }
 
+TEST_F(ServerTest, FaceAttributesModelHasAttributeOutputs) {
+  auto c = Client();
+  auto meta = c.Get("/v2/models/face_attributes");
+  ASSERT_TRUE(meta);
+  ASSERT_EQ(meta->status, 200) << meta->body;
+  std::set<std::string> names;
+  const json meta_json = json::parse(meta->body);  // the loop must not outlive it
+  for (const auto& o : meta_json["outputs"]) names.insert(o["name"].get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{"boxes", "scores", "labels", "gender", "gender_score",
+                                          "emotion", "emotion_score", "age"}));
+  const std::string jpeg = FileBytes(testdata::kGraceHopper);
+  auto request = [&](const std::string& model, const json& outputs) {
+    const std::string header = json{
+        {"inputs",
+         {{{"name", "image"},
+           {"datatype", "BYTES"},
+           {"shape", {1}},
+           {"parameters", {{"binary_data_size", jpeg.size() + 4}}}}}},
+        {"outputs", outputs}}.dump();
+    return c.Post("/v2/models/" + model + "/infer",
+                  {{"Inference-Header-Content-Length", std::to_string(header.size())}},
+                  header + Le32(jpeg.size()) + jpeg, "application/octet-stream");
+  };
+  const json wanted = {{{"name", "labels"}},        {{"name", "boxes"}},
+                       {{"name", "scores"}},        {{"name", "gender"}},
+                       {{"name", "age"}},           {{"name", "emotion"}},
+                       {{"name", "emotion_score"}}, {{"name", "gender_score"}}};
+  auto r = request("face_attributes", wanted);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+  auto tensors = kserve::ParseInferResponse(r->body, std::nullopt);
+  ASSERT_TRUE(tensors.has_value()) << tensors.error().message();
+  EXPECT_EQ(tensors->size(), 8U);
+  auto ds = kserve::DetectionsFromTensors(*tensors);
+  ASSERT_TRUE(ds.has_value()) << ds.error().message();
+  ASSERT_EQ(ds->size(), 1U);
+  // What the edge computes for the same pixels (the JPEG decoded the same way).
+  auto set = DetectorSet::Create({});
+  ASSERT_TRUE(set.has_value());
+  auto local = (*set)->Run("face_attributes", *ReadImageFile(testdata::kGraceHopper));
+  ASSERT_TRUE(local.has_value() && local->size() == 1U);
+  EXPECT_EQ((*ds)[0].attributes, (*local)[0].attributes);
+  EXPECT_EQ((*ds)[0].attributes.count("age"), 1U);
+  // Other models have no attribute outputs, and say which they have.
+  auto bad = request("faces", wanted);
+  const json err = ErrorJson(bad, 400);
+  EXPECT_NE(err.value("error", "").find("unknown output 'gender'"), std::string::npos) << err;
+}
+
 TEST_F(ServerTest, BadRequestsGet400WithAnErrorAndTheServerKeepsServing) {
   auto c = Client();
   const std::string infer = "/v2/models/faces/infer";

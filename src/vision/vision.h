@@ -5,6 +5,7 @@
 // safe for concurrent Detect() calls; the service guards each with a mutex (see docs/vision.md).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -284,7 +285,22 @@ Result<cv::Mat> ImageFromTensor(const Tensor& t);
 // Detections as the three output tensors every detector model has: boxes FP32 [N,4]
 // (x, y, w, h in pixels), scores FP32 [N], labels BYTES [N] ("kind:label").
 std::vector<Tensor> DetectionsToTensors(const std::vector<Detection>& ds);
+// The face_attributes model's five extra outputs, one element per detection, so that a frame
+// offloaded to another storevisor-vision keeps them: gender and emotion BYTES [N] ("" when
+// the face was too small to classify), gender_score, emotion_score and age FP32 [N] (-1 when
+// absent).
+inline constexpr std::array<std::string_view, 5> kAttributeOutputs = {
+    "gender", "gender_score", "emotion", "emotion_score", "age"};
+inline constexpr std::array<std::string_view, 7> kEmotionLabels = {
+    "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"};
+std::vector<Tensor> AttributesToTensors(const std::vector<Detection>& ds);
+// Parses boxes/scores/labels and, when the response has them, all five attribute outputs
+// (all or none; values checked: known labels, scores in [0, 1], age in [0, 150], or absent).
 Result<std::vector<Detection>> DetectionsFromTensors(const std::vector<Tensor>& ts);
+// The attribute strings a FaceClassifier writes, from their numbers (shared by the edge and
+// the cloud client so that both report the same text for the same value).
+std::string FormatScore(float v);
+std::string FormatAge(float years);
 
 }  // namespace kserve
 
@@ -439,6 +455,9 @@ struct CloudConfig {
   double timeout_ms = 1000;  // per request
   int failures_to_open = 3;  // consecutive failures that open the circuit breaker
   double open_ms = 5000;     // how long it stays open before one trial request
+  // How a frame travels: "jpeg" (quality 85, ~50 KB at 640x480) or "png" (lossless, several
+  // times larger; the cloud then sees exactly the edge's pixels).
+  std::string frame_format = "jpeg";
   std::map<std::string, std::string> models;  // detector -> remote model name (default: same)
 };
 

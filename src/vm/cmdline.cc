@@ -113,6 +113,14 @@ std::vector<std::string> BuildQemuArgv(const VmConfig& c, const AccelChoice& a,
   add({"-append", KernelCmdline(c, a)});
   if (p.console_log.empty() || c.serial.kind == SerialConfig::Kind::kNone) {
     add({"-serial", "null"});
+  } else if (!c.console_socket.empty()) {
+    // A client may attach for input; QEMU's logfile keeps every byte the guest writes (also
+    // while nobody is attached: a disconnected socket chardev drops nothing from the log).
+    // logappend: the file is rotated by copy-and-truncate, which needs O_APPEND.
+    add({"-chardev",
+         "socket,id=serial0,path=" + Esc(c.console_socket) +
+             ",server=on,wait=off,logfile=" + Esc(p.console_log) + ",logappend=on",
+         "-serial", "chardev:serial0"});
   } else {
     add({"-chardev", "file,id=serial0,path=" + Esc(p.console_log), "-serial", "chardev:serial0"});
   }

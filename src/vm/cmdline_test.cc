@@ -157,6 +157,24 @@ TEST(QemuCmdline, SerialNoneAndUserQmp) {
             v.end());
 }
 
+TEST(QemuCmdline, ConsoleSocketKeepsLoggingToTheConsoleFile) {
+  VmConfig c = Minimal();
+  c.serial.kind = SerialConfig::Kind::kFile;
+  c.console_socket = "/s/console.sock";
+  Argv v = BuildQemuArgv(c, kTcg, kPaths);
+  auto at = std::find(v.begin(), v.end(), "-serial");
+  ASSERT_NE(at, v.end());
+  EXPECT_EQ(*(at + 1), "chardev:serial0");
+  EXPECT_EQ(*(at - 1),
+            "socket,id=serial0,path=/s/console.sock,server=on,wait=off,logfile=/s/console.log,"
+            "logappend=on");
+  c.serial.kind = SerialConfig::Kind::kNone;  // no serial at all wins over the socket
+  v = BuildQemuArgv(c, kTcg, kPaths);
+  at = std::find(v.begin(), v.end(), "-serial");
+  ASSERT_NE(at, v.end());
+  EXPECT_EQ(*(at + 1), "null");
+}
+
 TEST(QemuCmdline, NoLegacyDevicesOrRoms) {
   Argv v = BuildQemuArgv(Minimal(), kTcg, kPaths);
   for (const auto& a : v) {

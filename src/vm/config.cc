@@ -162,10 +162,11 @@ Status ParseNets(const Reader& r, const std::string& src, VmConfig* c) {
 
 Status ParseTop(const Reader& r, const std::string& src, const std::string& base, VmConfig* c) {
   SV_TRY(
-      r.OnlyKnown({"name",       "kernel",          "initrd",          "cmdline",   "cpus",
-                   "memory_mib", "disks",           "root_disk",       "nets",      "serial",
-                   "qmp",        "accel",           "tcg_tb_size_mib", "mem_merge", "balloon",
-                   "rng",        "ready_timeout_s", "stop_timeout_s",  "qemu",      "ram_file"}));
+      r.OnlyKnown({"name",          "kernel",          "initrd",          "cmdline",   "cpus",
+                   "memory_mib",    "disks",           "root_disk",       "nets",      "serial",
+                   "qmp",           "accel",           "tcg_tb_size_mib", "mem_merge", "balloon",
+                   "rng",           "ready_timeout_s", "stop_timeout_s",  "qemu",      "ram_file",
+                   "console_socket"}));
   SV_TRY(r.String("name", &c->name));
   SV_TRY(r.String("kernel", &c->kernel));
   SV_TRY(r.String("initrd", &c->initrd));
@@ -186,6 +187,13 @@ Status ParseTop(const Reader& r, const std::string& src, const std::string& base
   if (!s) return r.Fail("serial", s.error().message());
   c->serial = *s;
   SV_TRY(r.String("qmp", &c->qmp_path));
+  SV_TRY(r.String("console_socket", &c->console_socket));
+  if (!c->console_socket.empty() && c->console_socket[0] != '/') {
+    return r.Fail("console_socket", "must be an absolute path");
+  }
+  if (c->console_socket.size() > 107) {
+    return r.Fail("console_socket", "longer than a unix socket path may be (107 bytes)");
+  }
   std::string accel = "auto";
   SV_TRY(r.String("accel", &accel));
   auto a = ParseAccelMode(accel);
@@ -263,6 +271,7 @@ json VmConfig::ToJson() const {
   if (root_disk) j["root_disk"] = *root_disk;
   if (!qmp_path.empty()) j["qmp"] = qmp_path;
   if (!ram_file.empty()) j["ram_file"] = ram_file;
+  if (!console_socket.empty()) j["console_socket"] = console_socket;
   return j;
 }
 

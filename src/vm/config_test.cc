@@ -71,6 +71,20 @@ TEST(VmConfig, ErrorsNameTheFieldPath) {
   ExpectError(R"({"initrd":"/i"})", "kernel: is required");
   ExpectError(R"({"kernel":"/k","name":"a b"})", "name:");
   ExpectError(R"([1])", "must be a JSON object");
+  ExpectError(R"({"kernel":"/k","console_socket":"c.sock"})",
+              "console_socket: must be an absolute path");
+  ExpectError(R"({"kernel":"/k","console_socket":"/)" + std::string(120, 'a') + R"("})",
+              "console_socket: longer than a unix socket path may be");
+}
+
+TEST(VmConfig, ConsoleSocketRoundTripsAndIsOptional) {
+  auto c = Parse(R"({"kernel":"/k","serial":"file:/s/console.log","console_socket":"/s/c.sock"})");
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_EQ(c->console_socket, "/s/c.sock");
+  EXPECT_EQ(c->ToJson()["console_socket"], "/s/c.sock");
+  auto plain = Parse(R"({"kernel":"/k"})");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->ToJson().contains("console_socket"));
 }
 
 TEST(VmConfig, SyntaxErrorsGiveTheLine) {

@@ -67,7 +67,8 @@ std::string Sha256Of(std::string_view data) {
 // its timeouts or its name).
 json GuestVisible(const VmConfig& c) {
   json j = c.ToJson();
-  for (const char* k : {"name", "serial", "qmp", "ready_timeout_s", "stop_timeout_s", "ram_file"}) {
+  for (const char* k : {"name", "serial", "console_socket", "qmp", "ready_timeout_s",
+                        "stop_timeout_s", "ram_file"}) {
     j.erase(k);
   }
   return j;
@@ -154,6 +155,7 @@ Result<SnapshotInfo> CreateSnapshot(const VmConfig& config, const std::string& d
   c.ram_file = dir + "/ram";
   c.serial.kind = SerialConfig::Kind::kFile;
   c.serial.path = scratch.console();
+  c.console_socket.clear();  // nobody attaches to the scratch boot
   SV_ASSIGN_OR_RETURN(Machine m, Machine::Start(c, StartOptions{scratch, false, "", {}}));
   SV_ASSIGN_OR_RETURN(int64_t ready_ms, m.WaitReady(Millis(config.ready_timeout_s * 1000)));
   // Who the guest is at this instant: a restore continues this very boot (same boot_id,

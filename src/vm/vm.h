@@ -63,6 +63,10 @@ struct VmConfig {
   std::optional<int> root_disk;  // index into disks: the guest's root (runs qemu-ga there)
   std::vector<NetConfig> nets;
   SerialConfig serial;
+  // Optional: the serial port is also a unix socket (QEMU server, no wait) that one client at
+  // a time attaches to for input and output; the console file still gets all output (QEMU's
+  // chardev logfile), attached or not. Empty: the serial port goes to the file only.
+  std::string console_socket;
   std::string qmp_path;  // extra place for the QMP socket (foreground runs); optional
   AccelMode accel = AccelMode::kAuto;
   uint64_t tcg_tb_size_mib = 16;  // TCG translation cache: most of QEMU's RSS under TCG

@@ -29,6 +29,9 @@ enum class ApiOp {
   kScreenshot,  // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
   kDisplay,     // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
   kPostEvent,   // POST /v1/events: an event from another service (the vision service)
+  kConsole,     // POST /v1/workloads/{name}/console -> 101, then the serial console both ways
+  kUsbAttach,   // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
+  kUsbDetach,   // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
 };
 
 struct ApiCommand {
@@ -49,6 +52,9 @@ struct ApiCommand {
   std::string event_time;
   std::string event_data;
   std::string token;  // display: the workload's display token
+  // kUsbAttach/kUsbDetach: vendor:product, bus-port or bus:address, checked by the legacy
+  // engine's ParseUsbHotplugId.
+  std::string usb_device;
 };
 
 // The largest POST /v1/events body, and the deepest nesting of its data.
@@ -65,6 +71,11 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& request);
 // display.cc: a PNG of the screen; the VNC stream relayed both ways until either side closes.
 void ServeScreenshot(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 void ServeDisplay(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
+// "usb-" + the USB id with every other character than a letter or digit as '-': the QEMU
+// device id of a hot-plugged host device ("0c2e:0b61" -> "usb-0c2e-0b61").
+std::string UsbDeviceId(const std::string& usb_id);
+// display.cc: a microVM's serial console relayed both ways after a 101, one client at a time.
+void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 
 // Serves one request (checks the bearer token for TCP clients).
 void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,

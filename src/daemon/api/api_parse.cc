@@ -4,6 +4,7 @@
 #include "common/json_depth.h"
 #include "daemon/api/api.h"
 #include "daemon/profile/profile.h"
+#include "legacy/legacy.h"
 
 namespace storevisor::daemon {
 
@@ -80,6 +81,33 @@ Status ParseExec(const HttpRequest& req, ApiCommand* cmd) {
     cmd->timeout_ms = static_cast<int>(j["timeoutMs"].get<int64_t>());
   }
   return Ok();
+}
+
+Status ParseUsbDevice(const std::string& text, const std::string& where, ApiCommand* cmd) {
+  if (text.size() > 64) return Bad(where + ": longer than 64 characters");
+  auto id = legacy::ParseUsbHotplugId(text);
+  if (!id) return Bad(where + ": " + id.error().message());
+  cmd->usb_device = text;
+  return Ok();
+}
+
+Status ParseUsb(const HttpRequest& req, ApiCommand* cmd) {
+  if (req.method == "DELETE") {
+    cmd->op = ApiOp::kUsbDetach;
+    return ParseUsbDevice(req.Query("device"), "query device", cmd);
+  }
+  if (req.method != "POST") return Error(ErrorCode::kUnsupported, "usb: use POST or DELETE");
+  cmd->op = ApiOp::kUsbAttach;
+  SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "device")
+      return Bad("body." + it.key().substr(0, 64) + ": unknown field; expected device");
+  }
+  if (!j.contains("device") || !j["device"].is_string()) {
+    return Bad(
+        "body.device: expected vendor:product (0c2e:0b61), bus-port (1-2.3) or bus:address (3:7)");
+  }
+  return ParseUsbDevice(j["device"].get<std::string>(), "body.device", cmd);
 }
 
 bool EventToken(const nlohmann::json& v) {
@@ -162,6 +190,10 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
     if (cmd.token.size() > 256) return Bad("X-Display-Token: longer than 256 characters");
     return cmd;
   }
+  if (action == "usb") {
+    SV_TRY(ParseUsb(req, &cmd));
+    return cmd;
+  }
   if (m != "POST") return Error(ErrorCode::kUnsupported, action + ": use POST");
   if (action == "start")
     cmd.op = ApiOp::kStart;
@@ -169,6 +201,8 @@ Result<ApiCommand> ParseWorkloadRoute(const HttpRequest& req, std::string_view r
     cmd.op = ApiOp::kStop;
   else if (action == "restart")
     cmd.op = ApiOp::kRestart;
+  else if (action == "console")
+    cmd.op = ApiOp::kConsole;
   else if (action == "exec") {
     cmd.op = ApiOp::kExec;
     SV_TRY(ParseExec(req, &cmd));

@@ -173,6 +173,16 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
       return ServeScreenshot(daemon, cmd, conn);
     case ApiOp::kDisplay:
       return ServeDisplay(daemon, cmd, conn);
+    case ApiOp::kConsole:
+      return ServeConsole(daemon, cmd, conn);
+    case ApiOp::kUsbAttach: {
+      auto id = daemon.UsbAttach(cmd.name, cmd.usb_device);
+      if (!id) return SendError(conn, id.error());
+      conn.SendJson(200, nlohmann::json{{"ok", true}, {"id", *id}}.dump());
+      return;
+    }
+    case ApiOp::kUsbDetach:
+      return SendStatus(conn, daemon.UsbDetach(cmd.name, cmd.usb_device));
   }
 }
 

@@ -77,6 +77,43 @@ TEST(ApiTest, RoutesBecomeTypedCommands) {
   ASSERT_TRUE(exec.has_value()) << exec.error().message();
   EXPECT_EQ(exec->argv, (std::vector<std::string>{"redis-cli", "ping"}));
   EXPECT_EQ(exec->timeout_ms, 9);
+  auto console = Parse(Post("/v1/workloads/pos/console", ""));
+  ASSERT_TRUE(console.has_value()) << console.error().message();
+  EXPECT_EQ(console->op, ApiOp::kConsole);
+  EXPECT_EQ(console->name, "pos");
+  EXPECT_EQ(Parse("GET /v1/workloads/pos/console HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
+  auto attach = Parse(Post("/v1/workloads/pos/usb", "{\"device\":\"0c2e:0b61\"}"));
+  ASSERT_TRUE(attach.has_value()) << attach.error().message();
+  EXPECT_EQ(attach->op, ApiOp::kUsbAttach);
+  EXPECT_EQ(attach->usb_device, "0c2e:0b61");
+  auto detach = Parse("DELETE /v1/workloads/pos/usb?device=3:7 HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(detach.has_value()) << detach.error().message();
+  EXPECT_EQ(detach->op, ApiOp::kUsbDetach);
+  EXPECT_EQ(detach->usb_device, "3:7");
+  EXPECT_EQ(UsbDeviceId("0c2e:0b61"), "usb-0c2e-0b61");
+  EXPECT_EQ(UsbDeviceId("1-2.3"), "usb-1-2-3");
+}
+
+TEST(ApiTest, BadUsbRequestsSayWhatIsWrong) {
+  EXPECT_EQ(Parse(Post("/v1/workloads/pos/usb", "{}"))
+                .error()
+                .message()
+                .rfind("body.device: expected", 0),
+            0u);
+  EXPECT_EQ(Parse(Post("/v1/workloads/pos/usb", "{\"device\":\"x\",\"id\":1}")).error().message(),
+            "body.id: unknown field; expected device");
+  auto bad = Parse(Post("/v1/workloads/pos/usb", "{\"device\":\"0c2e:b61\"}"));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().message().rfind("body.device: ", 0), 0u) << bad.error().message();
+  EXPECT_FALSE(Parse("DELETE /v1/workloads/pos/usb HTTP/1.1\r\n\r\n").has_value());
+  EXPECT_FALSE(Parse("DELETE /v1/workloads/pos/usb?device=999:1 HTTP/1.1\r\n\r\n").has_value());
+  EXPECT_FALSE(
+      Parse(Post("/v1/workloads/pos/usb", "{\"device\":\"" + std::string(100, '1') + "\"}"))
+          .has_value());
+  EXPECT_EQ(Parse("PUT /v1/workloads/pos/usb HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
 }
 
 TEST(ApiTest, BadApiRequestsSayWhatIsWrong) {
@@ -102,6 +139,12 @@ TEST(HttpTest, ParsesResponseHeads) {
   EXPECT_EQ((*r)->status, 404);
   EXPECT_EQ(off, 45u);
   EXPECT_FALSE(ParseHttpResponseHead("HTTP/1.1 4x4 Hm\r\n\r\n", &off).has_value());
+  // The console's upgrade: raw bytes may follow the head at once.
+  auto up = ParseHttpResponseHead(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n/ # ", &off);
+  ASSERT_TRUE(up.has_value() && up->has_value());
+  EXPECT_EQ((*up)->status, 101);
+  EXPECT_EQ(off, 71u);
 }
 
 TEST(ApiTest, PostedEventsAreValidated) {

@@ -60,6 +60,9 @@ class HttpConnection {
     return Send(status, "application/json", json + "\n");
   }
   bool StartStream(std::string_view content_type);
+  // 101 Switching Protocols (Upgrade: protocol): the connection then carries raw bytes both
+  // ways, as Docker's attach does with "Upgrade: tcp".
+  bool SwitchProtocols(std::string_view protocol);
   bool Write(std::string_view data);
   // True when the peer closed its side (for streams that mostly wait).
   bool PeerClosed();

@@ -64,6 +64,12 @@ bool HttpConnection::StartStream(std::string_view content_type) {
   return WriteAll(fd_.get(), head).has_value();
 }
 
+bool HttpConnection::SwitchProtocols(std::string_view protocol) {
+  std::string head = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " +
+                     std::string(protocol) + "\r\n\r\n";
+  return WriteAll(fd_.get(), head).has_value();
+}
+
 bool HttpConnection::Write(std::string_view data) { return WriteAll(fd_.get(), data).has_value(); }
 
 bool HttpConnection::PeerClosed() {

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 
 #include "common/files.h"
 #include "common/unique_fd.h"
@@ -123,6 +125,9 @@ std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& root
   const std::string cpu_root = root + "/cpu";
   const std::string cpu = cpu_root + path;
   for (const auto& p : Prefixes(path)) w.push_back({cpu_root + p, "", ""});
+  // cpuacct: the CPU time `ps`, `top` and /metrics read (a link to cpu/ when comounted).
+  const std::string cpuacct_root = root + "/cpuacct";
+  for (const auto& p : Prefixes(path)) w.push_back({cpuacct_root + p, "", ""});
   if (!quota.empty()) {
     w.push_back({cpu, "cpu.cfs_period_us", std::to_string(kPeriod)});
     w.push_back({cpu, "cpu.cfs_quota_us", quota});
@@ -136,7 +141,8 @@ std::vector<std::string> CgroupDirs(const std::string& path, const std::string& 
       return {root + path};
     case CgroupLayout::kV1:
     case CgroupLayout::kHybrid:
-      return {root + "/cpuset" + path, root + "/memory" + path, root + "/cpu" + path};
+      return {root + "/cpuset" + path, root + "/memory" + path, root + "/cpu" + path,
+              root + "/cpuacct" + path};
     case CgroupLayout::kNone:
       break;
   }
@@ -156,7 +162,14 @@ Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_
     mems = Trim(ReadFile(root + "/cpuset/cpuset.mems", 4096).value_or("0"));
   }
   const std::string leaf_cpuset = root + "/cpuset" + path;
+  // Accounting only: a v1 host without a cpuacct mount still gets its limits.
+  const std::string cpuacct = root + "/cpuacct";
+  const bool has_cpuacct = layout == CgroupLayout::kV2 || IsDir(cpuacct);
+  auto skipped = [&](const std::string& dir) {
+    return !has_cpuacct && dir.compare(0, cpuacct.size() + 1, cpuacct + "/") == 0;
+  };
   for (const auto& step : PlanCgroup(layout, root, path, limits, cpus, mems)) {
+    if (skipped(step.dir)) continue;
     if (step.file.empty()) {
       if (::mkdir(step.dir.c_str(), 0755) != 0 && errno != EEXIST) {
         return Error(ErrorCode::kIo, "mkdir " + step.dir + ": " + std::strerror(errno));
@@ -178,13 +191,82 @@ Status PlaceInCgroup(const std::string& path, const CgroupLimits& limits, int64_
     SV_TRY(WriteControl(step.dir + "/" + step.file, step.value));
   }
   for (const auto& dir : CgroupDirs(path, root)) {
-    SV_TRY(WriteControl(dir + "/cgroup.procs", std::to_string(pid)));
+    if (!skipped(dir)) SV_TRY(WriteControl(dir + "/cgroup.procs", std::to_string(pid)));
   }
   return Ok();
 }
 
+std::vector<std::string> CgroupHierarchies(const std::string& root) {
+  switch (DetectCgroupLayout(root)) {
+    case CgroupLayout::kV2:
+      return {root};
+    case CgroupLayout::kV1:
+    case CgroupLayout::kHybrid:
+      break;
+    case CgroupLayout::kNone:
+      return {};
+  }
+  // Every mounted hierarchy (the OCI runtime makes a container's cgroup in all of them, not
+  // only in the three the daemon writes limits to); comounts' symlinks would repeat one.
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+    if (e.is_directory(ec) && !e.is_symlink(ec)) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<ResourceUsage> ReadCgroupUsage(const std::string& path, const std::string& root) {
+  const CgroupLayout layout = DetectCgroupLayout(root);
+  ResourceUsage u;
+  auto number = [](const std::string& file) -> std::optional<uint64_t> {
+    auto text = ReadFile(file, 4096);
+    if (!text || text->empty() || (*text)[0] < '0' || (*text)[0] > '9') return std::nullopt;
+    return std::strtoull(text->c_str(), nullptr, 10);
+  };
+  if (layout == CgroupLayout::kV2) {
+    auto stat = ReadFile(root + path + "/cpu.stat", 4096);
+    auto mem = number(root + path + "/memory.current");
+    const size_t at = stat ? stat->find("usage_usec ") : std::string::npos;
+    if (at == std::string::npos || !mem) {
+      return Error(ErrorCode::kNotFound, "no cgroup v2 accounting in " + root + path);
+    }
+    u.cpu_ns = std::strtoull(stat->c_str() + at + 11, nullptr, 10) * 1000;
+    u.memory_bytes = *mem;
+    return u;
+  }
+  if (layout == CgroupLayout::kNone) return Error(ErrorCode::kNotFound, "no cgroups");
+  // cpuacct alone, or comounted with cpu (then cpu/ and cpuacct/ are links to cpu,cpuacct/).
+  std::optional<uint64_t> cpu;
+  for (const char* h : {"/cpuacct", "/cpu,cpuacct", "/cpu"}) {
+    std::string file = root + h;
+    file += path;
+    file += "/cpuacct.usage";
+    cpu = number(file);
+    if (cpu) break;
+  }
+  auto mem = number(root + "/memory" + path + "/memory.usage_in_bytes");
+  if (!cpu || !mem) return Error(ErrorCode::kNotFound, "no cgroup v1 accounting for " + path);
+  u.cpu_ns = *cpu;
+  u.memory_bytes = *mem;
+  return u;
+}
+
 void RemoveCgroup(const std::string& path, const std::string& root) {
   for (const auto& dir : CgroupDirs(path, root)) (void)::rmdir(dir.c_str());
+}
+
+void PruneEmptyCgroups(const std::string& path, const std::string& root) {
+  // Deepest first, in every hierarchy. rmdir only: the kernel refuses a cgroup that still
+  // has a child cgroup (a workload, the runtime's /storevisor/runtime/<id>) or a process, so
+  // this never takes away what another user of /storevisor still needs.
+  const auto parts = Prefixes(path);
+  for (const auto& hierarchy : CgroupHierarchies(root)) {
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      if (::rmdir((hierarchy + *it).c_str()) != 0 && errno != ENOENT) break;
+    }
+  }
 }
 
 Result<std::string> PlaceQemuInWorkloadCgroup(const std::string& name, const std::string& cpuset,

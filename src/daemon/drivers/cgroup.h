@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -45,8 +46,9 @@ std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& moun
 
 // The cgroup every workload of the daemon gets, whatever its kind; the runtime's own default
 // (/storevisor/runtime/<id>) is a sibling, so the two never collide.
+inline constexpr std::string_view kDaemonCgroupParent = "/storevisor/daemon";
 inline std::string WorkloadCgroupPath(const std::string& name) {
-  return "/storevisor/daemon/" + name;
+  return std::string(kDaemonCgroupParent) + "/" + name;
 }
 
 // Makes the cgroup and moves pid (all its threads) into it. v1 memory charges move along.
@@ -65,7 +67,31 @@ Result<std::string> PlaceQemuInWorkloadCgroup(const std::string& name, const std
 std::vector<std::string> CgroupDirs(const std::string& path,
                                     const std::string& mount_root = "/sys/fs/cgroup");
 
+// Every hierarchy's mount under mount_root (v2: mount_root itself; v1 and hybrid: each
+// controller folder, unified/ included).
+std::vector<std::string> CgroupHierarchies(const std::string& mount_root = "/sys/fs/cgroup");
+
+// What a cgroup has used: CPU time of all its processes (v1 cpuacct.usage, v2 cpu.stat
+// usage_usec) and the memory charged to it (v1 memory.usage_in_bytes, v2 memory.current).
+struct ResourceUsage {
+  uint64_t cpu_ns = 0;
+  uint64_t memory_bytes = 0;
+};
+// kNotFound when the cgroup (or its accounting files) does not exist; hybrid reads the v1
+// controllers, like the writers.
+Result<ResourceUsage> ReadCgroupUsage(const std::string& path,
+                                      const std::string& mount_root = "/sys/fs/cgroup");
+
+// One process alone (process_info.cc): utime+stime+cutime+cstime of /proc/pid/stat and its
+// VmRSS; for a workload that has no cgroup of its own. kNotFound when it is gone.
+Result<ResourceUsage> ReadProcessUsage(int64_t pid);
+
 // Removes the cgroup's folders (they must be empty of processes); idempotent.
 void RemoveCgroup(const std::string& path, const std::string& mount_root = "/sys/fs/cgroup");
+
+// rmdir of path ("/storevisor/daemon") and then of each parent, deepest first, in every
+// hierarchy, stopping at the first that is not empty. Only for when the daemon has no
+// workload left: a concurrent create could lose its freshly made parent.
+void PruneEmptyCgroups(const std::string& path, const std::string& mount_root = "/sys/fs/cgroup");
 
 }  // namespace storevisor::daemon

@@ -65,6 +65,19 @@ class Driver {
   virtual Result<std::string> DisplaySocket(const std::string& /*name*/) {
     return Error(ErrorCode::kUnsupported, "this kind of workload has no display");
   }
+  // USB hot-plug (legacy-vm): a host device into the running VM under QEMU device id
+  // device_id, and out again.
+  virtual Status UsbAttach(const std::string& /*name*/, const std::string& /*device_id*/,
+                           const std::string& /*usb_id*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload takes no USB devices");
+  }
+  virtual Status UsbDetach(const std::string& /*name*/, const std::string& /*device_id*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload takes no USB devices");
+  }
+  // The unix socket of the workload's serial console (input and output; microvm).
+  virtual Result<std::string> ConsoleSocket(const std::string& /*name*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no interactive console");
+  }
 };
 
 // True when pid runs (not a zombie) and, if start_ticks > 0, is the same process as then.

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -155,6 +156,7 @@ TEST(CgroupPlanTest, V1SeedsCpusetParentsAndSetsLimits) {
   EXPECT_TRUE(Has(plan, "/cg/cpuset/storevisor/daemon/pos", "cpuset.cpus", "1"));
   EXPECT_TRUE(Has(plan, "/cg/memory/storevisor/daemon/pos", "memory.limit_in_bytes", "268435456"));
   EXPECT_TRUE(Has(plan, "/cg/cpu/storevisor/daemon/pos", "cpu.cfs_quota_us", "50000"));
+  EXPECT_TRUE(Has(plan, "/cg/cpuacct/storevisor/daemon/pos", "", ""));  // CPU time for ps
   // mems before cpus in each folder, and every folder made before its files are written.
   size_t made = plan.size();
   size_t written = 0;
@@ -176,6 +178,61 @@ TEST(CgroupPlanTest, V2EnablesControllersInParents) {
   EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon/pos", "memory.max", "1073741824"));
   EXPECT_TRUE(Has(plan, "/cg/storevisor/daemon/pos", "cpuset.cpus", "0"));
   EXPECT_TRUE(PlanCgroup(CgroupLayout::kNone, "/cg", "/x", limits, "", "").empty());
+}
+
+TEST_F(CgroupTreeTest, PrunesOnlyEmptyParentsInEveryHierarchy) {
+  // Hybrid: v1 controllers (the runtime also uses blkio, pids...) beside unified/.
+  for (const char* h : {"cpuset", "memory", "cpu", "blkio", "pids", "unified"}) {
+    ASSERT_TRUE(MakeDirs(root_ + "/" + h + "/storevisor/daemon").has_value());
+  }
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/unified/cgroup.controllers", "").has_value());
+  ASSERT_TRUE(MakeDirs(root_ + "/pids/storevisor/runtime/c1").has_value());  // another user
+  ASSERT_TRUE(MakeDirs(root_ + "/cpu/storevisor/daemon/pos").has_value());   // a workload
+  ASSERT_EQ(::symlink("cpu", (root_ + "/cpuacct").c_str()), 0);              // a comount
+  auto hierarchies = CgroupHierarchies(root_);
+  EXPECT_EQ(hierarchies.size(), 6u);
+  PruneEmptyCgroups("/storevisor/daemon", root_);
+  for (const char* h : {"cpuset", "memory", "blkio", "unified"}) {
+    EXPECT_FALSE(std::filesystem::exists(root_ + "/" + h + "/storevisor")) << h;
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/pids/storevisor/daemon"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/pids/storevisor/runtime/c1"));
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/cpu/storevisor/daemon/pos"));
+  // v2: the mount itself is the one hierarchy.
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/cgroup.controllers", "cpu\n").has_value());
+  EXPECT_EQ(CgroupHierarchies(root_), std::vector<std::string>{root_});
+}
+
+TEST_F(CgroupTreeTest, ReadsUsageFromV1AndV2Files) {
+  EXPECT_EQ(ReadCgroupUsage("/storevisor/daemon/kv", root_).error().code(), ErrorCode::kNotFound);
+  // v1 with cpu and cpuacct mounted apart (this machine), then comounted.
+  const std::string acct = root_ + "/cpuacct/storevisor/daemon/kv";
+  const std::string mem = root_ + "/memory/storevisor/daemon/kv";
+  ASSERT_TRUE(MakeDirs(acct).has_value() && MakeDirs(mem).has_value());
+  ASSERT_TRUE(WriteFileAtomic(acct + "/cpuacct.usage", "1500000000\n").has_value());
+  EXPECT_FALSE(ReadCgroupUsage("/storevisor/daemon/kv", root_).has_value());  // no memory file
+  ASSERT_TRUE(WriteFileAtomic(mem + "/memory.usage_in_bytes", "8388608\n").has_value());
+  auto u = ReadCgroupUsage("/storevisor/daemon/kv", root_);
+  ASSERT_TRUE(u.has_value()) << u.error().message();
+  EXPECT_EQ(u->cpu_ns, 1500000000u);
+  EXPECT_EQ(u->memory_bytes, 8388608u);
+  ASSERT_TRUE(RemoveAll(root_ + "/cpuacct").has_value());
+  const std::string both = root_ + "/cpu,cpuacct/storevisor/daemon/kv";
+  ASSERT_TRUE(MakeDirs(both).has_value());
+  ASSERT_TRUE(WriteFileAtomic(both + "/cpuacct.usage", "7\n").has_value());
+  EXPECT_EQ(ReadCgroupUsage("/storevisor/daemon/kv", root_)->cpu_ns, 7u);
+  ASSERT_TRUE(WriteFileAtomic(both + "/cpuacct.usage", "garbage\n").has_value());
+  EXPECT_FALSE(ReadCgroupUsage("/storevisor/daemon/kv", root_).has_value());
+  // v2: cpu.stat's usage_usec and memory.current.
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/cgroup.controllers", "cpu memory\n").has_value());
+  const std::string v2 = root_ + "/storevisor/daemon/kv";
+  ASSERT_TRUE(MakeDirs(v2).has_value());
+  ASSERT_TRUE(WriteFileAtomic(v2 + "/cpu.stat", "usage_usec 2500\nuser_usec 2000\n").has_value());
+  ASSERT_TRUE(WriteFileAtomic(v2 + "/memory.current", "4096\n").has_value());
+  u = ReadCgroupUsage("/storevisor/daemon/kv", root_);
+  ASSERT_TRUE(u.has_value()) << u.error().message();
+  EXPECT_EQ(u->cpu_ns, 2500000u);
+  EXPECT_EQ(u->memory_bytes, 4096u);
 }
 
 TEST_F(CgroupTreeTest, KsmIsSwitchedOnOnlyWhenOff) {

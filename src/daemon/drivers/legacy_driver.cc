@@ -285,6 +285,17 @@ Status LegacyVmDriver::CheckScreen(const std::string& name, const HealthCheck& c
   return Ok();
 }
 
+Status LegacyVmDriver::UsbAttach(const std::string& name, const std::string& device_id,
+                                 const std::string& usb_id) {
+  SV_ASSIGN_OR_RETURN(legacy::LegacyVm vm, legacy::LegacyVm::Attach(RunDir(name)));
+  return vm.UsbAttach(device_id, usb_id);
+}
+
+Status LegacyVmDriver::UsbDetach(const std::string& name, const std::string& device_id) {
+  SV_ASSIGN_OR_RETURN(legacy::LegacyVm vm, legacy::LegacyVm::Attach(RunDir(name)));
+  return vm.UsbDetach(device_id);
+}
+
 Result<std::string> LegacyVmDriver::DisplaySocket(const std::string& name) {
   SV_ASSIGN_OR_RETURN(legacy::LegacyVm vm, legacy::LegacyVm::Attach(RunDir(name)));
   const std::string& vnc = vm.meta().vnc;

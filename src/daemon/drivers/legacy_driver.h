@@ -45,6 +45,9 @@ class LegacyVmDriver : public Driver {
   Status Screenshot(const std::string& name, const std::string& png_path) override;
   Status CheckScreen(const std::string& name, const HealthCheck& check) override;
   Result<std::string> DisplaySocket(const std::string& name) override;
+  Status UsbAttach(const std::string& name, const std::string& device_id,
+                   const std::string& usb_id) override;
+  Status UsbDetach(const std::string& name, const std::string& device_id) override;
 
  private:
   struct Listener;

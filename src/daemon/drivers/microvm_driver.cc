@@ -76,7 +76,8 @@ Status EnsureKsmRunning(const std::string& run_file) {
 }
 
 nlohmann::json MakeVmConfig(const Workload& w, const std::string& console_log,
-                            const std::vector<std::string>& taps) {
+                            const std::vector<std::string>& taps,
+                            const std::string& console_socket) {
   nlohmann::json disks = nlohmann::json::array();
   for (const auto& d : w.disks) disks.push_back({{"path", d.path}, {"readonly", d.read_only}});
   nlohmann::json nets = nlohmann::json::array();
@@ -93,7 +94,31 @@ nlohmann::json MakeVmConfig(const Workload& w, const std::string& console_log,
   };
   if (!w.initrd.empty()) j["initrd"] = w.initrd;
   if (!w.cmdline.empty()) j["cmdline"] = w.cmdline;
+  if (!console_socket.empty()) j["console_socket"] = console_socket;
   return j;
+}
+
+Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {
+    return Ok();
+  }
+  SV_ASSIGN_OR_RETURN(std::string text, ReadFile(path, max_bytes * 4));
+  SV_TRY(WriteFileAtomic(path + ".1", text));
+  if (::truncate(path.c_str(), 0) != 0) return ErrnoError("truncate " + path);
+  return Ok();
+}
+
+Result<std::string> MicroVmDriver::ConsoleSocket(const std::string& name) {
+  std::string path = ConsoleSocketPath(name);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 name + " has no console socket (" + path +
+                     "): it was started by an older storevisord; `storevisor restart " + name +
+                     "` gives it one");
+  }
+  return path;
 }
 
 std::string MicroVmDriver::LogPath(const std::string& name) const {
@@ -117,7 +142,7 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
     SV_TRY(WriteFileAtomic(dir + "/taps.batch", batch));
     SV_TRY(RunOk({"ip", "-batch", dir + "/taps.batch"}));
   }
-  const nlohmann::json config = MakeVmConfig(w, LogPath(w.name), taps);
+  const nlohmann::json config = MakeVmConfig(w, LogPath(w.name), taps, ConsoleSocketPath(w.name));
   SV_TRY(WriteFileAtomic(dir + "/vm.json", config.dump(2)));
   std::vector<std::string> run = {opt_.tool,        "run",      "--config",
                                   dir + "/vm.json", "--detach", "--state-dir",
@@ -196,6 +221,7 @@ std::string MicroVmDriver::SnapshotKey(const Workload& w, const nlohmann::json& 
   // stamps; storevisor-vm re-checks the inputs' content on every restore.
   nlohmann::json c = config;
   c.erase("serial");
+  c.erase("console_socket");
   c.erase("name");
   std::string key = c.dump() + FileStamp(w.kernel) + FileStamp(w.initrd);
   for (const auto& d : w.disks) key += FileStamp(d.path);
@@ -233,8 +259,11 @@ Result<std::string> MicroVmDriver::EnsureSnapshot(const Workload& w, const nlohm
   return dir;
 }
 
-Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& /*name*/,
+Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& name,
                                             const std::string& driver_state) {
+  // The supervisor inspects every running VM a few times a second: the console log's cap
+  // is kept here, since QEMU itself writes it and never rotates it.
+  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
   return InstanceFromPidState(driver_state);
 }
 

@@ -30,10 +30,14 @@ class MicroVmDriver : public Driver {
   Result<ExecOutput> Exec(const std::string& name, const std::string& driver_state,
                           const std::vector<std::string>& argv, int timeout_ms) override;
   std::string LogPath(const std::string& name) const override;
+  Result<std::string> ConsoleSocket(const std::string& name) override;
   std::string NetnsPath(const std::string& /*name*/, int64_t /*pid*/) const override { return ""; }
 
  private:
   std::string Dir(const std::string& name) const { return opt_.state_dir + "/" + name; }
+  std::string ConsoleSocketPath(const std::string& name) const {
+    return Dir(name) + "/console.sock";
+  }
   // The snapshot of this workload's config, taken once (`storevisor-vm snapshot`, a cold
   // boot) and reused by every later start while the key (config + input stamps) holds.
   Result<std::string> EnsureSnapshot(const Workload& w, const nlohmann::json& config,
@@ -51,8 +55,16 @@ class MicroVmDriver : public Driver {
 Result<ExecOutput> AgentExec(const std::string& agent_socket, const std::vector<std::string>& argv,
                              int timeout_ms);
 
-// The storevisor-vm config (docs/vm.md) for a workload: pure, unit-tested.
+// The storevisor-vm config (docs/vm.md) for a workload: pure, unit-tested. With a
+// console_socket the serial port also takes input there (QEMU still logs to console_log).
 nlohmann::json MakeVmConfig(const Workload& workload, const std::string& console_log,
-                            const std::vector<std::string>& taps);
+                            const std::vector<std::string>& taps,
+                            const std::string& console_socket = "");
+
+// The console log is QEMU's own (chardev logfile, opened O_APPEND): past max_bytes it is
+// copied to PATH.1 and truncated in place (QEMU keeps its descriptor). Bytes the guest
+// writes between the copy and the truncation are lost, as with logrotate's copytruncate.
+Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes);
+inline constexpr uint64_t kConsoleLogMaxBytes = 1u << 20;
 
 }  // namespace storevisor::daemon

@@ -1,9 +1,13 @@
 // Liveness of processes this daemon did not start (or started before a restart).
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/files.h"
+#include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/driver.h"
 
 namespace storevisor::daemon {
@@ -19,6 +23,30 @@ std::string StatTail(int64_t pid) {
 }
 
 }  // namespace
+
+Result<ResourceUsage> ReadProcessUsage(int64_t pid) {
+  const std::string tail = pid > 0 ? StatTail(pid) : "";
+  auto status = ReadFile("/proc/" + std::to_string(pid) + "/status", 16384);
+  if (tail.empty() || !status) {
+    return Error(ErrorCode::kNotFound, "no process " + std::to_string(pid));
+  }
+  // tail starts at field 3 (state): utime(14) stime(15) cutime(16) cstime(17).
+  uint64_t ticks = 0;
+  size_t pos = 0;
+  for (int field = 3; field <= 17 && pos != std::string::npos; ++field) {
+    if (field >= 14) ticks += std::strtoull(tail.c_str() + pos, nullptr, 10);
+    pos = tail.find(' ', pos);
+    if (pos != std::string::npos) ++pos;
+  }
+  ResourceUsage u;
+  const uint64_t hz = static_cast<uint64_t>(std::max(1L, ::sysconf(_SC_CLK_TCK)));
+  u.cpu_ns = ticks * (1000000000ULL / hz);
+  const size_t rss = status->find("VmRSS:");
+  if (rss != std::string::npos) {
+    u.memory_bytes = std::strtoull(status->c_str() + rss + 6, nullptr, 10) * 1024;
+  }
+  return u;
+}
 
 uint64_t ProcessStartTicks(int64_t pid) {
   if (pid <= 0) return 0;
