@@ -4,11 +4,15 @@
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <vector>
 
 #include "vision/pipeline_internal.h"
 
 namespace storevisor::vision::internal {
 namespace {
+
+// How long an RTSP camera may stay silent (at open or between frames) before it counts as lost.
+constexpr int kNetworkSourceTimeoutMs = 5000;
 
 class ImageSource : public FrameSource {
  public:
@@ -90,9 +94,16 @@ Result<std::unique_ptr<FrameSource>> FrameSource::Open(const SourceConfig& confi
         std::make_unique<ImageSource>(std::move(files), config.loop));
   }
   const int api = config.type == "v4l2" ? cv::CAP_V4L2 : cv::CAP_FFMPEG;
+  // FFmpeg's defaults wait 30 s for a network camera that stopped sending before a read
+  // fails; a lost camera must be reported (source_lost) and retried within seconds.
+  std::vector<int> params;
+  if (config.type == "rtsp") {
+    params = {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, kNetworkSourceTimeoutMs,
+              cv::CAP_PROP_READ_TIMEOUT_MSEC, kNetworkSourceTimeoutMs};
+  }
   auto source = std::make_unique<VideoSource>(config);
   try {
-    source->capture().open(config.path, api);
+    source->capture().open(config.path, api, params);
   } catch (const cv::Exception& e) {
     return Error(ErrorCode::kUnavailable, config.type + " " + config.path + ": " + e.what());
   }

@@ -235,6 +235,20 @@ TEST_F(CgroupTreeTest, ReadsUsageFromV1AndV2Files) {
   EXPECT_EQ(u->memory_bytes, 4096u);
 }
 
+TEST_F(CgroupTreeTest, ConsoleLogIsCappedByCopyAndTruncate) {
+  const std::string log = root_ + "/console.log";
+  ASSERT_TRUE(WriteFileAtomic(log, "small\n").has_value());
+  ASSERT_TRUE(RotateCopyTruncate(log, 1024).has_value());
+  EXPECT_EQ(ReadFile(log).value_or(""), "small\n");  // under the cap: left alone
+  EXPECT_FALSE(std::filesystem::exists(log + ".1"));
+  // Grown to 3x the cap (the daemon was down): .1 keeps the newest 1024 bytes.
+  ASSERT_TRUE(WriteFileAtomic(log, std::string(2048, 'a') + std::string(1024, 'b')).has_value());
+  ASSERT_TRUE(RotateCopyTruncate(log, 1024).has_value());
+  EXPECT_EQ(ReadFile(log + ".1").value_or(""), std::string(1024, 'b'));
+  EXPECT_EQ(ReadFile(log).value_or("x"), "");
+  EXPECT_TRUE(RotateCopyTruncate(root_ + "/absent.log", 1024).has_value());
+}
+
 TEST_F(CgroupTreeTest, KsmIsSwitchedOnOnlyWhenOff) {
   const std::string run = root_ + "/run";
   ASSERT_TRUE(WriteFileAtomic(run, "0\n").has_value());

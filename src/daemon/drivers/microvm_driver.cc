@@ -103,7 +103,14 @@ Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes) {
   if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {
     return Ok();
   }
-  SV_ASSIGN_OR_RETURN(std::string text, ReadFile(path, max_bytes * 4));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  // Only the newest max_bytes go to .1: the cap holds also after the log grew unrotated
+  // while the daemon was down. QEMU may append meanwhile, hence room for twice that.
+  if (::lseek(fd.get(), st.st_size - static_cast<off_t>(max_bytes), SEEK_SET) < 0) {
+    return ErrnoError("lseek " + path);
+  }
+  SV_ASSIGN_OR_RETURN(std::string text, ReadAll(fd.get(), max_bytes * 2));
   SV_TRY(WriteFileAtomic(path + ".1", text));
   if (::truncate(path.c_str(), 0) != 0) return ErrnoError("truncate " + path);
   return Ok();
