@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -123,10 +124,62 @@ sv::Result<sv::ChildProcess> StartDaemon(const Paths& p) {
                    "storevisord did not answer; see " + p.work + "/storevisord.log");
 }
 
-sv::Result<double> TimedApply(const Paths& p, const std::string& profile) {
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// When each workload was created and became healthy, in ms after the apply started (from
+// the daemon's events); -1 when the event is missing.
+struct Timeline {
+  double created = -1, healthy = -1;
+};
+using Breakdown = std::map<std::string, Timeline>;
+
+sv::Result<int64_t> LastEventId(const Paths& p) {
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput out, Must(Cli(p, {"events", "-o", "json"})));
+  auto list = nlohmann::json::parse(out.out, nullptr, false);
+  int64_t last = 0;
+  if (list.is_array()) {
+    for (const auto& e : list) last = std::max(last, e.value("id", int64_t{0}));
+  }
+  return last;
+}
+
+sv::Result<Breakdown> ReadBreakdown(const Paths& p, int64_t since, int64_t t0_wall) {
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput out,
+                      Must(Cli(p, {"events", "--since", std::to_string(since), "-o", "json"})));
+  auto list = nlohmann::json::parse(out.out, nullptr, false);
+  Breakdown b;
+  if (!list.is_array()) return b;
+  for (const auto& e : list) {
+    const std::string w = e.value("workload", "");
+    const std::string type = e.value("type", "");
+    const double at = static_cast<double>(e.value("time_ms", int64_t{0}) - t0_wall);
+    // The daemon's "applied" event: when it had parsed, checked and stored the profile.
+    if (w.empty() && type == "applied" && b["(apply accepted)"].created < 0) {
+      b["(apply accepted)"].created = at;
+    }
+    if (w.empty()) continue;
+    if (type == "created" && b[w].created < 0) b[w].created = at;
+    if (type == "healthy" && b[w].healthy < 0) b[w].healthy = at;
+  }
+  return b;
+}
+
+struct Applied {
+  double ms = 0;
+  Breakdown breakdown;
+};
+
+sv::Result<Applied> TimedApply(const Paths& p, const std::string& profile) {
+  SV_ASSIGN_OR_RETURN(int64_t since, LastEventId(p));
+  const int64_t t0_wall = WallMs();
   auto t0 = Clock::now();
   SV_TRY(Must(Cli(p, {"apply", "-f", profile, "--timeout", "240", "-o", "json"}), 300));
-  const double ms = MsSince(t0);
+  Applied a;
+  a.ms = MsSince(t0);
   // The CLI returned 0 only when all run and are healthy; check it independently.
   SV_ASSIGN_OR_RETURN(sv::CommandOutput ps, Must(Cli(p, {"ps", "-o", "json"})));
   auto list = nlohmann::json::parse(ps.out, nullptr, false);
@@ -137,7 +190,19 @@ sv::Result<double> TimedApply(const Paths& p, const std::string& profile) {
       return sv::Error(sv::ErrorCode::kInternal, "not converged: " + w.dump());
     }
   }
-  return ms;
+  SV_ASSIGN_OR_RETURN(a.breakdown, ReadBreakdown(p, since, t0_wall));
+  return a;
+}
+
+std::string FormatBreakdown(const Breakdown& b) {
+  std::string out;
+  for (const auto& [name, t] : b) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%s%s created +%.0f healthy +%.0f", out.empty() ? "" : ", ",
+                  name.c_str(), t.created, t.healthy);
+    out += buf;
+  }
+  return out;
 }
 
 // ---- peer ----------------------------------------------------------------------------
@@ -391,12 +456,20 @@ int main(int argc, char** argv) {
   auto body = [&]() -> sv::Status {
     SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
     std::printf("warm-up apply (takes the pos snapshot when none is cached)...\n");
-    SV_ASSIGN_OR_RETURN(double warm, TimedApply(p, demo));
-    std::printf("warm-up apply: %.0f ms\n", warm);
+    SV_ASSIGN_OR_RETURN(Applied warm, TimedApply(p, demo));
+    std::printf("warm-up apply: %.0f ms\n", warm.ms);
     SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
     std::vector<double> ours, peer, pc, kv, inv;
+    std::map<std::string, std::vector<double>> created, healthy;
     for (int i = 0; i < rounds; ++i) {
-      SV_ASSIGN_OR_RETURN(double a, TimedApply(p, demo));
+      SV_ASSIGN_OR_RETURN(Applied applied, TimedApply(p, demo));
+      const double a = applied.ms;
+      std::printf("round %d: storevisor timeline (ms after apply): %s\n", i + 1,
+                  FormatBreakdown(applied.breakdown).c_str());
+      for (const auto& [name, t] : applied.breakdown) {
+        created[name].push_back(t.created);
+        healthy[name].push_back(t.healthy);
+      }
       SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
       SV_ASSIGN_OR_RETURN(PeerSample s, Peer(p));
       std::printf(
@@ -414,11 +487,15 @@ int main(int argc, char** argv) {
         "\nmedians: storevisor apply %.0f ms; peer sum %.0f ms (pc %.0f, podman kv %.0f, "
         "podman inventory %.0f)\n",
         mo, mp, Median(pc), Median(kv), Median(inv));
+    for (const auto& [name, v] : created) {
+      std::printf("  %-10s created at +%.0f ms, healthy at +%.0f ms (medians)\n", name.c_str(),
+                  Median(v), Median(healthy[name]));
+    }
     std::printf("ratio apply/peer = %.3f (target <= 0.25: %s); apply under 2 s: %s\n", mo / mp,
                 mo / mp <= 0.25 ? "met" : "NOT met", mo < 2000 ? "met" : "NOT met");
     // Idle RSS with the demo store up.
-    SV_ASSIGN_OR_RETURN(double a, TimedApply(p, demo));
-    (void)a;
+    SV_ASSIGN_OR_RETURN(Applied up, TimedApply(p, demo));
+    (void)up;
     std::this_thread::sleep_for(std::chrono::seconds(3));
     const double rss = RssMib(daemon->pid());
     SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));

@@ -44,6 +44,8 @@ struct Supervision {
   int health_failures = 0;
   int64_t next_check_ms = 0;
   bool check_running = false;
+  // Its own check passed, but an after: entry that holds its health is not met yet.
+  bool gated = false;
   uint64_t last_cpu_ns = 0;  // CPU time at last_cpu_sample_ms
   int64_t last_cpu_sample_ms = 0;
   std::string usage_source;  // "cgroup" (all the workload's processes) or "process" (main)
@@ -101,6 +103,9 @@ class Daemon {
   Status DeleteWorkload(const std::string& name);
   Status SetUpNetworks(const Profile& profile);
   Status WaitForDependencies(const Workload& w);
+  bool DependencyMet(const std::string& dep, AfterCondition condition);
+  // Records changed: wakes steps waiting on after: (and the supervisor for a new instance).
+  void StateChanged(bool new_instance);
   Result<std::vector<NetAttachment>> Attachments(const Workload& w, const Profile& p);
   void Kick();
 
@@ -109,7 +114,14 @@ class Daemon {
   void SuperviseLoop();
   void SuperviseOne(const WorkloadRecord& record, const Profile& profile);
   void CheckHealth(const WorkloadRecord& record, const Workload& w);
-  void OnHealthResult(const std::string& name, bool ok, const std::string& detail);
+  // from_probe false: a gated workload's last passing result is looked at again.
+  void OnHealthResult(const std::string& name, bool ok, const std::string& detail,
+                      bool from_probe = true);
+  // Judges one result (LockFor(name) and sup_mu_ held); true when it turned healthy.
+  bool ApplyHealthResult(WorkloadRecord* r, const Workload& spec, Supervision* s, bool ok,
+                         const std::string& detail);
+  std::string UnmetHealthGate(const Workload& spec);
+  void PromoteGated();
   void SampleUsage(const WorkloadRecord& record);
 
   // daemon.cc: start and restart by the operator: the workload as the desired profile has
@@ -138,6 +150,12 @@ class Daemon {
   std::mutex kick_mu_;
   std::condition_variable kick_cv_;
   bool kicked_ = false;
+  // Guards the next three; state_cv_ is notified on every record change that a waiter needs.
+  std::mutex state_mu_;
+  std::condition_variable state_cv_;
+  uint64_t state_gen_ = 0;
+  bool supervise_kicked_ = false;
+  std::set<std::string> in_flight_;  // steps of the running converge not finished yet
   std::mutex consoles_mu_;
   std::set<std::string> consoles_;  // workloads whose console a client holds
   std::atomic<bool> stopping_{false};

@@ -196,6 +196,42 @@ field_of nostore lastError | grep -q "image e2e/missing:1 is not in the image st
 SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p5"
 ! findmnt "$T/state/containers/fromstore/image/rootfs" >/dev/null || fail "overlay left mounted"
 
+echo "== after: conditions: started lets a dependant start before health; holds: health gates it"
+# 'slow' passes its check only once /data/ready exists; 'lane' (holds: health) and 'early'
+# (condition: started) must run before that, 'lane' stays starting until slow is healthy.
+{ profile blue; cat <<YAML
+    - name: slow
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/sleep, "4545"]
+      mounts: [{target: /data}]
+      health: {exec: [/bin/busybox, test, -f, /data/ready], interval: 5s, timeout: 2s}
+    - name: lane
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/sleep, "4646"]
+      after: [{name: slow, holds: health}]
+      health: {exec: [/bin/true], interval: 1s, timeout: 900ms}
+    - name: early
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/sleep, "4747"]
+      after: [{name: slow, condition: started}]
+YAML
+} > "$T/p6.yaml"
+SV apply -f "$T/p6.yaml" --no-wait >/dev/null || fail "apply p6"
+for _ in $(seq 100); do
+  [ "$(field_of lane state)" = running ] && [ "$(field_of early state)" = running ] && break; sleep 0.1
+done
+[ "$(field_of lane state)" = running ] && [ "$(field_of early state)" = running ] || fail "lane/early did not start before slow was healthy"
+sleep 0.5  # lane's own check (/bin/true) has passed by now; slow's has not
+[ "$(field_of slow health)" = starting ] || fail "slow is $(field_of slow health), want starting"
+[ "$(field_of lane health)" = starting ] || fail "lane is $(field_of lane health) before slow is healthy"
+SV exec slow -- /bin/busybox touch /data/ready || fail "exec touch"
+SV apply -f "$T/p6.yaml" --timeout 20 >/dev/null || fail "p6 did not converge once slow was ready"
+[ "$(field_of lane health)" = healthy ] || fail "lane is $(field_of lane health)"
+SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p6"
+
 echo "== posted events are validated, stored and streamed"
 SV events -f > "$T/sse.txt" 2>&1 & SSE=$!
 sleep 0.3

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <string_view>
 #include <thread>
 
 #include "common/unique_fd.h"
@@ -65,30 +67,73 @@ Result<UniqueFd> Connect(const std::string& netns_path, const std::string& host,
   return fd;
 }
 
+// Reads until at least `want` bytes came, the peer closed, or the deadline passed.
+Result<std::string> ReadAtLeast(int fd, size_t want, std::chrono::steady_clock::time_point deadline,
+                                const std::string& what) {
+  std::string got;
+  char buf[512];
+  while (got.size() < want) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      return Error(ErrorCode::kTimeout, what + ": no answer in time");
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+Status SendAll(int fd, const std::string& data) {
+  if (::send(fd, data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size())) {
+    return ErrnoError("send");
+  }
+  return Ok();
+}
+
+// Printable, for messages about what a peer answered.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-Status ProbeTcp(const std::string& netns_path, const std::string& host, int port, int timeout_ms) {
+Status ProbeTcp(const std::string& netns_path, const std::string& host, int port, int timeout_ms,
+                const std::string& send, const std::string& expect) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
+  if (!send.empty()) SV_TRY(SendAll(fd.get(), send));
+  if (expect.empty()) return Ok();
+  const std::string what = "TCP " + host + ":" + std::to_string(port);
+  SV_ASSIGN_OR_RETURN(std::string got, ReadAtLeast(fd.get(), expect.size(), deadline, what));
+  if (got.compare(0, expect.size(), expect) != 0) {
+    return Error(ErrorCode::kUnavailable, what + ": expected an answer starting with '" +
+                                              Printable(expect) + "', got '" + Printable(got) +
+                                              "'");
+  }
   return Ok();
 }
 
 Status ProbeHttp(const std::string& netns_path, const std::string& host, int port,
                  const std::string& path, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
-  std::string req =
-      "GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: storevisord\r\n\r\n";
-  if (::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    return ErrnoError("send");
-  }
-  std::string got;
-  char buf[512];
-  while (got.size() < 12) {
-    pollfd p{fd.get(), POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) <= 0)
-      return Error(ErrorCode::kTimeout, "HTTP: no answer in time");
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n <= 0) return Error(ErrorCode::kUnavailable, "HTTP: connection closed before a status");
-    got.append(buf, static_cast<size_t>(n));
+  SV_TRY(SendAll(fd.get(), "GET " + path + " HTTP/1.0\r\nHost: " + host +
+                               "\r\nUser-Agent: storevisord\r\n\r\n"));
+  SV_ASSIGN_OR_RETURN(std::string got, ReadAtLeast(fd.get(), 12, deadline, "HTTP"));
+  if (got.size() < 12) {
+    return Error(ErrorCode::kUnavailable, "HTTP: connection closed before a status");
   }
   if (got.rfind("HTTP/1.", 0) != 0)
     return Error(ErrorCode::kGuestFault, "HTTP: not an HTTP answer");

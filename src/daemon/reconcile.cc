@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <set>
 #include <thread>
 
 #include "daemon/daemon.h"
@@ -114,12 +113,7 @@ void Daemon::ReconcileLoop() {
 Status Daemon::SetUpNetworks(const Profile& profile) {
   std::vector<net::FirewallNetwork> nets;
   std::vector<net::PublishedPort> ports;
-  for (const auto& n : profile.networks) {
-    SV_ASSIGN_OR_RETURN(Ipv4Subnet subnet, ParseSubnet(n.subnet));
-    SV_TRY(net::EnsureBridge(n.name,
-                             Ipv4ToString(subnet.base + 1) + "/" + std::to_string(subnet.prefix)));
-    nets.push_back({n.name, n.subnet, n.allow});
-  }
+  for (const auto& n : profile.networks) nets.push_back({n.name, n.subnet, n.allow});
   for (const auto& w : profile.workloads) {
     if (w.ports.empty() || w.networks.empty()) continue;
     const Network* n = nullptr;
@@ -129,13 +123,30 @@ Status Daemon::SetUpNetworks(const Profile& profile) {
     SV_ASSIGN_OR_RETURN(std::string addr, store_->AllocateAddress(n->name, n->subnet, w.name));
     for (const auto& p : w.ports) ports.push_back({p.host, addr, p.container});
   }
-  // Bridges of networks no longer declared go away with their rules.
+  // The rules name bridges by interface name and need not wait for them: the nft
+  // transaction runs beside the bridges' `ip` calls (each is a process on apply's path).
+  Status firewall = Ok();
+  std::thread rules([&] { firewall = net::ApplyFirewall(nets, ports); });
+  Status bridges = Ok();
+  for (const auto& n : profile.networks) {
+    auto subnet = ParseSubnet(n.subnet);
+    if (!subnet) {
+      bridges = std::move(subnet).error();
+      break;
+    }
+    bridges = net::EnsureBridge(
+        n.name, Ipv4ToString(subnet->base + 1) + "/" + std::to_string(subnet->prefix));
+    if (!bridges) break;
+  }
+  rules.join();
+  SV_TRY(bridges);
+  // Bridges of networks no longer declared go away (their rules went with the new tables).
   for (const auto& br : net::ListBridges()) {
     bool wanted = false;
     for (const auto& n : profile.networks) wanted = wanted || net::BridgeName(n.name) == br;
     if (!wanted) (void)net::RemoveBridge(br.substr(3));
   }
-  return net::ApplyFirewall(nets, ports);
+  return firewall;
 }
 
 void Daemon::ConvergeOnce() {
@@ -158,31 +169,77 @@ void Daemon::ConvergeOnce() {
     }
   }
   for (auto& t : deletes) t.join();
-  for (const auto& group : StartGroups(*profile)) {
-    std::vector<std::thread> workers;
+  // Every other step starts at once and waits in WaitForDependencies for what its after:
+  // entries hold, so a chain costs only what its links need (a dependant of `started`
+  // does not wait for its dependency's health) and independent workloads run side by side.
+  {
+    std::lock_guard lock(state_mu_);
     for (const auto& step : plan.steps) {
-      if (step.action == StepAction::kDelete) continue;
-      if (std::find(group.begin(), group.end(), step.name) == group.end()) continue;
-      workers.emplace_back([this, &profile, step] { RunStep(*profile, step); });
+      if (step.action != StepAction::kDelete) in_flight_.insert(step.name);
     }
-    for (auto& t : workers) t.join();
   }
+  std::vector<std::thread> workers;
+  for (const auto& step : plan.steps) {
+    if (step.action == StepAction::kDelete) continue;
+    workers.emplace_back([this, &profile, step] {
+      RunStep(*profile, step);
+      {
+        std::lock_guard lock(state_mu_);
+        in_flight_.erase(step.name);
+      }
+      StateChanged(false);
+      PromoteGated();
+    });
+  }
+  for (auto& t : workers) t.join();
+}
+
+void Daemon::StateChanged(bool new_instance) {
+  {
+    std::lock_guard lock(state_mu_);
+    ++state_gen_;
+    supervise_kicked_ = supervise_kicked_ || new_instance;
+  }
+  state_cv_.notify_all();
+}
+
+bool Daemon::DependencyMet(const std::string& dep, AfterCondition condition) {
+  {
+    // A dependency with a step of this converge still running (being replaced) is not
+    // judged by the record of its old instance.
+    std::lock_guard lock(state_mu_);
+    if (in_flight_.count(dep) != 0) return false;
+  }
+  auto r = store_->Get(dep);
+  if (!r || !r->has_value()) return false;
+  const WorkloadRecord& rec = **r;
+  if (rec.phase != "running") return false;
+  return condition == AfterCondition::kStarted || rec.health == "none" || rec.health == "healthy";
 }
 
 Status Daemon::WaitForDependencies(const Workload& w) {
-  auto deadline = NowMs() + kDependencyWaitMs;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kDependencyWaitMs);
   for (const auto& dep : w.after) {
+    const AfterRule rule = RuleOf(w, dep);
+    if (rule.holds != AfterHolds::kStart) continue;  // holds only its health (supervise.cc)
     while (true) {
-      auto r = store_->Get(dep);
-      if (r && r->has_value()) {
-        const WorkloadRecord& rec = **r;
-        if (rec.phase == "running" && (rec.health == "none" || rec.health == "healthy")) break;
+      uint64_t seen = 0;
+      {
+        std::lock_guard lock(state_mu_);
+        seen = state_gen_;
       }
-      if (NowMs() > deadline || stopping_) {
+      if (DependencyMet(dep, rule.condition)) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline || stopping_) {
         return Error(ErrorCode::kTimeout,
-                     "waited 120 s for '" + dep + "' to be running and healthy");
+                     "waited 120 s for '" + dep + "' to be running" +
+                         (rule.condition == AfterCondition::kHealthy ? " and healthy" : ""));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // Woken by every record change the daemon makes; the bound covers anything else.
+      std::unique_lock lock(state_mu_);
+      state_cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(200)),
+                           [&] { return state_gen_ != seen || stopping_.load(); });
     }
   }
   return Ok();
@@ -248,8 +305,10 @@ Status Daemon::CreateInstance(const Workload& w, const std::string& verb) {
     Supervision& s = Sup(w.name);
     s.health_failures = 0;
     s.restart_pending = false;
+    s.gated = false;
     s.next_check_ms = NowMs() + w.health.start_period_ms;
   }
+  StateChanged(true);  // the supervisor probes the new instance now, not at its next tick
   Event(w.name, verb, w.name + " " + verb + " (pid " + std::to_string(info->pid) + ")");
   return Ok();
 }

@@ -50,6 +50,18 @@ Result<Workload> SpecOf(const WorkloadRecord& r) {
   w.health.timeout_ms = h.value("timeoutMs", int64_t{1000});
   w.health.retries = h.value("retries", 3);
   w.health.start_period_ms = h.value("startPeriodMs", int64_t{0});
+  w.health.send = h.value("send", "");
+  w.health.expect = h.value("expect", "");
+  w.after = j.value("after", std::vector<std::string>{});
+  const auto& rules = j.value("afterRules", nlohmann::json::object());
+  for (const auto& [dep, rule] : rules.items()) {
+    if (!rule.is_object()) continue;
+    AfterRule ar;
+    ar.condition = rule.value("condition", "") == "started" ? AfterCondition::kStarted
+                                                            : AfterCondition::kHealthy;
+    ar.holds = rule.value("holds", "") == "health" ? AfterHolds::kHealth : AfterHolds::kStart;
+    w.after_rules[dep] = ar;
+  }
   return w;
 }
 
@@ -92,8 +104,13 @@ void Daemon::SuperviseLoop() {
         starting = starting || (r.phase == "running" && r.health == "starting");
       }
     }
-    std::this_thread::sleep_until(start +
-                                  std::chrono::milliseconds(starting ? kStartingProbeMs : kTickMs));
+    // A new instance (StateChanged(true)) wakes the loop at once: its first probe is not
+    // left to the next tick.
+    std::unique_lock lock(state_mu_);
+    state_cv_.wait_until(lock,
+                         start + std::chrono::milliseconds(starting ? kStartingProbeMs : kTickMs),
+                         [this] { return supervise_kicked_ || stopping_.load(); });
+    supervise_kicked_ = false;
   }
 }
 
@@ -186,7 +203,7 @@ void Daemon::CheckHealth(const WorkloadRecord& r, const Workload& w) {
         break;
       }
       case HealthType::kTcp:
-        st = ProbeTcp(netns, host, w.health.port, timeout);
+        st = ProbeTcp(netns, host, w.health.port, timeout, w.health.send, w.health.expect);
         break;
       case HealthType::kHttp:
         st = ProbeHttp(netns, host, w.health.port, w.health.path, timeout);
@@ -201,49 +218,93 @@ void Daemon::CheckHealth(const WorkloadRecord& r, const Workload& w) {
   }).detach();
 }
 
-void Daemon::OnHealthResult(const std::string& name, bool ok, const std::string& detail) {
-  std::unique_lock lock(LockFor(name));
-  auto fresh = store_->Get(name);
-  std::lock_guard sl(sup_mu_);
-  Supervision& s = Sup(name);
-  s.check_running = false;
-  if (!fresh || !fresh->has_value() || (*fresh)->phase != "running") return;
-  WorkloadRecord r = **fresh;
-  auto spec = SpecOf(r);
-  if (!spec) return;
-  const bool in_grace = NowMs() - r.started_at_ms < spec->health.start_period_ms;
+void Daemon::OnHealthResult(const std::string& name, bool ok, const std::string& detail,
+                            bool from_probe) {
+  const bool became_healthy = [&] {
+    std::unique_lock lock(LockFor(name));
+    auto fresh = store_->Get(name);
+    std::lock_guard sl(sup_mu_);
+    Supervision& s = Sup(name);
+    if (from_probe) s.check_running = false;
+    if (!from_probe && !s.gated) return false;
+    if (!fresh || !fresh->has_value() || (*fresh)->phase != "running") return false;
+    WorkloadRecord r = **fresh;
+    auto spec = SpecOf(r);
+    if (!spec) return false;
+    return ApplyHealthResult(&r, *spec, &s, ok, detail);
+  }();
+  if (!became_healthy) return;
+  StateChanged(false);
+  PromoteGated();
+}
+
+bool Daemon::ApplyHealthResult(WorkloadRecord* r, const Workload& spec, Supervision* s, bool ok,
+                               const std::string& detail) {
+  const std::string& name = r->name;
+  const bool in_grace = NowMs() - r->started_at_ms < spec.health.start_period_ms;
   if (ok) {
-    s.health_failures = 0;
-    if (r.health != "healthy") {
-      r.health = "healthy";
-      (void)store_->Put(r);
-      Event(name, "healthy", name + " is healthy");
+    s->health_failures = 0;
+    if (r->health == "healthy") return false;
+    const std::string waiting = UnmetHealthGate(spec);
+    if (!waiting.empty()) {
+      if (!s->gated) {
+        logger_.Info("supervisor", name + " passed its check; healthy once '" + waiting + "' is",
+                     {{"workload", name}});
+      }
+      s->gated = true;
+      return false;
     }
-    return;
+    s->gated = false;
+    r->health = "healthy";
+    (void)store_->Put(*r);
+    Event(name, "healthy", name + " is healthy");
+    return true;
   }
-  if (in_grace) return;
+  s->gated = false;
+  if (in_grace) return false;
   // Fast probes before the first success count only once the instance had the time its
   // checks would have had at the normal interval.
-  if (r.health == "starting" &&
-      NowMs() - r.started_at_ms < spec->health.interval_ms * spec->health.retries) {
-    return;
+  if (r->health == "starting" &&
+      NowMs() - r->started_at_ms < spec.health.interval_ms * spec.health.retries) {
+    return false;
   }
-  s.health_failures++;
-  if (s.health_failures < spec->health.retries) return;
-  r.health = "unhealthy";
-  Event(
-      name, "unhealthy",
-      name + " failed " + std::to_string(s.health_failures) + " health checks in a row: " + detail);
-  s.health_failures = 0;
-  if (spec->restart.policy != RestartPolicy::kNever && r.started_at_ms > 0) {
+  s->health_failures++;
+  if (s->health_failures < spec.health.retries) return false;
+  r->health = "unhealthy";
+  Event(name, "unhealthy",
+        name + " failed " + std::to_string(s->health_failures) +
+            " health checks in a row: " + detail);
+  s->health_failures = 0;
+  if (spec.restart.policy != RestartPolicy::kNever && r->started_at_ms > 0) {
     // An unhealthy instance is replaced like one that exited with a failure.
-    Driver* d = DriverFor(r.kind);
-    if (d != nullptr) (void)d->Remove(name, r.driver_state, 2000);
-    r.phase = "exited";
-    r.exit_code = -1;
-    r.pid = 0;
+    Driver* d = DriverFor(r->kind);
+    if (d != nullptr) (void)d->Remove(name, r->driver_state, 2000);
+    r->phase = "exited";
+    r->exit_code = -1;
+    r->pid = 0;
   }
-  (void)store_->Put(r);
+  (void)store_->Put(*r);
+  return false;
+}
+
+std::string Daemon::UnmetHealthGate(const Workload& spec) {
+  for (const auto& dep : spec.after) {
+    const AfterRule rule = RuleOf(spec, dep);
+    if (rule.holds == AfterHolds::kHealth && !DependencyMet(dep, rule.condition)) return dep;
+  }
+  return "";
+}
+
+void Daemon::PromoteGated() {
+  std::vector<std::string> gated;
+  {
+    std::lock_guard sl(sup_mu_);
+    for (const auto& [name, s] : sup_) {
+      if (s.gated) gated.push_back(name);
+    }
+  }
+  // Their own check passed (gated is cleared by a failure); only the gate is looked at again.
+  for (const auto& name : gated) OnHealthResult(name, true, "", false);
 }
 
 void Daemon::SampleUsage(const WorkloadRecord& r) {

@@ -32,6 +32,23 @@ void WriteSysctl(const std::string& path, std::string_view value) {
   if (fd) (void)WriteAll(fd->get(), value);
 }
 
+// Runs argv + a temporary file holding `script` (`ip -batch FILE`, `nft -f FILE`): one
+// process for many commands, as each process start costs milliseconds on apply's path.
+Status RunScript(std::vector<std::string> argv, const std::string& script) {
+  char tmpl[] = "/tmp/sv-net-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) return ErrnoError("mkstemp");
+  ::close(fd);
+  const std::string path = tmpl;
+  Status st = WriteFileAtomic(path, script);
+  if (st) {
+    argv.push_back(path);
+    st = Run(argv);
+  }
+  (void)RemoveAll(path);
+  return st;
+}
+
 bool LinkExists(const std::string& name) {
   struct stat st {};
   return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
@@ -43,12 +60,15 @@ std::string BridgeName(const std::string& network) { return "sv-" + network; }
 
 Status EnsureBridge(const std::string& network, const std::string& gateway_cidr) {
   const std::string br = BridgeName(network);
-  if (!LinkExists(br)) SV_TRY(Run({"ip", "link", "add", br, "type", "bridge"}));
-  auto out = RunCommand({"ip", "-o", "addr", "show", "dev", br});
-  if (!out || out->out.find(gateway_cidr) == std::string::npos) {
-    SV_TRY(Run({"ip", "addr", "replace", gateway_cidr, "dev", br}));
-  }
-  return Run({"ip", "link", "set", br, "up"});
+  std::string batch;
+  if (!LinkExists(br)) batch += "link add " + br + " type bridge\n";
+  batch += "addr replace " + gateway_cidr + " dev " + br + "\n";  // idempotent
+  batch += "link set " + br + " up\n";
+  SV_TRY(RunScript({"ip", "-batch"}, batch));
+  // DNAT of published ports from 127.0.0.1 needs it on the bridge; set here, once the bridge
+  // exists, as ApplyFirewall may run before (its rules only name the bridges).
+  WriteSysctl("/proc/sys/net/ipv4/conf/" + br + "/route_localnet", "1");
+  return Ok();
 }
 
 Status RemoveBridge(const std::string& network) {
@@ -120,17 +140,13 @@ Status FlushFirewall() {
 
 Status ApplyFirewall(const std::vector<FirewallNetwork>& networks,
                      const std::vector<PublishedPort>& ports) {
-  SV_TRY(FlushFirewall());
-  if (networks.empty()) return Ok();
-  char tmpl[] = "/tmp/sv-nft-XXXXXX";
-  int fd = ::mkstemp(tmpl);
-  if (fd < 0) return ErrnoError("mkstemp");
-  ::close(fd);
-  const std::string path = tmpl;
-  SV_TRY(WriteFileAtomic(path, FirewallRules(networks, ports)));
-  Status st = Run({"nft", "-f", path});
-  (void)RemoveAll(path);
-  SV_TRY(st);
+  if (networks.empty()) return FlushFirewall();
+  // One nft transaction replaces both tables: no moment without rules, one nft process.
+  // Declaring a table first makes its delete valid when it does not exist yet.
+  SV_TRY(RunScript({"nft", "-f"},
+                   "table inet storevisor\ndelete table inet storevisor\n"
+                   "table ip storevisor-nat\ndelete table ip storevisor-nat\n" +
+                       FirewallRules(networks, ports)));
   // Routing between bridges and DNAT from loopback need these.
   WriteSysctl("/proc/sys/net/ipv4/ip_forward", "1");
   WriteSysctl("/proc/sys/net/ipv4/conf/all/route_localnet", "1");

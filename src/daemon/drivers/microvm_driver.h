@@ -49,6 +49,12 @@ class MicroVmDriver : public Driver {
   std::mutex snapshot_mu_;
 };
 
+// Runs argv in a guest through the agent socket of its QEMU, in this process (no
+// storevisor-vm exec process), polling its status every 10 ms; the command's status is the
+// result (128+signal when killed).
+Result<ExecOutput> AgentExec(const std::string& agent_socket, const std::vector<std::string>& argv,
+                             int timeout_ms);
+
 // The storevisor-vm config (docs/vm.md) for a workload: pure, unit-tested. With a
 // console_socket the serial port also takes input there (QEMU still logs to console_log).
 nlohmann::json MakeVmConfig(const Workload& workload, const std::string& console_log,

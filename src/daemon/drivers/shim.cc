@@ -127,6 +127,8 @@ int ShimMain(const std::vector<std::string>& args) {
       o.pid_file = v;
     else if (k == "--shim-pid-file")
       o.shim_pid_file = v;
+    else if (k == "--started-file")
+      o.started_file = v;
     else if (k == "--log-max")
       o.log_max_bytes = std::stoull(v);
     else {
@@ -172,6 +174,8 @@ int ShimMain(const std::vector<std::string>& args) {
     WriteExit(o, -1, o.runtime + " start failed (status " + std::to_string(rc) + ")");
     return 1;
   }
+  // Tells the daemon the container runs (it waits for this file, not for `runtime state`).
+  if (!o.started_file.empty()) (void)WriteFileAtomic(o.started_file, std::to_string(init) + "\n");
   return Supervise(o, init, std::move(pipe->read), &log);
 }
 

@@ -83,6 +83,9 @@ Result<Restart> ParseRestart(const YamlContext& ctx, const YAML::Node& node,
   return restart;
 }
 
+// A TCP probe's send/expect strings: a request line and the start of its answer.
+constexpr size_t kMaxProbeBytes = 256;
+
 Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
                                 const std::string& path) {
   SV_ASSIGN_OR_RETURN(auto map, YamlMap::Open(ctx, node, path,
@@ -102,8 +105,9 @@ Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
     const bool http = map.Has("http");
     h.type = http ? HealthType::kHttp : HealthType::kTcp;
     std::string sub = http ? "http" : "tcp";
-    auto opened = http ? YamlMap::Open(ctx, *map.Get(sub), map.Path(sub), {"port", "path"})
-                       : YamlMap::Open(ctx, *map.Get(sub), map.Path(sub), {"port"});
+    auto opened =
+        http ? YamlMap::Open(ctx, *map.Get(sub), map.Path(sub), {"port", "path"})
+             : YamlMap::Open(ctx, *map.Get(sub), map.Path(sub), {"port", "send", "expect"});
     if (!opened) return std::move(opened).error();
     const YamlMap& probe = *opened;
     if (!probe.Has("port"))
@@ -114,6 +118,13 @@ Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
     if (h.path.empty() || h.path[0] != '/') {
       return ctx.Fail(*probe.Get("path"), probe.Path("path"), "expected a path starting with /");
     }
+    SV_ASSIGN_OR_RETURN(h.send, probe.String("send", false));
+    SV_ASSIGN_OR_RETURN(h.expect, probe.String("expect", false));
+    const std::string too_long = "expected at most " + std::to_string(kMaxProbeBytes) + " bytes";
+    if (h.send.size() > kMaxProbeBytes)
+      return ctx.Fail(*probe.Get("send"), probe.Path("send"), too_long);
+    if (h.expect.size() > kMaxProbeBytes)
+      return ctx.Fail(*probe.Get("expect"), probe.Path("expect"), too_long);
   }
   SV_ASSIGN_OR_RETURN(h.interval_ms, map.Duration("interval", 2000));
   SV_ASSIGN_OR_RETURN(h.timeout_ms, map.Duration("timeout", 1000));
@@ -124,6 +135,43 @@ Result<HealthCheck> ParseHealth(const YamlContext& ctx, const YAML::Node& node,
     return ctx.Fail(node, path, "expected interval >= 100ms and 10ms <= timeout <= interval");
   }
   return h;
+}
+
+// after: [NAME | {name: NAME, condition: healthy|started, holds: start|health}]
+Status ParseAfter(const YamlContext& ctx, const YamlMap& map, Workload* w) {
+  auto node = map.Get("after");
+  if (!node) return Ok();
+  SV_ASSIGN_OR_RETURN(auto items, SequenceItems(ctx, *node, map.Path("after")));
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string path = Index(map.Path("after"), i);
+    std::string name;
+    AfterRule rule;
+    if (!items[i].IsMap()) {
+      SV_ASSIGN_OR_RETURN(name, ScalarText(ctx, items[i], path));
+    } else {
+      SV_ASSIGN_OR_RETURN(auto m,
+                          YamlMap::Open(ctx, items[i], path, {"name", "condition", "holds"}));
+      SV_ASSIGN_OR_RETURN(name, m.String("name", true));
+      SV_ASSIGN_OR_RETURN(std::string condition, m.String("condition", false, "healthy"));
+      SV_ASSIGN_OR_RETURN(std::string holds, m.String("holds", false, "start"));
+      if (condition != "healthy" && condition != "started") {
+        return ctx.Fail(*m.Get("condition"), m.Path("condition"),
+                        "expected healthy or started, got '" + condition + "'");
+      }
+      if (holds != "start" && holds != "health") {
+        return ctx.Fail(*m.Get("holds"), m.Path("holds"),
+                        "expected start or health, got '" + holds + "'");
+      }
+      rule.condition = condition == "started" ? AfterCondition::kStarted : AfterCondition::kHealthy;
+      rule.holds = holds == "health" ? AfterHolds::kHealth : AfterHolds::kStart;
+    }
+    for (const auto& seen : w->after) {
+      if (seen == name) return ctx.Fail(items[i], path, "'" + name + "' is listed twice");
+    }
+    if (!(rule == AfterRule{})) w->after_rules[name] = rule;
+    w->after.push_back(std::move(name));
+  }
+  return Ok();
 }
 
 Status ParseMounts(const YamlContext& ctx, const YamlMap& map, Workload* w) {
@@ -300,7 +348,7 @@ Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
   if (auto health = map.Get("health")) {
     SV_ASSIGN_OR_RETURN(w.health, ParseHealth(ctx, *health, map.Path("health")));
   }
-  SV_ASSIGN_OR_RETURN(w.after, map.StringList("after"));
+  SV_TRY(ParseAfter(ctx, map, &w));
   SV_ASSIGN_OR_RETURN(std::string update, map.String("update", false, "recreate"));
   if (update != "recreate" && update != "manual") {
     return ctx.Fail(*map.Get("update"), map.Path("update"),

@@ -42,11 +42,24 @@ struct HealthCheck {
   std::vector<std::string> exec;  // kExec: argv run inside the workload
   int port = 0;                   // kHttp, kTcp
   std::string path = "/";         // kHttp
+  std::string send;               // kTcp: written after connecting ("" = connect only)
+  std::string expect;             // kTcp: the answer must start with it ("" = no read)
   std::string screen_text;        // kScreen (legacy-vm): OCR must read it; empty: not blank
   int64_t interval_ms = 2000;
   int64_t timeout_ms = 1000;
   int retries = 3;              // consecutive failures before the workload is unhealthy
   int64_t start_period_ms = 0;  // failures in this window after start do not count
+};
+
+// One after: entry. `condition`: what the dependency must have reached (running, or running
+// and healthy); `holds`: what of this workload waits for it (its creation, or only its being
+// reported healthy: it starts at once). The compose-like model of docs/profile.md.
+enum class AfterCondition { kHealthy, kStarted };
+enum class AfterHolds { kStart, kHealth };
+struct AfterRule {
+  AfterCondition condition = AfterCondition::kHealthy;
+  AfterHolds holds = AfterHolds::kStart;
+  bool operator==(const AfterRule& o) const { return condition == o.condition && holds == o.holds; }
 };
 
 struct PortMapping {
@@ -114,7 +127,8 @@ struct Workload {
   std::vector<std::string> networks;
   Restart restart;
   HealthCheck health;
-  std::vector<std::string> after;
+  std::vector<std::string> after;                // names, in the order given
+  std::map<std::string, AfterRule> after_rules;  // entries that are not the default rule
   UpdateStrategy update = UpdateStrategy::kRecreate;
 };
 
@@ -137,6 +151,9 @@ struct Profile {
 
   const Workload* Find(std::string_view name) const;
 };
+
+// The rule of w's after: entry `dep` (the default one when it was given as a bare name).
+AfterRule RuleOf(const Workload& w, const std::string& dep);
 
 // Parses and validates a profile (syntax, types, references between workloads and
 // networks, cycles in after:). Host-dependent checks are in CheckOvercommit.

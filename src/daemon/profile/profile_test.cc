@@ -192,5 +192,85 @@ TEST(ProfileTest, HashesSeparateRuntimeFromSupervisionChanges) {
   EXPECT_NE(RuntimeHash(w), RuntimeHash(env));
 }
 
+TEST(ProfileTest, AfterEntriesTakeACondition) {
+  auto p = ParseProfile(std::string(kHead) +
+                            "    - {name: kv, kind: container, image: x}\n"
+                            "    - {name: inv, kind: container, image: x}\n"
+                            "    - name: pos\n"
+                            "      kind: container\n"
+                            "      image: x\n"
+                            "      after:\n"
+                            "        - kv\n"
+                            "        - {name: inv, condition: started}\n",
+                        "t.yaml");
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  const Workload& pos = p->workloads[2];
+  EXPECT_EQ(pos.after, (std::vector<std::string>{"kv", "inv"}));
+  EXPECT_EQ(RuleOf(pos, "kv").condition, AfterCondition::kHealthy);
+  EXPECT_EQ(RuleOf(pos, "kv").holds, AfterHolds::kStart);
+  EXPECT_EQ(RuleOf(pos, "inv").condition, AfterCondition::kStarted);
+  EXPECT_EQ(RuleOf(pos, "inv").holds, AfterHolds::kStart);
+  auto gated = ParseProfile(std::string(kHead) +
+                                "    - {name: kv, kind: container, image: x}\n"
+                                "    - {name: pos, kind: container, image: x, after: "
+                                "[{name: kv, holds: health}]}\n",
+                            "t.yaml");
+  ASSERT_TRUE(gated.has_value()) << gated.error().message();
+  EXPECT_EQ(RuleOf(gated->workloads[1], "kv").holds, AfterHolds::kHealth);
+  EXPECT_EQ(RuleOf(gated->workloads[1], "kv").condition, AfterCondition::kHealthy);
+  // A rule changes supervision only: updated in place, never a restart.
+  Workload plain = gated->workloads[1];
+  plain.after_rules.clear();
+  EXPECT_EQ(RuntimeHash(plain), RuntimeHash(gated->workloads[1]));
+  EXPECT_NE(SpecHash(plain), SpecHash(gated->workloads[1]));
+  // A cycle through a rule is still a cycle.
+  EXPECT_EQ(Refusal("    - {name: a, kind: container, image: x, after: [{name: b, holds: "
+                    "health}]}\n"
+                    "    - {name: b, kind: container, image: x, after: [a]}\n"),
+            "t.yaml:6: spec.workloads[0].after: start order has a cycle: a -> b -> a");
+}
+
+TEST(ProfileTest, BadAfterEntriesAreRefused) {
+  const std::string b = "    - {name: b, kind: container, image: x}\n";
+  EXPECT_EQ(Refusal(b + "    - {name: a, kind: container, image: x, after: [{name: b, "
+                        "condition: ready}]}\n"),
+            "t.yaml:7: spec.workloads[1].after[0].condition: expected healthy or started, got "
+            "'ready'");
+  EXPECT_EQ(Refusal(b + "    - {name: a, kind: container, image: x, after: [{name: b, "
+                        "holds: boot}]}\n"),
+            "t.yaml:7: spec.workloads[1].after[0].holds: expected start or health, got 'boot'");
+  EXPECT_EQ(Refusal(b + "    - {name: a, kind: container, image: x, after: [b, {name: b}]}\n"),
+            "t.yaml:7: spec.workloads[1].after[1]: 'b' is listed twice");
+  EXPECT_EQ(Refusal(b + "    - {name: a, kind: container, image: x, after: [{condition: "
+                        "started}]}\n"),
+            "t.yaml:7: spec.workloads[1].after[0].name: required field is missing");
+  EXPECT_NE(Refusal(b + "    - {name: a, kind: container, image: x, after: [{name: b, "
+                        "when: now}]}\n")
+                .find("spec.workloads[1].after[0].when"),
+            std::string::npos);
+  EXPECT_NE(Refusal(b + "    - {name: a, kind: container, image: x, after: [[b]]}\n")
+                .find("spec.workloads[1].after[0]"),
+            std::string::npos);
+}
+
+TEST(ProfileTest, TcpProbeSendsAndExpects) {
+  auto p = ParseProfile(std::string(kHead) +
+                            "    - {name: kv, kind: container, image: x, health: {tcp: "
+                            "{port: 6379, send: \"PING\\r\\n\", expect: \"+PONG\"}}}\n",
+                        "t.yaml");
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  EXPECT_EQ(p->workloads[0].health.send, "PING\r\n");
+  EXPECT_EQ(p->workloads[0].health.expect, "+PONG");
+  const std::string long_text(257, 'x');
+  EXPECT_EQ(Refusal("    - {name: kv, kind: container, image: x, health: {tcp: {port: 1, "
+                    "expect: " +
+                    long_text + "}}}\n"),
+            "t.yaml:6: spec.workloads[0].health.tcp.expect: expected at most 256 bytes");
+  EXPECT_NE(Refusal("    - {name: kv, kind: container, image: x, health: {http: {port: 1, "
+                    "send: x}}}\n")
+                .find("spec.workloads[0].health.http.send"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace storevisor::daemon

@@ -269,18 +269,34 @@ nlohmann::json WorkloadToJson(const Workload& w) {
   // Only where used, so the hashes of the other kinds stay what they were.
   if (w.kind == WorkloadKind::kLegacyVm) j["legacy"] = LegacyToJson(w);
   if (w.health.type == HealthType::kScreen) j["health"]["screenText"] = w.health.screen_text;
+  if (!w.health.send.empty()) j["health"]["send"] = w.health.send;
+  if (!w.health.expect.empty()) j["health"]["expect"] = w.health.expect;
+  if (!w.after_rules.empty()) {
+    nlohmann::json rules = nlohmann::json::object();
+    for (const auto& [dep, rule] : w.after_rules) {
+      rules[dep] = {
+          {"condition", rule.condition == AfterCondition::kStarted ? "started" : "healthy"},
+          {"holds", rule.holds == AfterHolds::kHealth ? "health" : "start"}};
+    }
+    j["afterRules"] = rules;
+  }
   return j;
 }
 
 std::string RuntimeHash(const Workload& workload) {
   nlohmann::json j = WorkloadToJson(workload);
   // Supervision settings are applied in place: changing them never restarts anything.
-  for (const char* key : {"restart", "health", "after", "update"}) j.erase(key);
+  for (const char* key : {"restart", "health", "after", "afterRules", "update"}) j.erase(key);
   return Hex(Fnv1a(j.dump()));
 }
 
 std::string SpecHash(const Workload& workload) {
   return Hex(Fnv1a(WorkloadToJson(workload).dump()));
+}
+
+AfterRule RuleOf(const Workload& w, const std::string& dep) {
+  auto it = w.after_rules.find(dep);
+  return it == w.after_rules.end() ? AfterRule{} : it->second;
 }
 
 const Workload* Profile::Find(std::string_view name) const {
