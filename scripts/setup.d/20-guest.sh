@@ -83,7 +83,11 @@ build_guest_bins() {
 # --- initrd.img ---
 # pvpanic-mmio binds to the ACPI QEMU0001 device of `-device pvpanic` (a panic becomes
 # a GUEST_PANICKED event on the host).
-modules=(virtio_mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon button evdev pvpanic-mmio)
+# The agent's virtio_console comes first after the transports, so its port is being set
+# up while the rest load. Drivers of optional virtio devices are marked virtio:ID: and
+# loaded by sv-init only when such a device exists (1 net, 2 block, 4 rng, 5 balloon).
+modules=(virtio_mmio virtio_pci virtio_console virtio_blk virtio_net virtio-rng virtio_balloon button evdev pvpanic-mmio)
+declare -A virtio_id=([virtio_net]=1 [virtio_blk]=2 [virtio-rng]=4 [virtio_balloon]=5)
 idigest="$kdigest busybox=$bbver src=$guest_src mods=${modules[*]}"
 if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/initrd.img" ]; then
   [ -d "$cache/kernel/lib/modules/$krel" ] || { fetch "$kpkg" "$cache/kernel"; depmod -b "$cache/kernel" "$krel"; }
@@ -103,11 +107,14 @@ if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/i
     modprobe -d "$cache/kernel" -S "$krel" --show-depends "$m" | awk '$1=="insmod"{print $2}' |
     while read -r ko; do
       rel="${ko#"$cache/kernel"}"
-      grep -qx "\(pci:\)\?$rel" "$root/etc/sv-modules" && continue
+      grep -q ":\?$rel\$" "$root/etc/sv-modules" && continue
       mkdir -p "$root$(dirname "$rel")"
       cp "$ko" "$root$rel"
       # virtio_pci and its own helpers load only on PCI machines (sv-init checks).
       case "$m:$(basename "$ko")" in virtio_pci:virtio_pci*) rel="pci:$rel" ;; esac
+      # A device driver and the dependencies only it brings (failover for virtio_net).
+      case "$(basename "$ko")" in virtio.ko|virtio_ring.ko|virtio_mmio.ko) ;;
+        *) [ -n "${virtio_id[$m]:-}" ] && rel="virtio:${virtio_id[$m]}:$rel" ;; esac
       echo "$rel" >> "$root/etc/sv-modules"
     done
   done

@@ -25,6 +25,14 @@ std::string KernelCmdline(const VmConfig& c, const AccelChoice& a) {
     // the TSC against jiffies that a busy host delays (it then marks the TSC unstable).
     s += " tsc_early_khz=" + std::to_string(a.tsc_khz) + " tsc=reliable";
   }
+  if (!c.ram_file.empty()) {
+    // Snapshot RAM is restored as a private mapping of DIR/ram, and QEMU 7.2's free page
+    // reporting discards by punching holes in the backing *file* even then: a restored
+    // guest freeing memory would zero live pages of the snapshot for every later
+    // restore. sv-init switches reporting off before the agent starts, so the snapshot
+    // (taken at ready) and every restore of it never report.
+    s += " sv.reporting=off";
+  }
   if (c.root_disk) {
     s += " sv.root=/dev/vd" + std::string(1, static_cast<char>('a' + *c.root_disk));
     if (c.disks[*c.root_disk].readonly) s += " sv.rootmode=ro";

@@ -135,6 +135,10 @@ TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {
   EXPECT_TRUE(
       has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=off"));
   EXPECT_FALSE(has(save, "-incoming"));
+  // QEMU 7.2 would punch reported pages out of DIR/ram even for a restore's private
+  // mapping: the guest is told to switch free page reporting off.
+  EXPECT_NE(KernelCmdline(c, kTcg).find(" sv.reporting=off"), std::string::npos);
+  EXPECT_EQ(KernelCmdline(Minimal(), kTcg).find("sv.reporting"), std::string::npos);
   RuntimePaths restore = kPaths;
   restore.incoming = true;
   Argv r = BuildQemuArgv(c, kTcg, restore);
