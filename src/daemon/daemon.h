@@ -133,8 +133,12 @@ class Daemon {
   // /storevisor go from every cgroup hierarchy (rmdir only).
   void PruneCgroupsIfNoWorkloads();
   Driver* DriverFor(const std::string& kind);
-  // The driver of a workload that runs now (kNotFound, kConflict otherwise).
-  Result<Driver*> RunningDriver(const std::string& name);
+  // A workload that runs now, its kind and driver (kNotFound, kConflict otherwise).
+  struct Running {
+    std::string kind;
+    Driver* driver;
+  };
+  Result<Running> RunningWorkload(const std::string& name);
   std::mutex& LockFor(const std::string& name);
   Supervision& Sup(const std::string& name);  // sup_mu_ held
   void Event(const std::string& workload, const std::string& type, const std::string& message);

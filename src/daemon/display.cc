@@ -117,42 +117,38 @@ std::string UsbDeviceId(const std::string& usb_id) {
 }
 
 Result<std::string> Daemon::UsbAttach(const std::string& name, const std::string& usb_id) {
-  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
+  SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
   std::string id = UsbDeviceId(usb_id);
-  Status st = d->UsbAttach(name, id, usb_id);
+  Status st = w.driver->UsbAttach(name, id, usb_id);
   if (!st) return std::move(st).error().Context("usb attach " + usb_id + " to " + name);
   Event(name, "usb-attached", usb_id + " attached to " + name + " as " + id);
   return id;
 }
 
 Status Daemon::UsbDetach(const std::string& name, const std::string& usb_id) {
-  SV_ASSIGN_OR_RETURN(Driver * d, RunningDriver(name));
-  SV_TRY_CTX(d->UsbDetach(name, UsbDeviceId(usb_id)), "usb detach " + usb_id + " from " + name);
+  SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
+  SV_TRY_CTX(w.driver->UsbDetach(name, UsbDeviceId(usb_id)),
+             "usb detach " + usb_id + " from " + name);
   Event(name, "usb-detached", usb_id + " detached from " + name);
   return Ok();
 }
 
-Result<Driver*> Daemon::RunningDriver(const std::string& name) {
+Result<Daemon::Running> Daemon::RunningWorkload(const std::string& name) {
   SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
   if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
   Driver* d = DriverFor(r->kind);
   if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
   if (r->phase != "running")
     return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
-  return d;
+  return Running{r->kind, d};
 }
 
 Result<std::string> Daemon::ClaimConsole(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
-  if (r->phase != "running")
-    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
-  auto path = d->ConsoleSocket(name);
+  SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
+  auto path = w.driver->ConsoleSocket(name);
   if (!path && path.error().code() == ErrorCode::kUnsupported) {
     return Error(ErrorCode::kUnsupported,
-                 "kind " + r->kind + " has no interactive console (microvm workloads have one; " +
+                 "kind " + w.kind + " has no interactive console (microvm workloads have one; " +
                      "`storevisor logs -f " + name + "` shows the output of the others)");
   }
   if (!path) return path;
@@ -172,22 +168,17 @@ void Daemon::ReleaseConsole(const std::string& name) {
 }
 
 Result<std::string> Daemon::Screenshot(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
-  if (r->phase != "running")
-    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
+  SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
   SV_TRY(MakeDirs(opt_.state_dir + "/tmp", 0700));
   // QEMU writes the file itself; a name per request keeps concurrent requests apart.
   const std::string path =
       opt_.state_dir + "/tmp/screenshot-" + name + "-" + std::to_string(NowMs()) + "-" +
       std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 100000) + ".png";
-  Status st = d->Screenshot(name, path);
+  Status st = w.driver->Screenshot(name, path);
   if (!st) {
     ::unlink(path.c_str());
     if (st.error().code() == ErrorCode::kUnsupported) {
-      return Error(ErrorCode::kUnsupported, "screenshots are not supported for kind " + r->kind +
+      return Error(ErrorCode::kUnsupported, "screenshots are not supported for kind " + w.kind +
                                                 " (" + name +
                                                 " has no screen; legacy-vm workloads have one)");
     }

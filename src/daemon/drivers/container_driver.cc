@@ -140,7 +140,8 @@ Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAtt
     const std::string dev = "eth" + std::to_string(i);
     // A host end left from an earlier instance (a namespace's veths go away lazily).
     if (Exists("/sys/class/net/" + veth)) (void)Run({"ip", "link", "delete", veth});
-    host_side += "link add " + veth + " type veth peer name " + dev + " netns " + ns + "\n";
+    host_side.append("link add ").append(veth).append(" type veth peer name ").append(dev);
+    host_side.append(" netns ").append(ns).append("\n");
     host_side += "link set " + veth + " master " + n.bridge + " up\n";
     inside += "addr add " + n.address + "/" + std::to_string(n.prefix) + " dev " + dev + "\n";
     inside += "link set " + dev + " up\n";
