@@ -115,7 +115,7 @@ Result<std::string> B64Field(const json& r, const char* key) {
 }  // namespace
 
 Result<ExecResult> AgentClient::Exec(const std::vector<std::string>& argv, Millis timeout,
-                                     const std::string& input) {
+                                     const std::string& input, Millis max_poll) {
   if (argv.empty()) return Error(ErrorCode::kInvalidArgument, "guest exec: no command given");
   Deadline deadline = After(timeout);
   json args{{"path", argv[0]},
@@ -127,7 +127,7 @@ Result<ExecResult> AgentClient::Exec(const std::vector<std::string>& argv, Milli
     return Error(ErrorCode::kGuestFault, "guest-exec: reply has no integer pid");
   }
   int64_t pid = started["pid"].get<int64_t>();
-  Millis poll(10);
+  Millis poll = std::min(Millis(10), max_poll);
   for (;;) {
     SV_ASSIGN_OR_RETURN(json st, Execute("guest-exec-status", {{"pid", pid}}, Left(deadline)));
     if (!st.is_object() || !st.contains("exited") || !st["exited"].is_boolean()) {
@@ -148,7 +148,7 @@ Result<ExecResult> AgentClient::Exec(const std::vector<std::string>& argv, Milli
                                             std::to_string(timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(std::min(poll, Left(deadline)));
-    poll = std::min(poll * 2, Millis(200));
+    poll = std::min(poll * 2, max_poll);
   }
 }
 

@@ -207,9 +207,10 @@ class AgentClient {
                                  Millis timeout = Millis(5000));
   // guest-shutdown: there is no reply on success (as with qemu-ga).
   Status Shutdown(const std::string& mode = "powerdown");
-  // guest-exec + polling guest-exec-status until the command ends or timeout.
+  // guest-exec + polling guest-exec-status until the command ends or timeout. The poll
+  // delay starts at 10 ms and doubles up to max_poll.
   Result<ExecResult> Exec(const std::vector<std::string>& argv, Millis timeout,
-                          const std::string& input = "");
+                          const std::string& input = "", Millis max_poll = Millis(200));
 
  private:
   explicit AgentClient(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -303,46 +303,19 @@ Result<ExecOutput> AgentExec(const std::string& socket, const std::vector<std::s
   if (argv.empty()) return Error(ErrorCode::kInvalidArgument, "guest exec: no command given");
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto left = [&] {
-    return std::max(vm::Millis(1), std::chrono::duration_cast<vm::Millis>(deadline - Clock::now()));
-  };
-  SV_ASSIGN_OR_RETURN(vm::AgentClient agent, vm::AgentClient::Connect(socket, left()));
-  const nlohmann::json args = {{"path", argv[0]},
-                               {"arg", std::vector<std::string>(argv.begin() + 1, argv.end())},
-                               {"capture-output", true}};
-  SV_ASSIGN_OR_RETURN(nlohmann::json started, agent.Execute("guest-exec", args, left()));
-  if (!started.is_object() || !started.contains("pid") || !started["pid"].is_number_integer()) {
-    return Error(ErrorCode::kGuestFault, "guest-exec: the reply has no integer pid");
-  }
-  const int64_t pid = started["pid"].get<int64_t>();
-  while (true) {
-    SV_ASSIGN_OR_RETURN(nlohmann::json st,
-                        agent.Execute("guest-exec-status", {{"pid", pid}}, left()));
-    if (!st.is_object() || !st.contains("exited") || !st["exited"].is_boolean()) {
-      return Error(ErrorCode::kGuestFault, "guest-exec-status: the reply has no boolean 'exited'");
-    }
-    if (st["exited"].get<bool>()) {
-      ExecOutput out;
-      out.exit_code = st.value("exitcode", -1);
-      if (st.value("signal", 0) != 0) out.exit_code = 128 + st.value("signal", 0);
-      for (auto [key, dest] : {std::pair{"out-data", &out.out}, std::pair{"err-data", &out.err}}) {
-        if (!st.contains(key)) continue;
-        auto text =
-            st[key].is_string() ? vm::DecodeBase64(st[key].get<std::string>()) : std::nullopt;
-        if (!text) return Error(ErrorCode::kGuestFault, std::string(key) + " is not base64");
-        *dest = std::move(*text);
-      }
-      return out;
-    }
-    if (Clock::now() >= deadline) {
-      return Error(ErrorCode::kTimeout, "guest exec: '" + argv[0] + "' still running after " +
-                                            std::to_string(timeout_ms) + " ms");
-    }
-    // Fixed and short: the engine's CLI doubles its delay up to 200 ms, which on a command
-    // of ~300 ms (the first ones after a restore, with TCG's code cache cold) cost up to
-    // 200 ms of waiting for an answer that was already there.
-    std::this_thread::sleep_for(std::min(kAgentPoll, left()));
-  }
+  SV_ASSIGN_OR_RETURN(vm::AgentClient agent,
+                      vm::AgentClient::Connect(socket, vm::Millis(timeout_ms)));
+  const auto left =
+      std::max(vm::Millis(1), std::chrono::duration_cast<vm::Millis>(deadline - Clock::now()));
+  // A fixed, short poll: the engine's default doubles its delay up to 200 ms, which on a
+  // command of ~300 ms (the first ones after a restore, with TCG's code cache cold) cost up
+  // to 200 ms of waiting for an answer that was already there.
+  SV_ASSIGN_OR_RETURN(vm::ExecResult r, agent.Exec(argv, left, "", kAgentPoll));
+  ExecOutput out;
+  out.exit_code = r.signal != 0 ? 128 + r.signal : r.exit_code;
+  out.out = std::move(r.out);
+  out.err = std::move(r.err);
+  return out;
 }
 
 }  // namespace storevisor::daemon
