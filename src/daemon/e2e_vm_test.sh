@@ -94,10 +94,17 @@ SV logs pos | grep -q '^sv-console-42' || fail "the answer is not in the console
 timeout 10 "$BIN/storevisor" --socket "$SOCK" console pos --tail 50 < /dev/null > "$T/console.txt" || fail "console without input"
 grep -q '^sv-console-42' "$T/console.txt" || fail "console --tail does not show earlier output: $(cat "$T/console.txt")"
 rm -f "$T/hold" && mkfifo "$T/hold"
+# The earlier consoles logged "attached" too: wait for one more attach than before, not any.
+attached_before=$(grep -c "console of pos attached" "$T/daemon.log" || true)
 SV console pos --tail 0 < "$T/hold" > /dev/null 2>&1 &
 HOLD=$!
 exec 4> "$T/hold"
-for _ in $(seq 50); do grep -q "console of pos attached" "$T/daemon.log" && break; sleep 0.1; done
+for _ in $(seq 100); do
+  [ "$(grep -c "console of pos attached" "$T/daemon.log" || true)" -gt "$attached_before" ] && break
+  sleep 0.1
+done
+[ "$(grep -c "console of pos attached" "$T/daemon.log" || true)" -gt "$attached_before" ] \
+  || fail "the first console client did not attach within 10 s"
 set +e
 SV console pos --tail 0 < /dev/null > /dev/null 2> "$T/err.txt"; rc=$?
 set -e
