@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -11,6 +12,7 @@
 #include "daemon/drivers/container_driver.h"
 #include "daemon/drivers/microvm_driver.h"
 #include "daemon/drivers/tool_call.h"
+#include "runtime/runtime.h"
 
 namespace storevisor::daemon {
 namespace {
@@ -40,6 +42,20 @@ TEST(DriversTest, OciSpecCarriesLimitsEnvAndNetns) {
   EXPECT_EQ(spec["linux"]["namespaces"][4]["path"], "/run/netns/sv-kv");
   EXPECT_EQ(spec["mounts"].back()["destination"], "/data");
   EXPECT_EQ(spec["mounts"].back()["type"], "tmpfs");
+}
+
+TEST(DriversTest, OciSpecFiltersSyscallsWithTheDefaultProfile) {
+  auto spec = MakeOciSpec(Sample(), "/img/rootfs", "", "kv");
+  ASSERT_TRUE(spec["linux"].contains("seccomp"));
+  const auto& sc = spec["linux"]["seccomp"];
+  EXPECT_EQ(sc, runtime::DefaultSeccompProfileJson());
+  // What a service never needs is refused with EPERM: mounts, ptrace, module loading.
+  ASSERT_TRUE(sc["syscalls"].is_array() && !sc["syscalls"].empty());
+  const auto& names = sc["syscalls"][0]["names"];
+  for (const char* denied : {"mount", "ptrace", "init_module", "unshare"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), denied), names.end()) << denied;
+  }
+  EXPECT_EQ(sc["syscalls"][0]["action"], "SCMP_ACT_ERRNO");
 }
 
 TEST(DriversTest, VmConfigFollowsTheVmEngineSchema) {

@@ -1,9 +1,11 @@
 // config.json for a container workload. The defaults follow `runc spec` (capabilities,
-// masked and read-only paths); limits come from the profile.
+// masked and read-only paths) plus the runtime's default seccomp profile (as Docker and
+// podman give every container one); limits come from the profile.
 #include <cmath>
 
 #include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/container_driver.h"
+#include "runtime/runtime.h"
 
 namespace storevisor::daemon {
 
@@ -113,7 +115,10 @@ nlohmann::json MakeOciSpec(const Workload& w, const std::string& rootfs,
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
           "/proc/scsi"}},
         {"readonlyPaths",
-         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
+         {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+        // In the spec, not a runtime flag: whichever OCI runtime the daemon is set to use
+        // (storevisor-runtime, runc) filters the workload's syscalls the same way.
+        {"seccomp", runtime::DefaultSeccompProfileJson()}}},
   };
 }
 
