@@ -1,7 +1,8 @@
 // bench/container-start: create + start + wait for /bin/true in a busybox bundle, N times
 // each, with storevisor-runtime (CLI), crun, runc, and the runtime library in-process, all in
-// the same run. crun refuses this machine's hybrid cgroup layout, so its loop runs in a child
-// with a private mount namespace where /sys/fs/cgroup/unified is unmounted (v1 only).
+// the same run, interleaved round by round. crun refuses this machine's hybrid cgroup layout,
+// so it runs from a helper child with a private mount namespace where
+// /sys/fs/cgroup/unified is unmounted (v1 only).
 // Prints each median and its ratio to crun's.
 #include <sched.h>
 #include <sys/mount.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,78 +34,100 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// Runs argv (with "{id}" replaced) n times; returns the wall times of successful runs.
-std::vector<double> TimeCli(const std::vector<std::string>& argv, int n, const std::string& tag) {
-  std::vector<double> times;
-  for (int i = 0; i < n; ++i) {
-    std::vector<std::string> a = argv;
-    for (auto& s : a) {
-      if (s == "{id}") s = tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(i);
-    }
-    storevisor::SpawnOptions o;
-    o.argv = a;
-    o.stdout_fd = -1;
-    auto start = Clock::now();
-    auto child = storevisor::ChildProcess::Spawn(o);
-    if (!child) {
-      std::fprintf(stderr, "%s: %s\n", tag.c_str(), child.error().message().c_str());
-      return times;
-    }
-    auto st = child->Wait();
-    auto end = Clock::now();
-    if (!st || !st->success()) {
-      std::fprintf(stderr, "%s: run %d failed (%s)\n", tag.c_str(), i,
-                   st ? st->ToString().c_str() : "?");
-      continue;
-    }
-    times.push_back(Ms(end - start));
+// One run of argv with "{id}" replaced; the wall time, or nothing when it failed.
+std::optional<double> TimeCliOnce(const std::vector<std::string>& argv, const std::string& id,
+                                  const std::string& tag) {
+  std::vector<std::string> a = argv;
+  for (auto& s : a) {
+    if (s == "{id}") s = id;
   }
-  return times;
+  storevisor::SpawnOptions o;
+  o.argv = a;
+  o.stdout_fd = -1;
+  auto start = Clock::now();
+  auto child = storevisor::ChildProcess::Spawn(o);
+  if (!child) {
+    std::fprintf(stderr, "%s: %s\n", tag.c_str(), child.error().message().c_str());
+    return std::nullopt;
+  }
+  auto st = child->Wait();
+  auto end = Clock::now();
+  if (!st || !st->success()) {
+    std::fprintf(stderr, "%s: run %s failed (%s)\n", tag.c_str(), id.c_str(),
+                 st ? st->ToString().c_str() : "?");
+    return std::nullopt;
+  }
+  return Ms(end - start);
 }
 
-// crun's loop, in a child with a private mount namespace and no cgroup2 mount.
-std::vector<double> TimeCrun(const std::string& crun_root, const std::string& bundle, int n) {
-  int fds[2];
-  if (::pipe(fds) != 0) return {};
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    if (::unshare(CLONE_NEWNS) != 0 || ::mount("", "/", nullptr, MS_PRIVATE | MS_REC, nullptr) != 0)
-      _exit(1);
-    ::umount2("/sys/fs/cgroup/unified", MNT_DETACH);
-    auto t = TimeCli({"crun", "--root", crun_root, "run", "--bundle", bundle, "{id}"}, n, "crun");
-    (void)!::write(fds[1], t.data(), t.size() * sizeof(double));
-    _exit(0);
-  }
-  ::close(fds[1]);
-  std::vector<double> t(static_cast<size_t>(n));
-  ssize_t got = 0, r;
-  while ((r = ::read(fds[0], reinterpret_cast<char*>(t.data()) + got,
-                     t.size() * sizeof(double) - static_cast<size_t>(got))) > 0)
-    got += r;
-  ::close(fds[0]);
-  ::waitpid(pid, nullptr, 0);
-  t.resize(static_cast<size_t>(got) / sizeof(double));
-  return t;
-}
-
-std::vector<double> TimeInProcess(const std::string& root, const std::string& bundle, int n) {
-  storevisor::runtime::Runtime rt(root);
-  storevisor::runtime::CreateOptions o;
-  o.bundle = bundle;
-  std::vector<double> times;
-  for (int i = 0; i < n; ++i) {
-    auto start = Clock::now();
-    auto e = rt.Run("lib-" + std::to_string(::getpid()) + "-" + std::to_string(i), o);
-    auto end = Clock::now();
-    if (!e || e->exit_code != 0) {
-      std::fprintf(stderr, "in-process: run %d failed: %s\n", i,
-                   e ? "exit status" : e.error().message().c_str());
-      continue;
+// crun refuses the hybrid layout: it runs from a helper child with a private mount
+// namespace where the cgroup2 mount is gone (v1 only). The helper runs one crun per request
+// so that crun's runs interleave with the others'.
+class CrunHelper {
+ public:
+  CrunHelper(const std::string& crun_root, const std::string& bundle) {
+    int req[2], rep[2];
+    if (::pipe(req) != 0) return;
+    if (::pipe(rep) != 0) {
+      ::close(req[0]);
+      ::close(req[1]);
+      return;
     }
-    times.push_back(Ms(end - start));
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(req[1]);
+      ::close(rep[0]);
+      if (::unshare(CLONE_NEWNS) != 0 ||
+          ::mount("", "/", nullptr, MS_PRIVATE | MS_REC, nullptr) != 0)
+        _exit(1);
+      ::umount2("/sys/fs/cgroup/unified", MNT_DETACH);
+      int i = 0;
+      while (::read(req[0], &i, sizeof i) == static_cast<ssize_t>(sizeof i)) {
+        auto t =
+            TimeCliOnce({"crun", "--root", crun_root, "run", "--bundle", bundle, "{id}"},
+                        "crun-" + std::to_string(::getpid()) + "-" + std::to_string(i), "crun");
+        double v = t.value_or(-1);
+        if (::write(rep[1], &v, sizeof v) != static_cast<ssize_t>(sizeof v)) break;
+      }
+      _exit(0);
+    }
+    ::close(req[0]);
+    ::close(rep[1]);
+    req_ = req[1];
+    rep_ = rep[0];
   }
-  return times;
+  CrunHelper(const CrunHelper&) = delete;
+  CrunHelper& operator=(const CrunHelper&) = delete;
+  ~CrunHelper() {
+    if (req_ >= 0) ::close(req_);
+    if (rep_ >= 0) ::close(rep_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+
+  std::optional<double> Once(int i) {
+    double v = -1;
+    if (req_ < 0 || ::write(req_, &i, sizeof i) != static_cast<ssize_t>(sizeof i) ||
+        ::read(rep_, &v, sizeof v) != static_cast<ssize_t>(sizeof v) || v < 0)
+      return std::nullopt;
+    return v;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int req_ = -1, rep_ = -1;
+};
+
+std::optional<double> TimeInProcessOnce(storevisor::runtime::Runtime& rt,
+                                        const storevisor::runtime::CreateOptions& o, int i) {
+  auto start = Clock::now();
+  auto e = rt.Run("lib-" + std::to_string(::getpid()) + "-" + std::to_string(i), o);
+  auto end = Clock::now();
+  if (!e || e->exit_code != 0) {
+    std::fprintf(stderr, "in-process: run %d failed: %s\n", i,
+                 e ? "exit status" : e.error().message().c_str());
+    return std::nullopt;
+  }
+  return Ms(end - start);
 }
 
 std::string LoadAverage() {
@@ -116,30 +140,50 @@ struct Row {
   std::vector<double> t;
 };
 
+// Round i runs each runtime once, starting from a different one each round, so that a
+// change of the host's load during the run weighs on all of them alike.
 std::vector<Row> MeasureAll(const std::string& bundle, const std::string& state,
                             const std::string& ours, int n) {
-  std::vector<Row> rows;
   // SV_BENCH_ONLY=in-process times only the library (for profiling it under strace).
   const char* only = std::getenv("SV_BENCH_ONLY");
-  if (only != nullptr && std::string(only) == "in-process") {
-    (void)storevisor::MakeDirs(state);
-    rows.push_back({"crun (skipped)", {}});
-    rows.push_back({"runc (skipped)", {}});
-    rows.push_back({"storevisor-runtime (CLI, skipped)", {}});
-    rows.push_back(
-        {"storevisor runtime library (in-process)", TimeInProcess(state + "/svlib", bundle, n)});
-    return rows;
-  }
-  rows.push_back({"crun", TimeCrun(state + "/crun", bundle, n)});
-  rows.push_back(
-      {"runc",
-       TimeCli({"runc", "--root", state + "/runc", "run", "--bundle", bundle, "{id}"}, n, "runc")});
-  rows.push_back(
-      {"storevisor-runtime (CLI)",
-       TimeCli({ours, "--root", state + "/sv", "run", "--bundle", bundle, "{id}"}, n, "sv")});
-  rows.push_back(
-      {"storevisor runtime library (in-process)", TimeInProcess(state + "/svlib", bundle, n)});
-  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  const bool lib_only = only != nullptr && std::string(only) == "in-process";
+  (void)storevisor::MakeDirs(state);
+  std::vector<Row> rows = {
+      {lib_only ? "crun (skipped)" : "crun", {}},
+      {lib_only ? "runc (skipped)" : "runc", {}},
+      {lib_only ? "storevisor-runtime (CLI, skipped)" : "storevisor-runtime (CLI)", {}},
+      {"storevisor runtime library (in-process)", {}}};
+  std::optional<CrunHelper> crun;
+  if (!lib_only) crun.emplace(state + "/crun", bundle);
+  storevisor::runtime::Runtime rt(state + "/svlib");
+  storevisor::runtime::CreateOptions lib;
+  lib.bundle = bundle;
+  const std::string tag = std::to_string(::getpid());
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < 4; ++k) {
+      const int which = (i + k) % 4;
+      if (lib_only && which != 3) continue;
+      const std::string id = std::to_string(i);
+      std::optional<double> t;
+      switch (which) {
+        case 0:
+          t = crun->Once(i);
+          break;
+        case 1:
+          t = TimeCliOnce({"runc", "--root", state + "/runc", "run", "--bundle", bundle, "{id}"},
+                          "runc-" + tag + "-" + id, "runc");
+          break;
+        case 2:
+          t = TimeCliOnce({ours, "--root", state + "/sv", "run", "--bundle", bundle, "{id}"},
+                          "sv-" + tag + "-" + id, "sv");
+          break;
+        default:
+          t = TimeInProcessOnce(rt, lib, i);
+      }
+      if (t) rows[static_cast<size_t>(which)].t.push_back(*t);
+    }
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
   }
   return rows;
 }
