@@ -163,7 +163,7 @@ std::vector<Row> MeasureAll(const std::string& bundle, const std::string& state,
     for (int k = 0; k < 4; ++k) {
       const int which = (i + k) % 4;
       if (lib_only && which != 3) continue;
-      const std::string id = std::to_string(i);
+      const std::string id = tag + "-" + std::to_string(i);
       std::optional<double> t;
       switch (which) {
         case 0:
@@ -171,11 +171,11 @@ std::vector<Row> MeasureAll(const std::string& bundle, const std::string& state,
           break;
         case 1:
           t = TimeCliOnce({"runc", "--root", state + "/runc", "run", "--bundle", bundle, "{id}"},
-                          "runc-" + tag + "-" + id, "runc");
+                          "runc-" + id, "runc");
           break;
         case 2:
           t = TimeCliOnce({ours, "--root", state + "/sv", "run", "--bundle", bundle, "{id}"},
-                          "sv-" + tag + "-" + id, "sv");
+                          "sv-" + id, "sv");
           break;
         default:
           t = TimeInProcessOnce(rt, lib, i);
