@@ -33,6 +33,18 @@ std::string Sha(const std::string& data) {
   return out;
 }
 
+// A tar of arbitrary entries (links, devices, odd paths) as a hostile image would carry.
+std::string TarOfEntries(const std::vector<TarEntry>& entries, const std::string& scratch) {
+  std::string path = scratch + "/e.tar";
+  {
+    auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    TarWriter w(fd->get());
+    for (const auto& e : entries) (void)w.Add(e);
+    (void)w.Finish();
+  }
+  return *ReadFile(path, 1u << 30);
+}
+
 std::string TarOf(const std::vector<std::pair<std::string, std::string>>& files,
                   const std::string& scratch) {
   std::string path = scratch + "/t.tar";
@@ -85,9 +97,14 @@ class ImageStoreTest : public ::testing::Test {
   std::string MakeOciLayout(const std::string& name,
                             const std::vector<std::pair<std::string, std::string>>& files,
                             const std::string& ref) {
+    return MakeOciLayoutOfLayer(name, TarOf(files, dir_), ref);
+  }
+
+  // The same around a layer blob given as is.
+  std::string MakeOciLayoutOfLayer(const std::string& name, const std::string& layer,
+                                   const std::string& ref) {
     std::string layout = dir_ + "/" + name;
     fs::create_directories(layout + "/blobs/sha256");
-    std::string layer = TarOf(files, dir_);
     json cfg = {{"architecture", "amd64"},
                 {"os", "linux"},
                 {"config", {{"Cmd", {"/bin/cat", "/etc/motd"}}}},
@@ -273,6 +290,28 @@ TEST_F(ImageStoreTest, BadImagesAreRefusedWithNothingHalfWritten) {
   r = store.Import(trunc_layout, {});
   ASSERT_FALSE(r.has_value()) << r->at(0).ref << " " << cut.size() << " " << r->at(0).layers.at(0);
   EXPECT_NE(r.error().message().find("truncated"), std::string::npos) << r.error().message();
+  // Links and nodes that point out of the root, and an absolute path, through Import.
+  struct Hostile {
+    const char* name;
+    std::vector<TarEntry> entries;
+    const char* expect;
+  };
+  const std::vector<Hostile> hostile = {
+      {"symlink-out", {TarEntry{"up", "../../../../etc", '2', 0777}}, "escapes"},
+      {"hardlink-out", {TarEntry{"pw", "../../etc/passwd", '1', 0644}}, "escape"},
+      {"hardlink-missing", {TarEntry{"pw", "etc/shadow", '1', 0644}}, "not in this layer"},
+      {"device", {TarEntry{"dev/sda", "", '4', 0600, 0, 0, 0, 0, 8, 0}}, "device node"},
+      {"absolute", {TarEntry{"/tmp/sv-image-test-absolute", "", '0', 0644}}, "absolute"},
+  };
+  for (const auto& h : hostile) {
+    std::string l = MakeOciLayoutOfLayer(h.name, TarOfEntries(h.entries, dir_),
+                                         std::string("bad/") + h.name + ":1");
+    r = store.Import(l, {});
+    ASSERT_FALSE(r.has_value()) << h.name;
+    EXPECT_NE(r.error().message().find(h.expect), std::string::npos)
+        << h.name << ": " << r.error().message();
+  }
+  EXPECT_FALSE(fs::exists("/tmp/sv-image-test-absolute"));
   // None of them reached the index or left a layer behind.
   auto list = store.List();
   ASSERT_TRUE(list.has_value());

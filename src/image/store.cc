@@ -238,7 +238,20 @@ class StoreImpl {
       (void)RemoveAll(tmp);
       return s;
     }
+    // The index will refer to this layer: its files must be on disk before its name is
+    // (after a power cut, a layer dir of empty files would pass as unpacked). One syncfs
+    // covers the whole tree; an import is long anyway.
+    {
+      UniqueFd d(::open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!d.valid() || ::syncfs(d.get()) != 0) {
+        (void)RemoveAll(tmp);
+        return ErrnoError("sync layer " + digest);
+      }
+    }
     if (::rename(tmp.c_str(), final_dir.c_str()) != 0) return ErrnoError("rename layer " + digest);
+    UniqueFd parent(::open(final_dir.substr(0, final_dir.rfind('/')).c_str(),
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent.valid() || ::fsync(parent.get()) != 0) return ErrnoError("fsync layers dir");
     return Ok();
   }
 
