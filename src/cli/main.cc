@@ -83,11 +83,13 @@ void PrintTable(const json& list) {
     char cpu[16];
     std::snprintf(cpu, sizeof cpu, "%.1f%%", w.value("cpuPercent", 0.0));
     std::string addr = w.value("address", "");
-    rows.push_back({w.value("name", ""), w.value("kind", ""), w.value("state", ""),
-                    w.value("health", ""), Duration(w.value("uptimeMs", int64_t{0})),
-                    std::to_string(w.value("restarts", 0)),
-                    w.value("state", "") == "running" ? cpu : "-",
-                    Human(w.value("memoryBytes", uint64_t{0})), addr.empty() ? "-" : addr});
+    // A container with a role shows the role (`vision`), as the profile names its kind.
+    const std::string role = w.contains("role") && w["role"].is_string() ? w.value("role", "") : "";
+    rows.push_back(
+        {w.value("name", ""), role.empty() ? w.value("kind", "") : role, w.value("state", ""),
+         w.value("health", ""), Duration(w.value("uptimeMs", int64_t{0})),
+         std::to_string(w.value("restarts", 0)), w.value("state", "") == "running" ? cpu : "-",
+         Human(w.value("memoryBytes", uint64_t{0})), addr.empty() ? "-" : addr});
   }
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {

@@ -92,9 +92,16 @@ Result<nlohmann::json> Daemon::WorkloadJson(const std::string& name) {
     s = Sup(name);
   }
   const bool running = r->phase == "running";
+  // A container with a role (kind: vision in the profile) says so: "role": "vision".
+  std::string role;
+  if (auto spec = nlohmann::json::parse(r->spec_json, nullptr, false);
+      spec.is_object() && spec.contains("role") && spec["role"].is_string()) {
+    role = spec["role"].get<std::string>();
+  }
   return nlohmann::json{
       {"name", r->name},
       {"kind", r->kind},
+      {"role", role},
       {"state", r->desired == "running" ? r->phase : r->desired},
       {"health", r->health},
       {"pid", r->pid},

@@ -139,15 +139,22 @@ int main(int argc, char** argv) {
       auto loaded = vis::LoadServiceConfig(config_path);
       if (!loaded) return Fail(loaded.error());
       config = std::move(*loaded);
-      // Flags given on the command line win over the file.
+      // Flags given on the command line win over the file (a container image passes
+      // --models where it keeps them, whatever the mounted config says).
       if (host_opt->count() > 0) config.server.host = server_options.host;
       if (port_opt->count() > 0) config.server.port = server_options.port;
+      if (serve_cmd->count("--models") > 0) config.detectors.models_dir = options.models_dir;
+      if (serve_cmd->count("--catalog") > 0) config.detectors.catalog_path = options.catalog_path;
+      if (serve_cmd->count("--features") > 0) {
+        config.detectors.product.features = options.product.features;
+      }
+      if (no_tiles) config.detectors.face.tiles = false;
     } else {
       config.server = server_options;
       config.detectors = options;
+      config.detectors.face.tiles = !no_tiles;
     }
     if (haar) config.detectors.face.backend = vis::FaceBackend::kHaar;
-    config.detectors.face.tiles = !no_tiles;
     if (!events_url.empty()) config.events_url = events_url;
     return RunServe(config);
   }
