@@ -7,8 +7,23 @@ set -euo pipefail
 BIN="${1:?usage: e2e_vm_test.sh BUILD_BIN_DIR}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 GUEST="$ROOT/build/guest"
-if [ ! -x "$BIN/storevisor-vm" ] || [ ! -e "$GUEST/vmlinuz" ] || [ ! -e "$GUEST/initrd.img" ]; then
-  echo "SKIPPED: storevisor-vm or build/guest/{vmlinuz,initrd.img} missing (scripts/setup.sh)"; exit 0
+# A missing prerequisite is a skip, not a pass: exit 77 (SKIP_RETURN_CODE in CMakeLists.txt),
+# naming each one that is missing.
+missing=()
+[ "$(id -u)" = 0 ] || missing+=("root (bridges, taps, cgroups, KSM)")
+for f in vmlinuz initrd.img; do
+  [ -e "$GUEST/$f" ] || missing+=("guest asset $GUEST/$f (scripts/setup.sh)")
+done
+for tool in storevisord storevisor storevisor-vm; do
+  [ -x "$BIN/$tool" ] || missing+=("$BIN/$tool (build it)")
+done
+for cmd in qemu-system-x86_64 ip python3 curl; do
+  command -v "$cmd" >/dev/null || missing+=("command $cmd (scripts/setup.sh)")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  { echo "######## SKIPPED daemon.e2e_vm (exit 77): missing prerequisite(s):"
+    printf '########   - %s\n' "${missing[@]}"; }
+  exit 77
 fi
 T="$(mktemp -d /tmp/sv-e2e-vm-XXXXXX)"
 SOCK="$T/sock"
