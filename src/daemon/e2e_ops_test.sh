@@ -164,8 +164,10 @@ t0=$(date +%s%N)
 ! from b1 "$A2" 1 || fail "b1 reached a2 ($A2) on another network"
 ! from b1 "$C1" 1 || fail "b1 reached c1 ($C1): c1's network allows only e2eopa"
 echo "three refused connections in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-nft list table inet storevisor | grep -q 'iifname "sv-e2eopa" oifname "sv-e2eopb" drop' ||
-  fail "no drop rule between sv-e2eopa and sv-e2eopb: $(nft list table inet storevisor)"
+# (Into a file first: grep -q ending early would give nft a SIGPIPE, failing the pipeline.)
+nft list table inet storevisor > "$T/rules.txt"
+grep -q 'iifname "sv-e2eopa" oifname "sv-e2eopb" drop' "$T/rules.txt" ||
+  fail "no drop rule between sv-e2eopa and sv-e2eopb: $(cat "$T/rules.txt")"
 
 step "a failing health check makes the supervisor restart the workload"
 sick_pid=$(field_of sick pid); sick_restarts=$(field_of sick restarts)
@@ -208,7 +210,7 @@ SV exec talker -- /bin/busybox sh -c "echo $LINE > /data/say" || fail "exec echo
 wait_for 5 grep -qx "$LINE" "$T/follow.txt" || fail "logs -f did not stream the new line: $(cat "$T/follow.txt")"
 FOLLOW=${BG[-1]}
 kill "$FOLLOW"; wait "$FOLLOW" 2>/dev/null || true
-SV logs talker | grep -qx "$LINE" || fail "the line is not in logs"
+SV logs talker > "$T/logs.txt"; grep -qx "$LINE" "$T/logs.txt" || fail "the line is not in logs: $(cat "$T/logs.txt")"
 
 step "stop, start, restart and rm do what they say"
 pid=$(field_of talker pid); restarts=$(field_of talker restarts)
