@@ -219,6 +219,14 @@ is talker state stopped || fail "after stop: $(field_of talker state)"
 [ "$(field_of talker pid)" = 0 ] && ! alive "$pid" || fail "stopped talker still runs ($pid)"
 sleep 1  # the supervisor (200 ms tick) must not bring it back
 is talker state stopped || fail "stopped talker came back: $(field_of talker state)"
+# /metrics says so too, each metric family in one group (several workloads here).
+curl -s --unix-socket "$SOCK" http://sv/metrics > "$T/metrics.txt"
+grep -qx 'storevisor_workload_state{name="talker",kind="container",state="stopped"} 1' "$T/metrics.txt" &&
+  grep -qx 'storevisor_workload_state{name="talker",kind="container",state="running"} 0' "$T/metrics.txt" &&
+  grep -qx 'storevisor_workload_state{name="a1",kind="container",state="running"} 1' "$T/metrics.txt" ||
+  fail "state in /metrics: $(grep '^storevisor_workload_state' "$T/metrics.txt")"
+split=$(awk '!/^#/ { n = $0; sub(/[{ ].*/, "", n); if (n != last) { if (seen[n]++) print n; last = n } }' "$T/metrics.txt")
+[ -z "$split" ] || fail "metric families not in one group: $split"
 SV start talker || fail "start"
 is talker state running && alive "$(field_of talker pid)" || fail "after start: $(field_of talker state)"
 set +e
