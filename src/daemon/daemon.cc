@@ -11,6 +11,7 @@
 #include "daemon/drivers/container_driver.h"
 #include "daemon/drivers/legacy_driver.h"
 #include "daemon/drivers/microvm_driver.h"
+#include "daemon/metrics.h"
 
 namespace storevisor::daemon {
 
@@ -215,38 +216,45 @@ Result<std::string> Daemon::LogPath(const std::string& name) {
 }
 
 std::string Daemon::Metrics() {
-  std::string out =
-      "# HELP storevisor_workload_up 1 when the workload's instance runs.\n"
-      "# TYPE storevisor_workload_up gauge\n"
-      "# HELP storevisor_workload_healthy 1 when its last health checks passed.\n"
-      "# TYPE storevisor_workload_healthy gauge\n"
-      "# HELP storevisor_workload_restarts_total Restarts by the supervisor or operator.\n"
-      "# TYPE storevisor_workload_restarts_total counter\n"
-      "# HELP storevisor_workload_cpu_percent CPU use of the workload's cgroup (all its "
-      "processes; the main process where it has none), percent of one CPU over about a second.\n"
-      "# TYPE storevisor_workload_cpu_percent gauge\n"
-      "# HELP storevisor_workload_memory_bytes Memory charged to the workload's cgroup "
-      "(v1 memory.usage_in_bytes, v2 memory.current; else the main process's RSS).\n"
-      "# TYPE storevisor_workload_memory_bytes gauge\n";
-  auto list = Workloads();
-  if (!list) return out;
-  for (const auto& w : *list) {
-    const std::string labels = "{name=\"" + w["name"].get<std::string>() + "\",kind=\"" +
-                               w["kind"].get<std::string>() + "\"}";
-    char line[512];
-    std::snprintf(
-        line, sizeof line,
-        "storevisor_workload_up%s %d\nstorevisor_workload_healthy%s %d\n"
-        "storevisor_workload_restarts_total%s %lld\n"
-        "storevisor_workload_cpu_percent%s %.2f\nstorevisor_workload_memory_bytes%s %llu\n",
-        labels.c_str(), w["state"] == "running" ? 1 : 0, labels.c_str(),
-        w["health"] == "healthy" ? 1 : 0, labels.c_str(),
-        static_cast<long long>(w["restarts"].get<int64_t>()), labels.c_str(),
-        w["cpuPercent"].get<double>(), labels.c_str(),
-        static_cast<unsigned long long>(w["memoryBytes"].get<uint64_t>()));
-    out += line;
+  std::vector<WorkloadMetrics> in;
+  auto records = store_->List();
+  if (records) {
+    for (const auto& r : *records) {
+      auto w = WorkloadJson(r.name);
+      if (!w) continue;
+      WorkloadMetrics m;
+      m.name = r.name;
+      m.kind = r.kind;
+      m.state = (*w)["state"].get<std::string>();
+      m.health = (*w)["health"].get<std::string>();
+      m.restarts = (*w)["restarts"].get<int64_t>();
+      m.cpu_percent = (*w)["cpuPercent"].get<double>();
+      m.memory_bytes = (*w)["memoryBytes"].get<uint64_t>();
+      if (m.state == "running" && (r.kind == "microvm" || r.kind == "legacy-vm")) {
+        m.vm = true;
+        // The accelerator the engine reported when it started the VM (in the record), or
+        // what its status says now, with QEMU's counters (microvm: storevisor-vm status).
+        auto ds =
+            nlohmann::json::parse(r.driver_state.empty() ? "{}" : r.driver_state, nullptr, false);
+        if (ds.is_object() && ds["accel"].is_string()) m.accel = ds["accel"].get<std::string>();
+        if (Driver* d = DriverFor(r.kind)) {
+          auto status = d->EngineStatus(r.name);
+          if (status && status->is_object()) {
+            auto a = status->find("accel");
+            if (a != status->end() && a->is_string() && !a->get<std::string>().empty())
+              m.accel = a->get<std::string>();
+            auto c = status->find("counters");
+            if (c != status->end()) m.counters = *c;
+          } else if (!status && status.error().code() != ErrorCode::kUnsupported) {
+            logger_.Warn("metrics", "status of " + r.name + ": " + status.error().message(),
+                         {{"workload", r.name}});
+          }
+        }
+      }
+      in.push_back(std::move(m));
+    }
   }
-  return out;
+  return FormatMetrics(in);
 }
 
 void Daemon::PruneCgroupsIfNoWorkloads() {

@@ -8,8 +8,23 @@ set -euo pipefail
 BIN="${1:?usage: e2e_test.sh BUILD_BIN_DIR}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 IMAGES="$ROOT/build/demo-images"
-if [ ! -d "$IMAGES/storevisor_kv_1/rootfs" ]; then
-  echo "SKIPPED: demo images missing (run scripts/setup.d/50-demo.sh)"; exit 0
+# A missing prerequisite is a skip, not a pass: exit 77 (SKIP_RETURN_CODE in CMakeLists.txt),
+# naming each one that is missing.
+missing=()
+[ "$(id -u)" = 0 ] || missing+=("root (namespaces, bridges, nftables, cgroups)")
+for img in storevisor_kv_1 storevisor_inventory_1; do
+  [ -d "$IMAGES/$img/rootfs" ] || missing+=("demo image $IMAGES/$img/rootfs (scripts/setup.d/50-demo.sh)")
+done
+for tool in storevisord storevisor storevisor-image; do
+  [ -x "$BIN/$tool" ] || missing+=("$BIN/$tool (build it)")
+done
+for cmd in ip nft curl python3 findmnt; do
+  command -v "$cmd" >/dev/null || missing+=("command $cmd (scripts/setup.sh)")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  { echo "######## SKIPPED daemon.e2e (exit 77): missing prerequisite(s):"
+    printf '########   - %s\n' "${missing[@]}"; }
+  exit 77
 fi
 T="$(mktemp -d /tmp/sv-e2e-XXXXXX)"
 SOCK="$T/sock"

@@ -340,6 +340,17 @@ void Daemon::RunStep(const Profile& profile, const PlanStep& step) {
     st = WaitForDependencies(*w);
   }
   std::unique_lock lock(LockFor(step.name));
+  if (st && (step.action == StepAction::kCreate || step.action == StepAction::kReplace)) {
+    // The plan was made from records read without this lock: while the step waited for it
+    // (or for its dependencies), the supervisor (a restart) or the operator (start, restart,
+    // stop, rm) may have acted. A record that now holds an instance of this very spec, or
+    // that the operator holds, needs nothing: creating again would kill a fresh instance.
+    auto fresh = store_->Get(step.name);
+    if (fresh && fresh->has_value() &&
+        ((*fresh)->desired != "running" || (*fresh)->runtime_hash == RuntimeHash(*w))) {
+      return;
+    }
+  }
   if (st) {
     switch (step.action) {
       case StepAction::kCreate:

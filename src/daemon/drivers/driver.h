@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,12 @@ class Driver {
   }
   virtual Status UsbDetach(const std::string& /*name*/, const std::string& /*device_id*/) {
     return Error(ErrorCode::kUnsupported, "this kind of workload takes no USB devices");
+  }
+  // The engine's own view of a running instance, for /metrics: microvm `storevisor-vm
+  // status -o json` ({"status", "accel", "counters": {...}}, docs/vm.md); kUnsupported for
+  // kinds whose engine reports none.
+  virtual Result<nlohmann::json> EngineStatus(const std::string& /*name*/) {
+    return Error(ErrorCode::kUnsupported, "this kind of workload has no engine counters");
   }
   // The unix socket of the workload's serial console (input and output; microvm).
   virtual Result<std::string> ConsoleSocket(const std::string& /*name*/) {

@@ -274,6 +274,12 @@ Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& name,
   return InstanceFromPidState(driver_state);
 }
 
+Result<nlohmann::json> MicroVmDriver::EngineStatus(const std::string& name) {
+  std::lock_guard lock(status_mu_);
+  return RunToolJson({opt_.tool, "status", "--state-dir", Dir(name) + "/run", "-o", "json"},
+                     std::chrono::seconds(3), {"status"});
+}
+
 Status MicroVmDriver::Remove(const std::string& name, const std::string& /*driver_state*/,
                              int timeout_ms) {
   const std::string dir = Dir(name);

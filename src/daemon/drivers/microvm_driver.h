@@ -31,6 +31,9 @@ class MicroVmDriver : public Driver {
                           const std::vector<std::string>& argv, int timeout_ms) override;
   std::string LogPath(const std::string& name) const override;
   Result<std::string> ConsoleSocket(const std::string& name) override;
+  // `storevisor-vm status -o json`: QEMU's counters through QMP (one call at a time: QEMU's
+  // QMP socket serves one client, so concurrent scrapes take turns).
+  Result<nlohmann::json> EngineStatus(const std::string& name) override;
   std::string NetnsPath(const std::string& /*name*/, int64_t /*pid*/) const override { return ""; }
 
  private:
@@ -47,6 +50,7 @@ class MicroVmDriver : public Driver {
   static std::string SnapshotKey(const Workload& w, const nlohmann::json& config);
   MicroVmDriverOptions opt_;
   std::mutex snapshot_mu_;
+  std::mutex status_mu_;
 };
 
 // Runs argv in a guest through the agent socket of its QEMU, in this process (no
