@@ -69,13 +69,25 @@ PlacementDecision DecidePlacement(const PlacementInput& in) {
   if (!in.cloud_available) {
     return {Placement::kEdge, "cloud unavailable (" + in.cloud_state + "), edge estimate " + est};
   }
+  const double cloud_ms = in.cloud_latency_ms;
+  const std::string cloud = std::to_string(static_cast<int>(cloud_ms)) + "ms";
   if (in.current == Placement::kCloud) {
+    if (cloud_ms > in.target_ms && in.edge_estimate_ms < cloud_ms) {
+      return {Placement::kEdge,
+              "cloud latency " + cloud + " over target " + target + ", edge estimate " + est};
+    }
     if (in.edge_estimate_ms < 0.7 * in.target_ms) {
       return {Placement::kEdge, "edge estimate " + est + " back under 70% of target " + target};
     }
     return {Placement::kCloud, "edge estimate " + est + " over 70% of target " + target};
   }
   if (in.edge_estimate_ms > in.target_ms) {
+    const bool cloud_known_slow =
+        cloud_ms > 0 && cloud_ms >= 0.7 * in.target_ms && cloud_ms >= 0.7 * in.edge_estimate_ms;
+    if (cloud_known_slow) {
+      return {Placement::kEdge, "edge estimate " + est + " over target " + target +
+                                    " but cloud latency " + cloud + " is no better"};
+    }
     return {Placement::kCloud, "edge estimate " + est + " over target " + target};
   }
   return {Placement::kEdge, "edge estimate " + est + " within target " + target};

@@ -245,7 +245,12 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
       {"--host", link.ns_ip(), "--port", std::to_string(cloud_port), "--threads", "2"});
   ASSERT_TRUE(cloud.has_value()) << cloud.error().message();
 
-  // The edge: one auto pipeline whose 1 ms target no local detector run can keep.
+  // The edge: one auto pipeline whose 1 ms target no local detector run can keep, and an
+  // two edge-only pipelines that keep the one edge worker busy with slow work (label text and
+  // hands on a 1282x1110 photo, ~0.5 s a job), so that the edge estimate (~1 s) is well
+  // above what the cloud behind the shaped link answers in (~150-300 ms). Without it the
+  // cloud would be the slower side and auto rightly stays at the edge (a slow cloud is left:
+  // see PipelinesTest.AutoComesBackFromACloudThatAnswersSlowly).
   const std::string dir = ::testing::TempDir() + "/vision-netns-" + std::to_string(getpid());
   ASSERT_TRUE(MakeDirs(dir).has_value());
   const json config = {
@@ -261,7 +266,23 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
          {"detectors", {"faces"}},
          {"fps", 8},
          {"placement", "auto"},
-         {"latency_target_ms", 1}}}}};
+         {"latency_target_ms", 1}},
+        {{"name", "busy-1"},
+         {"source",
+          {{"type", "images"},
+           {"path", std::string(testdata::kOpencvData) + "aloeGT.png"},
+           {"loop", true}}},
+         {"detectors", {"text", "hands"}},
+         {"fps", 10},
+         {"placement", "edge"}},
+        {{"name", "busy-2"},
+         {"source",
+          {{"type", "images"},
+           {"path", std::string(testdata::kOpencvData) + "aloeGT.png"},
+           {"loop", true}}},
+         {"detectors", {"hands", "text"}},
+         {"fps", 10},
+         {"placement", "edge"}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir + "/edge.json", config.dump()).has_value());
   auto edge = StartInstance({}, {"--config", dir + "/edge.json", "--port", "0"});
   ASSERT_TRUE(edge.has_value()) << edge.error().message();
@@ -281,12 +302,28 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
            m->body.find("storevisor_vision_frames_total{model=\"faces\"}") != std::string::npos;
   })) << "the cloud instance served no frame";
   std::fprintf(stderr, "1. %s\n", view.PlacementLine().c_str());
-  // The shaped link is in the latency: a frame's JPEG (~50 KB) needs ~100 ms at 4 Mbit/s, a
-  // local run ~5-30 ms. The median over the window, mostly cloud frames by now:
+  // The shaped link is in the latency: a frame's JPEG (~50 KB) needs ~100 ms at 4 Mbit/s.
+  // (The busy edge makes edge frames slow too, so the p50 alone no longer tells them apart:
+  // the cloud's own count says where the frames ran.)
   EXPECT_TRUE(Eventually([&] { return view.LatencyP50() > 0.06; }, 20))
       << "p50 " << view.LatencyP50() << " s: the frames did not cross the shaped link";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        static const std::regex kFaces(
+            R"re(storevisor_vision_frames_total\{model="faces"\} (\d+))re");
+        auto m = cloud_probe.Get("/metrics");
+        std::smatch match;
+        return m && std::regex_search(m->body, match, kFaces) && std::stoi(match[1]) >= 10;
+      },
+      20))
+      << "the cloud did not keep serving the stream";
   // Faces are still reported from cloud-run frames.
   EXPECT_TRUE(Eventually([&] { return view.Count(0, "face_seen") > 0; }));
+  for (const auto& e : view.Events(0)) {
+    if (e.value("type", "") == "placement" && e.value("pipeline", "") == "cam") {
+      std::fprintf(stderr, "   placement %s\n", e.value("detail", json::object()).dump().c_str());
+    }
+  }
   // The traffic really crossed the impaired qdisc.
   const std::string qdisc = RunCmd({"tc", "-s", "qdisc", "show", "dev", link.host_if()});
   EXPECT_NE(qdisc.find(link.Describe().rfind("netem", 0) == 0 ? "netem" : "tbf"), std::string::npos)

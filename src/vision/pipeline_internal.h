@@ -51,6 +51,10 @@ class CloudClient {
   bool Available() const;  // breaker closed, or open long enough for a trial
   std::string BreakerState() const;
   double MeanLatencyMs() const;
+  // Mean latency (EWMA) of the successful requests, or 0 when none succeeded within max_age:
+  // what auto placement compares with a pipeline's target. Only answers count; failures are
+  // the breaker's business.
+  double RecentLatencyMs(Clock::duration max_age) const;
 
  private:
   // attributes: ask for (and require) the face_attributes model's attribute outputs.
@@ -63,11 +67,17 @@ class CloudClient {
   int failures_ = 0;
   Clock::time_point open_until_{};
   double mean_ms_ = 0;
+  double ok_mean_ms_ = 0;  // successful requests only
+  Clock::time_point last_ok_{};
 };
 
 // The auto placement policy as a pure function of what is measured, with hysteresis so
 // one slow frame does not flip it: offload when the edge estimate exceeds the target, come
 // back when it is below 70% of it; fall back to the edge whenever the cloud is unavailable.
+// A cloud that answers but slowly: leave it when its recent latency exceeds the target and
+// the edge promises better; offload again only when the cloud is clearly better (its recent
+// latency under 70% of the target or of the edge estimate) or its latency is no longer known
+// (no answer within kCloudLatencyFresh: the next offload is then a probe).
 struct PlacementInput {
   Placement configured;
   Placement current;  // kEdge or kCloud
@@ -75,7 +85,10 @@ struct PlacementInput {
   double target_ms;
   bool cloud_available;
   std::string cloud_state;
+  double cloud_latency_ms = 0;  // recent mean of the cloud's answers; 0 = not known
 };
+// How long a measured cloud latency counts as recent.
+inline constexpr auto kCloudLatencyFresh = std::chrono::seconds(10);
 struct PlacementDecision {
   Placement where;  // kEdge or kCloud
   std::string reason;

@@ -1,7 +1,9 @@
 // Pipelines without a network: config parsing, the placement policy, metrics and events,
 // and real streams from packaged files, including a corrupt image and a missing camera.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
+#include <atomic>
 #include <thread>
 
 #include "common/files.h"
@@ -107,6 +109,52 @@ TEST(PlacementTest, AutoOffloadsWithHysteresisAndFallsBack) {
             Placement::kEdge);
   EXPECT_EQ(DecidePlacement({Placement::kEdge, Placement::kEdge, 1e9, 1, true, "closed"}).where,
             Placement::kEdge);
+}
+
+// A cloud that answers, but slower than the target: auto leaves it when the edge promises
+// better, and comes back only when the cloud is clearly better or its latency is unknown.
+TEST(PlacementTest, AutoLeavesASlowCloudWithHysteresis) {
+  PlacementInput in{Placement::kAuto, Placement::kCloud, 60, 100, true, "closed", 150};
+  auto d = DecidePlacement(in);
+  EXPECT_EQ(d.where, Placement::kEdge);  // cloud 150 > target 100, edge 60 better
+  EXPECT_NE(d.reason.find("cloud latency 150ms over target 100ms"), std::string::npos) << d.reason;
+  in.edge_estimate_ms = 200;  // the edge would be worse still: stay
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.edge_estimate_ms = 80;  // over 70% of the target, cloud 95 within it: stay
+  in.cloud_latency_ms = 95;
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.cloud_latency_ms = 101;  // just over: the edge's 80 is better
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+
+  // On the edge, over target: offload only to a cloud that is clearly better or not known.
+  in.current = Placement::kEdge;
+  in.edge_estimate_ms = 150;
+  in.cloud_latency_ms = 120;  // measured recently, not better than the edge: stay
+  d = DecidePlacement(in);
+  EXPECT_EQ(d.where, Placement::kEdge);
+  EXPECT_NE(d.reason.find("no better"), std::string::npos) << d.reason;
+  in.cloud_latency_ms = 106;  // inside the band (>= 70% of the target and of the edge): stay
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  in.cloud_latency_ms = 104;  // under 70% of the edge's 150
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.edge_estimate_ms = 101;
+  in.cloud_latency_ms = 69;  // under 70% of the target
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.cloud_latency_ms = 71;
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  in.edge_estimate_ms = 500;
+  in.cloud_latency_ms = 300;  // over the target, but well under the edge (60%)
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  in.edge_estimate_ms = 150;
+  in.cloud_latency_ms = 0;  // not known (none recent): probe it
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  // The cloud's latency never beats "unavailable" or a configured placement.
+  in.cloud_latency_ms = 10;
+  in.cloud_available = false;
+  EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  EXPECT_EQ(
+      DecidePlacement({Placement::kCloud, Placement::kCloud, 1, 100, true, "closed", 900}).where,
+      Placement::kCloud);
 }
 
 TEST(MetricsTest, QuantilesAndExposition) {
@@ -276,6 +324,126 @@ TEST(PipelinesTest, AHandOnCameraBecomesOneGestureEvent) {
     EXPECT_EQ(e.detail.value("gesture", ""), "open_palm");
   }
   EXPECT_EQ(gestures, 1) << events->ToJson(0).dump();  // held, not repeated every frame
+}
+
+}  // namespace
+}  // namespace storevisor::vision
+
+namespace storevisor::vision {
+namespace {
+
+// A KServe v2 "cloud" on loopback that answers every infer correctly (no detections) but
+// only after `delay`: slow, yet well inside the client's timeout.
+class SlowCloud {
+ public:
+  explicit SlowCloud(std::chrono::milliseconds delay) {
+    svr_.Post(R"(/v2/models/([^/]+)/infer)",
+              [delay, this](const httplib::Request& req, httplib::Response& res) {
+                calls_++;
+                std::this_thread::sleep_for(delay);
+                const auto out = kserve::EncodeInferResponse(
+                    req.matches[1], "", kserve::DetectionsToTensors({}), {}, false);
+                res.set_content(out.body, out.content_type);
+              });
+    port_ = svr_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+  }
+  ~SlowCloud() {
+    svr_.stop();
+    thread_.join();
+  }
+  SlowCloud(const SlowCloud&) = delete;
+  SlowCloud& operator=(const SlowCloud&) = delete;
+  int port() const { return port_; }
+  int calls() const { return calls_; }
+
+ private:
+  httplib::Server svr_;
+  int port_ = -1;
+  std::atomic<int> calls_{0};
+  std::thread thread_;
+};
+
+TEST(CloudClientTest, RecentLatencyIsThatOfAnswersAndExpires) {
+  SlowCloud cloud(std::chrono::milliseconds(150));
+  CloudConfig config;
+  config.url = "http://127.0.0.1:" + std::to_string(cloud.port());
+  config.timeout_ms = 3000;
+  internal::CloudClient client(config);
+  EXPECT_EQ(client.RecentLatencyMs(std::chrono::hours(1)), 0);  // nothing measured yet
+  auto img = ReadImageFile(testdata::kGraceHopper);
+  ASSERT_TRUE(img.has_value());
+  auto ds = client.Detect("faces", *img);
+  ASSERT_TRUE(ds.has_value()) << ds.error().message();
+  EXPECT_TRUE(ds->empty());
+  EXPECT_GE(client.RecentLatencyMs(std::chrono::hours(1)), 150);
+  EXPECT_LT(client.RecentLatencyMs(std::chrono::hours(1)), 3000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(client.RecentLatencyMs(std::chrono::milliseconds(10)), 0);  // too old to count
+  // A failure is not a latency: the breaker counts it, the mean keeps the answers' figure.
+  CloudConfig dead = config;
+  dead.url = "http://127.0.0.1:1";
+  internal::CloudClient refused(dead);
+  EXPECT_FALSE(refused.Detect("faces", *img).has_value());
+  EXPECT_EQ(refused.RecentLatencyMs(std::chrono::hours(1)), 0);
+}
+
+// End to end: an auto pipeline whose edge is over its target offloads; the cloud answers
+// every frame but far over the target, so the pipeline comes back to the edge, says why in
+// an event and in /metrics, and (hysteresis) does not bounce back while that is recent.
+TEST(PipelinesTest, AutoComesBackFromACloudThatAnswersSlowly) {
+  SlowCloud cloud(std::chrono::milliseconds(400));
+  auto config = ParseServiceConfig(
+      json{{"edge_workers", 1},
+           {"cloud",
+            {{"url", "http://127.0.0.1:" + std::to_string(cloud.port())},
+             {"timeout_ms", 3000},
+             {"failures_to_open", 2},
+             {"open_ms", 1000}}},
+           {"pipelines",
+            {{{"name", "cam"},
+              {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"fps", 10},
+              {"placement", "auto"},
+              // No local run keeps 1 ms (so it offloads), and 400 ms is far over it.
+              {"latency_target_ms", 1}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  auto placements = [&](const std::string& to, const std::string& reason) {
+    size_t n = 0;
+    for (const auto& e : events->Since(0)) {
+      if (e.type == "placement" && e.detail.value("to", "") == to &&
+          e.detail.value("reason", "").find(reason) != std::string::npos) {
+        n++;
+      }
+    }
+    return n;
+  };
+  ASSERT_TRUE(Eventually([&] { return placements("cloud", "over target") > 0; }))
+      << events->ToJson(0).dump();
+  ASSERT_TRUE(Eventually([&] { return placements("edge", "cloud latency") > 0; }))
+      << events->ToJson(0).dump();
+  EXPECT_GT(cloud.calls(), 0);
+  const std::string m = metrics->Render();
+  EXPECT_NE(m.find("placement=\"edge\",reason=\""), std::string::npos) << m;
+  // Hysteresis: while the slow latency is recent (kCloudLatencyFresh), it stays at the edge
+  // although the edge is over its target too; frames go on.
+  const uint64_t frames = metrics->Frames("pipeline", "cam");
+  const size_t to_cloud = placements("cloud", "");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(placements("cloud", ""), to_cloud) << events->ToJson(0).dump();
+  EXPECT_GE(metrics->Frames("pipeline", "cam"), frames + 5);
+  EXPECT_EQ((*p)->Status()["pipelines"][0]["placement"], "edge");
+  // Nothing failed: a slow answer is not a cloud error.
+  for (const auto& e : events->Since(0)) EXPECT_NE(e.type, "cloud_error") << e.detail.dump();
+  (*p)->Stop();
 }
 
 }  // namespace

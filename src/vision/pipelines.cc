@@ -184,12 +184,14 @@ void Runner::Loop() {
 }
 
 void Runner::ChoosePlacement() {
-  internal::PlacementInput in{config_.placement,
-                              current_,
-                              edge_->EstimatedLatencyMs(),
-                              config_.latency_target_ms,
-                              cloud_ != nullptr && cloud_->Available(),
-                              cloud_ != nullptr ? cloud_->BreakerState() : "none"};
+  internal::PlacementInput in{
+      config_.placement,
+      current_,
+      edge_->EstimatedLatencyMs(),
+      config_.latency_target_ms,
+      cloud_ != nullptr && cloud_->Available(),
+      cloud_ != nullptr ? cloud_->BreakerState() : "none",
+      cloud_ != nullptr ? cloud_->RecentLatencyMs(internal::kCloudLatencyFresh) : 0};
   const internal::PlacementDecision d = internal::DecidePlacement(in);
   const auto now = Clock::now();
   const bool forced = d.where == Placement::kEdge && !in.cloud_available;
