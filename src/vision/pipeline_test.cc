@@ -4,6 +4,9 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+#include <set>
 #include <thread>
 
 #include "common/files.h"
@@ -193,6 +196,23 @@ bool Eventually(Pred pred) {
   return false;
 }
 
+// The value of the exposition line that starts with `series` (name and labels); -1 when
+// there is no such line.
+double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + 1 + series.size() + 1));
+}
+
+std::vector<StreamEvent> EventsOf(const EventLog& log, const std::string& pipeline,
+                                  const std::string& type) {
+  std::vector<StreamEvent> out;
+  for (const auto& e : log.Since(0)) {
+    if (e.pipeline == pipeline && e.type == type) out.push_back(e);
+  }
+  return out;
+}
+
 bool HasEvent(const EventLog& log, const std::string& pipeline, const std::string& type) {
   for (const auto& e : log.Since(0)) {
     if (e.pipeline == pipeline && e.type == type) return true;
@@ -242,6 +262,15 @@ TEST(PipelinesTest, StreamsRunAndBadSourcesDoNotStopTheOthers) {
   auto frame = (*p)->WaitJpeg("door", 0, std::chrono::seconds(10));
   ASSERT_TRUE(frame.has_value());
   EXPECT_EQ(frame->second.substr(0, 2), "\xFF\xD8");  // a JPEG
+  // The published frame is the whole video frame, not the ROI the detectors saw.
+  cv::VideoCapture video(std::string(testdata::kOpencvData) + "Megamind.avi");
+  ASSERT_TRUE(video.isOpened());
+  const cv::Size video_size(static_cast<int>(video.get(cv::CAP_PROP_FRAME_WIDTH)),
+                            static_cast<int>(video.get(cv::CAP_PROP_FRAME_HEIGHT)));
+  ASSERT_GT(video_size.width, 360);
+  const cv::Mat door = cv::imdecode(
+      std::vector<uint8_t>(frame->second.begin(), frame->second.end()), cv::IMREAD_COLOR);
+  EXPECT_EQ(door.size(), video_size);
   const json status = (*p)->Status();
   for (const auto& s : status["pipelines"]) {
     if (s["name"] == "gone") {
@@ -252,10 +281,143 @@ TEST(PipelinesTest, StreamsRunAndBadSourcesDoNotStopTheOthers) {
       EXPECT_EQ(s["state"], "running");
     }
   }
-  // Frames of the corrupt files count as errors, good ones as frames.
-  EXPECT_NE(metrics->Render().find("storevisor_vision_errors_total{pipeline=\"till\"}"),
-            std::string::npos);
   (*p)->Stop();
+  // Frames of the corrupt files count as errors (two a pass over the directory), good ones
+  // as frames: the exposition's numbers, not just its lines.
+  const std::string m = metrics->Render();
+  const double errors = MetricValue(m, "storevisor_vision_errors_total{pipeline=\"till\"}");
+  const double frames = MetricValue(m, "storevisor_vision_frames_total{pipeline=\"till\"}");
+  EXPECT_GE(errors, 2) << m;
+  EXPECT_GT(frames, errors) << m;
+  // Each pass reads one good photo and two bad files: about twice as many errors as good.
+  EXPECT_NEAR(errors / frames, 2.0 / 3.0, 0.2) << m;
+  EXPECT_EQ(MetricValue(m, "storevisor_vision_errors_total{pipeline=\"door\"}"), 0) << m;
+}
+
+// The ROI: detectors see only the crop, results come back in frame coordinates. The ROI does
+// not start at the origin, so a missing shift would put the face ~120 px off.
+TEST(PipelinesTest, RoiCropsTheDetectorsViewAndResultsAreInFrameCoordinates) {
+  auto set = DetectorSet::Create({});
+  ASSERT_TRUE(set.has_value());
+  std::shared_ptr<DetectorSet> detectors = std::move(*set);
+  auto whole = detectors->Run("faces", *ReadImageFile(testdata::kGraceHopper));
+  ASSERT_TRUE(whole.has_value() && whole->size() == 1U);
+  const cv::Rect2f face = whole->front().box;  // about [166, 126, 204, 204]
+  const cv::Rect roi(120, 90, 300, 300);       // holds the face
+  ASSERT_EQ((cv::Rect(face) & roi), cv::Rect(face));
+  auto config = ParseServiceConfig(
+      json{{"pipelines",
+            {{{"name", "inside"},
+              {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"roi", {roi.x, roi.y, roi.width, roi.height}},
+              {"fps", 10}},
+             {{"name", "outside"},  // the bottom strip, below the face
+              {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"roi", {0, 380, 512, 132}},
+              {"fps", 10}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, detectors, metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  ASSERT_TRUE(Eventually([&] {
+    return HasEvent(*events, "inside", "face_seen") && metrics->Frames("pipeline", "outside") >= 5;
+  }));
+  auto frame = (*p)->WaitJpeg("inside", 0, std::chrono::seconds(10));
+  (*p)->Stop();
+  const auto seen = EventsOf(*events, "inside", "face_seen");
+  ASSERT_EQ(seen.size(), 1U) << events->ToJson(0).dump();
+  const json box = seen[0].detail["people"][0]["box"];
+  ASSERT_EQ(box.size(), 4U);
+  // BlazeFace sees a different letterbox of the crop, so allow a few pixels.
+  EXPECT_NEAR(box[0].get<double>(), face.x, 12) << box;
+  EXPECT_NEAR(box[1].get<double>(), face.y, 12) << box;
+  EXPECT_NEAR(box[2].get<double>(), face.width, 16) << box;
+  EXPECT_NEAR(box[3].get<double>(), face.height, 16) << box;
+  // No face below it: the detectors saw only the strip.
+  EXPECT_TRUE(EventsOf(*events, "outside", "face_seen").empty()) << events->ToJson(0).dump();
+  // The annotated frame is the whole frame.
+  ASSERT_TRUE(frame.has_value());
+  const cv::Mat img =
+      cv::imdecode(std::vector<uint8_t>(frame->second.begin(), frame->second.end()), 1);
+  EXPECT_EQ(img.size(), cv::Size(512, 512));
+}
+
+// The frame-rate cap: a stream that keeps up runs at its fps, not faster; one that cannot
+// keep up counts the frames it skips as drops.
+TEST(PipelinesTest, FpsCapIsHeldAndFallingBehindCountsDrops) {
+  auto config = ParseServiceConfig(
+      json{{"edge_workers", 2},
+           {"pipelines",
+            {{{"name", "capped"},
+              {"source", {{"type", "images"}, {"path", testdata::kFourBarcodes}, {"loop", true}}},
+              {"detectors", {"barcodes"}},
+              {"fps", 2}},
+             {{"name", "behind"},  // 200 fps of Grace Hopper's face (tens of ms a frame)
+              {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+              {"detectors", {"faces"}},
+              {"fps", 200}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, std::make_shared<EventLog>());
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  ASSERT_TRUE(Eventually([&] { return metrics->Frames("pipeline", "capped") >= 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t first = metrics->Frames("pipeline", "capped");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const uint64_t frames = metrics->Frames("pipeline", "capped") - first;
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const json status = (*p)->Status();
+  const std::string m = metrics->Render();
+  (*p)->Stop();
+  // 2 fps over ~3 s: 6 frames, one more at most for the window's edges; never a burst.
+  EXPECT_LE(static_cast<double>(frames), 2 * secs + 1) << frames << " frames in " << secs << " s";
+  EXPECT_GE(frames, 4U) << "a 2 fps stream of a light detector ran at " << frames / secs;
+  for (const auto& s : status["pipelines"]) {
+    if (s["name"] == "capped") {
+      EXPECT_EQ(s["dropped"], 0) << s;
+    } else {
+      EXPECT_GT(s["dropped"].get<uint64_t>(), 0U) << s;
+    }
+  }
+  EXPECT_GT(MetricValue(m, "storevisor_vision_dropped_frames_total{pipeline=\"behind\"}"), 0) << m;
+}
+
+// item_scanned from a real photo of barcodes (opencv-doc's 4_barcodes.jpg): each of the four
+// EAN-13 codes once, not once per frame it stays in view.
+TEST(PipelinesTest, BarcodesInARealFrameAreEachScannedOnce) {
+  auto config = ParseServiceConfig(
+      json{{"pipelines",
+            {{{"name", "till"},
+              {"source", {{"type", "images"}, {"path", testdata::kFourBarcodes}, {"loop", true}}},
+              {"detectors", {"barcodes"}},
+              {"fps", 10}}}}},
+      "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  ASSERT_TRUE(Eventually([&] { return metrics->Frames("pipeline", "till") >= 5; }));
+  (*p)->Stop();
+  std::multiset<std::string> codes;
+  for (const auto& e : EventsOf(*events, "till", "item_scanned")) {
+    EXPECT_EQ(e.detail.value("kind", ""), "barcode") << e.detail;
+    EXPECT_EQ(e.detail.value("format", ""), "EAN_13") << e.detail;
+    codes.insert(e.detail.value("label", ""));
+  }
+  EXPECT_EQ(codes, (std::multiset<std::string>{"9787564350840", "9783319200064", "9787118081473",
+                                               "9787122276124"}))
+      << events->ToJson(0).dump();
 }
 
 TEST(PipelinesTest, ASourceThatDisappearsIsReportedAndTheStreamRecovers) {
