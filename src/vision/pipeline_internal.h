@@ -89,9 +89,32 @@ struct PlacementInput {
 };
 // How long a measured cloud latency counts as recent.
 inline constexpr auto kCloudLatencyFresh = std::chrono::seconds(10);
+// Why: a small fixed set, so that the metrics' `reason` label has few values (a label with
+// live numbers would make a new Prometheus series every frame); the numbers go in `detail`,
+// which only events and /pipelines carry.
+enum class PlacementReason {
+  kConfiguredEdge,    // placement: edge
+  kConfiguredCloud,   // placement: cloud, cloud available
+  kCloudUnavailable,  // breaker open (or no cloud): edge
+  kEdgeWithinTarget,  // auto on the edge, estimate within target
+  kEdgeOverTarget,    // auto offloads: edge estimate over target
+  kEdgeRecovered,     // auto back from the cloud: estimate under 70% of target
+  kEdgeStillBusy,     // auto stays on the cloud: estimate over 70% of target
+  kCloudSlow,         // auto back from the cloud: its latency over target, edge better
+  kCloudNoBetter,     // auto stays on the edge over target: the cloud is recently no better
+};
+std::string_view PlacementReasonCode(PlacementReason r);
+// Every code, for tests and documentation.
+inline constexpr std::array<PlacementReason, 9> kPlacementReasons = {
+    PlacementReason::kConfiguredEdge,   PlacementReason::kConfiguredCloud,
+    PlacementReason::kCloudUnavailable, PlacementReason::kEdgeWithinTarget,
+    PlacementReason::kEdgeOverTarget,   PlacementReason::kEdgeRecovered,
+    PlacementReason::kEdgeStillBusy,    PlacementReason::kCloudSlow,
+    PlacementReason::kCloudNoBetter};
 struct PlacementDecision {
   Placement where;  // kEdge or kCloud
-  std::string reason;
+  PlacementReason reason;
+  std::string detail;  // the numbers behind it, e.g. "edge estimate 150ms over target 100ms"
 };
 PlacementDecision DecidePlacement(const PlacementInput& in);
 

@@ -18,6 +18,7 @@ namespace {
 
 using internal::DecidePlacement;
 using internal::PlacementInput;
+using internal::PlacementReason;
 using nlohmann::json;
 
 std::string TempDir(const std::string& name) {
@@ -96,18 +97,22 @@ TEST(PlacementTest, AutoOffloadsWithHysteresisAndFallsBack) {
   in.edge_estimate_ms = 150;
   auto d = DecidePlacement(in);
   EXPECT_EQ(d.where, Placement::kCloud);
-  EXPECT_NE(d.reason.find("over target"), std::string::npos);
+  EXPECT_EQ(d.reason, PlacementReason::kEdgeOverTarget);
+  EXPECT_EQ(d.detail, "edge estimate 150ms over target 100ms");
   in.current = Placement::kCloud;
   in.edge_estimate_ms = 90;  // under the target but not under 70%: stay (hysteresis)
   EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
+  EXPECT_EQ(DecidePlacement(in).reason, PlacementReason::kEdgeStillBusy);
   in.edge_estimate_ms = 60;
   EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
+  EXPECT_EQ(DecidePlacement(in).reason, PlacementReason::kEdgeRecovered);
   in.edge_estimate_ms = 500;
   in.cloud_available = false;
   in.cloud_state = "open after 3 failures";
   d = DecidePlacement(in);
   EXPECT_EQ(d.where, Placement::kEdge);
-  EXPECT_NE(d.reason.find("open after 3 failures"), std::string::npos);
+  EXPECT_EQ(d.reason, PlacementReason::kCloudUnavailable);
+  EXPECT_NE(d.detail.find("open after 3 failures"), std::string::npos) << d.detail;
   EXPECT_EQ(DecidePlacement({Placement::kCloud, Placement::kCloud, 0, 1, false, "open"}).where,
             Placement::kEdge);
   EXPECT_EQ(DecidePlacement({Placement::kEdge, Placement::kEdge, 1e9, 1, true, "closed"}).where,
@@ -120,7 +125,8 @@ TEST(PlacementTest, AutoLeavesASlowCloudWithHysteresis) {
   PlacementInput in{Placement::kAuto, Placement::kCloud, 60, 100, true, "closed", 150};
   auto d = DecidePlacement(in);
   EXPECT_EQ(d.where, Placement::kEdge);  // cloud 150 > target 100, edge 60 better
-  EXPECT_NE(d.reason.find("cloud latency 150ms over target 100ms"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.reason, PlacementReason::kCloudSlow);
+  EXPECT_EQ(d.detail, "cloud latency 150ms over target 100ms, edge estimate 60ms");
   in.edge_estimate_ms = 200;  // the edge would be worse still: stay
   EXPECT_EQ(DecidePlacement(in).where, Placement::kCloud);
   in.edge_estimate_ms = 80;  // over 70% of the target, cloud 95 within it: stay
@@ -135,7 +141,8 @@ TEST(PlacementTest, AutoLeavesASlowCloudWithHysteresis) {
   in.cloud_latency_ms = 120;  // measured recently, not better than the edge: stay
   d = DecidePlacement(in);
   EXPECT_EQ(d.where, Placement::kEdge);
-  EXPECT_NE(d.reason.find("no better"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.reason, PlacementReason::kCloudNoBetter);
+  EXPECT_NE(d.detail.find("cloud latency 120ms is no better"), std::string::npos) << d.detail;
   in.cloud_latency_ms = 106;  // inside the band (>= 70% of the target and of the edge): stay
   EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
   in.cloud_latency_ms = 104;  // under 70% of the edge's 150
@@ -160,11 +167,43 @@ TEST(PlacementTest, AutoLeavesASlowCloudWithHysteresis) {
       Placement::kCloud);
 }
 
+// The metrics label values: a fixed small set of codes, distinct, without numbers, whatever
+// the measured values are.
+TEST(PlacementTest, ReasonsAreAFixedSetOfCodesWithTheNumbersInTheDetail) {
+  std::set<std::string> codes;
+  for (auto r : internal::kPlacementReasons) {
+    const std::string code(internal::PlacementReasonCode(r));
+    EXPECT_TRUE(std::all_of(code.begin(), code.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || c == '_';
+    })) << code;
+    codes.insert(code);
+  }
+  EXPECT_EQ(codes.size(), internal::kPlacementReasons.size());
+  std::set<std::string> seen;
+  for (Placement configured : {Placement::kEdge, Placement::kCloud, Placement::kAuto}) {
+    for (Placement current : {Placement::kEdge, Placement::kCloud}) {
+      for (double edge : {0.0, 1.0, 47.3, 69.0, 99.0, 101.0, 150.0, 1e6}) {
+        for (double cloud : {0.0, 10.0, 69.0, 120.0, 1e6}) {
+          for (bool available : {true, false}) {
+            const auto d = DecidePlacement(
+                {configured, current, edge, 100, available, "open after 3 failures", cloud});
+            const std::string code(internal::PlacementReasonCode(d.reason));
+            EXPECT_EQ(codes.count(code), 1U) << code;
+            seen.insert(code);
+            EXPECT_FALSE(d.detail.empty());
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(seen, codes);  // every code is reachable
+}
+
 TEST(MetricsTest, QuantilesAndExposition) {
   Metrics m;
   for (int i = 1; i <= 100; ++i) m.Observe("pipeline", "p\"1", i / 1000.0, i != 50);
   m.Drop("p\"1", 3);
-  m.SetPlacement("p\"1", "cloud", "edge estimate 150ms over target 100ms");
+  m.SetPlacement("p\"1", "cloud", "edge_over_target");
   EXPECT_NEAR(m.Quantile("pipeline", "p\"1", 0.5), 0.051, 0.0015);
   EXPECT_NEAR(m.Quantile("pipeline", "p\"1", 0.99), 0.100, 0.0015);
   EXPECT_EQ(m.Frames("pipeline", "p\"1"), 100U);
@@ -174,7 +213,10 @@ TEST(MetricsTest, QuantilesAndExposition) {
   EXPECT_NE(text.find("storevisor_vision_errors_total{pipeline=\"p\\\"1\"} 1"), std::string::npos);
   EXPECT_NE(text.find("storevisor_vision_dropped_frames_total{pipeline=\"p\\\"1\"} 3"),
             std::string::npos);
-  EXPECT_NE(text.find("placement=\"cloud\",reason=\"edge estimate 150ms"), std::string::npos);
+  EXPECT_NE(text.find("storevisor_vision_placement{pipeline=\"p\\\"1\",placement=\"cloud\","
+                      "reason=\"edge_over_target\"} 1"),
+            std::string::npos)
+      << text;
 }
 
 TEST(EventLogTest, BoundedAndOrdered) {
@@ -582,19 +624,28 @@ TEST(PipelinesTest, AutoComesBackFromACloudThatAnswersSlowly) {
     size_t n = 0;
     for (const auto& e : events->Since(0)) {
       if (e.type == "placement" && e.detail.value("to", "") == to &&
-          e.detail.value("reason", "").find(reason) != std::string::npos) {
+          (reason.empty() || e.detail.value("reason", "") == reason)) {
         n++;
       }
     }
     return n;
   };
-  ASSERT_TRUE(Eventually([&] { return placements("cloud", "over target") > 0; }))
+  ASSERT_TRUE(Eventually([&] { return placements("cloud", "edge_over_target") > 0; }))
       << events->ToJson(0).dump();
-  ASSERT_TRUE(Eventually([&] { return placements("edge", "cloud latency") > 0; }))
+  ASSERT_TRUE(Eventually([&] { return placements("edge", "cloud_slow") > 0; }))
       << events->ToJson(0).dump();
   EXPECT_GT(cloud.calls(), 0);
+  for (const auto& e : EventsOf(*events, "cam", "placement")) {
+    if (e.detail.value("reason", "") != "cloud_slow") continue;
+    // The numbers are in the event's detail, not in the reason code.
+    EXPECT_NE(e.detail.value("detail", "").find("cloud latency"), std::string::npos) << e.detail;
+    EXPECT_NE(e.detail.value("detail", "").find("over target 1ms"), std::string::npos) << e.detail;
+  }
   const std::string m = metrics->Render();
-  EXPECT_NE(m.find("placement=\"edge\",reason=\""), std::string::npos) << m;
+  EXPECT_NE(
+      m.find("storevisor_vision_placement{pipeline=\"cam\",placement=\"edge\",reason=\"cloud_"),
+      std::string::npos)
+      << m;  // cloud_slow, or cloud_no_better once it has settled at the edge
   // Hysteresis: while the slow latency is recent (kCloudLatencyFresh), it stays at the edge
   // although the edge is over its target too; frames go on.
   const uint64_t frames = metrics->Frames("pipeline", "cam");
