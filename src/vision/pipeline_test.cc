@@ -91,6 +91,120 @@ TEST(ConfigTest, ErrorsNameFileLineAndField) {
   EXPECT_NE(broken.error().message().find("not valid YAML"), std::string::npos);
 }
 
+// Config files come from outside: hostile ones get an error naming the file, never a crash,
+// a hang, a wrapped number or a config the service would misuse. (The same seeds feed
+// vision_config_fuzz.)
+TEST(ConfigTest, NastyConfigsAreRefusedWithAnError) {
+  struct Case {
+    std::string text;
+    bool yaml;
+    std::string want;  // in the error message
+  };
+  std::string deep_yaml(5000, '[');
+  deep_yaml += std::string(5000, ']');
+  std::string deep_json =
+      "{\"pipelines\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::string many = "{\"pipelines\":[";
+  for (size_t i = 0; i <= kMaxPipelines; ++i) {
+    many += (i == 0 ? "" : ",") + std::string(R"({"name":"p)") + std::to_string(i) +
+            R"(","source":{"type":"images","path":"x"}})";
+  }
+  many += "]}";
+  const std::vector<Case> cases = {
+      // A billion laughs: 10^6 nodes from six lines of anchors and aliases.
+      {"a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, "
+       "*c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, "
+       "*e, *e]\n",
+       true, "values (aliases expanded)"},
+      {deep_yaml, true, "nasty.yaml"},
+      {deep_json, false, "pipelines"},
+      // Integers that a plain get<int>() would wrap to 80 and 1.
+      {R"({"listen":{"port":4294967376}})", false, ".listen.port: out of range"},
+      {R"({"edge_workers":4294967297})", false, ".edge_workers: out of range"},
+      {R"({"cloud":{"url":"http://x:1","failures_to_open":-4294967295}})", false, "out of range"},
+      // Numbers that overflow when turned into microseconds, or are not finite.
+      {R"({"cloud":{"url":"http://x:1","timeout_ms":1e300}})", false, "timeout_ms in (0"},
+      {R"({"cloud":{"url":"http://x:1","open_ms":1e300}})", false, "open_ms in [0"},
+      {"cloud: {url: 'http://x:1', timeout_ms: 1e999}\n", true, "timeout_ms"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"x"},
+           "latency_target_ms":1e308}]})",
+       false, "latency_target_ms: must be in (0, 3600000]"},
+      {"pipelines:\n  - {name: a, source: {type: images, path: x}, fps: .nan}\n", true,
+       "nasty.yaml:2: .pipelines[0].fps: must be a number"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"/x\u0000y"}}]})", false,
+       "NUL"},
+      {"? [1, 2]\n: 3\n", true, "nasty.yaml"},  // a key that is not a string
+      {many, false, "more than 256 pipelines"},
+      {R"({"pipelines":[{"name":"a","source":{"type":"images","path":"x"},
+           "detectors":["faces","faces","faces","faces","faces","faces","faces","faces","faces",
+           "faces","faces","faces","faces","faces","faces","faces","faces"]}]})",
+       false, "at most 16 detectors"},
+      {std::string(1 << 20, ' ') + "{}", false, "larger than 1 MiB"},
+      {"\xff\xfe\x00\x01", true, "nasty.yaml"},
+      {"\xff\xfe\x00\x01", false, "not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseServiceConfigText(c.text, c.yaml, "nasty.yaml");
+    ASSERT_FALSE(r.has_value()) << c.text.substr(0, 200);
+    EXPECT_EQ(r.error().message().rfind("nasty.yaml", 0), 0U)
+        << r.error().message() << " for " << c.text.substr(0, 100);
+    EXPECT_NE(r.error().message().find(c.want), std::string::npos)
+        << "want '" << c.want << "' in: " << r.error().message();
+  }
+  // What still parses: the limits are not off by one.
+  auto ok = ParseServiceConfigText(
+      R"({"listen":{"port":65535},"edge_workers":64,"cloud":{"url":"http://x:1",
+          "timeout_ms":3600000,"open_ms":0},"pipelines":[{"name":"a","source":{"type":"images",
+          "path":"x"},"latency_target_ms":3600000,"fps":240}]})",
+      false, "ok.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->server.port, 65535);
+}
+
+// The product catalog is a file from outside too.
+TEST(CatalogTest, NastyCatalogsAreRefusedWithAnError) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"items":[{"name":"a","image":"x.png"},{"name":"a","image":"y.png"}]})",
+       "items[1]: a second item named 'a'"},
+      {R"({"items":[{"name":"","image":"x.png"}]})", "items[0]: name and image must be non-empty"},
+      {R"({"items":[{"name":"a","image":""}]})", "items[0]: name and image must be non-empty"},
+      {R"({"items":[{"name":"\u0007bell","image":"x.png"}]})", "without control characters"},
+      {R"({"items":[{"name":"a","image":"x\u0000.png"}]})", "without control characters"},
+      {R"({"items":[{"name":"a","image":"x\n.png"}]})", "without control characters"},
+      {R"({"items":[{"name":1,"image":[]}]})", "needs string fields name and image"},
+      {R"({"items":[null]})", "needs string fields"},
+      {R"({"items":{"name":"x"}})", "expected a JSON object"},
+      {R"([])", "expected a JSON object"},
+      {"\xff\xfe", "expected a JSON object"},
+      {"", "expected a JSON object"},
+  };
+  for (const auto& [text, want] : cases) {
+    auto r = ParseCatalog(text, "/srv/catalog/catalog.json");
+    ASSERT_FALSE(r.has_value()) << text;
+    EXPECT_NE(r.error().message().find("/srv/catalog/catalog.json: "), std::string::npos);
+    EXPECT_NE(r.error().message().find(want), std::string::npos)
+        << "want '" << want << "' in: " << r.error().message();
+  }
+  std::string many = R"({"items":[)";
+  for (int i = 0; i <= 10000; ++i) {
+    many += (i == 0 ? "" : ",") + std::string(R"({"name":"n)") + std::to_string(i) +
+            R"(","image":"i.png"})";
+  }
+  many += "]}";
+  auto r = ParseCatalog(many, "c.json");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("more than 10000 items"), std::string::npos);
+  // Relative images start at the catalog's directory; absolute ones stay.
+  auto ok = ParseCatalog(R"({"items":[{"name":"box","image":"img/box.png"},
+                                      {"name":"tea","image":"/data/tea.jpg"}]})",
+                         "/srv/catalog/catalog.json");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  ASSERT_EQ(ok->size(), 2U);
+  EXPECT_EQ((*ok)[0].image_path, "/srv/catalog/img/box.png");
+  EXPECT_EQ((*ok)[1].image_path, "/data/tea.jpg");
+}
+
 TEST(PlacementTest, AutoOffloadsWithHysteresisAndFallsBack) {
   PlacementInput in{Placement::kAuto, Placement::kEdge, 50, 100, true, "closed"};
   EXPECT_EQ(DecidePlacement(in).where, Placement::kEdge);
