@@ -301,15 +301,14 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   // the cloud's own count says where the frames ran.)
   EXPECT_TRUE(Eventually([&] { return view.LatencyP50() > 0.06; }, 20))
       << "p50 " << view.LatencyP50() << " s: the frames did not cross the shaped link";
-  EXPECT_TRUE(Eventually(
-      [&] {
-        static const std::regex kFaces(
-            R"re(storevisor_vision_frames_total\{model="faces"\} (\d+))re");
-        auto m = cloud_probe.Get("/metrics");
-        std::smatch match;
-        return m && std::regex_search(m->body, match, kFaces) && std::stoi(match[1]) >= 10;
-      },
-      20))
+  // Frames the cloud instance has served (its own /metrics; -1 when it does not answer).
+  auto cloud_frames = [&] {
+    static const std::regex kFaces(R"re(storevisor_vision_frames_total\{model="faces"\} (\d+))re");
+    auto m = cloud_probe.Get("/metrics");
+    std::smatch match;
+    return m && std::regex_search(m->body, match, kFaces) ? std::stoi(match[1]) : -1;
+  };
+  EXPECT_TRUE(Eventually([&] { return cloud_frames() >= 10; }, 20))
       << "the cloud did not keep serving the stream";
   // Faces are still reported from cloud-run frames.
   EXPECT_TRUE(Eventually([&] { return view.Count(0, "face_seen") > 0; }));
@@ -338,11 +337,17 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   EXPECT_TRUE(Eventually([&] { return view.Frames() >= frames + 5; }))
       << "the stream stopped while the link was down";
 
-  // 3. The link heals (2% loss again): after the breaker's open time, back to the cloud.
+  // 3. The link heals (2% loss again): after the breaker's open time, back to the cloud. (Not
+  //    asserted through a new placement event: a half-open trial sent just before the link
+  //    healed can succeed by TCP retransmission, and then the pipeline is on the cloud already.)
   mark = view.LastSeq();
   ASSERT_EQ(link.SetLoss(2), "");
-  EXPECT_TRUE(Eventually([&] { return view.Placements(mark, "cloud", "edge_over_target") > 0; }))
-      << view.Events(mark).dump();
+  const int served = cloud_frames();
+  EXPECT_TRUE(Eventually([&] {
+    return view.PlacementLine().find("placement=\"cloud\"") != std::string::npos &&
+           cloud_frames() > served;
+  })) << view.PlacementLine()
+      << " " << view.Events(mark).dump();
 
   // 4. The cloud process dies: connection refused, back to the edge, frames go on.
   mark = view.LastSeq();
