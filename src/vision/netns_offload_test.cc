@@ -246,11 +246,12 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
   ASSERT_TRUE(cloud.has_value()) << cloud.error().message();
 
   // The edge: one auto pipeline whose 1 ms target no local detector run can keep, and
-  // three edge-only pipelines that keep the one edge worker busy with slow work (label text and
-  // hands on a 1282x1110 photo, ~0.5 s a job), so that the edge estimate (~0.5-1 s) is
-  // above what the cloud behind the shaped link answers in (~150-400 ms). Without them the
-  // cloud would be the slower side and auto rightly stays at the edge (a slow cloud is left:
-  // see PipelinesTest.AutoComesBackFromACloudThatAnswersSlowly).
+  // eight edge-only pipelines that keep the one edge worker's queue long (label text and hands
+  // on a 1282x1110 photo, ~50-100 ms a job, one job of each always waiting), so that the edge
+  // estimate (~0.5-1 s) stays above what the cloud behind the shaped link answers in (~150-450
+  // ms). Without them the cloud is the slower side and auto rightly stays at the edge (a slow
+  // cloud is left: see PipelinesTest.AutoComesBackFromACloudThatAnswersSlowly). The edge
+  // worker is one core whatever the queue's length.
   const std::string dir = ::testing::TempDir() + "/vision-netns-" + std::to_string(getpid());
   ASSERT_TRUE(MakeDirs(dir).has_value());
   json config = {
@@ -267,8 +268,8 @@ TEST(NetnsOffloadTest, AutoMovesToCloudBehindImpairedLinkAndBackWhenTheCloudFail
          {"fps", 8},
          {"placement", "auto"},
          {"latency_target_ms", 1}}}}};
-  for (const char* busy : {"busy-1", "busy-2", "busy-3"}) {
-    config["pipelines"].push_back({{"name", busy},
+  for (int i = 1; i <= 8; ++i) {
+    config["pipelines"].push_back({{"name", "busy-" + std::to_string(i)},
                                    {"source",
                                     {{"type", "images"},
                                      {"path", std::string(testdata::kOpencvData) + "aloeGT.png"},

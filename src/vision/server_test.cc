@@ -462,6 +462,10 @@ TEST(ServeBinaryTest, StandaloneBinaryServesAndStopsOnSigterm) {
   auto r = c.Get("/v2/health/live");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // It re-executed itself (same pid) with OpenMP limited to one thread (Tesseract's loops).
+  auto environ = ReadFile("/proc/" + std::to_string(child->pid()) + "/environ");
+  ASSERT_TRUE(environ.has_value());
+  EXPECT_NE(environ->find(std::string("OMP_THREAD_LIMIT=1\0", 19)), std::string::npos);
   ASSERT_TRUE(child->Kill(SIGTERM).has_value());
   auto st = child->Wait(std::chrono::seconds(10));
   ASSERT_TRUE(st.has_value());
