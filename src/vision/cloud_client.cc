@@ -110,6 +110,11 @@ void CloudClient::Record(bool ok, double ms) {
   mean_ms_ = mean_ms_ == 0 ? ms : 0.8 * mean_ms_ + 0.2 * ms;
   if (ok) {
     failures_ = 0;
+    const auto now = Clock::now();
+    // A mean older than the freshness window says nothing of the cloud now: start again.
+    const bool stale = now - last_ok_ > kCloudLatencyFresh;
+    ok_mean_ms_ = ok_mean_ms_ == 0 || stale ? ms : 0.8 * ok_mean_ms_ + 0.2 * ms;
+    last_ok_ = now;
     return;
   }
   if (++failures_ >= config_.failures_to_open) {
@@ -135,6 +140,12 @@ std::string CloudClient::BreakerState() const {
 double CloudClient::MeanLatencyMs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return mean_ms_;
+}
+
+double CloudClient::RecentLatencyMs(Clock::duration max_age) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ok_mean_ms_ == 0 || Clock::now() - last_ok_ > max_age) return 0;
+  return ok_mean_ms_;
 }
 
 }  // namespace storevisor::vision::internal

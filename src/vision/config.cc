@@ -3,6 +3,9 @@
 // file, field path and (YAML) line.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "common/files.h"
@@ -13,10 +16,17 @@ namespace {
 
 using nlohmann::json;
 
-// YAML -> JSON, remembering each node's line by field path for error messages.
+// YAML -> JSON, remembering each node's line by field path for error messages. Aliases are
+// expanded, so a few lines of anchors can stand for billions of nodes: *budget counts them.
 Result<json> YamlToJson(const YAML::Node& n, const std::string& path,
-                        std::map<std::string, int>* lines, int depth) {
+                        std::map<std::string, int>* lines, int depth, size_t* budget) {
   if (depth > 32) return Error(ErrorCode::kInvalidArgument, path + ": nested too deeply");
+  if (*budget == 0) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": more than " + std::to_string(kMaxConfigNodes) +
+                     " values (aliases expanded): not a service config");
+  }
+  --*budget;
   (*lines)[path] = n.Mark().line + 1;
   switch (n.Type()) {
     case YAML::NodeType::Map: {
@@ -26,15 +36,15 @@ Result<json> YamlToJson(const YAML::Node& n, const std::string& path,
         std::string child = path;
         child += ".";
         child += key;
-        SV_ASSIGN_OR_RETURN(o[key], YamlToJson(kv.second, child, lines, depth + 1));
+        SV_ASSIGN_OR_RETURN(o[key], YamlToJson(kv.second, child, lines, depth + 1, budget));
       }
       return o;
     }
     case YAML::NodeType::Sequence: {
       json a = json::array();
       for (size_t i = 0; i < n.size(); ++i) {
-        SV_ASSIGN_OR_RETURN(
-            json v, YamlToJson(n[i], path + "[" + std::to_string(i) + "]", lines, depth + 1));
+        SV_ASSIGN_OR_RETURN(json v, YamlToJson(n[i], path + "[" + std::to_string(i) + "]", lines,
+                                               depth + 1, budget));
         a.push_back(std::move(v));
       }
       return a;
@@ -69,12 +79,24 @@ class Reader {
     const json& v = j_.at(key);
     if constexpr (std::is_same_v<T, std::string>) {
       if (!v.is_string()) return At(key).Bad("must be a string");
+      const auto& str = v.get_ref<const std::string&>();
+      if (std::any_of(str.begin(), str.end(), [](char c) { return c == '\0'; })) {
+        return At(key).Bad("must not contain a NUL character");
+      }
     } else if constexpr (std::is_same_v<T, bool>) {
       if (!v.is_boolean()) return At(key).Bad("must be true or false");
     } else if constexpr (std::is_integral_v<T>) {
       if (!v.is_number_integer()) return At(key).Bad("must be an integer");
+      // get<int>() of 4294967376 would wrap to 80: refuse what the type cannot hold.
+      const bool fits =
+          v.is_number_unsigned()
+              ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+              : v.get<int64_t>() >= std::numeric_limits<T>::min() &&
+                    v.get<int64_t>() <= std::numeric_limits<T>::max();
+      if (!fits) return At(key).Bad("out of range");
     } else {
       if (!v.is_number()) return At(key).Bad("must be a number");
+      if (!std::isfinite(v.get<double>())) return At(key).Bad("must be a finite number");
     }
     *out = v.get<T>();
     return Ok();
@@ -124,6 +146,7 @@ Result<PipelineConfig> ParsePipeline(const Reader& r) {
   if (r.Has("detectors")) {
     const Reader d = r.At("detectors");
     if (!d.value().is_array() || d.value().empty()) return d.Bad("must be a non-empty list");
+    if (d.value().size() > 16) return d.Bad("at most 16 detectors");
     p.detectors.clear();
     for (const auto& v : d.value()) {
       if (!v.is_string()) return d.Bad("entries must be strings");
@@ -133,7 +156,9 @@ Result<PipelineConfig> ParsePipeline(const Reader& r) {
   SV_TRY(r.Get("fps", &p.fps));
   if (!(p.fps > 0 && p.fps <= 240)) return r.At("fps").Bad("must be in (0, 240]");
   SV_TRY(r.Get("latency_target_ms", &p.latency_target_ms));
-  if (!(p.latency_target_ms > 0)) return r.At("latency_target_ms").Bad("must be positive");
+  if (!(p.latency_target_ms > 0 && p.latency_target_ms <= 3.6e6)) {
+    return r.At("latency_target_ms").Bad("must be in (0, 3600000] (ms)");
+  }
   SV_TRY(ParsePlacement(r, &p.placement));
   if (r.Has("roi")) {
     const Reader roi = r.At("roi");
@@ -158,8 +183,12 @@ Status ParseCloud(const Reader& r, CloudConfig* c) {
   SV_TRY(r.Get("timeout_ms", &c->timeout_ms));
   SV_TRY(r.Get("failures_to_open", &c->failures_to_open));
   SV_TRY(r.Get("open_ms", &c->open_ms));
-  if (!(c->timeout_ms > 0) || c->failures_to_open < 1 || !(c->open_ms >= 0)) {
-    return r.Bad("timeout_ms > 0, failures_to_open >= 1 and open_ms >= 0 are required");
+  // Both become integer microseconds: bounded to an hour.
+  if (!(c->timeout_ms > 0 && c->timeout_ms <= 3.6e6) || c->failures_to_open < 1 ||
+      !(c->open_ms >= 0 && c->open_ms <= 3.6e6)) {
+    return r.Bad(
+        "timeout_ms in (0, 3600000], failures_to_open >= 1 and open_ms in [0, 3600000] are "
+        "required");
   }
   SV_TRY(r.Get("frame_format", &c->frame_format));
   if (c->frame_format != "jpeg" && c->frame_format != "png") {
@@ -214,6 +243,10 @@ Result<ServiceConfig> ParseServiceConfig(const json& j, const std::string& where
   if (r.Has("pipelines")) {
     const Reader ps = r.At("pipelines");
     if (!ps.value().is_array()) return ps.Bad("must be a list");
+    if (ps.value().size() > kMaxPipelines) {
+      return ps.Bad("more than " + std::to_string(kMaxPipelines) +
+                    " pipelines (each is a thread): split the store over several services");
+    }
     for (size_t i = 0; i < ps.value().size(); ++i) {
       SV_ASSIGN_OR_RETURN(
           PipelineConfig p,
@@ -233,12 +266,24 @@ Result<ServiceConfig> ParseServiceConfig(const json& j, const std::string& where
 
 Result<ServiceConfig> LoadServiceConfig(const std::string& path) {
   SV_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1u << 20));
-  const bool yaml = path.ends_with(".yaml") || path.ends_with(".yml");
+  return ParseServiceConfigText(text, path.ends_with(".yaml") || path.ends_with(".yml"), path);
+}
+
+Result<ServiceConfig> ParseServiceConfigText(std::string_view text, bool yaml,
+                                             const std::string& path) {
+  if (text.size() > (1u << 20)) {
+    return Error(ErrorCode::kInvalidArgument, path + ": larger than 1 MiB");
+  }
   json j;
   std::map<std::string, int> lines;
   if (yaml) {
     try {
-      SV_ASSIGN_OR_RETURN(j, YamlToJson(YAML::Load(text), "", &lines, 0));
+      size_t budget = kMaxConfigNodes;
+      auto converted = YamlToJson(YAML::Load(std::string(text)), "", &lines, 0, &budget);
+      if (!converted) {
+        return Error(ErrorCode::kInvalidArgument, path + ": " + converted.error().message());
+      }
+      j = std::move(*converted);
     } catch (const YAML::Exception& e) {
       return Error(ErrorCode::kInvalidArgument,
                    path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);

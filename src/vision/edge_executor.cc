@@ -58,27 +58,72 @@ void EdgeExecutor::Worker() {
   }
 }
 
+std::string_view PlacementReasonCode(PlacementReason r) {
+  switch (r) {
+    case PlacementReason::kConfiguredEdge:
+      return "configured_edge";
+    case PlacementReason::kConfiguredCloud:
+      return "configured_cloud";
+    case PlacementReason::kCloudUnavailable:
+      return "cloud_unavailable";
+    case PlacementReason::kEdgeWithinTarget:
+      return "edge_within_target";
+    case PlacementReason::kEdgeOverTarget:
+      return "edge_over_target";
+    case PlacementReason::kEdgeRecovered:
+      return "edge_recovered";
+    case PlacementReason::kEdgeStillBusy:
+      return "edge_still_busy";
+    case PlacementReason::kCloudSlow:
+      return "cloud_slow";
+    case PlacementReason::kCloudNoBetter:
+      return "cloud_no_better";
+  }
+  return "unknown";
+}
+
 PlacementDecision DecidePlacement(const PlacementInput& in) {
-  if (in.configured == Placement::kEdge) return {Placement::kEdge, "configured edge"};
+  using R = PlacementReason;
+  if (in.configured == Placement::kEdge)
+    return {Placement::kEdge, R::kConfiguredEdge, "configured edge"};
   if (in.configured == Placement::kCloud) {
-    if (in.cloud_available) return {Placement::kCloud, "configured cloud"};
-    return {Placement::kEdge, "cloud unavailable (" + in.cloud_state + "), edge fallback"};
+    if (in.cloud_available) return {Placement::kCloud, R::kConfiguredCloud, "configured cloud"};
+    return {Placement::kEdge, R::kCloudUnavailable,
+            "cloud unavailable (" + in.cloud_state + "), edge fallback"};
   }
   const std::string est = std::to_string(static_cast<int>(in.edge_estimate_ms)) + "ms";
   const std::string target = std::to_string(static_cast<int>(in.target_ms)) + "ms";
   if (!in.cloud_available) {
-    return {Placement::kEdge, "cloud unavailable (" + in.cloud_state + "), edge estimate " + est};
+    return {Placement::kEdge, R::kCloudUnavailable,
+            "cloud unavailable (" + in.cloud_state + "), edge estimate " + est};
   }
+  const double cloud_ms = in.cloud_latency_ms;
+  const std::string cloud = std::to_string(static_cast<int>(cloud_ms)) + "ms";
   if (in.current == Placement::kCloud) {
-    if (in.edge_estimate_ms < 0.7 * in.target_ms) {
-      return {Placement::kEdge, "edge estimate " + est + " back under 70% of target " + target};
+    if (cloud_ms > in.target_ms && in.edge_estimate_ms < cloud_ms) {
+      return {Placement::kEdge, R::kCloudSlow,
+              "cloud latency " + cloud + " over target " + target + ", edge estimate " + est};
     }
-    return {Placement::kCloud, "edge estimate " + est + " over 70% of target " + target};
+    if (in.edge_estimate_ms < 0.7 * in.target_ms) {
+      return {Placement::kEdge, R::kEdgeRecovered,
+              "edge estimate " + est + " back under 70% of target " + target};
+    }
+    return {Placement::kCloud, R::kEdgeStillBusy,
+            "edge estimate " + est + " over 70% of target " + target};
   }
   if (in.edge_estimate_ms > in.target_ms) {
-    return {Placement::kCloud, "edge estimate " + est + " over target " + target};
+    const bool cloud_known_slow =
+        cloud_ms > 0 && cloud_ms >= 0.7 * in.target_ms && cloud_ms >= 0.7 * in.edge_estimate_ms;
+    if (cloud_known_slow) {
+      return {Placement::kEdge, R::kCloudNoBetter,
+              "edge estimate " + est + " over target " + target + " but cloud latency " + cloud +
+                  " is no better"};
+    }
+    return {Placement::kCloud, R::kEdgeOverTarget,
+            "edge estimate " + est + " over target " + target};
   }
-  return {Placement::kEdge, "edge estimate " + est + " within target " + target};
+  return {Placement::kEdge, R::kEdgeWithinTarget,
+          "edge estimate " + est + " within target " + target};
 }
 
 }  // namespace storevisor::vision::internal

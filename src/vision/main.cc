@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -98,6 +99,18 @@ int RunServe(const vis::ServiceConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Tesseract (label text) runs its loops on OpenMP threads with explicit thread counts, which
+  // only OpenMP's thread limit bounds, and the limit is read from the environment when libgomp
+  // loads, before main. On a shared 2-core box those threads made a frame ~5x slower (bench:
+  // 293 ms against 59 ms) and took cores from the other detectors; the service parallelises
+  // across frames and streams itself. So start again with OMP_THREAD_LIMIT=1 unless the
+  // caller chose a limit. execv keeps the pid, the fds and the parent's death signal.
+  if (std::getenv("OMP_THREAD_LIMIT") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
+    setenv("OMP_THREAD_LIMIT", "1", 1);              // NOLINT(concurrency-mt-unsafe)
+    execv("/proc/self/exe", argv);
+    // Not fatal: the service works, only label text is slower.
+    std::perror("storevisor-vision: re-exec with OMP_THREAD_LIMIT=1");
+  }
   CLI::App app{"storevisor-vision: faces, codes and products on camera frames"};
   app.require_subcommand(1);
   vis::DetectorSetOptions options;

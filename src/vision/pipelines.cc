@@ -59,6 +59,7 @@ class Runner {
             {"last_error", last_error_},
             {"placement", std::string(PlacementName(current_))},
             {"placement_reason", reason_},
+            {"placement_detail", reason_detail_},
             {"configured_placement", std::string(PlacementName(config_.placement))},
             {"frames", frames_},
             {"dropped", dropped_}};
@@ -105,7 +106,8 @@ class Runner {
   std::string state_ = "starting";
   std::string last_error_;
   Placement current_ = Placement::kEdge;
-  std::string reason_;
+  std::string reason_;         // a PlacementReason code
+  std::string reason_detail_;  // with the numbers
   Clock::time_point last_switch_{};
   uint64_t frames_ = 0;
   uint64_t dropped_ = 0;
@@ -184,27 +186,33 @@ void Runner::Loop() {
 }
 
 void Runner::ChoosePlacement() {
-  internal::PlacementInput in{config_.placement,
-                              current_,
-                              edge_->EstimatedLatencyMs(),
-                              config_.latency_target_ms,
-                              cloud_ != nullptr && cloud_->Available(),
-                              cloud_ != nullptr ? cloud_->BreakerState() : "none"};
+  internal::PlacementInput in{
+      config_.placement,
+      current_,
+      edge_->EstimatedLatencyMs(),
+      config_.latency_target_ms,
+      cloud_ != nullptr && cloud_->Available(),
+      cloud_ != nullptr ? cloud_->BreakerState() : "none",
+      cloud_ != nullptr ? cloud_->RecentLatencyMs(internal::kCloudLatencyFresh) : 0};
   const internal::PlacementDecision d = internal::DecidePlacement(in);
   const auto now = Clock::now();
   const bool forced = d.where == Placement::kEdge && !in.cloud_available;
   if (d.where != current_ && !forced && now - last_switch_ < kMinDwell) return;
+  const std::string code(internal::PlacementReasonCode(d.reason));
   if (d.where != current_ || reason_.empty()) {
     events_->Add(config_.name, "placement",
                  {{"from", std::string(PlacementName(current_))},
                   {"to", std::string(PlacementName(d.where))},
-                  {"reason", d.reason}});
+                  {"reason", code},
+                  {"detail", d.detail}});
     std::lock_guard<std::mutex> lock(mu_);
     current_ = d.where;
     last_switch_ = now;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  reason_ = d.reason;
+  reason_ = code;
+  reason_detail_ = d.detail;
+  // The code only: the label must keep a small fixed set of values.
   metrics_->SetPlacement(config_.name, std::string(PlacementName(current_)), reason_);
 }
 

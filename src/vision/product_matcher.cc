@@ -5,6 +5,7 @@
 #include <opencv2/calib3d.hpp>
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 #include "common/files.h"
 #include "vision/vision.h"
@@ -125,23 +126,48 @@ Result<std::unique_ptr<ProductMatcher>> ProductMatcher::Create(
 
 Result<std::vector<CatalogItem>> LoadCatalog(const std::string& path) {
   SV_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1u << 20));
+  return ParseCatalog(text, path);
+}
+
+Result<std::vector<CatalogItem>> ParseCatalog(std::string_view text, const std::string& path) {
+  constexpr size_t kMaxItems = 10000;
   const std::string dir = std::filesystem::path(path).parent_path().string();
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("items") || !j["items"].is_array()) {
     return Error(ErrorCode::kInvalidArgument,
                  path + ": expected a JSON object {\"items\": [{\"name\": ..., \"image\": ...}]}");
   }
+  const auto& list = j["items"];
+  if (list.size() > kMaxItems) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path + ": more than " + std::to_string(kMaxItems) + " items");
+  }
+  // Names end up in detections, events and logs; paths are opened.
+  auto clean = [](const std::string& s) {
+    return !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+  };
   std::vector<CatalogItem> items;
-  for (size_t i = 0; i < j["items"].size(); ++i) {
-    const auto& it = j["items"][i];
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto& it = list[i];
     const std::string where = path + ": items[" + std::to_string(i) + "]";
     if (!it.is_object() || !it.contains("name") || !it["name"].is_string() ||
         !it.contains("image") || !it["image"].is_string()) {
       return Error(ErrorCode::kInvalidArgument, where + ": needs string fields name and image");
     }
+    const std::string name = it["name"].get<std::string>();
     std::string image = it["image"].get<std::string>();
-    if (!image.empty() && image[0] != '/' && !dir.empty()) image.insert(0, dir + "/");
-    items.push_back({it["name"].get<std::string>(), image});
+    if (!clean(name) || !clean(image)) {
+      return Error(ErrorCode::kInvalidArgument,
+                   where + ": name and image must be non-empty, without control characters");
+    }
+    if (!names.insert(name).second) {
+      return Error(ErrorCode::kInvalidArgument, where + ": a second item named '" + name + "'");
+    }
+    if (image[0] != '/' && !dir.empty()) image.insert(0, dir + "/");
+    items.push_back({name, image});
   }
   return items;
 }

@@ -283,6 +283,164 @@ TEST_F(ServerTest, DetectEndpointAndMetrics) {
   EXPECT_GT(metrics_->Quantile("model", "faces", 0.5), 0.0);
 }
 
+// One multipart/x-mixed-replace part: "--svframe", its headers, a blank line, Content-Length
+// bytes of JPEG, CRLF. Returns the JPEG bytes of each complete part in `body`; fails the test
+// on anything malformed.
+std::vector<std::string> MjpegParts(const std::string& body) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const std::string boundary = "--svframe\r\n";
+    EXPECT_EQ(body.compare(pos, boundary.size(), boundary), 0)
+        << "part " << parts.size() << " does not start with the boundary";
+    if (body.compare(pos, boundary.size(), boundary) != 0) break;
+    const size_t head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string::npos) break;  // an incomplete part at the end of what was read
+    const std::string head = body.substr(pos + boundary.size(), head_end - pos - boundary.size());
+    EXPECT_NE(head.find("Content-Type: image/jpeg"), std::string::npos) << head;
+    const std::string key = "Content-Length: ";
+    const size_t k = head.find(key);
+    EXPECT_NE(k, std::string::npos) << head;
+    if (k == std::string::npos) break;
+    const size_t length = std::stoul(head.substr(k + key.size()));
+    const size_t data = head_end + 4;
+    if (data + length + 2 > body.size()) break;  // incomplete
+    parts.push_back(body.substr(data, length));
+    EXPECT_EQ(body.compare(data + length, 2, "\r\n"), 0) << "part " << parts.size();
+    pos = data + length + 2;
+  }
+  return parts;
+}
+
+// Each stream's annotated frames: the MJPEG parts and frame.jpg are JPEGs of that stream's
+// frame size (two streams of different sizes, so one cannot pass for the other).
+class StreamTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto config = ParseServiceConfig(
+        json{{"pipelines",
+              {{{"name", "hopper"},
+                {"source", {{"type", "images"}, {"path", testdata::kGraceHopper}, {"loop", true}}},
+                {"detectors", {"faces"}},
+                {"fps", 10}},
+               {{"name", "messi"},
+                {"source",
+                 {{"type", "images"},
+                  {"path", std::string(testdata::kOpencvData) + "messi5.jpg"},
+                  {"loop", true}}},
+                {"detectors", {"faces"}},
+                {"fps", 10}}}}},
+        "test");
+    ASSERT_TRUE(config.has_value()) << config.error().message();
+    auto set = DetectorSet::Create({});
+    ASSERT_TRUE(set.has_value()) << set.error().message();
+    std::shared_ptr<DetectorSet> detectors = std::move(*set);
+    auto metrics = std::make_shared<Metrics>();
+    auto p = Pipelines::Start(*config, detectors, metrics, std::make_shared<EventLog>());
+    ASSERT_TRUE(p.has_value()) << p.error().message();
+    pipelines_ = std::move(*p);
+    ServerOptions options;
+    options.port = 0;
+    options.threads = 4;
+    auto server = Server::Create(detectors, metrics, options, pipelines_);
+    ASSERT_TRUE(server.has_value()) << server.error().message();
+    server_ = std::move(*server);
+    thread_ = std::make_unique<std::thread>([] { (void)server_->Run(); });
+  }
+  static void TearDownTestSuite() {
+    if (server_) server_->Stop();
+    if (thread_) thread_->join();
+    if (pipelines_) pipelines_->Stop();
+    thread_.reset();
+    server_.reset();
+    pipelines_.reset();
+  }
+  static httplib::Client Client() {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  static void ExpectJpegOfSize(const std::string& bytes, cv::Size size, const std::string& what) {
+    ASSERT_GE(bytes.size(), 2U) << what;
+    EXPECT_EQ(bytes.substr(0, 2), "\xFF\xD8") << what << ": no JPEG SOI marker";
+    const std::vector<uint8_t> buf(bytes.begin(), bytes.end());
+    const cv::Mat img = cv::imdecode(buf, cv::IMREAD_COLOR);
+    ASSERT_FALSE(img.empty()) << what << ": does not decode as an image";
+    EXPECT_EQ(img.size(), size) << what;
+  }
+
+  static inline std::shared_ptr<Pipelines> pipelines_;  // NOLINT
+  static inline std::unique_ptr<Server> server_;        // NOLINT
+  static inline std::unique_ptr<std::thread> thread_;   // NOLINT
+};
+
+const cv::Size kHopperSize(512, 512);
+const cv::Size kMessiSize(548, 342);
+
+TEST_F(StreamTest, MjpegPartsAreJpegsOfTheStreamsSize) {
+  auto c = Client();
+  for (const auto& [name, size] : {std::pair{"hopper", kHopperSize}, {"messi", kMessiSize}}) {
+    auto r = c.Get(std::string("/streams/") + name + "/mjpeg?frames=4");
+    ASSERT_TRUE(r) << name;
+    ASSERT_EQ(r->status, 200) << r->body.substr(0, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "multipart/x-mixed-replace; boundary=svframe");
+    const auto parts = MjpegParts(r->body);
+    ASSERT_EQ(parts.size(), 4U) << name;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      ExpectJpegOfSize(parts[i], size, std::string(name) + " part " + std::to_string(i));
+    }
+  }
+}
+
+TEST_F(StreamTest, AnOpenEndedStreamKeepsSendingFramesUntilTheViewerLeaves) {
+  auto c = Client();
+  std::string body;
+  size_t parts = 0;
+  auto r = c.Get("/streams/messi/mjpeg", [&](const char* data, size_t n) {
+    body.append(data, n);
+    parts = MjpegParts(body).size();
+    return parts < 3;  // leave after three whole frames
+  });
+  EXPECT_FALSE(r);  // we cancelled it: the server did not end the stream by itself
+  const auto got = MjpegParts(body);
+  ASSERT_GE(got.size(), 3U);
+  for (const auto& part : got) ExpectJpegOfSize(part, kMessiSize, "messi open-ended part");
+  // The server is still serving (the stream's writer noticed the viewer leaving).
+  auto again = c.Get("/streams/hopper/frame.jpg");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST_F(StreamTest, FrameJpgIsTheStreamsNewestFrame) {
+  auto c = Client();
+  for (const auto& [name, size] : {std::pair{"hopper", kHopperSize}, {"messi", kMessiSize}}) {
+    auto r = c.Get(std::string("/streams/") + name + "/frame.jpg");
+    ASSERT_TRUE(r) << name;
+    ASSERT_EQ(r->status, 200) << r->body.substr(0, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "image/jpeg");
+    ExpectJpegOfSize(r->body, size, std::string(name) + "/frame.jpg");
+  }
+}
+
+TEST_F(StreamTest, UnknownStreamsAndBadFrameCountsAreRefused) {
+  auto c = Client();
+  for (const char* path : {"/streams/nope/mjpeg", "/streams/nope/frame.jpg",
+                           "/streams/nope/mjpeg?frames=2", "/streams/hopperx/frame.jpg"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+    const json j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << path << ": " << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find("not found"), std::string::npos) << r->body;
+  }
+  for (const char* path : {"/streams/hopper/mjpeg?frames=0", "/streams/hopper/mjpeg?frames=x",
+                           "/streams/hopper/mjpeg?frames=-1"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+  }
+}
+
 TEST(ServeBinaryTest, StandaloneBinaryServesAndStopsOnSigterm) {
   const std::string bin = std::string(SV_BINARY_DIR) + "/bin/storevisor-vision";
   int fds[2];
@@ -304,6 +462,10 @@ TEST(ServeBinaryTest, StandaloneBinaryServesAndStopsOnSigterm) {
   auto r = c.Get("/v2/health/live");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+  // It re-executed itself (same pid) with OpenMP limited to one thread (Tesseract's loops).
+  auto environ = ReadFile("/proc/" + std::to_string(child->pid()) + "/environ");
+  ASSERT_TRUE(environ.has_value());
+  EXPECT_NE(environ->find(std::string("OMP_THREAD_LIMIT=1\0", 19)), std::string::npos);
   ASSERT_TRUE(child->Kill(SIGTERM).has_value());
   auto st = child->Wait(std::chrono::seconds(10));
   ASSERT_TRUE(st.has_value());

@@ -110,6 +110,10 @@ class ProductMatcher {
 // Reads a catalog file: JSON {"items":[{"name":..., "image":...}]}, image paths relative
 // to the file's directory.
 Result<std::vector<CatalogItem>> LoadCatalog(const std::string& path);
+// The same from text in memory; `path` names the file in errors and its directory is where
+// relative image paths start. Names and image paths: non-empty, no control characters; names
+// unique; at most 10000 items.
+Result<std::vector<CatalogItem>> ParseCatalog(std::string_view text, const std::string& path);
 
 // ---- hands and gestures ----------------------------------------------------------------
 enum class Gesture { kNone, kOpenPalm, kFist, kThumbsUp, kPointing, kOk };
@@ -473,7 +477,14 @@ struct ServiceConfig {
 // Reads a service config (JSON, or YAML when the name ends in .yaml/.yml). Errors name the
 // file, the field path and, for YAML, the line.
 Result<ServiceConfig> LoadServiceConfig(const std::string& path);
+// The same from text in memory (yaml: YAML, else JSON); `name` (a file name) goes in front of
+// errors as "name:line: .field: ...". Text from outside: at most 1 MiB, YAML aliases may not
+// expand past kMaxConfigNodes nodes, at most kMaxPipelines pipelines.
+Result<ServiceConfig> ParseServiceConfigText(std::string_view text, bool yaml,
+                                             const std::string& name);
 Result<ServiceConfig> ParseServiceConfig(const nlohmann::json& j, const std::string& where);
+inline constexpr size_t kMaxConfigNodes = 100000;
+inline constexpr size_t kMaxPipelines = 256;
 
 // The pipelines of one service: each reads its source in its own thread, runs its detectors
 // at the edge (a shared worker queue) or in the cloud, and publishes detections, events,
