@@ -102,6 +102,9 @@ class Daemon {
   Status CreateInstance(const Workload& w, const std::string& verb);
   Status DeleteWorkload(const std::string& name);
   Status SetUpNetworks(const Profile& profile);
+  // The sv-* bridges this daemon made (state store meta "bridges"), and their update.
+  std::set<std::string> RecordedBridges();
+  Status RecordBridges(const std::set<std::string>& bridges);
   Status WaitForDependencies(const Workload& w);
   bool DependencyMet(const std::string& dep, AfterCondition condition);
   // Records changed: wakes steps waiting on after: (and the supervisor for a new instance).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "daemon/daemon.h"
@@ -125,6 +126,12 @@ Status Daemon::SetUpNetworks(const Profile& profile) {
   }
   // The rules name bridges by interface name and need not wait for them: the nft
   // transaction runs beside the bridges' `ip` calls (each is a process on apply's path).
+  // The bridges this daemon made are recorded (meta "bridges") before any is made, so that
+  // after a crash it still knows them, and it removes only those: another storevisord on the
+  // host (a test's, a second state dir) keeps its own sv-* bridges.
+  std::set<std::string> made = RecordedBridges();
+  for (const auto& n : profile.networks) made.insert(net::BridgeName(n.name));
+  SV_TRY(RecordBridges(made));
   Status firewall = Ok();
   std::thread rules([&] { firewall = net::ApplyFirewall(nets, ports); });
   Status bridges = Ok();
@@ -141,12 +148,38 @@ Status Daemon::SetUpNetworks(const Profile& profile) {
   rules.join();
   SV_TRY(bridges);
   // Bridges of networks no longer declared go away (their rules went with the new tables).
-  for (const auto& br : net::ListBridges()) {
+  std::set<std::string> kept;
+  for (const auto& br : made) {
     bool wanted = false;
     for (const auto& n : profile.networks) wanted = wanted || net::BridgeName(n.name) == br;
-    if (!wanted) (void)net::RemoveBridge(br.substr(3));
+    if (wanted || !net::RemoveBridge(br.substr(3))) kept.insert(br);
   }
+  SV_TRY(RecordBridges(kept));
   return firewall;
+}
+
+std::set<std::string> Daemon::RecordedBridges() {
+  std::set<std::string> out;
+  auto text = store_->GetMeta("bridges");
+  if (!text || !*text) return out;
+  size_t pos = 0;
+  const std::string& t = **text;
+  while (pos < t.size()) {
+    size_t nl = t.find('\n', pos);
+    if (nl == std::string::npos) nl = t.size();
+    if (nl > pos) out.insert(t.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+Status Daemon::RecordBridges(const std::set<std::string>& bridges) {
+  std::string text;
+  for (const auto& b : bridges) {
+    text += b;
+    text += '\n';
+  }
+  return store_->SetMeta("bridges", text);
 }
 
 void Daemon::ConvergeOnce() {

@@ -77,22 +77,6 @@ Status RemoveBridge(const std::string& network) {
   return Run({"ip", "link", "delete", br});
 }
 
-std::vector<std::string> ListBridges() {
-  std::vector<std::string> out;
-  DIR* dir = ::opendir("/sys/class/net");
-  if (dir == nullptr) return out;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    struct stat st {};
-    if (name.rfind("sv-", 0) == 0 &&
-        ::stat(("/sys/class/net/" + name + "/bridge").c_str(), &st) == 0) {
-      out.push_back(name);
-    }
-  }
-  ::closedir(dir);
-  return out;
-}
-
 std::string FirewallRules(const std::vector<FirewallNetwork>& networks,
                           const std::vector<PublishedPort>& ports) {
   std::string r =

@@ -15,8 +15,6 @@ std::string BridgeName(const std::string& network);  // "sv-<network>"
 // Creates (or keeps) bridge sv-<network> with gateway/prefix on it, up.
 Status EnsureBridge(const std::string& network, const std::string& gateway_cidr);
 Status RemoveBridge(const std::string& network);
-// Names of the sv-* bridges on the host.
-std::vector<std::string> ListBridges();
 
 struct FirewallNetwork {
   std::string name;
