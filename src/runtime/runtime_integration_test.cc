@@ -10,11 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -478,6 +480,145 @@ TEST_F(RuntimeIntegrationTest, FavorDynmodsTogglesAndRestores) {
   ASSERT_TRUE(SetCgroupFavorDynmods(false));
   EXPECT_EQ(mountinfo().find("favordynmods"), std::string::npos);
   ASSERT_TRUE(SetCgroupFavorDynmods(*before));  // leave the host as found
+}
+
+}  // namespace
+}  // namespace storevisor::runtime
+
+namespace storevisor::runtime {
+namespace {
+
+// One "STAGE {state json}" line per hook run, in the order they ran.
+struct HookLine {
+  std::string stage;
+  json state;
+};
+
+std::vector<HookLine> ReadHookLog(const std::string& file) {
+  std::vector<HookLine> out;
+  std::istringstream in(ReadFile(file).value_or(""));
+  for (std::string line; std::getline(in, line);) {
+    size_t sp = line.find(' ');
+    out.push_back(
+        {line.substr(0, sp),
+         json::parse(sp == std::string::npos ? "" : line.substr(sp + 1), nullptr, false)});
+  }
+  return out;
+}
+
+// A hook that appends "$STAGE <the state it got on stdin>" to `log`, run by `shell`.
+json LoggingHook(const std::string& shell, const std::vector<std::string>& args0,
+                 const std::string& stage, const std::string& log) {
+  std::vector<std::string> args = args0;
+  args.push_back("-c");
+  args.push_back("printf '%s %s\\n' \"$STAGE\" \"$(cat)\" >> " + log);
+  return {{"path", shell}, {"args", args}, {"env", {"PATH=/bin:/usr/bin", "STAGE=" + stage}}};
+}
+
+TEST_F(RuntimeIntegrationTest, HooksRunAtEveryStageInOrderWithTheirState) {
+  // Host-side hooks (prestart, createRuntime, poststart, poststop) and createContainer
+  // (path resolved on the host, run in the container's namespaces before pivot_root) write
+  // the host's file; startContainer runs inside the container (busybox, whose applet is
+  // chosen by argv[0]) and writes the same file through a bind mount.
+  std::string logdir = dir_ + "/hooklog", log = logdir + "/log";
+  fs::create_directories(logdir);
+  fs::create_directories(bundle_ + "/rootfs/hooklog");
+  config_["mounts"].push_back({{"destination", "/hooklog"},
+                               {"type", "bind"},
+                               {"source", logdir},
+                               {"options", {"rbind", "rw"}}});
+  json& hooks = config_["hooks"];
+  hooks["prestart"] = {LoggingHook("/bin/sh", {"sh"}, "prestart", log)};
+  hooks["createRuntime"] = {LoggingHook("/bin/sh", {"sh"}, "createRuntime", log)};
+  hooks["createContainer"] = {LoggingHook("/bin/sh", {"sh"}, "createContainer", log)};
+  hooks["startContainer"] = {LoggingHook("/bin/busybox", {"sh"}, "startContainer", "/hooklog/log")};
+  hooks["poststart"] = {LoggingHook("/bin/sh", {"sh"}, "poststart", log)};
+  hooks["poststop"] = {LoggingHook("/bin/sh", {"sh"}, "poststop", log)};
+  auto out = Run({"sh", "-c", "echo process >> /hooklog/log"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+
+  auto lines = ReadHookLog(log);
+  std::vector<std::string> stages;
+  for (const auto& l : lines) stages.push_back(l.stage);
+  // The user process runs after startContainer and may write before or after poststart.
+  auto process = std::find(stages.begin(), stages.end(), "process");
+  ASSERT_NE(process, stages.end()) << ReadFile(log).value_or("");
+  stages.erase(process);
+  const std::vector<std::string> want = {"prestart",       "createRuntime", "createContainer",
+                                         "startContainer", "poststart",     "poststop"};
+  ASSERT_EQ(stages, want) << ReadFile(log).value_or("");
+  auto at = [&](const std::string& s) {
+    return std::find_if(lines.begin(), lines.end(),
+                        [&](const HookLine& l) { return l.stage == s; }) -
+           lines.begin();
+  };
+  EXPECT_LT(at("startContainer"), at("process"));
+  EXPECT_LT(at("process"), at("poststop"));
+  const std::map<std::string, std::string> status = {
+      {"prestart", "creating"},      {"createRuntime", "creating"}, {"createContainer", "creating"},
+      {"startContainer", "created"}, {"poststart", "running"},      {"poststop", "stopped"}};
+  int64_t pid = 0;
+  for (const auto& l : lines) {
+    if (l.stage == "process") continue;
+    ASSERT_TRUE(l.state.is_object()) << l.stage << ": " << ReadFile(log).value_or("");
+    EXPECT_EQ(l.state.value("id", ""), "c1") << l.stage;
+    EXPECT_EQ(l.state.value("status", ""), status.at(l.stage)) << l.stage;
+    EXPECT_EQ(l.state.value("bundle", ""), fs::canonical(bundle_).string()) << l.stage;
+    // The same host pid for every stage, the init's own hooks included (not 0, nor the 1
+    // it has in its pid namespace).
+    if (pid == 0) pid = l.state.value("pid", int64_t{0});
+    EXPECT_EQ(l.state.value("pid", int64_t{0}), pid) << l.stage;
+  }
+  EXPECT_GT(pid, 1);
+}
+
+TEST_F(RuntimeIntegrationTest, StartRunsPoststartAfterStartContainerHooks) {
+  // create + start: a slow startContainer hook still comes before poststart, which the
+  // spec runs after the process was executed.
+  std::string logdir = dir_ + "/hooklog", log = logdir + "/log";
+  fs::create_directories(logdir);
+  fs::create_directories(bundle_ + "/rootfs/hooklog");
+  config_["mounts"].push_back({{"destination", "/hooklog"},
+                               {"type", "bind"},
+                               {"source", logdir},
+                               {"options", {"rbind", "rw"}}});
+  json slow = LoggingHook("/bin/busybox", {"sh"}, "startContainer", "/hooklog/log");
+  slow["args"][2] = "sleep 0.3; " + slow["args"][2].get<std::string>();
+  config_["hooks"]["startContainer"] = {slow};
+  config_["hooks"]["poststart"] = {LoggingHook("/bin/sh", {"sh"}, "poststart", log)};
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"create", "--bundle", bundle_, "c1"}).status.exit_code, 0);
+  auto started = Cli({"start", "c1"});
+  EXPECT_EQ(started.status.exit_code, 0) << started.err;
+  std::vector<std::string> stages;
+  for (const auto& l : ReadHookLog(log)) stages.push_back(l.stage);
+  EXPECT_EQ(stages, (std::vector<std::string>{"startContainer", "poststart"}))
+      << ReadFile(log).value_or("");
+  EXPECT_EQ(State("c1")["status"], "running");
+  EXPECT_EQ(Cli({"delete", "--force", "c1"}).status.exit_code, 0);
+}
+
+TEST_F(RuntimeIntegrationTest, HookArgsAreArgvIncludingArgv0) {
+  // The spec gives hooks execv semantics: `path` is the program, `args` the whole argv.
+  std::string log = dir_ + "/argv0";
+  config_["hooks"]["createRuntime"] = {
+      {{"path", "/bin/sh"}, {"args", {"my-hook", "-c", "echo \"$0\" >> " + log}}},
+      {{"path", "/bin/sh"}, {"args", {"second-hook", "-c", "echo \"$0\" >> " + log}}}};
+  config_["hooks"]["poststop"] = {
+      {{"path", "/bin/sh"}, {"args", {"poststop-hook", "-c", "echo \"$0\" >> " + log}}}};
+  auto out = Run({"true"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(ReadFile(log).value_or(""), "my-hook\nsecond-hook\npoststop-hook\n") << out.err;
+}
+
+TEST_F(RuntimeIntegrationTest, FailingCreateHookFailsTheContainer) {
+  config_["hooks"]["createRuntime"] = {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "exit 3"}}}};
+  auto out = Run({"true"});
+  EXPECT_TRUE(out.status.exited) << out.status.ToString();
+  EXPECT_EQ(out.status.exit_code, 1);
+  EXPECT_NE(out.err.find("createRuntime hook"), std::string::npos) << out.err;
+  EXPECT_FALSE(CgroupExists());
+  EXPECT_FALSE(fs::exists(root_ + "/c1"));
 }
 
 }  // namespace
