@@ -295,7 +295,11 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid, cgroup_fd.valid()));
   if (s.process->oom_score_adj) {
     std::string path = "/proc/" + std::to_string(pid) + "/oom_score_adj";
-    SV_TRY_CTX(WriteFast(path, std::to_string(*s.process->oom_score_adj)), "oomScoreAdj");
+    // A plain write: /proc files cannot be replaced by rename like state files (WriteFast).
+    UniqueFd adj(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!adj.valid()) return ErrnoError("oomScoreAdj: open " + path);
+    SV_TRY_CTX(WriteAll(adj.get(), std::to_string(*s.process->oom_score_adj)),
+               "oomScoreAdj: write " + path);
   }
   std::string hook_state = HookState(rec, "creating");
   // The spec: prestart (deprecated) before createRuntime.

@@ -2,8 +2,10 @@
 // real namespaces, cgroups, mounts and seccomp. Needs root and /bin/busybox.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -51,8 +54,9 @@ class RuntimeIntegrationTest : public ::testing::Test {
     for (const char* d : {"tmp", "proc", "sys", "dev"})
       fs::create_directories(bundle_ + "/rootfs/" + d);
     fs::copy_file(kBusybox, bundle_ + "/rootfs/bin/busybox");
-    for (const char* app : {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir",
-                            "touch", "grep", "id", "ls", "tty", "test", "head", "wc"}) {
+    for (const char* app :
+         {"sh", "true", "cat", "echo", "hostname", "sleep", "dd", "mkdir", "touch", "grep", "id",
+          "ls", "tty", "test", "head", "wc", "stat", "readlink"}) {
       fs::create_symlink("busybox", bundle_ + "/rootfs/bin/" + app);
     }
     config_ = DefaultSpecJson();
@@ -619,6 +623,134 @@ TEST_F(RuntimeIntegrationTest, FailingCreateHookFailsTheContainer) {
   EXPECT_NE(out.err.find("createRuntime hook"), std::string::npos) << out.err;
   EXPECT_FALSE(CgroupExists());
   EXPECT_FALSE(fs::exists(root_ + "/c1"));
+}
+
+}  // namespace
+}  // namespace storevisor::runtime
+
+namespace storevisor::runtime {
+namespace {
+
+// "Key:\tvalue" of a /proc/PID/status text.
+std::string StatusField(const std::string& status, const std::string& key) {
+  std::istringstream in(status);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) {
+      size_t v = line.find_first_not_of(" \t", key.size() + 1);
+      return v == std::string::npos ? "" : line.substr(v);
+    }
+  }
+  return "<missing " + key + ">";
+}
+
+// A capability mask of /proc/PID/status ("00000000a80425fb") decoded to CAP_* numbers.
+std::set<int> CapSet(const std::string& status, const std::string& key) {
+  std::set<int> out;
+  uint64_t mask = std::strtoull(StatusField(status, key).c_str(), nullptr, 16);
+  for (int c = 0; c < 64; ++c) {
+    if ((mask >> c) & 1) out.insert(c);
+  }
+  return out;
+}
+
+json CapNames(const std::set<int>& caps) {
+  static const std::map<int, std::string> kNames = {{CAP_CHOWN, "CAP_CHOWN"},
+                                                    {CAP_KILL, "CAP_KILL"},
+                                                    {CAP_NET_BIND_SERVICE, "CAP_NET_BIND_SERVICE"},
+                                                    {CAP_NET_RAW, "CAP_NET_RAW"},
+                                                    {CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}};
+  json out = json::array();
+  for (int c : caps) out.push_back(kNames.at(c));
+  return out;
+}
+
+TEST_F(RuntimeIntegrationTest, ReducedCapabilitySetsAreExact) {
+  // Root: bounding, effective and permitted are the listed ones, nothing inheritable or
+  // ambient (after execve root's permitted is its bounding set: they must agree).
+  const std::set<int> three = {CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE};
+  config_["process"]["capabilities"] = {{"bounding", CapNames(three)},
+                                        {"effective", CapNames(three)},
+                                        {"permitted", CapNames(three)}};
+  auto out = Run({"cat", "/proc/self/status"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(CapSet(out.out, "CapBnd"), three);
+  EXPECT_EQ(CapSet(out.out, "CapEff"), three);
+  EXPECT_EQ(CapSet(out.out, "CapPrm"), three);
+  EXPECT_EQ(CapSet(out.out, "CapInh"), std::set<int>{});
+  EXPECT_EQ(CapSet(out.out, "CapAmb"), std::set<int>{});
+
+  // A non-root user keeps capabilities across execve only through the ambient set, which
+  // needs them permitted and inheritable: the process shows exactly the ambient ones.
+  const std::set<int> amb = {CAP_KILL, CAP_NET_BIND_SERVICE};
+  const std::set<int> bnd = {CAP_CHOWN, CAP_KILL, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
+  config_["process"]["user"] = {{"uid", 1000}, {"gid", 1000}};
+  config_["process"]["capabilities"] = {{"bounding", CapNames(bnd)},
+                                        {"effective", CapNames(amb)},
+                                        {"permitted", CapNames(amb)},
+                                        {"inheritable", CapNames(amb)},
+                                        {"ambient", CapNames(amb)}};
+  out = Run({"cat", "/proc/self/status"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(StatusField(out.out, "Uid"), "1000\t1000\t1000\t1000");
+  EXPECT_EQ(CapSet(out.out, "CapBnd"), bnd);
+  EXPECT_EQ(CapSet(out.out, "CapAmb"), amb);
+  EXPECT_EQ(CapSet(out.out, "CapInh"), amb);
+  EXPECT_EQ(CapSet(out.out, "CapPrm"), amb);
+  EXPECT_EQ(CapSet(out.out, "CapEff"), amb);
+}
+
+TEST_F(RuntimeIntegrationTest, NoNewPrivilegesIsSetOnlyWhenAsked) {
+  config_["process"]["noNewPrivileges"] = true;
+  auto on = Run({"grep", "NoNewPrivs", "/proc/self/status"});
+  EXPECT_EQ(on.out, "NoNewPrivs:\t1\n") << on.err;
+  config_["process"]["noNewPrivileges"] = false;
+  auto off = Run({"grep", "NoNewPrivs", "/proc/self/status"});
+  EXPECT_EQ(off.out, "NoNewPrivs:\t0\n") << off.err;
+}
+
+TEST_F(RuntimeIntegrationTest, RlimitsAreSet) {
+  // Lowered only (root here has no CAP_SYS_RESOURCE to raise a hard limit), and unlike
+  // what the runtime inherits, so an ignored rlimit shows.
+  rlimit cur{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &cur), 0);
+  ASSERT_GE(cur.rlim_max, 1000u);
+  ASSERT_NE(cur.rlim_cur, 333u);
+  config_["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 333}, {"hard", 999}},
+                                   {{"type", "RLIMIT_CORE"}, {"soft", 0}, {"hard", 4096}}};
+  auto out = Run({"grep", "-E", "^Max (open files|core file size) ", "/proc/self/limits"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_NE(
+      out.out.find("Max open files            333                  999                  files"),
+      std::string::npos)
+      << out.out;
+  EXPECT_NE(
+      out.out.find("Max core file size        0                    4096                 bytes"),
+      std::string::npos)
+      << out.out;
+}
+
+TEST_F(RuntimeIntegrationTest, OomScoreAdjIsSet) {
+  config_["process"]["oomScoreAdj"] = 321;
+  auto out = Run({"cat", "/proc/self/oom_score_adj"});
+  EXPECT_EQ(out.out, "321\n") << out.err;
+  config_["process"]["oomScoreAdj"] = -17;  // lowering needs CAP_SYS_RESOURCE: the runtime's
+  out = Run({"cat", "/proc/self/oom_score_adj"});
+  if (out.status.success()) {
+    EXPECT_EQ(out.out, "-17\n") << out.err;
+  } else {
+    EXPECT_NE(out.err.find("oomScoreAdj"), std::string::npos) << out.err;
+  }
+}
+
+TEST_F(RuntimeIntegrationTest, UmaskFromProcessUser) {
+  config_["process"]["user"]["umask"] = 027;
+  config_["mounts"].push_back({{"destination", "/tmp"},
+                               {"type", "tmpfs"},
+                               {"source", "tmpfs"},
+                               {"options", {"mode=1777"}}});
+  auto out = Run({"sh", "-c", "umask; touch /tmp/f; mkdir /tmp/d; stat -c %a /tmp/f /tmp/d"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(out.out, "0027\n640\n750\n");
 }
 
 }  // namespace
