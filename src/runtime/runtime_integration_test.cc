@@ -755,3 +755,107 @@ TEST_F(RuntimeIntegrationTest, UmaskFromProcessUser) {
 
 }  // namespace
 }  // namespace storevisor::runtime
+
+namespace storevisor::runtime {
+namespace {
+
+TEST_F(RuntimeIntegrationTest, SysctlsAreWrittenInTheContainersNamespaces) {
+  // Both are per namespace (network, ipc), and the spec's default readonlyPaths cover
+  // /proc/sys: they are written before it is made read-only.
+  auto host_shmmax = ReadFile("/proc/sys/kernel/shmmax");
+  auto host_forward = ReadFile("/proc/sys/net/ipv4/ip_forward");
+  ASSERT_TRUE(host_shmmax.has_value() && host_forward.has_value());
+  ASSERT_NE(*host_shmmax, "123456789\n");
+  // What a new network namespace starts with (this kernel copies the host's forwarding):
+  // the sysctl asks for the other value.
+  auto baseline = Run({"cat", "/proc/sys/net/ipv4/ip_forward"});
+  ASSERT_TRUE(baseline.out == "0\n" || baseline.out == "1\n") << baseline.out << baseline.err;
+  std::string forward = baseline.out == "0\n" ? "1" : "0";
+  config_["linux"]["sysctl"] = {{"net.ipv4.ip_forward", forward}, {"kernel.shmmax", "123456789"}};
+  auto out = Run({"cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmax"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(out.out, forward + "\n123456789\n");
+  // The host's values are untouched.
+  EXPECT_EQ(ReadFile("/proc/sys/kernel/shmmax").value_or(""), *host_shmmax);
+  EXPECT_EQ(ReadFile("/proc/sys/net/ipv4/ip_forward").value_or(""), *host_forward);
+  // An unknown key fails the container, named in the error.
+  config_["linux"]["sysctl"] = {{"net.ipv4.no_such_knob", "1"}};
+  auto bad = Run({"true"});
+  EXPECT_EQ(bad.status.exit_code, 1);
+  EXPECT_NE(bad.err.find("net.ipv4.no_such_knob"), std::string::npos) << bad.err;
+}
+
+TEST_F(RuntimeIntegrationTest, MaskedAndReadOnlyPaths) {
+  config_["root"]["readonly"] = false;
+  std::string rootfs = bundle_ + "/rootfs";
+  ASSERT_TRUE(WriteFileAtomic(rootfs + "/secret.txt", "s3cret\n"));
+  fs::create_directories(rootfs + "/secretdir");
+  ASSERT_TRUE(WriteFileAtomic(rootfs + "/secretdir/key", "k3y\n"));
+  fs::create_directories(rootfs + "/rodir");
+  fs::create_directories(rootfs + "/rwdir");
+  config_["linux"]["maskedPaths"] = {"/secret.txt", "/secretdir", "/not-there"};
+  config_["linux"]["readonlyPaths"] = {"/rodir", "/proc/sys"};
+  auto out = Run({"sh", "-c",
+                  "echo file=$(wc -c < /secret.txt); echo dir=$(ls -A /secretdir | wc -l); "
+                  "touch /rodir/x 2>&1; echo sys=$(echo 1 2>&1 > /proc/sys/kernel/shmmax); "
+                  "touch /rwdir/y && echo rw-ok"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_NE(out.out.find("file=0\n"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("dir=0\n"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("touch: /rodir/x: Read-only file system"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("sys=sh: can't create /proc/sys/kernel/shmmax: Read-only file system"),
+            std::string::npos)
+      << out.out;
+  EXPECT_NE(out.out.find("rw-ok"), std::string::npos) << out.out;
+  // Hidden and protected inside only: the host's files are untouched, the rw dir was not.
+  EXPECT_EQ(ReadFile(rootfs + "/secret.txt").value_or(""), "s3cret\n");
+  EXPECT_TRUE(fs::exists(rootfs + "/secretdir/key"));
+  EXPECT_FALSE(fs::exists(rootfs + "/rodir/x"));
+  EXPECT_TRUE(fs::exists(rootfs + "/rwdir/y"));
+}
+
+// `ip netns add NAME`, deleted at scope exit (whether the test passed or not).
+class NetnsGuard {
+ public:
+  explicit NetnsGuard(std::string name) : name_(std::move(name)) {
+    auto r = RunCommand({"ip", "netns", "add", name_});
+    ok_ = r && r->status.success();
+    if (!ok_) why_ = r ? r->err : r.error().message();
+  }
+  ~NetnsGuard() {
+    if (ok_) (void)RunCommand({"ip", "netns", "delete", name_});
+  }
+  NetnsGuard(const NetnsGuard&) = delete;
+  NetnsGuard& operator=(const NetnsGuard&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+  std::string path() const { return "/run/netns/" + name_; }
+
+ private:
+  std::string name_, why_;
+  bool ok_ = false;
+};
+
+TEST_F(RuntimeIntegrationTest, JoinsANetworkNamespaceByPath) {
+  NetnsGuard ns("sv-test-" + std::to_string(::getpid()));
+  if (!ns.ok()) GTEST_SKIP() << "SKIPPED: ip netns add failed: " << ns.why();
+  struct stat st {};
+  ASSERT_EQ(::stat(ns.path().c_str(), &st), 0);
+  std::string want = "net:[" + std::to_string(st.st_ino) + "]\n";
+  for (auto& n : config_["linux"]["namespaces"]) {
+    if (n["type"] == "network") n["path"] = ns.path();
+  }
+  auto out = Run({"readlink", "/proc/self/ns/net"});
+  ASSERT_TRUE(out.status.success()) << out.status.ToString() << out.err;
+  EXPECT_EQ(out.out, want);
+  // Without the path the container gets a namespace of its own.
+  for (auto& n : config_["linux"]["namespaces"]) {
+    if (n["type"] == "network") n.erase("path");
+  }
+  auto own = Run({"readlink", "/proc/self/ns/net"});
+  EXPECT_NE(own.out, want);
+  EXPECT_EQ(own.out.rfind("net:[", 0), 0u) << own.out << own.err;
+}
+
+}  // namespace
+}  // namespace storevisor::runtime
