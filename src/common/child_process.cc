@@ -73,7 +73,13 @@ ExecPlan MakePlan(const SpawnOptions& o) {
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
-  if (p.has_env) {
+  if (!o.program.empty()) {
+    if (p.has_env) {
+      ::execve(o.program.c_str(), p.argv.data(), p.envp.data());
+    } else {
+      ::execv(o.program.c_str(), p.argv.data());
+    }
+  } else if (p.has_env) {
     ::execvpe(p.argv[0], p.argv.data(), p.envp.data());
   } else {
     ::execvp(p.argv[0], p.argv.data());
@@ -99,7 +105,8 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   } while (n < 0 && errno == EINTR);
   if (n == sizeof child_errno) {
     ::waitpid(pid, nullptr, 0);
-    return ErrnoError("exec " + options.argv[0], child_errno);
+    return ErrnoError("exec " + (options.program.empty() ? options.argv[0] : options.program),
+                      child_errno);
   }
   auto pidfd = OpenPidFd(pid);
   if (!pidfd) {

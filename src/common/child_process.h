@@ -24,6 +24,9 @@ struct SpawnOptions {
   std::string cwd;                              // empty: inherit
   bool new_session = false;      // setsid(): detach from our terminal and process group
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL)
+  // The executable, when it is not argv[0] (execve's path apart from argv, as OCI hooks
+  // have): used as given, no PATH lookup. Empty: argv[0], looked up as above.
+  std::string program;
 };
 
 // How a process ended.

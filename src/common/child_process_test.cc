@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include "common/unique_fd.h"
+
 namespace storevisor {
 namespace {
 
@@ -65,6 +67,30 @@ TEST(ChildProcessTest, DestructorKillsAndReaps) {
   }
   // Reaped: the pid no longer names our child.
   EXPECT_EQ(::kill(pid, 0), -1);
+}
+
+TEST(ChildProcessTest, ProgramApartFromArgv0) {
+  // The executable comes from `program`; argv[0] is passed as given (execve semantics).
+  Pipe out = *MakePipe();
+  SpawnOptions o;
+  o.program = "/bin/sh";
+  o.argv = {"my-name", "-c", "echo \"$0\""};
+  o.env = std::vector<std::string>{};
+  o.stdout_fd = out.write.get();
+  auto child = ChildProcess::Spawn(o);
+  ASSERT_TRUE(child.has_value()) << child.error().message();
+  out.write.reset();
+  auto text = ReadAll(out.read.get(), 1024);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(*text, "my-name\n");
+  auto s = child->Wait();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->success());
+  // No PATH lookup for `program`, and its name is in the error.
+  o.program = "/nonexistent/hook";
+  auto missing = ChildProcess::Spawn(o);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("/nonexistent/hook"), std::string::npos);
 }
 
 }  // namespace

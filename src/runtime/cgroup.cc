@@ -132,23 +132,31 @@ Status MakeLevels(const std::string& base, const std::string& rel, bool cpuset) 
   return Ok();
 }
 
+// Enables, at the root and every level down to the leaf's parent, the controllers a
+// container uses that the level has available, so that the leaf shows their files
+// (cpu.max, memory.max...). Runs once the levels exist: a level's cgroup.controllers
+// appears with it. A refused write is left alone (a level holding processes refuses
+// under the no-internal-processes rule); the leaf's files then fail by name at Apply.
 Status EnableV2Controllers(const std::string& root, const std::string& rel) {
+  std::vector<std::string> parts;
+  for (size_t pos = 0; pos < rel.size();) {
+    size_t next = rel.find('/', pos);
+    if (next == std::string::npos) next = rel.size();
+    if (next > pos) parts.push_back(rel.substr(pos, next - pos));
+    pos = next + 1;
+  }
   std::string cur = root;
-  size_t pos = 0;
-  while (true) {
+  for (const auto& part : parts) {
     SV_ASSIGN_OR_RETURN(std::string avail, ReadSmall(cur + "/cgroup.controllers"));
+    std::string have = " " + Trim(avail) + " ";
     std::string enable;
     for (const char* c : {"cpu", "cpuset", "io", "memory", "pids", "hugetlb"}) {
-      if ((" " + Trim(avail) + " ").find(std::string(" ") + c + " ") != std::string::npos) {
+      if (have.find(std::string(" ") + c + " ") != std::string::npos) {
         enable += std::string(enable.empty() ? "" : " ") + "+" + c;
       }
     }
-    size_t next = rel.find('/', pos);
-    if (next == std::string::npos) break;  // cur is the leaf's parent: done after this
     if (!enable.empty()) (void)WriteCgroupFile(cur + "/cgroup.subtree_control", enable);
-    if (next > pos) cur += "/" + rel.substr(pos, next - pos);
-    pos = next + 1;
-    if (pos >= rel.size()) break;
+    cur += "/" + part;
   }
   return Ok();
 }
@@ -228,10 +236,12 @@ Result<Cgroup> Cgroup::Plan(CgroupMode mode, const std::string& path,
 Status Cgroup::Make() const {
   for (const auto& d : dirs_) {
     std::string base = d.substr(0, d.size() - rel_.size() - 1);
-    if (mode_ == CgroupMode::kUnified) SV_TRY(EnableV2Controllers(base, rel_));
     std::string h = base.substr(base.find_last_of('/') + 1);
     bool cpuset = mode_ != CgroupMode::kUnified && (h + ",").find("cpuset,") != std::string::npos;
     SV_TRY(MakeLevels(base, rel_, cpuset));
+    // After the levels exist (reading a new level's cgroup.controllers before its mkdir
+    // failed any nested cgroupsPath not made yet, such as storevisord's on a v2 host).
+    if (mode_ == CgroupMode::kUnified) SV_TRY(EnableV2Controllers(base, rel_));
   }
   return Ok();
 }

@@ -122,10 +122,13 @@ std::vector<Hook> HooksFromJson(const json& j) {
   return out;
 }
 
+json HookStateJson(const StateRecord& r, std::string_view status) {
+  return {{"ociVersion", "1.0.2"}, {"id", r.id},         {"status", status},
+          {"pid", r.pid},          {"bundle", r.bundle}, {"annotations", r.annotations}};
+}
+
 std::string HookState(const StateRecord& r, std::string_view status) {
-  json j = {{"ociVersion", "1.0.2"}, {"id", r.id},         {"status", status},
-            {"pid", r.pid},          {"bundle", r.bundle}, {"annotations", r.annotations}};
-  return j.dump();
+  return HookStateJson(r, status).dump();
 }
 
 Status SaveRecord(const std::string& root, const StateRecord& r) { return WriteState(root, r); }
@@ -242,12 +245,15 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   cfg.fifo_fd = fifo.get();
   cfg.host_proc_fd = host_proc.get();
   cfg.console_fd = console.get();
-  cfg.wait_go_early = user || !s.hooks.prestart.empty() || !s.hooks.create_runtime.empty();
+  // Hooks: the runtime's run before the init sets up anything, and the init's own get the
+  // pid from 'G'.
+  cfg.wait_go_early = user || !s.hooks.prestart.empty() || !s.hooks.create_runtime.empty() ||
+                      !s.hooks.create_container.empty();
   cfg.seccomp = q.prep->seccomp;
   cfg.preserve_fds = q.opts->preserve_fds;
   cfg.cgroup_mode = q.prep->mode;
   cfg.cgroup_dirs = cgroup.dirs();
-  cfg.state_json = HookState(rec, "creating");
+  cfg.hook_state = HookStateJson(rec, "creating");
 
   uint64_t flags = CloneFlags(s);
   // The init is born in its v2 cgroup (on hybrid too: there, the one under the cgroup2
@@ -289,15 +295,30 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   if (q.prep->mode != CgroupMode::kUnified) SV_TRY(cgroup.AddProcess(out.pid, cgroup_fd.valid()));
   if (s.process->oom_score_adj) {
     std::string path = "/proc/" + std::to_string(pid) + "/oom_score_adj";
-    SV_TRY_CTX(WriteFast(path, std::to_string(*s.process->oom_score_adj)), "oomScoreAdj");
+    // A plain write: /proc files cannot be replaced by rename like state files (WriteFast).
+    UniqueFd adj(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!adj.valid()) return ErrnoError("oomScoreAdj: open " + path);
+    SV_TRY_CTX(WriteAll(adj.get(), std::to_string(*s.process->oom_score_adj)),
+               "oomScoreAdj: write " + path);
   }
   std::string hook_state = HookState(rec, "creating");
+  // The spec: prestart (deprecated) before createRuntime.
+  for (const auto& h : s.hooks.prestart) SV_TRY_CTX(RunHook(h, hook_state), "prestart hook");
   for (const auto& h : s.hooks.create_runtime)
     SV_TRY_CTX(RunHook(h, hook_state), "createRuntime hook");
-  for (const auto& h : s.hooks.prestart) SV_TRY_CTX(RunHook(h, hook_state), "prestart hook");
   // A failed send means the init already died: WaitReady then reads why.
-  (void)::send(parent_end.get(), &kMsgGo, 1, MSG_NOSIGNAL);
+  std::string go = kMsgGo + std::to_string(out.pid);
+  (void)::send(parent_end.get(), go.data(), go.size(), MSG_NOSIGNAL);
   SV_TRY(WaitReady(parent_end.get(), out.pid));
+  if (!q.wait_for_start) {
+    // run: the init holds its end until execve closes it (or it dies): poststart hooks
+    // must run after the process was executed, after the startContainer hooks.
+    char byte = 0;
+    ssize_t n;
+    do {
+      n = ::recv(parent_end.get(), &byte, 1, 0);
+    } while (n > 0 || (n < 0 && errno == EINTR));
+  }
   return out;
 }
 
@@ -518,7 +539,15 @@ Status Runtime::Start(const std::string& id) {
   if (::read(fd, &byte, 1) != 1)
     return Error(ErrorCode::kFailedPrecondition, "container init died at start");
   ::unlink(fifo_path.c_str());
-  rec.pid_start = rec.pid_start;
+  // The init holds the fifo's write end until execve closes it (after the startContainer
+  // hooks) or it dies: the poststart hooks run once the process was executed.
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 100);
+    if (r < 0 && errno != EINTR) break;
+    if (r > 0 && ((p.revents & (POLLHUP | POLLERR)) || ::read(fd, &byte, 1) <= 0)) break;
+    if (r == 0 && ProcessStartTime(rec.pid) != rec.pid_start) break;
+  }
   Status hooks = RunHooksLogged(rec.poststart, HookState(rec, "running"), "poststart");
   if (!hooks) {
     // The spec: a failing poststart hook is logged and the container keeps running.

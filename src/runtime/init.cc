@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/child_process.h"
@@ -45,7 +46,7 @@ namespace {
     if (!init_result_.has_value()) Die(fd, init_result_.error()); \
   } while (0)
 
-Status WaitFor(int fd, char expected) {
+Status WaitFor(int fd, char expected, pid_t* pid = nullptr) {
   char buf[256];
   ssize_t n;
   do {
@@ -53,6 +54,10 @@ Status WaitFor(int fd, char expected) {
   } while (n < 0 && errno == EINTR);
   if (n <= 0) return Error(ErrorCode::kCancelled, "the runtime went away during set-up");
   if (buf[0] != expected) return Error(ErrorCode::kInternal, "unexpected sync message");
+  // 'G' carries the init's pid as the host sees it (for the state its hooks get).
+  if (pid != nullptr)
+    *pid = static_cast<pid_t>(
+        std::strtol(std::string(buf + 1, static_cast<size_t>(n - 1)).c_str(), nullptr, 10));
   return Ok();
 }
 
@@ -275,7 +280,15 @@ Status MaskPaths(const Spec& spec) {
   return Ok();
 }
 
-Status SetUpRootfs(const InitConfig& c) {
+// The state JSON for hooks the init runs: pid as the host sees it (spec: runtime.md State).
+std::string InitHookState(const InitConfig& c, const char* status, pid_t host_pid) {
+  nlohmann::json j = c.hook_state;
+  j["status"] = status;
+  j["pid"] = host_pid;
+  return j.dump();
+}
+
+Status SetUpRootfs(const InitConfig& c, pid_t host_pid) {
   const Spec& s = *c.spec;
   unsigned long prop = ParsePropagation(s.rootfs_propagation);
   if (prop == 0)
@@ -290,8 +303,11 @@ Status SetUpRootfs(const InitConfig& c) {
   UniqueFd root_fd(root_raw);
   for (const auto& m : s.mounts) SV_TRY(MountOne(c, m, root_fd.get()));
   SV_TRY(SetUpDev(c, root_fd.get()));
-  for (const auto& h : s.hooks.create_container)
-    SV_TRY_CTX(RunHook(h, c.state_json), "createContainer hook");
+  if (!s.hooks.create_container.empty()) {
+    std::string state = InitHookState(c, "creating", host_pid);
+    for (const auto& h : s.hooks.create_container)
+      SV_TRY_CTX(RunHook(h, state), "createContainer hook");
+  }
   root_fd.reset();
   return PivotRoot(c.rootfs);
 }
@@ -336,14 +352,16 @@ Status JoinNamespaces(const Spec& s, bool user_pass) {
   return Ok();
 }
 
-// Blocks until `start` opens the fifo for reading, then tells it we are going.
-Status WaitForStart(const InitConfig& c) {
+// Blocks until `start` opens the fifo for reading, then tells it we are going. The write
+// end is returned to be held until execve closes it (close-on-exec): `start` waits for
+// that to run the poststart hooks after the process was executed, as the spec wants.
+Result<UniqueFd> WaitForStart(const InitConfig& c) {
   std::string self = "self/fd/" + std::to_string(c.fifo_fd);
   int fd = ::openat(c.host_proc_fd, self.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open exec fifo");
   UniqueFd owned(fd);
   if (::write(fd, "0", 1) != 1) return ErrnoError("write exec fifo");
-  return Ok();
+  return owned;
 }
 
 std::string LookPath(const Process& p) {
@@ -461,13 +479,14 @@ Status SetUpTerminal(int console_fd) {
   int fd = c.sync_fd;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   INIT_TRY(fd, JoinNamespaces(s, true));
-  if (c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo));
+  pid_t host_pid = 0;  // known from 'G' on; the runtime sends it early when hooks need it
+  if (c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo, &host_pid));
   INIT_TRY(fd, JoinNamespaces(s, false));
   if (s.HasNamespace(NamespaceType::kUser) &&
       (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
     Die(fd, ErrnoError("become root in the user namespace"));
   }
-  if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, SetUpRootfs(c));
+  if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, SetUpRootfs(c, host_pid));
   if (s.HasNamespace(NamespaceType::kUts)) {
     if (!s.hostname.empty() && ::sethostname(s.hostname.data(), s.hostname.size()) != 0) {
       Die(fd, ErrnoError("sethostname"));
@@ -478,7 +497,7 @@ Status SetUpTerminal(int console_fd) {
   }
   INIT_TRY(fd, WriteSysctls(s));
   if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, FinishRootfs(s));
-  if (!c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo));
+  if (!c.wait_go_early) INIT_TRY(fd, WaitFor(fd, kMsgGo, &host_pid));
   if (c.unshare_cgroupns && ::unshare(CLONE_NEWCGROUP) != 0)
     Die(fd, ErrnoError("unshare cgroup namespace"));
   if (c.process->terminal) {
@@ -489,13 +508,42 @@ Status SetUpTerminal(int console_fd) {
   }
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   if (::send(fd, &kMsgReady, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
-  // From here on the runtime may be gone (create returned): errors go to stderr.
-  ::close(fd);
-  if (c.fifo_fd >= 0) INIT_TRY(-1, WaitForStart(c));
+  // From here on the runtime may be gone (create returned): errors go to stderr. The sync
+  // socket stays open (close-on-exec): `run` waits for its end to know the process was
+  // executed before it runs the poststart hooks. Likewise the fifo's write end for `start`.
+  UniqueFd fifo_writer;
+  if (c.fifo_fd >= 0) {
+    auto w = WaitForStart(c);
+    if (!w) Die(-1, w.error());
+    fifo_writer = std::move(*w);
+  }
   if (c.host_proc_fd >= 0) ::close(c.host_proc_fd);
-  for (const auto& h : s.hooks.start_container) INIT_TRY(-1, RunHook(h, c.state_json));
+  if (!s.hooks.start_container.empty()) {
+    // `start` was called: the container is created, its process not yet executed.
+    std::string state = InitHookState(c, "created", host_pid);
+    for (const auto& h : s.hooks.start_container) INIT_TRY(-1, RunHook(h, state));
+  }
   FinishAndExec(*c.process, c.seccomp, c.preserve_fds, -1);
 }
+
+namespace {
+
+// A hook need not read its stdin: when it exits first, the write must fail with EPIPE,
+// not kill the runtime with SIGPIPE (that left a half-made container and exit status 0).
+void WriteIgnoringSigpipe(int fd, const std::string& data) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  Status s = WriteAll(fd, data);
+  if (!s && s.error().sys_errno() == EPIPE && !sigismember(&old, SIGPIPE)) {
+    timespec none{};
+    (void)::sigtimedwait(&pipe_only, nullptr, &none);  // drop the SIGPIPE it raised
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+}  // namespace
 
 Status RunHook(const Hook& hook, const std::string& state_json) {
   SV_ASSIGN_OR_RETURN(Pipe in, MakePipe());
@@ -503,13 +551,12 @@ Status RunHook(const Hook& hook, const std::string& state_json) {
   o.argv = hook.args.empty() ? std::vector<std::string>{hook.path} : hook.args;
   o.env = hook.env;
   o.stdin_fd = in.read.get();
-  // Spawn resolves argv[0]; a hook's program is always hook.path.
-  std::string argv0 = o.argv[0];
-  o.argv[0] = hook.path;
+  // execv semantics (the spec): the program is `path`, argv is `args` as given, argv[0]
+  // included (a multi-call binary such as busybox dispatches on it).
+  o.program = hook.path;
   SV_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(o));
-  (void)argv0;
   in.read.reset();
-  (void)WriteAll(in.write.get(), state_json);
+  WriteIgnoringSigpipe(in.write.get(), state_json);
   in.write.reset();
   std::optional<std::chrono::milliseconds> timeout;
   if (hook.timeout_s) timeout = std::chrono::seconds(*hook.timeout_s);

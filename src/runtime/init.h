@@ -14,7 +14,7 @@
 namespace storevisor::runtime {
 
 // Messages on the sync socket (SOCK_SEQPACKET, one per datagram).
-inline constexpr char kMsgGo = 'G';     // runtime -> init: cgroup joined, maps written
+inline constexpr char kMsgGo = 'G';     // runtime -> init: cgroup joined, maps written; 'G'+pid
 inline constexpr char kMsgReady = 'R';  // init -> runtime: set up, about to wait/exec
 inline constexpr char kMsgError = 'E';  // init -> runtime: 'E' + message, then exit
 
@@ -33,7 +33,9 @@ struct InitConfig {
   int preserve_fds = 0;
   CgroupMode cgroup_mode = CgroupMode::kLegacy;
   std::vector<std::string> cgroup_dirs;  // for /sys/fs/cgroup inside the container
-  std::string state_json;                // for hooks run by the init
+  // The OCI state for hooks run by the init (createContainer, startContainer), without
+  // status and pid: the init adds them (pid from the 'G' message).
+  nlohmann::json hook_state;
 };
 
 // Never returns: execs the container's process or _exits with status 1 after sending

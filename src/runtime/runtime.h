@@ -251,8 +251,9 @@ struct CreateOptions {
   std::string console_socket;
   int preserve_fds = 0;
   // Fork a tiny per-container monitor (setsid, subreaper) as the parent of the container's
-  // init, which records the exit status in the state dir. Containers started by the daemon
-  // use it so they outlive daemon restarts; podman/conmon do not (they reap themselves).
+  // init, which records the exit status in the state dir: for callers that have no
+  // subreaper of their own. storevisord does not use it (its shim, like podman's conmon,
+  // is the subreaper that reaps the init and records the exit).
   bool monitor = false;
   // Apply DefaultSeccompProfileJson() when the spec has no linux.seccomp.
   bool default_seccomp = false;
