@@ -146,7 +146,8 @@ MakeFn PlainHaar() {
 // A detector of a DetectorSet, exactly as the service runs it (`face_attributes` is the face
 // pipeline: BlazeFace + gender, emotion and age of each face; `barcodes`, `products`).
 // tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles.
-MakeFn Service(std::vector<std::string> detectors, bool tiles, const std::string& catalog = "") {
+MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
+               const std::string& catalog = "") {
   return [detectors, tiles, catalog] {
     vis::DetectorSetOptions o;
     o.face.tiles = tiles;

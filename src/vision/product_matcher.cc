@@ -164,7 +164,11 @@ Result<std::vector<CatalogItem>> ParseCatalog(std::string_view text, const std::
                    where + ": name and image must be non-empty, without control characters");
     }
     if (!names.insert(name).second) {
-      return Error(ErrorCode::kInvalidArgument, where + ": a second item named '" + name + "'");
+      std::string msg = where;
+      msg += ": a second item named '";
+      msg += name;
+      msg += "'";
+      return Error(ErrorCode::kInvalidArgument, msg);
     }
     if (image[0] != '/' && !dir.empty()) image.insert(0, dir + "/");
     items.push_back({name, image});
