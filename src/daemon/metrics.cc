@@ -2,25 +2,11 @@
 
 #include <cstdio>
 
+#include "common/prometheus.h"
+
 namespace storevisor::daemon {
 
 namespace {
-
-// A Prometheus label value: backslash, double quote and newline escaped.
-std::string LabelValue(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 // One metric family: the text format wants all lines of a family in one group under its
 // HELP and TYPE, so samples are collected per family and printed family by family.
@@ -105,8 +91,9 @@ std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads) {
                    "scalar values only."};
 
   for (const auto& w : workloads) {
-    const std::string name = LabelValue(w.name);
-    const std::string labels = "name=\"" + name + "\",kind=\"" + LabelValue(w.kind) + "\"";
+    const std::string name = PrometheusLabelValue(w.name);
+    const std::string labels =
+        "name=\"" + name + "\",kind=\"" + PrometheusLabelValue(w.kind) + "\"";
     up.Add(labels, w.state == "running" ? "1" : "0");
     healthy.Add(labels, w.health == "healthy" ? "1" : "0");
     bool known = false;
@@ -114,13 +101,13 @@ std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads) {
       known = known || w.state == st;
       state.Add(labels + ",state=\"" + st + "\"", w.state == st ? "1" : "0");
     }
-    if (!known) state.Add(labels + ",state=\"" + LabelValue(w.state) + "\"", "1");
+    if (!known) state.Add(labels + ",state=\"" + PrometheusLabelValue(w.state) + "\"", "1");
     restarts.Add(labels, std::to_string(w.restarts));
     cpu.Add(labels, Fixed2(w.cpu_percent));
     memory.Add(labels, std::to_string(w.memory_bytes));
     if (!w.vm) continue;
     const std::string vm = "name=\"" + name + "\"";
-    if (!w.accel.empty()) accel.Add(vm + ",accel=\"" + LabelValue(w.accel) + "\"", "1");
+    if (!w.accel.empty()) accel.Add(vm + ",accel=\"" + PrometheusLabelValue(w.accel) + "\"", "1");
     const nlohmann::json& counters = w.counters;
     const auto& vcpus = Get(counters, "vcpus");
     if (vcpus.is_array()) {
@@ -152,8 +139,8 @@ std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads) {
         for (const auto& st : list) {
           const auto& stat = Get(st, "name");
           if (!stat.is_string()) continue;
-          qemu_stat.AddJson(vm + ",provider=\"" + LabelValue(p.get<std::string>()) + "\",stat=\"" +
-                                LabelValue(stat.get<std::string>()) + "\"",
+          qemu_stat.AddJson(vm + ",provider=\"" + PrometheusLabelValue(p.get<std::string>()) +
+                                "\",stat=\"" + PrometheusLabelValue(stat.get<std::string>()) + "\"",
                             Get(st, "value"));
         }
       }

@@ -2,28 +2,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/prometheus.h"
 #include "vision/vision.h"
 
 namespace storevisor::vision {
-namespace {
-
-// Label values are escaped as the exposition format says: backslash, quote, newline.
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 void Metrics::Observe(const std::string& subject, const std::string& name, double seconds,
                       bool ok) {
@@ -85,19 +67,19 @@ std::string Metrics::Render() const {
   o << "# HELP storevisor_vision_frames_total Frames processed (ok and failed).\n"
        "# TYPE storevisor_vision_frames_total counter\n";
   for (const auto& [key, s] : series_) {
-    o << "storevisor_vision_frames_total{" << key.first << "=\"" << Escape(key.second) << "\"} "
-      << s.ok + s.errors << "\n";
+    o << "storevisor_vision_frames_total{" << key.first << "=\"" << PrometheusLabelValue(key.second)
+      << "\"} " << s.ok + s.errors << "\n";
   }
   o << "# HELP storevisor_vision_errors_total Frames that failed.\n"
        "# TYPE storevisor_vision_errors_total counter\n";
   for (const auto& [key, s] : series_) {
-    o << "storevisor_vision_errors_total{" << key.first << "=\"" << Escape(key.second) << "\"} "
-      << s.errors << "\n";
+    o << "storevisor_vision_errors_total{" << key.first << "=\"" << PrometheusLabelValue(key.second)
+      << "\"} " << s.errors << "\n";
   }
   o << "# HELP storevisor_vision_latency_seconds Latency per frame (quantiles over the last "
     << kWindow << " frames).\n# TYPE storevisor_vision_latency_seconds summary\n";
   for (const auto& [key, s] : series_) {
-    const std::string labels = key.first + "=\"" + Escape(key.second) + "\"";
+    const std::string labels = key.first + "=\"" + PrometheusLabelValue(key.second) + "\"";
     for (double q : {0.5, 0.9, 0.99}) {
       o << "storevisor_vision_latency_seconds{" << labels << ",quantile=\"" << q << "\"} "
         << QuantileOf(s.window, q) << "\n";
@@ -108,20 +90,21 @@ std::string Metrics::Render() const {
   o << "# HELP storevisor_vision_dropped_frames_total Frames skipped because the pipeline was "
        "busy.\n# TYPE storevisor_vision_dropped_frames_total counter\n";
   for (const auto& [name, n] : drops_) {
-    o << "storevisor_vision_dropped_frames_total{pipeline=\"" << Escape(name) << "\"} " << n
-      << "\n";
+    o << "storevisor_vision_dropped_frames_total{pipeline=\"" << PrometheusLabelValue(name)
+      << "\"} " << n << "\n";
   }
   o << "# HELP storevisor_vision_placement Where a pipeline runs now (1) and why.\n"
        "# TYPE storevisor_vision_placement gauge\n";
   for (const auto& [name, p] : placements_) {
-    o << "storevisor_vision_placement{pipeline=\"" << Escape(name) << "\",placement=\""
-      << Escape(p.placement) << "\",reason=\"" << Escape(p.reason) << "\"} 1\n";
+    o << "storevisor_vision_placement{pipeline=\"" << PrometheusLabelValue(name)
+      << "\",placement=\"" << PrometheusLabelValue(p.placement) << "\",reason=\""
+      << PrometheusLabelValue(p.reason) << "\"} 1\n";
   }
   o << "# HELP storevisor_vision_placement_changes_total Placement switches per pipeline.\n"
        "# TYPE storevisor_vision_placement_changes_total counter\n";
   for (const auto& [name, p] : placements_) {
-    o << "storevisor_vision_placement_changes_total{pipeline=\"" << Escape(name) << "\"} "
-      << p.changes << "\n";
+    o << "storevisor_vision_placement_changes_total{pipeline=\"" << PrometheusLabelValue(name)
+      << "\"} " << p.changes << "\n";
   }
   for (const auto& [metric, v] : values_) {
     o << "# HELP " << metric << " " << v.help << "\n# TYPE " << metric << " " << v.type << "\n"
