@@ -213,8 +213,11 @@ std::vector<std::string> BuildCommandLine(const LegacyVmConfig& config, const Vm
       {"-chardev", "socket,id=qmp,path=" + Escape(paths.qmp_socket) + ",server=on,wait=off", "-mon",
        "chardev=qmp,mode=control", "-chardev",
        "socket,id=qmp-events,path=" + Escape(paths.qmp_events_socket) + ",server=on,wait=off",
-       "-mon", "chardev=qmp-events,mode=control", "-serial", "file:" + paths.serial_log, "-pidfile",
-       paths.pidfile, "-daemonize"});
+       "-mon", "chardev=qmp-events,mode=control",
+       // append=on: storevisord caps the log by copy-and-truncate, which needs O_APPEND (a
+       // plain file: chardev would go on writing at its old offset, leaving a sparse file).
+       "-chardev", "file,id=serial0,path=" + Escape(paths.serial_log) + ",append=on", "-serial",
+       "chardev:serial0", "-pidfile", paths.pidfile, "-daemonize"});
   return argv;
 }
 

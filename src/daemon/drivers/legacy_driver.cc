@@ -12,6 +12,7 @@
 #include "common/child_process.h"
 #include "common/files.h"
 #include "daemon/drivers/cgroup.h"
+#include "daemon/drivers/microvm_driver.h"
 #include "legacy/legacy.h"
 
 namespace storevisor::daemon {
@@ -231,6 +232,8 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
 
 Result<InstanceInfo> LegacyVmDriver::Inspect(const std::string& name,
                                              const std::string& driver_state) {
+  // QEMU writes the serial log and never rotates it: its cap is kept here, as for microVMs.
+  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
   InstanceInfo info = InstanceFromPidState(driver_state);
   // A re-adopted VM (after a daemon restart) gets its event listener back here.
   if (info.running) StartListener(name);
