@@ -196,11 +196,12 @@ TEST_F(VmTest, DebianRootfsWithQemuGaPersistsWritesAndHonoursReadOnly) {
   ASSERT_EQ(run.status.exit_code, 0) << run.err;
   std::string script =
       "grep ^ID= /etc/os-release; grep -qx qemu-ga /proc/[0-9]*/comm && echo qemu-ga-runs; "
-      "echo persisted-data > /root/sv-test; sync";
+      "echo persisted-data > /root/sv-test; sync; echo ro=$(cat /sys/block/vda/ro)";
   auto os = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", script});
   EXPECT_EQ(os.status.exit_code, 0) << os.err;
   EXPECT_NE(os.out.find("ID=debian"), std::string::npos) << os.out;
   EXPECT_NE(os.out.find("qemu-ga-runs"), std::string::npos) << os.out;
+  EXPECT_NE(os.out.find("ro=0"), std::string::npos) << os.out;  // a writable device here
   auto stop = Cli({"stop", "--state-dir", state});
   EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
   ExpectNoLeftovers(state);
@@ -216,6 +217,13 @@ TEST_F(VmTest, DebianRootfsWithQemuGaPersistsWritesAndHonoursReadOnly) {
   auto write = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", "echo x > /root/other"});
   EXPECT_NE(write.status.exit_code, 0);
   EXPECT_NE(write.err.find("Read-only file system"), std::string::npos) << write.err;
+  // Not only the guest's ro mount: the device is read-only (QEMU's readonly=on gives the
+  // guest VIRTIO_BLK_F_RO), so even a raw write to it is refused.
+  auto dev = Cli({"exec", "--state-dir", state, "--", "/bin/cat", "/sys/block/vda/ro"});
+  EXPECT_EQ(dev.out, "1\n") << dev.err;
+  auto raw = Cli({"exec", "--state-dir", state, "--", "/bin/dd", "if=/dev/zero", "of=/dev/vda",
+                  "bs=4096", "count=1", "seek=100000", "conv=notrunc"});
+  EXPECT_NE(raw.status.exit_code, 0) << raw.out << raw.err;
   stop = Cli({"stop", "--state-dir", state});
   EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
   ExpectNoLeftovers(state);
