@@ -8,6 +8,7 @@
 #include <linux/if_tun.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,6 +180,114 @@ TEST_F(VmTest, ForegroundPrintsConsoleAndStopsCleanlyOnSigterm) {
   EXPECT_NE(console.find("storevisor-init"), std::string::npos);
   EXPECT_NE(console.find("powering off"), std::string::npos) << console;  // the agent's shutdown
   EXPECT_NE(ReadFile(err).value_or("").find("guest powered-off"), std::string::npos);
+  ExpectNoLeftovers(state);
+}
+
+// A foreground `run` whose guest is ready; its stderr goes to ERR_FILE. The caller decides
+// how the guest ends.
+struct Foreground {
+  std::optional<ChildProcess> child;
+  std::string err_file;
+};
+
+Foreground StartForeground(const std::string& cfg, const std::string& state,
+                           const std::string& err_file) {
+  Foreground f;
+  f.err_file = err_file;
+  auto errf = OpenFile(err_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  EXPECT_TRUE(errf.has_value());
+  if (!errf) return f;
+  SpawnOptions so;
+  so.argv = {kBin, "run", "--config", cfg, "--state-dir", state, "--serial", "none"};
+  so.stderr_fd = errf->get();
+  auto child = ChildProcess::Spawn(so);
+  EXPECT_TRUE(child.has_value());
+  if (!child) return f;
+  f.child.emplace(std::move(*child));
+  for (int i = 0; i < 600; ++i) {
+    if (ReadFile(err_file).value_or("").find("guest ready") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(ReadFile(err_file).value_or("").find("guest ready"), std::string::npos)
+      << ReadFile(err_file).value_or("");
+  return f;
+}
+
+pid_t QemuPid(const std::string& state) {
+  return static_cast<pid_t>(
+      std::strtol(ReadFile(state + "/qemu.pid").value_or("0").c_str(), nullptr, 10));
+}
+
+TEST_F(VmTest, ForegroundExitStatusSaysHowTheGuestEnded) {
+  std::string cfg = WriteConfig("fates", {{"stop_timeout_s", 2}});
+  // 20 reset: the guest reboots (QEMU runs with -no-reboot).
+  std::string state = dir_ + "/reset";
+  Foreground f = StartForeground(cfg, state, dir_ + "/reset.err");
+  ASSERT_TRUE(f.child.has_value());
+  (void)Cli({"exec", "--state-dir", state, "--timeout", "5", "--", "/bin/busybox", "reboot", "-f"},
+            30);
+  auto st = f.child->Wait(std::chrono::milliseconds(30000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 20) << ReadFile(f.err_file).value_or("");
+  EXPECT_NE(ReadFile(f.err_file).value_or("").find("reset"), std::string::npos);
+  ExpectNoLeftovers(state);
+
+  // 21 killed: QEMU is SIGKILLed from outside (an operator, the OOM killer).
+  state = dir_ + "/sigkill";
+  f = StartForeground(cfg, state, dir_ + "/sigkill.err");
+  ASSERT_TRUE(f.child.has_value());
+  pid_t qemu = QemuPid(state);
+  ASSERT_GT(qemu, 0);
+  ASSERT_EQ(::kill(qemu, SIGKILL), 0);
+  st = f.child->Wait(std::chrono::milliseconds(30000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 21) << ReadFile(f.err_file).value_or("");
+  ExpectNoLeftovers(state);
+
+  // 22 qemu-died: QEMU crashes (SIGABRT here; no core file: RLIMIT_CORE 0 is inherited).
+  rlimit no_core{0, 0};
+  ASSERT_EQ(::setrlimit(RLIMIT_CORE, &no_core), 0);
+  state = dir_ + "/died";
+  f = StartForeground(cfg, state, dir_ + "/died.err");
+  ASSERT_TRUE(f.child.has_value());
+  qemu = QemuPid(state);
+  ASSERT_GT(qemu, 0);
+  ASSERT_EQ(::kill(qemu, SIGABRT), 0);
+  st = f.child->Wait(std::chrono::milliseconds(30000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 22) << ReadFile(f.err_file).value_or("");
+  EXPECT_NE(ReadFile(f.err_file).value_or("").find("qemu-died"), std::string::npos)
+      << ReadFile(f.err_file).value_or("");
+  ExpectNoLeftovers(state);
+
+  // The power-button stage: the agent is frozen, so the stop falls through to ACPI and the
+  // guest's init powers off on the button (status 0).
+  state = dir_ + "/button";
+  f = StartForeground(cfg, state, dir_ + "/button.err");
+  ASSERT_TRUE(f.child.has_value());
+  auto frozen = Cli({"exec", "--state-dir", state, "--", "/bin/busybox", "sh", "-c",
+                     "kill -STOP $(/bin/busybox pidof sv-agent)"});
+  (void)frozen;  // the agent freezes itself: its reply may or may not get out first
+  ASSERT_TRUE(f.child->Kill(SIGTERM).has_value());
+  st = f.child->Wait(std::chrono::milliseconds(60000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadFile(f.err_file).value_or("");
+  EXPECT_NE(ReadFile(f.err_file).value_or("").find("powered-off"), std::string::npos);
+  ExpectNoLeftovers(state);
+
+  // 21 killed: QEMU itself is frozen (no agent, no QMP answer): stop kills it after the
+  // stages' timeouts.
+  state = dir_ + "/frozen";
+  f = StartForeground(cfg, state, dir_ + "/frozen.err");
+  ASSERT_TRUE(f.child.has_value());
+  qemu = QemuPid(state);
+  ASSERT_GT(qemu, 0);
+  ASSERT_EQ(::kill(qemu, SIGSTOP), 0);
+  ASSERT_TRUE(f.child->Kill(SIGTERM).has_value());
+  st = f.child->Wait(std::chrono::milliseconds(60000));
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 21) << ReadFile(f.err_file).value_or("");
+  EXPECT_NE(::kill(qemu, 0), 0);  // gone
   ExpectNoLeftovers(state);
 }
 
