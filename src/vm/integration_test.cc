@@ -143,6 +143,15 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
   EXPECT_EQ(ex.status.exit_code, 7);
   EXPECT_NE(ex.out.find("cloud-amd64"), std::string::npos) << ex.out;
   EXPECT_EQ(ex.err, "err\n");
+  // guest-get-osinfo from our in-initrd agent: the guest kernel's release and machine.
+  {
+    auto ga = vm::AgentClient::Connect(state + "/agent.sock", vm::Millis(5000));
+    ASSERT_TRUE(ga.has_value()) << ga.error().message();
+    auto os = ga->Execute("guest-get-osinfo", json::object(), vm::Millis(10000));
+    ASSERT_TRUE(os.has_value()) << os.error().message();
+    EXPECT_NE(os->value("kernel-release", "").find("cloud-amd64"), std::string::npos) << os->dump();
+    EXPECT_EQ(os->value("machine", ""), "x86_64") << os->dump();
+  }
 
   auto stop = Cli({"stop", "--state-dir", state});
   EXPECT_EQ(stop.status.exit_code, 0) << stop.err;
