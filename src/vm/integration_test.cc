@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -450,9 +451,13 @@ TEST_F(VmTest, KilledStarterCanReattach) {
 
 TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
   std::string initrd = dir_ + "/initrd.img";
-  ASSERT_TRUE(
-      WriteFileAtomic(initrd, ReadFile(kGuest + "/initrd.img", 256u << 20).value()).has_value());
-  std::string cfg = WriteConfig("snap", {{"initrd", initrd}});
+  const std::string initrd_data = ReadFile(kGuest + "/initrd.img", 256u << 20).value();
+  ASSERT_TRUE(WriteFileAtomic(initrd, initrd_data).has_value());
+  std::string kernel = dir_ + "/vmlinux";
+  std::error_code ec;
+  std::filesystem::copy_file(kGuest + "/vmlinux", kernel, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::string cfg = WriteConfig("snap", {{"initrd", initrd}, {"kernel", kernel}});
   std::string snap = dir_ + "/snap";
   auto mk = Cli({"snapshot", "--config", cfg, "--out", snap, "-o", "json"});
   ASSERT_EQ(mk.status.exit_code, 0) << mk.err;
@@ -486,8 +491,27 @@ TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
       Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state});
   EXPECT_EQ(stale.status.exit_code, 8) << stale.err;
   EXPECT_NE(stale.err.find("stale: initrd"), std::string::npos) << stale.err;
+  // The initrd back as it was (new mtime, same content: hashed, accepted); then the kernel
+  // edited in place with its mtime put back: same size and mtime, yet refused (ctime).
+  ASSERT_TRUE(WriteFileAtomic(initrd, initrd_data).has_value());
+  {
+    struct stat before {};
+    ASSERT_EQ(::stat(kernel.c_str(), &before), 0);
+    int fd = ::open(kernel.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    const char x = 'X';
+    EXPECT_EQ(::pwrite(fd, &x, 1, before.st_size - 1), 1);
+    ::close(fd);
+    const timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, kernel.c_str(), times, 0), 0);
+  }
+  stale = Cli({"run", "--config", cfg, "--from-snapshot", snap, "--detach", "--state-dir", state});
+  EXPECT_EQ(stale.status.exit_code, 8) << stale.err;
+  EXPECT_NE(stale.err.find("stale: kernel"), std::string::npos) << stale.err;
+  EXPECT_EQ(stale.err.find("initrd"), std::string::npos) << stale.err;
   // And a different config (more memory) is refused too.
-  std::string cfg2 = WriteConfig("snap2", {{"initrd", initrd}, {"memory_mib", 384}});
+  std::string cfg2 =
+      WriteConfig("snap2", {{"initrd", initrd}, {"kernel", kernel}, {"memory_mib", 384}});
   auto other = Cli({"run", "--config", cfg2, "--from-snapshot", snap, "--state-dir", state});
   EXPECT_EQ(other.status.exit_code, 8);
   EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;

@@ -74,12 +74,17 @@ json GuestVisible(const VmConfig& c) {
   return j;
 }
 
+int64_t Nanos(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
+
 Result<json> Fingerprint(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return ErrnoError("stat " + path);
   SV_ASSIGN_OR_RETURN(std::string sha, FileSha256(path));
-  int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  return json{{"path", path}, {"size", st.st_size}, {"mtime_ns", mtime_ns}, {"sha256", sha}};
+  return json{{"path", path},
+              {"size", st.st_size},
+              {"mtime_ns", Nanos(st.st_mtim)},
+              {"ctime_ns", Nanos(st.st_ctim)},
+              {"sha256", sha}};
 }
 
 // Empty when path still matches fp; else what differs.
@@ -87,9 +92,12 @@ Result<std::string> Differs(const json& fp, const std::string& path) {
   if (fp.value("path", "") != path) return "path was " + fp.value("path", "?") + ", now " + path;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "it is gone (" + std::string(strerror(errno)) + ")";
-  int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  // Unchanged size, mtime and ctime: the content is taken as unchanged without hashing it.
+  // ctime because nobody can set it: an edit whose mtime was put back (touch -d) changes
+  // it and is hashed. A record without ctime (older snapshots) is always hashed.
   if (fp.value("size", int64_t{-1}) == st.st_size &&
-      fp.value("mtime_ns", int64_t{-1}) == mtime_ns) {
+      fp.value("mtime_ns", int64_t{-1}) == Nanos(st.st_mtim) &&
+      fp.value("ctime_ns", int64_t{-1}) == Nanos(st.st_ctim)) {
     return std::string();
   }
   SV_ASSIGN_OR_RETURN(std::string sha, FileSha256(path));
