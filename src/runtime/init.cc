@@ -467,6 +467,14 @@ Status SetUpTerminal(int console_fd) {
   for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   ::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  // execve keeps ignored signals ignored: a container must not inherit the runtime's
+  // caller's SIG_IGN (storevisord ignores SIGPIPE, so `yes | head` never ended inside its
+  // containers). Handlers are reset by execve itself; the mask is cleared here too.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction now {};
+    if (::sigaction(sig, nullptr, &now) == 0 && now.sa_handler == SIG_IGN) ::signal(sig, SIG_DFL);
+  }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);

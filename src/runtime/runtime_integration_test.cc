@@ -759,6 +759,21 @@ TEST_F(RuntimeIntegrationTest, UmaskFromProcessUser) {
 namespace storevisor::runtime {
 namespace {
 
+TEST_F(RuntimeIntegrationTest, ContainerDoesNotInheritIgnoredSignals) {
+  // Whoever runs the runtime may ignore SIGPIPE (storevisord does); the container's process
+  // starts with default dispositions, as it would from a shell: nothing ignored.
+  struct sigaction ign {
+  }, old{};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGPIPE, &ign, &old), 0);
+  auto out = Run({"cat", "/proc/self/status"});  // no shell: it sets its own
+  auto exec_out = Run({"sh", "-c", "/bin/busybox yes | head -c 10 >/dev/null; echo ended"});
+  ::sigaction(SIGPIPE, &old, nullptr);
+  ASSERT_TRUE(out.status.success()) << out.err;
+  EXPECT_NE(out.out.find("SigIgn:\t0000000000000000"), std::string::npos) << out.out;
+  EXPECT_EQ(exec_out.out, "ended\n") << exec_out.err;
+}
+
 TEST_F(RuntimeIntegrationTest, SysctlsAreWrittenInTheContainersNamespaces) {
   // Both are per namespace (network, ipc), and the spec's default readonlyPaths cover
   // /proc/sys: they are written before it is made read-only. The knobs are ones no other
