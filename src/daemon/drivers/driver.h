@@ -94,5 +94,11 @@ uint64_t ProcessStartTicks(int64_t pid);
 // The instance a QEMU-backed driver recorded as {"pid", "start_ticks", ...}: running while
 // that very process lives (a reused pid does not count). Unreadable state: not running.
 InstanceInfo InstanceFromPidState(const std::string& driver_state);
+// A log QEMU itself writes (a microVM's console, a legacy VM's serial port; opened
+// O_APPEND): past max_bytes it is copied to PATH.1 and truncated in place (QEMU keeps its
+// descriptor). Bytes written between the copy and the truncation are lost, as with
+// logrotate's copytruncate.
+Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes);
+inline constexpr uint64_t kConsoleLogMaxBytes = 1u << 20;
 
 }  // namespace storevisor::daemon

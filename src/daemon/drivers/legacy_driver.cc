@@ -12,7 +12,6 @@
 #include "common/child_process.h"
 #include "common/files.h"
 #include "daemon/drivers/cgroup.h"
-#include "daemon/drivers/microvm_driver.h"
 #include "legacy/legacy.h"
 
 namespace storevisor::daemon {

@@ -98,24 +98,6 @@ nlohmann::json MakeVmConfig(const Workload& w, const std::string& console_log,
   return j;
 }
 
-Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {
-    return Ok();
-  }
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("open " + path);
-  // Only the newest max_bytes go to .1: the cap holds also after the log grew unrotated
-  // while the daemon was down. QEMU may append meanwhile, hence room for twice that.
-  if (::lseek(fd.get(), st.st_size - static_cast<off_t>(max_bytes), SEEK_SET) < 0) {
-    return ErrnoError("lseek " + path);
-  }
-  SV_ASSIGN_OR_RETURN(std::string text, ReadAll(fd.get(), max_bytes * 2));
-  SV_TRY(WriteFileAtomic(path + ".1", text));
-  if (::truncate(path.c_str(), 0) != 0) return ErrnoError("truncate " + path);
-  return Ok();
-}
-
 Result<std::string> MicroVmDriver::ConsoleSocket(const std::string& name) {
   std::string path = ConsoleSocketPath(name);
   struct stat st {};

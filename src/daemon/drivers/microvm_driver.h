@@ -65,10 +65,4 @@ nlohmann::json MakeVmConfig(const Workload& workload, const std::string& console
                             const std::vector<std::string>& taps,
                             const std::string& console_socket = "");
 
-// The console log is QEMU's own (chardev logfile, opened O_APPEND): past max_bytes it is
-// copied to PATH.1 and truncated in place (QEMU keeps its descriptor). Bytes the guest
-// writes between the copy and the truncation are lost, as with logrotate's copytruncate.
-Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes);
-inline constexpr uint64_t kConsoleLogMaxBytes = 1u << 20;
-
 }  // namespace storevisor::daemon

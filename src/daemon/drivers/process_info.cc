@@ -1,4 +1,7 @@
-// Liveness of processes this daemon did not start (or started before a restart).
+// Helpers the drivers share: liveness of processes this daemon did not start (or started
+// before a restart), and the cap of the logs QEMU writes itself.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +10,7 @@
 #include <string>
 
 #include "common/files.h"
+#include "common/unique_fd.h"
 #include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/driver.h"
 
@@ -81,6 +85,24 @@ InstanceInfo InstanceFromPidState(const std::string& driver_state) {
   }
   info.running = ProcessAlive(info.pid, ticks);
   return info;
+}
+
+Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {
+    return Ok();
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("open " + path);
+  // Only the newest max_bytes go to .1: the cap holds also after the log grew unrotated
+  // while the daemon was down. QEMU may append meanwhile, hence room for twice that.
+  if (::lseek(fd.get(), st.st_size - static_cast<off_t>(max_bytes), SEEK_SET) < 0) {
+    return ErrnoError("lseek " + path);
+  }
+  SV_ASSIGN_OR_RETURN(std::string text, ReadAll(fd.get(), max_bytes * 2));
+  SV_TRY(WriteFileAtomic(path + ".1", text));
+  if (::truncate(path.c_str(), 0) != 0) return ErrnoError("truncate " + path);
+  return Ok();
 }
 
 }  // namespace storevisor::daemon
