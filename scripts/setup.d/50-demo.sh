@@ -68,6 +68,11 @@ else
   echo "demo image storevisor/kv:1: present"
 fi
 
+# The image store storevisord resolves `image:` from (its --image-root, default
+# STATE_DIR/images) and the tool that fills it.
+STORE="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
+IMAGE_TOOL="$ROOT/build/bin/storevisor-image"
+
 # storevisor/vision:1: the project's vision service as a container image: the
 # storevisor-vision binary with the shared libraries it links (OpenCV...), the models set-up
 # fetched and converted (BlazeFace, the converted face-attribute and hand models), OpenCV's
@@ -96,9 +101,7 @@ if [ -x "$VISION_BIN" ]; then
     echo "$stamp" > "$tmp/etc/storevisor-vision.stamp"
     rm -rf "$img"; mv "$tmp" "$img"
     # An older copy in the image store is stale now: the import below takes this one.
-    STORE_NOW="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
-    [ -x "$ROOT/build/bin/storevisor-image" ] &&
-      "$ROOT/build/bin/storevisor-image" --root "$STORE_NOW" rm storevisor/vision:1 >/dev/null 2>&1 || true
+    [ -x "$IMAGE_TOOL" ] && "$IMAGE_TOOL" --root "$STORE" rm storevisor/vision:1 >/dev/null 2>&1 || true
   else
     echo "demo image storevisor/vision:1: present"
   fi
@@ -109,8 +112,6 @@ fi
 # The same images in the image store, where storevisord resolves `image:` (its
 # --image-root, default STATE_DIR/images). Needs build/bin/storevisor-image: on a first
 # set-up that runs before the build, scripts/run-demo-store.sh calls this script again.
-STORE="${STOREVISOR_STATE_DIR:-/var/lib/storevisor}/images"
-IMAGE_TOOL="$ROOT/build/bin/storevisor-image"
 if [ -x "$IMAGE_TOOL" ]; then
   for ref in storevisor/inventory:1 storevisor/kv:1 storevisor/vision:1; do
     flat="${ref//[\/:]/_}"
