@@ -4,7 +4,7 @@
 #   vmlinux      the same kernel, decompressed: an ELF with the PVH entry note that
 #                `-M microvm` boots directly, skipping the LZ4 decompressor (faster under TCG)
 #   initrd.img   busybox-static, the virtio modules with their dependencies, and our own
-#                static sv-init and sv-agent (src/guest/), as an uncompressed cpio
+#                static sv-init (src/guest/, sv-agent built in), as an uncompressed cpio
 #   rootfs.ext4  a debootstrap minbase Debian with qemu-guest-agent, made by mkfs.ext4 -d
 # Idempotent: each asset is rebuilt only when the digest of its inputs changed.
 source "$(dirname "$0")/../lib.sh"
@@ -69,15 +69,19 @@ fi
 krel="$(cat "$out/kernel-release")"
 
 # --- guest binaries (static) ---
+# One multi-call binary: sv-init, and sv-agent when run under that name (one static C++
+# runtime in the initramfs instead of two). -Os and section GC: the initramfs stays in
+# guest memory for the VM's life.
 build_guest_bins() {
   local bin="$cache/bin"
   mkdir -p "$bin"
-  local flags=(-std=c++20 -O2 -static -Wall -Wextra -Werror -I"$SV_ROOT/src")
-  say "compiling sv-init and sv-agent (static)"
-  g++ "${flags[@]}" -o "$bin/sv-init" "$SV_ROOT/src/guest/init_main.cc"
-  g++ "${flags[@]}" -o "$bin/sv-agent" "$SV_ROOT/src/guest/agent_main.cc" "$SV_ROOT/src/guest/agent.cc" \
-    "${common_src[@]}"
-  strip "$bin/sv-init" "$bin/sv-agent"
+  local flags=(-std=c++20 -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -static
+    -Wall -Wextra -Werror -I"$SV_ROOT/src")
+  say "compiling sv-init (with sv-agent; static)"
+  rm -f "$bin/sv-agent"
+  g++ "${flags[@]}" -o "$bin/sv-init" "$SV_ROOT/src/guest/init_main.cc" "$SV_ROOT/src/guest/agent_main.cc" \
+    "$SV_ROOT/src/guest/agent.cc" "${common_src[@]}"
+  strip "$bin/sv-init"
 }
 
 # --- initrd.img ---
@@ -100,7 +104,7 @@ if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/i
     [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
   done
   cp "$cache/bin/sv-init" "$root/init"
-  cp "$cache/bin/sv-agent" "$root/sbin/sv-agent"
+  ln -s ../init "$root/sbin/sv-agent"
   # Modules in load order: each one's dependencies (modprobe --show-depends) first.
   : > "$root/etc/sv-modules"
   for m in "${modules[@]}"; do

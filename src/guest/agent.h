@@ -83,4 +83,8 @@ class Agent {
 // Appends up to `limit` bytes in total to `buf`; sets *truncated when cut.
 void AppendCapped(std::string* buf, std::string_view data, size_t limit, bool* truncated);
 
+// The agent's process (agent_main.cc): serves the port argv[1] (default
+// /dev/virtio-ports/org.qemu.guest_agent.0) until it fails; returns the exit status.
+int AgentMain(int argc, char** argv);
+
 }  // namespace storevisor::guest

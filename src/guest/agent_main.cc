@@ -1,6 +1,8 @@
 // sv-agent: runs inside the guest, serves agent.h's protocol on the virtio-serial port
 // (default /dev/virtio-ports/org.qemu.guest_agent.0). Single-threaded poll loop over
-// the port and the pipes of running guest-exec children.
+// the port and the pipes of running guest-exec children. Linked into sv-init's binary
+// (one static C++ runtime in the initramfs instead of two: ~1.8 MB less guest memory),
+// which runs AgentMain when started as `sv-agent`.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -133,7 +135,9 @@ void WriteAllTo(int fd, const std::string& data) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace storevisor::guest {
+
+int AgentMain(int argc, char** argv) {
   const char* port = argc > 1 ? argv[1] : "/dev/virtio-ports/org.qemu.guest_agent.0";
   signal(SIGPIPE, SIG_IGN);
   int fd = -1;
@@ -176,3 +180,5 @@ int main(int argc, char** argv) {
     }
   }
 }
+
+}  // namespace storevisor::guest

@@ -31,7 +31,10 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "guest/agent.h"
 
 namespace {
 
@@ -114,8 +117,11 @@ void LoadModules() {
   std::set<long> present;
   while (std::getline(list, path)) {
     if (path.rfind("pci:", 0) == 0) {  // only needed on a PCI machine: skip the load time
-      if (!pci) continue;
       path = path.substr(4);
+      if (!pci) {
+        unlink(path.c_str());
+        continue;
+      }
     }
     if (path.rfind("virtio:", 0) == 0) {
       size_t colon = path.find(':', 7);
@@ -125,11 +131,12 @@ void LoadModules() {
         present = VirtioDeviceIds();
         have_ids = true;
       }
+      path = path.substr(colon + 1);
       if (present.count(id) == 0) {
         ++skipped;
+        unlink(path.c_str());
         continue;
       }
-      path = path.substr(colon + 1);
     }
     if (path.empty()) continue;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -143,6 +150,9 @@ void LoadModules() {
       ++loaded;
     }
     close(fd);
+    // Loaded (or failed): the file only holds guest memory from now on (the initramfs is
+    // tmpfs, and virtio-mmio has no hot-plug that could want it again).
+    unlink(path.c_str());
   }
   Log("loaded " + std::to_string(loaded) + " modules (" + std::to_string(skipped) +
       " skipped: no such virtio device)");
@@ -333,7 +343,12 @@ bool PowerKeyPressed(int fd) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // One binary for both (see agent_main.cc): /sbin/sv-agent links to it.
+  std::string_view self = argc > 0 ? argv[0] : "";
+  if (self.substr(self.rfind('/') + 1) == "sv-agent") {
+    return storevisor::guest::AgentMain(argc, argv);
+  }
   sigset_t set;
   sigemptyset(&set);
   for (int s : {SIGCHLD, SIGTERM, SIGUSR1, SIGUSR2, SIGINT}) sigaddset(&set, s);

@@ -14,7 +14,7 @@ struct Options {
   std::optional<int> cpus;
   std::optional<uint64_t> memory;
   std::vector<std::string> disks, nets, exec_argv;
-  bool detach = false, no_wait = false, mem_merge = false;
+  bool detach = false, no_wait = false, mem_merge = false, guest_tracing = false;
   int timeout_s = 10;
 };
 

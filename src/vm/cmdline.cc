@@ -18,8 +18,16 @@ std::string KernelCmdline(const VmConfig& c, const AccelChoice& a) {
   // cryptomgr.notests skips the crypto self-tests and 8250.nr_uarts=1 the probing of
   // three absent UARTs; audit=0: no audit daemon consumes records in our guests. Each
   // costs tenths of a second under TCG and protects nothing (measured: docs/vm.md).
+  //
+  // initcall_blacklist skips init functions by name, in the unmodified kernel:
+  // crypto_kdf108_init and blake2s_mod_init only run self-tests (those cryptomgr.notests
+  // does not reach); tracer_init_tracefs builds tracefs, ~10000 inodes and dentries for
+  // the trace events: ~0.2 s of the boot and ~9 MiB of slab under TCG (VmConfig::
+  // guest_tracing keeps it). Measured with initcall_debug and QEMU's CPU time: docs/vm.md.
   std::string s =
-      "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0";
+      "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+      "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init";
+  if (!c.guest_tracing) s += ",tracer_init_tracefs";
   if (a.accel == Accel::kTcg && a.tsc_khz > 0) {
     // The TSC rate is known: no PIT calibration, and no clocksource watchdog judging
     // the TSC against jiffies that a busy host delays (it then marks the TSC unstable).

@@ -59,7 +59,8 @@ TEST(QemuCmdline, MinimalTcg) {
       "/g/initrd.img",
       "-append",
       std::string(
-          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 ") +
+          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
           "tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
@@ -106,7 +107,8 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
       "/g/initrd.img",
       "-append",
       std::string(
-          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 ") +
+          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
           "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
   want = Concat(want, kTail);
   want = Concat(
@@ -118,6 +120,15 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
              "virtio-net-device,netdev=net0,mac=52:54:00:00:00:01", "-device", "pvpanic",
              "-pidfile", "/s/qemu.pid"});
   EXPECT_EQ(BuildQemuArgv(c, kKvm, kPaths), want);
+}
+
+TEST(QemuCmdline, GuestTracingKeepsTracefsButNotTheSelfTests) {
+  VmConfig c = Minimal();
+  EXPECT_NE(KernelCmdline(c, kTcg).find(",tracer_init_tracefs"), std::string::npos);
+  c.guest_tracing = true;
+  std::string k = KernelCmdline(c, kTcg);
+  EXPECT_EQ(k.find("tracer_init_tracefs"), std::string::npos);
+  EXPECT_NE(k.find(" initcall_blacklist=crypto_kdf108_init,blake2s_mod_init "), std::string::npos);
 }
 
 TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {

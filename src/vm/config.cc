@@ -161,12 +161,28 @@ Status ParseNets(const Reader& r, const std::string& src, VmConfig* c) {
 }
 
 Status ParseTop(const Reader& r, const std::string& src, const std::string& base, VmConfig* c) {
-  SV_TRY(
-      r.OnlyKnown({"name",          "kernel",          "initrd",          "cmdline",   "cpus",
-                   "memory_mib",    "disks",           "root_disk",       "nets",      "serial",
-                   "qmp",           "accel",           "tcg_tb_size_mib", "mem_merge", "balloon",
-                   "rng",           "ready_timeout_s", "stop_timeout_s",  "qemu",      "ram_file",
-                   "console_socket"}));
+  SV_TRY(r.OnlyKnown({"name",
+                      "kernel",
+                      "initrd",
+                      "cmdline",
+                      "cpus",
+                      "memory_mib",
+                      "disks",
+                      "root_disk",
+                      "nets",
+                      "serial",
+                      "qmp",
+                      "accel",
+                      "tcg_tb_size_mib",
+                      "mem_merge",
+                      "balloon",
+                      "rng",
+                      "ready_timeout_s",
+                      "stop_timeout_s",
+                      "qemu",
+                      "ram_file",
+                      "console_socket",
+                      "guest_tracing"}));
   SV_TRY(r.String("name", &c->name));
   SV_TRY(r.String("kernel", &c->kernel));
   SV_TRY(r.String("initrd", &c->initrd));
@@ -203,6 +219,7 @@ Status ParseTop(const Reader& r, const std::string& src, const std::string& base
   SV_TRY(r.Bool("mem_merge", &c->mem_merge));
   SV_TRY(r.Bool("balloon", &c->balloon));
   SV_TRY(r.Bool("rng", &c->rng));
+  SV_TRY(r.Bool("guest_tracing", &c->guest_tracing));
   SV_TRY(r.Int("ready_timeout_s", &c->ready_timeout_s, 1, 3600));
   SV_TRY(r.Int("stop_timeout_s", &c->stop_timeout_s, 1, 600));
   SV_TRY(r.String("qemu", &c->qemu));
@@ -265,6 +282,7 @@ json VmConfig::ToJson() const {
          {"mem_merge", mem_merge},
          {"balloon", balloon},
          {"rng", rng},
+         {"guest_tracing", guest_tracing},
          {"ready_timeout_s", ready_timeout_s},
          {"stop_timeout_s", stop_timeout_s},
          {"qemu", qemu}};

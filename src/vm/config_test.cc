@@ -20,7 +20,7 @@ TEST(VmConfig, ParsesFullConfigAndResolvesRelativePaths) {
     "disks":[{"path":"root.img"},{"path":"/data.qcow2","readonly":true,"format":"qcow2"}],
     "root_disk":0,"nets":[{"tap":"tap0","mac":"52:54:00:12:34:56"}],
     "serial":"file:/tmp/c.log","accel":"tcg","mem_merge":false,"balloon":false,"rng":true,
-    "ready_timeout_s":5,"stop_timeout_s":3,"tcg_tb_size_mib":32})");
+    "ready_timeout_s":5,"stop_timeout_s":3,"tcg_tb_size_mib":32,"guest_tracing":true})");
   ASSERT_TRUE(c.has_value()) << c.error().message();
   EXPECT_EQ(c->kernel, "/base/k/vmlinux");
   EXPECT_EQ(c->initrd, "/abs/initrd");
@@ -34,6 +34,8 @@ TEST(VmConfig, ParsesFullConfigAndResolvesRelativePaths) {
   EXPECT_EQ(c->accel, AccelMode::kTcg);
   EXPECT_FALSE(c->mem_merge);
   EXPECT_EQ(c->tcg_tb_size_mib, 32u);
+  EXPECT_TRUE(c->guest_tracing);
+  EXPECT_FALSE(Parse(R"({"kernel":"/k"})")->guest_tracing);
 }
 
 TEST(VmConfig, RoundTripsThroughJson) {
