@@ -2,7 +2,8 @@
 // systems, loads the modules listed in /etc/sv-modules (dependencies first, as computed
 // at image build time; a virtio driver only when its device is there), names the
 // virtio-serial ports under
-// /dev/virtio-ports/ (there is no udev), then either starts the built-in agent or,
+// /dev/virtio-ports/ (there is no udev), finds the agent's channel (a named port or hvc0),
+// then either starts the built-in agent or,
 // with `sv.root=DEV` on the kernel command line, mounts DEV and moves into it to run
 // Debian's qemu-guest-agent there. It reaps orphans, restarts the agent if it dies, keeps
 // a root shell on the serial console ttyS0 (as a getty would; only the host's root reaches
@@ -17,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -103,11 +105,15 @@ std::set<long> VirtioDeviceIds() {
   return ids;
 }
 
+// Which lines of /etc/sv-modules a LoadModules call takes.
+enum class ModulePhase { kBeforeAgent, kAfterAgent, kAll };
+
 // Lines of /etc/sv-modules: PATH (always), pci:PATH (only on a PCI machine) and
 // virtio:ID:PATH (only when a virtio device with that ID exists: a VM without a disk or
 // a NIC does not pay for loading and initialising their drivers, ~20-40 ms each under
-// TCG). What udev does with modaliases, without udev.
-void LoadModules() {
+// TCG). What udev does with modaliases, without udev. A late: prefix puts a line in the
+// phase after the agent has started (drivers that readiness does not need).
+void LoadModules(ModulePhase phase) {
   std::ifstream list("/etc/sv-modules");
   std::string path;
   int loaded = 0;
@@ -116,6 +122,9 @@ void LoadModules() {
   bool have_ids = false;
   std::set<long> present;
   while (std::getline(list, path)) {
+    bool late = path.rfind("late:", 0) == 0;
+    if (late) path = path.substr(5);
+    if (phase != ModulePhase::kAll && late != (phase == ModulePhase::kAfterAgent)) continue;
     if (path.rfind("pci:", 0) == 0) {  // only needed on a PCI machine: skip the load time
       path = path.substr(4);
       if (!pci) {
@@ -187,13 +196,25 @@ void TrimAfterBoot() {
   std::string order = ReadSmall(order_file);
   if (order.empty() || access("/sys/bus/virtio/drivers/virtio_balloon", F_OK) != 0) return;
   if (fork() != 0) return;
-  usleep(300000);  // the host's first agent requests go first
+  usleep(200000);  // the host's first agent requests go first
   WriteSmall(order_file, "0");
   WriteSmall("/proc/sys/vm/drop_caches", "3");
   WriteSmall("/proc/sys/vm/compact_memory", "1");
   sleep(6);  // reporting runs 2 s after the frees (PAGE_REPORTING_DELAY), maybe twice
   WriteSmall(order_file, order);
   _exit(0);
+}
+
+// The late drivers, in a child at low priority so that the agent's first replies are not
+// kept waiting for them. When it exits PID 1 opens the input devices (evdev, the power
+// button) and starts the trim. -1 if fork fails (the drivers are then loaded here).
+pid_t StartLateDrivers() {
+  pid_t pid = fork();
+  if (pid > 0) return pid;
+  if (pid == 0) setpriority(PRIO_PROCESS, 0, 10);
+  LoadModules(ModulePhase::kAfterAgent);
+  if (pid == 0) _exit(0);
+  return -1;
 }
 
 // Creates /dev/virtio-ports/NAME -> ../vportXpY for every named port (udev's job elsewhere).
@@ -215,13 +236,21 @@ int NamePorts() {
   return named;
 }
 
-void WaitForAgentPort() {
+// The agent's channel: the named virtio-serial port (PCI machines, as libvirt sets them
+// up), or /dev/hvc0, the console port 0 of a single-port virtio-serial device (what
+// storevisor-vm gives microvm guests: without multiport the guest fills one receive queue
+// instead of two, and virtio-mmio's queues are 1024 buffers of 4 KiB: 4 MiB less guest
+// memory). Empty when neither appeared in 3 s.
+std::string WaitForAgentPort() {
+  const std::string named = "/dev/virtio-ports/org.qemu.guest_agent.0";
   for (int i = 0; i < 300; ++i) {  // up to 3 s: modules bind asynchronously
     NamePorts();
-    if (access("/dev/virtio-ports/org.qemu.guest_agent.0", F_OK) == 0) return;
+    if (access(named.c_str(), F_OK) == 0) return named;
+    if (access("/dev/hvc0", F_OK) == 0) return "/dev/hvc0";
     usleep(10000);
   }
-  Log("no org.qemu.guest_agent.0 port: the agent will wait for it");
+  Log("no org.qemu.guest_agent.0 port and no hvc0: the agent will wait for the port");
+  return named;
 }
 
 bool WaitForDevice(const std::string& dev) {
@@ -358,22 +387,33 @@ int main(int argc, char** argv) {
   MountFs("sysfs", "/sys");
   MountFs("devtmpfs", "/dev");
   Log("started");
-  LoadModules();
   std::string cmdline = ReadSmall("/proc/cmdline");
+  // sv.reporting=off (a snapshot's VM): every driver before the agent, because loading
+  // virtio_balloon resets page_reporting_order (DisableReporting must come after it) and
+  // the snapshot is taken as soon as the agent answers.
+  bool reporting = CmdlineValue(cmdline, "sv.reporting") != "off";
+  LoadModules(reporting ? ModulePhase::kBeforeAgent : ModulePhase::kAll);
   std::string root = CmdlineValue(cmdline, "sv.root");
-  std::vector<std::string> agent = {"/sbin/sv-agent"};
   if (!root.empty()) {
     if (!EnterRoot(root, CmdlineValue(cmdline, "sv.rootmode") == "ro")) PowerOff(RB_POWER_OFF);
-    agent = {"/usr/sbin/qemu-ga", "--method=virtio-serial",
-             "--path=/dev/virtio-ports/org.qemu.guest_agent.0"};
   }
-  WaitForAgentPort();
-  std::vector<int> inputs = OpenInputs();
-  bool reporting = CmdlineValue(cmdline, "sv.reporting") != "off";
+  std::string port = WaitForAgentPort();
+  std::vector<std::string> agent = {"/sbin/sv-agent", port};
+  if (!root.empty()) {
+    // qemu-ga's isa-serial method is its tty one (raw mode), right for hvc0 too.
+    bool tty = port == "/dev/hvc0";
+    agent = {"/usr/sbin/qemu-ga", tty ? "--method=isa-serial" : "--method=virtio-serial",
+             "--path=" + port};
+  }
   if (!reporting) DisableReporting();
   pid_t agent_pid = StartAgent(agent);
   Log("ready for the agent");
-  if (reporting) TrimAfterBoot();
+  std::vector<int> inputs;  // opened once the late drivers (evdev, button) are in
+  pid_t late_pid = reporting ? StartLateDrivers() : -1;
+  if (late_pid < 0) {
+    inputs = OpenInputs();
+    if (reporting) TrimAfterBoot();
+  }
   const bool console_shell = CmdlineValue(cmdline, "sv.console") != "off";
   pid_t shell_pid = console_shell ? StartConsoleShell() : -1;
   for (;;) {
@@ -394,6 +434,10 @@ int main(int argc, char** argv) {
         Log("agent exited (status " + std::to_string(status) + "), restarting");
         sleep(1);
         agent_pid = StartAgent(agent);
+      } else if (pid == late_pid) {
+        late_pid = -1;
+        inputs = OpenInputs();
+        TrimAfterBoot();
       } else if (pid == shell_pid) {
         sleep(1);  // `exit` in the console shell: a new one, as a getty respawns
         shell_pid = StartConsoleShell();

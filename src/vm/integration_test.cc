@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "common/child_process.h"
@@ -160,6 +162,50 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
   ExpectNoLeftovers(state);
   auto after = Cli({"status", "--state-dir", state, "-o", "json"});
   EXPECT_EQ(json::parse(after.out)["status"], "shutdown");
+}
+
+// What the engine trims from a guest's boot (docs/vm.md, "Benchmark"), checked inside the
+// guest: the agent talks over the console port hvc0; the late drivers (balloon, rng,
+// button, evdev, pvpanic) come in after readiness and PID 1 then watches the power
+// button; module files are gone from the initramfs; tracefs is not built unless
+// guest_tracing asks for it.
+TEST_F(VmTest, LeanGuestLateDriversAndTracingOnRequest) {
+  const std::string probe =
+      "for i in $(seq 100); do ls -l /proc/1/fd | grep -q input/event && "
+      "ls /sys/bus/virtio/drivers/virtio_balloon | grep -q virtio && break; sleep 0.1; done; "
+      "echo balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio); "
+      "echo rng=$(ls /sys/bus/virtio/drivers/virtio_rng | grep -c virtio); "
+      "echo pid1_inputs=$(ls -l /proc/1/fd | grep -c input/event); "
+      "echo agent_hvc=$(ls -l /proc/$(pidof sv-agent)/fd | grep -c /dev/hvc0); "
+      "echo ko=$(find /lib/modules -name '*.ko' | wc -l); "
+      "mkdir -p /tmp/t && mount -t tracefs none /tmp/t && echo tracefs=$(find /tmp/t | wc -l); "
+      "umount /tmp/t";
+  auto facts = [&](const std::string& name, const json& extra) {
+    std::string state = dir_ + "/" + name;
+    auto run = Cli({"run", "--config", WriteConfig(name, extra), "--detach", "--state-dir", state});
+    EXPECT_EQ(run.status.exit_code, 0) << run.err;
+    auto ex = Cli({"exec", "--state-dir", state, "--", "/bin/sh", "-c", probe});
+    EXPECT_EQ(ex.status.exit_code, 0) << ex.err;
+    EXPECT_EQ(Cli({"stop", "--state-dir", state}).status.exit_code, 0);
+    std::map<std::string, int> f;
+    std::istringstream in(ex.out);
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t eq = line.find('=');
+      if (eq != std::string::npos) f[line.substr(0, eq)] = std::atoi(line.c_str() + eq + 1);
+    }
+    return f;
+  };
+  auto lean = facts("lean", json::object());
+  EXPECT_EQ(lean["balloon"], 1);
+  EXPECT_EQ(lean["rng"], 1);
+  EXPECT_GE(lean["pid1_inputs"], 1);
+  EXPECT_EQ(lean["agent_hvc"], 1);
+  EXPECT_EQ(lean["ko"], 0);
+  EXPECT_LT(lean["tracefs"], 100);  // the mount works, but no event files were made
+  auto traced = facts("traced", {{"guest_tracing", true}});
+  EXPECT_GT(traced["tracefs"], 1000);  // events/*/*/{enable,format,id,filter,trigger}
+  EXPECT_EQ(traced["agent_hvc"], 1);
 }
 
 TEST_F(VmTest, ForegroundPrintsConsoleAndStopsCleanlyOnSigterm) {
