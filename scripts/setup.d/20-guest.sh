@@ -92,10 +92,11 @@ build_guest_bins() {
 # loaded by sv-init only when such a device exists (1 net, 2 block, 4 rng, 5 balloon).
 # Drivers marked late: (and the dependencies only they bring) load after the agent has
 # started: nothing before readiness needs them, and their load and probe (~0.1 s under
-# TCG) no longer delays it.
+# TCG) no longer delays it. Not pvpanic: a panic right after readiness must still be told
+# from a reset.
 modules=(virtio_mmio virtio_pci virtio_console virtio_blk virtio_net virtio-rng virtio_balloon button evdev pvpanic-mmio)
 declare -A virtio_id=([virtio_net]=1 [virtio_blk]=2 [virtio-rng]=4 [virtio_balloon]=5)
-declare -A late=([virtio-rng]=1 [virtio_balloon]=1 [button]=1 [evdev]=1 [pvpanic-mmio]=1)
+declare -A late=([virtio-rng]=1 [virtio_balloon]=1 [button]=1 [evdev]=1)
 idigest="$kdigest busybox=$bbver src=$guest_src mods=${modules[*]}"
 if [ "$(cat "$out/.initrd.stamp" 2>/dev/null)" != "$idigest" ] || [ ! -s "$out/initrd.img" ]; then
   [ -d "$cache/kernel/lib/modules/$krel" ] || { fetch "$kpkg" "$cache/kernel"; depmod -b "$cache/kernel" "$krel"; }

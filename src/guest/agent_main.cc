@@ -1,6 +1,5 @@
-// sv-agent: runs inside the guest, serves agent.h's protocol on the port argv[1] (a
-// virtio-serial port, default /dev/virtio-ports/org.qemu.guest_agent.0, or the console
-// port /dev/hvc0 in raw mode). Single-threaded poll loop over
+// sv-agent: runs inside the guest, serves agent.h's protocol on the virtio-serial port
+// argv[1] (default /dev/virtio-ports/org.qemu.guest_agent.0). Single-threaded poll loop over
 // the port and the pipes of running guest-exec children. Linked into sv-init's binary
 // (one static C++ runtime in the initramfs instead of two: ~1.8 MB less guest memory),
 // which runs AgentMain when started as `sv-agent`.
@@ -9,7 +8,6 @@
 #include <signal.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -135,18 +133,6 @@ void WriteAllTo(int fd, const std::string& data) {
   }
 }
 
-// A console port (hvc0) is a tty: no echo, no line editing, no CR/LF translation, so
-// that bytes pass as on a virtio-serial port. The host resyncs with guest-sync-delimited
-// if it wrote before this (the line discipline may have echoed that).
-bool MakeRaw(int fd) {
-  termios t{};
-  if (tcgetattr(fd, &t) != 0) return false;
-  cfmakeraw(&t);
-  t.c_cc[VMIN] = 1;
-  t.c_cc[VTIME] = 0;
-  return tcsetattr(fd, TCSANOW, &t) == 0;
-}
-
 }  // namespace
 
 namespace storevisor::guest {
@@ -156,15 +142,11 @@ int AgentMain(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   int fd = -1;
   for (int i = 0; i < 500 && fd < 0; ++i) {  // the port may appear a little after us
-    fd = open(port, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    fd = open(port, O_RDWR | O_CLOEXEC);
     if (fd < 0) usleep(10000);
   }
   if (fd < 0) {
     fprintf(stderr, "sv-agent: open %s: %s\n", port, strerror(errno));
-    return 1;
-  }
-  if (isatty(fd) && !MakeRaw(fd)) {
-    fprintf(stderr, "sv-agent: raw mode on %s: %s\n", port, strerror(errno));
     return 1;
   }
   Agent agent(AgentSystem{Spawn, Shutdown, OsInfo});

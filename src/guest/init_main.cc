@@ -2,8 +2,7 @@
 // systems, loads the modules listed in /etc/sv-modules (dependencies first, as computed
 // at image build time; a virtio driver only when its device is there), names the
 // virtio-serial ports under
-// /dev/virtio-ports/ (there is no udev), finds the agent's channel (a named port or hvc0),
-// then either starts the built-in agent or,
+// /dev/virtio-ports/ (there is no udev), then either starts the built-in agent or,
 // with `sv.root=DEV` on the kernel command line, mounts DEV and moves into it to run
 // Debian's qemu-guest-agent there. It reaps orphans, restarts the agent if it dies, keeps
 // a root shell on the serial console ttyS0 (as a getty would; only the host's root reaches
@@ -236,21 +235,13 @@ int NamePorts() {
   return named;
 }
 
-// The agent's channel: the named virtio-serial port (PCI machines, as libvirt sets them
-// up), or /dev/hvc0, the console port 0 of a single-port virtio-serial device (what
-// storevisor-vm gives microvm guests: without multiport the guest fills one receive queue
-// instead of two, and virtio-mmio's queues are 1024 buffers of 4 KiB: 4 MiB less guest
-// memory). Empty when neither appeared in 3 s.
-std::string WaitForAgentPort() {
-  const std::string named = "/dev/virtio-ports/org.qemu.guest_agent.0";
+void WaitForAgentPort() {
   for (int i = 0; i < 300; ++i) {  // up to 3 s: modules bind asynchronously
     NamePorts();
-    if (access(named.c_str(), F_OK) == 0) return named;
-    if (access("/dev/hvc0", F_OK) == 0) return "/dev/hvc0";
+    if (access("/dev/virtio-ports/org.qemu.guest_agent.0", F_OK) == 0) return;
     usleep(10000);
   }
-  Log("no org.qemu.guest_agent.0 port and no hvc0: the agent will wait for the port");
-  return named;
+  Log("no org.qemu.guest_agent.0 port: the agent will wait for it");
 }
 
 bool WaitForDevice(const std::string& dev) {
@@ -397,14 +388,10 @@ int main(int argc, char** argv) {
   if (!root.empty()) {
     if (!EnterRoot(root, CmdlineValue(cmdline, "sv.rootmode") == "ro")) PowerOff(RB_POWER_OFF);
   }
-  std::string port = WaitForAgentPort();
+  WaitForAgentPort();
+  const std::string port = "/dev/virtio-ports/org.qemu.guest_agent.0";
   std::vector<std::string> agent = {"/sbin/sv-agent", port};
-  if (!root.empty()) {
-    // qemu-ga's isa-serial method is its tty one (raw mode), right for hvc0 too.
-    bool tty = port == "/dev/hvc0";
-    agent = {"/usr/sbin/qemu-ga", tty ? "--method=isa-serial" : "--method=virtio-serial",
-             "--path=" + port};
-  }
+  if (!root.empty()) agent = {"/usr/sbin/qemu-ga", "--method=virtio-serial", "--path=" + port};
   if (!reporting) DisableReporting();
   pid_t agent_pid = StartAgent(agent);
   Log("ready for the agent");

@@ -147,14 +147,12 @@ std::vector<std::string> BuildQemuArgv(const VmConfig& c, const AccelChoice& a,
   }
   add({"-chardev", "socket,id=qmp0,path=" + Esc(p.qmp_socket) + ",server=on,wait=off", "-mon",
        "chardev=qmp0,mode=control"});
-  // The agent's channel is port 0 of a single-port virtio-serial device, a console port
-  // (the guest's /dev/hvc0, which sv-init hands to the agent in raw mode), not a named
-  // port: without multiport the guest fills one receive queue, not also a control one,
-  // and under virtio-mmio each is 1024 buffers of 4 KiB (QEMU offers the ring maximum
-  // there, where virtio-pci offers 128): 4 MiB less guest memory.
+  // The agent's channel is a named port, not a console port (virtconsole at port 0 would
+  // spare the guest the control queue's 4 MiB of receive buffers, but QEMU drops what a
+  // console port writes while the host socket is full: a large reply would lose bytes).
   add({"-chardev", "socket,id=agent0,path=" + Esc(p.agent_socket) + ",server=on,wait=off",
-       "-device", "virtio-serial-device,max_ports=1", "-device",
-       "virtconsole,nr=0,chardev=agent0,name=org.qemu.guest_agent.0"});
+       "-device", "virtio-serial-device,max_ports=2", "-device",
+       "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"});
   if (!c.qmp_path.empty()) {  // a second monitor for the user (--qmp PATH)
     add({"-chardev", "socket,id=qmp1,path=" + Esc(c.qmp_path) + ",server=on,wait=off", "-mon",
          "chardev=qmp1,mode=control"});

@@ -25,8 +25,8 @@ const Argv kTail = {"-chardev", "file,id=serial0,path=/s/console.log",
                     "-chardev", "socket,id=qmp0,path=/s/qmp.sock,server=on,wait=off",
                     "-mon",     "chardev=qmp0,mode=control",
                     "-chardev", "socket,id=agent0,path=/s/agent.sock,server=on,wait=off",
-                    "-device",  "virtio-serial-device,max_ports=1",
-                    "-device",  "virtconsole,nr=0,chardev=agent0,name=org.qemu.guest_agent.0"};
+                    "-device",  "virtio-serial-device,max_ports=2",
+                    "-device",  "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"};
 
 Argv Concat(Argv a, const Argv& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -60,7 +60,8 @@ TEST(QemuCmdline, MinimalTcg) {
       "-append",
       std::string(
           "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-          "percpu_alloc=page initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
+          "percpu_alloc=page "
+          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
           "tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
@@ -108,7 +109,8 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
       "-append",
       std::string(
           "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-          "percpu_alloc=page initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
+          "percpu_alloc=page "
+          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
           "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
   want = Concat(want, kTail);
   want = Concat(

@@ -165,10 +165,9 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
 }
 
 // What the engine trims from a guest's boot (docs/vm.md, "Benchmark"), checked inside the
-// guest: the agent talks over the console port hvc0; the late drivers (balloon, rng,
-// button, evdev, pvpanic) come in after readiness and PID 1 then watches the power
-// button; module files are gone from the initramfs; tracefs is not built unless
-// guest_tracing asks for it.
+// guest: the late drivers (balloon, rng, button, evdev) come in after readiness and PID 1
+// then watches the power button; module files are gone from the initramfs; tracefs is not built
+// unless guest_tracing asks for it.
 TEST_F(VmTest, LeanGuestLateDriversAndTracingOnRequest) {
   const std::string probe =
       "for i in $(seq 100); do ls -l /proc/1/fd | grep -q input/event && "
@@ -176,7 +175,7 @@ TEST_F(VmTest, LeanGuestLateDriversAndTracingOnRequest) {
       "echo balloon=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio); "
       "echo rng=$(ls /sys/bus/virtio/drivers/virtio_rng | grep -c virtio); "
       "echo pid1_inputs=$(ls -l /proc/1/fd | grep -c input/event); "
-      "echo agent_hvc=$(ls -l /proc/$(pidof sv-agent)/fd | grep -c /dev/hvc0); "
+      "echo agent_port=$(ls -l /proc/$(pidof sv-agent)/fd | grep -c /dev/vport); "
       "echo ko=$(find /lib/modules -name '*.ko' | wc -l); "
       "mkdir -p /tmp/t && mount -t tracefs none /tmp/t && echo tracefs=$(find /tmp/t | wc -l); "
       "umount /tmp/t";
@@ -200,12 +199,12 @@ TEST_F(VmTest, LeanGuestLateDriversAndTracingOnRequest) {
   EXPECT_EQ(lean["balloon"], 1);
   EXPECT_EQ(lean["rng"], 1);
   EXPECT_GE(lean["pid1_inputs"], 1);
-  EXPECT_EQ(lean["agent_hvc"], 1);
+  EXPECT_EQ(lean["agent_port"], 1);
   EXPECT_EQ(lean["ko"], 0);
   EXPECT_LT(lean["tracefs"], 100);  // the mount works, but no event files were made
   auto traced = facts("traced", {{"guest_tracing", true}});
   EXPECT_GT(traced["tracefs"], 1000);  // events/*/*/{enable,format,id,filter,trigger}
-  EXPECT_EQ(traced["agent_hvc"], 1);
+  EXPECT_EQ(traced["agent_port"], 1);
 }
 
 TEST_F(VmTest, ForegroundPrintsConsoleAndStopsCleanlyOnSigterm) {
