@@ -259,7 +259,7 @@ void RemoveCgroup(const std::string& path, const std::string& root) {
 
 void PruneEmptyCgroups(const std::string& path, const std::string& root) {
   // Deepest first, in every hierarchy. rmdir only: the kernel refuses a cgroup that still
-  // has a child cgroup (a workload, the runtime's /storevisor/runtime/<id>) or a process, so
+  // has a child cgroup (a workload, an older runtime's /storevisor/runtime/<id>) or a process, so
   // this never takes away what another user of /storevisor still needs.
   const auto parts = Prefixes(path);
   for (const auto& hierarchy : CgroupHierarchies(root)) {

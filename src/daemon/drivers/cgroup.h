@@ -45,7 +45,7 @@ std::vector<CgroupWrite> PlanCgroup(CgroupLayout layout, const std::string& moun
                                     const std::string& parent_cpus, const std::string& parent_mems);
 
 // The cgroup every workload of the daemon gets, whatever its kind; the runtime's own default
-// (/storevisor/runtime/<id>) is a sibling, so the two never collide.
+// (/storevisor-<id>) is outside /storevisor, so the two never collide.
 inline constexpr std::string_view kDaemonCgroupParent = "/storevisor/daemon";
 inline std::string WorkloadCgroupPath(const std::string& name) {
   return std::string(kDaemonCgroupParent) + "/" + name;

@@ -72,6 +72,9 @@ TEST(DriversTest, VmConfigFollowsTheVmEngineSchema) {
   EXPECT_EQ(j["serial"], "file:/s/console.log");
   EXPECT_EQ(j["nets"][0]["tap"], "svt1");
   EXPECT_TRUE(j["mem_merge"].get<bool>());
+  EXPECT_FALSE(j["guest_tracing"].get<bool>());
+  p->workloads[0].tracing = true;
+  EXPECT_TRUE(MakeVmConfig(p->workloads[0], "/s/console.log", {})["guest_tracing"].get<bool>());
 }
 
 TEST(DriversTest, ProcessLiveness) {

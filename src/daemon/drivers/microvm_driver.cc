@@ -91,6 +91,7 @@ nlohmann::json MakeVmConfig(const Workload& w, const std::string& console_log,
       {"nets", nets},
       {"serial", "file:" + console_log},
       {"mem_merge", w.ksm},
+      {"guest_tracing", w.tracing},
   };
   if (!w.initrd.empty()) j["initrd"] = w.initrd;
   if (!w.cmdline.empty()) j["cmdline"] = w.cmdline;

@@ -272,6 +272,9 @@ Status CheckKindFields(const YamlContext& ctx, const YamlMap& map, const Workloa
                       "only microvm and legacy-vm have this field");
     }
   }
+  if (w.kind != WorkloadKind::kMicroVm && map.Has("tracing")) {
+    return ctx.Fail(*map.Get("tracing"), map.Path("tracing"), "only microvm has this field");
+  }
   if (!vm && w.image.empty() == w.rootfs.empty()) {
     return ctx.Fail(map.node(), map.Path("image"),
                     "a container needs exactly one of image or rootfs");
@@ -310,14 +313,14 @@ Status ParseResources(const YamlContext& ctx, const YamlMap& map, Workload* w) {
 Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
                                const std::string& path) {
   SV_ASSIGN_OR_RETURN(
-      auto map,
-      YamlMap::Open(ctx, node, path,
-                    {"name", "kind", "role", "image", "rootfs", "command", "env", "workdir",
-                     "mounts", "ports", "kernel", "initrd", "cmdline", "disks", "snapshot", "ksm",
-                     "cpus", "cpuset", "memory", "networks", "restart", "health", "after", "update",
-                     // legacy-vm (legacy_fields.cc)
-                     "machine", "firmware", "firmwareCode", "firmwareVars", "devices", "vga", "vnc",
-                     "tpm", "usb"}));
+      auto map, YamlMap::Open(ctx, node, path,
+                              {"name", "kind", "role", "image", "rootfs", "command", "env",
+                               "workdir", "mounts", "ports", "kernel", "initrd", "cmdline", "disks",
+                               "snapshot", "ksm", "tracing", "cpus", "cpuset", "memory", "networks",
+                               "restart", "health", "after", "update",
+                               // legacy-vm (legacy_fields.cc)
+                               "machine", "firmware", "firmwareCode", "firmwareVars", "devices",
+                               "vga", "vnc", "tpm", "usb"}));
   Workload w;
   w.line = YamlContext::Line(node);
   SV_ASSIGN_OR_RETURN(w.name, map.String("name", true));
@@ -340,6 +343,7 @@ Result<Workload> ParseWorkload(const YamlContext& ctx, const YAML::Node& node,
   SV_TRY(ParseDisks(ctx, map, &w));
   SV_ASSIGN_OR_RETURN(w.snapshot, map.Bool("snapshot", false));
   SV_ASSIGN_OR_RETURN(w.ksm, map.Bool("ksm", false));
+  SV_ASSIGN_OR_RETURN(w.tracing, map.Bool("tracing", false));
   SV_TRY(ParseResources(ctx, map, &w));
   SV_ASSIGN_OR_RETURN(w.networks, map.StringList("networks"));
   if (auto restart = map.Get("restart")) {

@@ -118,7 +118,8 @@ struct Workload {
   std::vector<DiskSpec> disks;
   bool snapshot = false;
   bool ksm = false;
-  LegacySpec legacy;  // legacy-vm
+  bool tracing = false;  // microvm: keep the guest kernel's tracefs (the engine's guest_tracing)
+  LegacySpec legacy;     // legacy-vm
 
   // every kind
   double cpus = 1.0;

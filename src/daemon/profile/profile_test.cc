@@ -86,6 +86,10 @@ TEST(ProfileTest, WrongTypeSaysWhatIsExpected) {
             "t.yaml:6: spec.workloads[0].cpus: expected a single value, got a list or mapping");
   EXPECT_EQ(Refusal("    - {name: a, kind: container, image: x, snapshot: true}\n"),
             "t.yaml:6: spec.workloads[0].snapshot: only microvm and legacy-vm have this field");
+  EXPECT_EQ(Refusal("    - {name: a, kind: container, image: x, tracing: true}\n"),
+            "t.yaml:6: spec.workloads[0].tracing: only microvm has this field");
+  EXPECT_EQ(Refusal("    - {name: a, kind: microvm, kernel: /k, tracing: sure}\n"),
+            "t.yaml:6: spec.workloads[0].tracing: expected true or false, got 'sure'");
   EXPECT_EQ(Refusal("    - {name: a, kind: container, image: x, restart: sometimes}\n"),
             "t.yaml:6: spec.workloads[0].restart: expected always, on-failure or never, got "
             "'sometimes'");

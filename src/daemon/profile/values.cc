@@ -245,6 +245,7 @@ nlohmann::json WorkloadToJson(const Workload& w) {
       {"disks", disks},
       {"snapshot", w.snapshot},
       {"ksm", w.ksm},
+      {"tracing", w.tracing},
       {"cpus", w.cpus},
       {"cpuset", w.cpuset},
       {"memory", w.memory_bytes},
