@@ -5,6 +5,7 @@
 // safe for concurrent Detect() calls; the service guards each with a mutex (see docs/vision.md).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -70,12 +71,56 @@ struct FaceDetectorOptions {
   bool tiles = true;
 };
 
+// What the face detector found in one frame of a stream (FaceDetector::ScanStream), before
+// FaceStream::Merge adds the faces carried by the tiles that were not scanned.
+struct FaceScan {
+  std::vector<Detection> faces;  // found in this frame's passes, after NMS over all of them
+  // For each tile scanned in this frame (in the order FaceStream::Plan gave), the boxes its
+  // pass found (before NMS): Merge keeps the faces of `faces` they belong to for that tile.
+  std::vector<std::vector<cv::Rect2f>> tile_boxes;
+};
+
+// Round-robin tiles on a stream (docs/vision.md, "Faces on streams"). A still image needs the
+// whole frame and every tile in one go (it has no next frame); on a stream the whole frame is
+// scanned every frame but only one tile, in turn, and each tile's faces are carried forward
+// until that tile is scanned again. So a face only a tile finds (a small one) is found within
+// cycle() frames of appearing and reported on every frame after, and a face that left is gone
+// within cycle() frames. The first frame, and the first after Reset() or a change of frame
+// size, scans every tile. Pure bookkeeping: no model, one stream, not thread-safe.
+class FaceStream {
+ public:
+  explicit FaceStream(float same_face_iou = 0.3F) : same_face_iou_(same_face_iou) {}
+  // The tiles (indexes below tile_count) to scan in this frame of `size`.
+  std::vector<int> Plan(cv::Size size, int tile_count);
+  // This frame's faces: scan.faces (fresh; tiles scanned now take theirs from it) plus the
+  // faces the other tiles carry, each only if it is not the same face as one already in (IoU
+  // at least same_face_iou, or either box's centre inside the other). Call once per Plan().
+  std::vector<Detection> Merge(FaceScan scan);
+  void Reset();
+  // Frames in which every tile is scanned once (1 without tiles).
+  int cycle() const { return std::max<int>(1, static_cast<int>(carried_.size())); }
+
+ private:
+  bool SameFace(const cv::Rect2f& a, const cv::Rect2f& b) const;
+
+  float same_face_iou_;
+  bool started_ = false;
+  cv::Size size_;
+  int next_ = 0;
+  std::vector<int> planned_;
+  std::vector<std::vector<Detection>> carried_;  // per tile: its faces when last scanned
+};
+
 class FaceDetector {
  public:
   static Result<std::unique_ptr<FaceDetector>> Create(const ModelPaths& models,
                                                       const FaceDetectorOptions& options);
   virtual ~FaceDetector() = default;
+  // A still image: the whole frame and (with tiles) every tile.
   virtual Result<std::vector<Detection>> Detect(const cv::Mat& bgr) = 0;
+  // A stream frame: the whole frame and the tiles stream->Plan() picks; finish it with
+  // stream->Merge(). Detectors without tiles (Haar, tiles off) scan the frame as Detect does.
+  virtual Result<FaceScan> ScanStream(const cv::Mat& bgr, FaceStream* stream);
 };
 
 // ---- barcodes and QR -----------------------------------------------------------------
@@ -184,6 +229,21 @@ struct DetectorSetOptions {
   ProductMatcherOptions product;
 };
 
+// What one stream (a pipeline) carries from frame to frame for the detectors that keep state
+// across frames: so far the face detectors' round-robin tiles, one FaceStream per detector
+// name. A pipeline owns one and passes it with every frame; still images (/detect, KServe,
+// the CLI) pass none. One frame of a stream at a time: not thread-safe.
+class StreamState {
+ public:
+  FaceStream* Faces(std::string_view detector);
+  // Forget what was carried (the stream's frames went elsewhere, e.g. to the cloud): the next
+  // frame is scanned in full.
+  void Reset();
+
+ private:
+  std::map<std::string, FaceStream, std::less<>> faces_;
+};
+
 // Every detector, each behind its own lock, so one set serves many threads.
 class DetectorSet {
  public:
@@ -193,12 +253,15 @@ class DetectorSet {
   // "text" (Tesseract), "products" (products only with a catalog).
   std::vector<std::string> Names() const;
   bool Has(std::string_view name) const;
-  Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr);
+  // stream: null for a still image; a pipeline's own state for a frame of its stream (the
+  // face detectors then scan one tile per frame in turn, see FaceStream).
+  Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr,
+                                     StreamState* stream = nullptr);
 
  private:
   struct Slot {
     std::mutex mu;
-    std::function<Result<std::vector<Detection>>(const cv::Mat&)> run;
+    std::function<Result<std::vector<Detection>>(const cv::Mat&, StreamState*)> run;
   };
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
   std::unique_ptr<FaceDetector> faces_;
