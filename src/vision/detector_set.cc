@@ -6,8 +6,9 @@ namespace storevisor::vision {
 namespace {
 
 // Faces of a still image (stream null: every tile) or of a stream frame (the whole frame and
-// one tile in turn, plus what the other tiles carry). Only fresh faces are classified: a
-// carried face keeps the attributes it got when its tile found it.
+// one tile in turn, plus what the other tiles carry). On a stream only fresh faces are
+// classified, and only when new or at the start of a cycle (FaceStream::TakeOverAttributes):
+// a carried face keeps the attributes it got when its tile found it.
 Result<std::vector<Detection>> RunFaces(std::string_view name, FaceDetector* faces,
                                         FaceClassifier* classifier, const cv::Mat& m,
                                         StreamState* stream) {
@@ -21,7 +22,9 @@ Result<std::vector<Detection>> RunFaces(std::string_view name, FaceDetector* fac
   FaceStream* state = stream->Faces(name);
   SV_ASSIGN_OR_RETURN(FaceScan scan, faces->ScanStream(m, state));
   if (classifier != nullptr) {
-    for (auto& d : scan.faces) SV_TRY(classifier->Classify(m, &d));
+    for (auto& d : scan.faces) {
+      if (!state->TakeOverAttributes(&d)) SV_TRY(classifier->Classify(m, &d));
+    }
   }
   return state->Merge(std::move(scan));
 }

@@ -31,9 +31,11 @@ std::vector<int> FaceStream::Plan(cv::Size size, int tile_count) {
     carried_.resize(tiles);
     planned_.resize(tiles);
     std::iota(planned_.begin(), planned_.end(), 0);
+    refresh_ = true;
     return planned_;
   }
   planned_.clear();
+  refresh_ = tiles == 0 || next_ == 0;  // a cycle starts: classify every face again
   if (tiles == 0) return planned_;
   planned_.push_back(next_);
   next_ = (next_ + 1) % static_cast<int>(tiles);
@@ -79,10 +81,24 @@ std::vector<Detection> FaceStream::Merge(FaceScan scan) {
     if (!known) out.push_back(*face);
   }
   planned_.clear();
+  previous_ = out;
   return out;
 }
 
+bool FaceStream::TakeOverAttributes(Detection* face) const {
+  if (!reuse_attributes_ || refresh_) return false;
+  for (const Detection& known : previous_) {
+    if (SameFace(known.box, face->box)) {
+      face->attributes = known.attributes;
+      return true;
+    }
+  }
+  return false;  // a new face
+}
+
 void FaceStream::Reset() {
+  refresh_ = true;
+  previous_.clear();
   started_ = false;
   size_ = cv::Size();
   next_ = 0;
@@ -92,7 +108,9 @@ void FaceStream::Reset() {
 
 FaceStream* StreamState::Faces(std::string_view detector) {
   auto it = faces_.find(detector);
-  if (it == faces_.end()) it = faces_.emplace(std::string(detector), FaceStream()).first;
+  if (it == faces_.end()) {
+    it = faces_.emplace(std::string(detector), FaceStream(0.3F, reuse_attributes_)).first;
+  }
   return &it->second;
 }
 

@@ -99,6 +99,46 @@ TEST(FaceStreamTest, ACarriedFaceKeepsWhatItWasGivenWhenFound) {
   EXPECT_EQ(out[0].attributes.at("emotion"), "happy");
 }
 
+TEST(FaceStreamTest, AttributesAreTakenOverWithinACycleAndClassifiedAgainAtItsStart) {
+  FaceStream s;
+  const cv::Size size(640, 480);
+  Detection face = Face(100, 100, 60);
+  Detection stranger = Face(400, 100, 60);
+  // The first frame (every tile) classifies every face.
+  ASSERT_EQ(s.Plan(size, 3).size(), 3U);
+  EXPECT_FALSE(s.TakeOverAttributes(&face));
+  face.attributes["emotion"] = "sad";
+  s.Merge({{face}, {{}, {}, {}}});
+  // Tile 0 starts a cycle: classified again.
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});
+  EXPECT_FALSE(s.TakeOverAttributes(&face));
+  face.attributes["emotion"] = "happy";
+  s.Merge({{face}, {{}}});
+  // Tiles 1 and 2: the same face (moved a little) takes over "happy"; a new face does not.
+  for (int t : {1, 2}) {
+    ASSERT_EQ(s.Plan(size, 3), std::vector<int>{t});
+    Detection moved = Face(104 + t, 100, 60);
+    ASSERT_TRUE(s.TakeOverAttributes(&moved)) << t;
+    EXPECT_EQ(moved.attributes.at("emotion"), "happy");
+    EXPECT_FALSE(s.TakeOverAttributes(&stranger)) << t;
+    s.Merge({{moved}, {{}}});
+  }
+  // The next cycle classifies again, so attributes are never more than a cycle old.
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});
+  EXPECT_FALSE(s.TakeOverAttributes(&face));
+  s.Merge({{face}, {{}}});
+  // Without tiles every frame is a cycle; with reuse off nothing is taken over.
+  EXPECT_TRUE(s.Plan(cv::Size(200, 150), 0).empty());
+  EXPECT_FALSE(s.TakeOverAttributes(&face));
+  FaceStream no_reuse(0.3F, /*reuse_attributes=*/false);
+  no_reuse.Plan(size, 3);
+  no_reuse.Merge({{face}, {{}, {}, {}}});
+  no_reuse.Plan(size, 3);
+  no_reuse.Merge({{face}, {{}}});
+  no_reuse.Plan(size, 3);
+  EXPECT_FALSE(no_reuse.TakeOverAttributes(&face));
+}
+
 // ---- real photos through a real DetectorSet ----------------------------------------------
 
 cv::Mat Load(const std::string& path) {
@@ -216,6 +256,27 @@ TEST(FaceStreamPhotoTest, AFaceTheWholePassAndTheTilesBothSeeIsReportedOnce) {
       const auto faces = Faces(set.get(), "faces", photo, &stream);
       ASSERT_EQ(faces.size(), 1U) << path << " frame " << frame << ": "
                                   << DetectionsToJson(faces).dump();
+    }
+  }
+}
+
+TEST(FaceStreamPhotoTest, AStreamsFaceAttributesAreThoseOfTheStillImage) {
+  auto set = Detectors();
+  ASSERT_NE(set, nullptr);
+  if (!set->Has("face_attributes")) GTEST_SKIP() << "SKIPPED: converted face models missing";
+  // The same photo on every frame: classified, taken over or carried, the attributes must be
+  // the photo's own on every frame.
+  for (const std::string& path :
+       {std::string(testdata::kGraceHopper), std::string(kOpencvData) + "messi5.jpg"}) {
+    const cv::Mat photo = Load(path);
+    const auto still = Faces(set.get(), "face_attributes", photo, nullptr);
+    ASSERT_EQ(still.size(), 1U) << path;
+    ASSERT_FALSE(still[0].attributes.empty()) << path;
+    StreamState stream;
+    for (int frame = 0; frame < 14; ++frame) {
+      const auto faces = Faces(set.get(), "face_attributes", photo, &stream);
+      ASSERT_EQ(faces.size(), 1U) << path << " frame " << frame;
+      EXPECT_EQ(faces[0].attributes, still[0].attributes) << path << " frame " << frame;
     }
   }
 }

@@ -89,9 +89,15 @@ struct FaceScan {
 // size, scans every tile. Pure bookkeeping: no model, one stream, not thread-safe.
 class FaceStream {
  public:
-  explicit FaceStream(float same_face_iou = 0.3F) : same_face_iou_(same_face_iou) {}
+  explicit FaceStream(float same_face_iou = 0.3F, bool reuse_attributes = true)
+      : same_face_iou_(same_face_iou), reuse_attributes_(reuse_attributes) {}
   // The tiles (indexes below tile_count) to scan in this frame of `size`.
   std::vector<int> Plan(cv::Size size, int tile_count);
+  // face_attributes, between ScanStream and Merge: true when a fresh face took over the
+  // attributes of the same face in the previous frame (it need not be classified), false when
+  // it must be classified: a new face, or the first frame of a cycle, which classifies every
+  // fresh face. So attributes are at most cycle()-1 frames old, like a carried face's.
+  bool TakeOverAttributes(Detection* face) const;
   // This frame's faces: scan.faces (fresh; tiles scanned now take theirs from it) plus the
   // faces the other tiles carry, each only if it is not the same face as one already in (IoU
   // at least same_face_iou, or either box's centre inside the other). Call once per Plan().
@@ -104,6 +110,9 @@ class FaceStream {
   bool SameFace(const cv::Rect2f& a, const cv::Rect2f& b) const;
 
   float same_face_iou_;
+  bool reuse_attributes_;
+  bool refresh_ = true;              // this frame classifies every fresh face
+  std::vector<Detection> previous_;  // the last frame's faces, with their attributes
   bool started_ = false;
   cv::Size size_;
   int next_ = 0;
@@ -235,12 +244,16 @@ struct DetectorSetOptions {
 // the CLI) pass none. One frame of a stream at a time: not thread-safe.
 class StreamState {
  public:
+  // reuse_attributes: see FaceStream::TakeOverAttributes (false: classify every fresh face in
+  // every frame; the bench measures both).
+  explicit StreamState(bool reuse_attributes = true) : reuse_attributes_(reuse_attributes) {}
   FaceStream* Faces(std::string_view detector);
   // Forget what was carried (the stream's frames went elsewhere, e.g. to the cloud): the next
   // frame is scanned in full.
   void Reset();
 
  private:
+  bool reuse_attributes_;
   std::map<std::string, FaceStream, std::less<>> faces_;
 };
 
