@@ -2,7 +2,9 @@
 //   - the face pipeline as the service runs it (the `face_attributes` detector of a
 //     DetectorSet: BlazeFace + gender, emotion and age of every face found), with the
 //     service's default detector configuration (tiles on) on a stream (a pipeline: the whole
-//     frame and one tile per frame in turn, tile faces carried; each worker is one stream),
+//     frame and one tile per frame in turn, tile faces carried, a tracked face's attributes
+//     taken over within a tile cycle; each worker is one stream; and with every fresh face
+//     classified on every frame),
 //     on still images (/detect, KServe, the CLI: the whole frame and every tile), and with
 //     --no-tiles,
 //   - face detection alone (BlazeFace through cv::dnn: stream, all tiles, one pass),
@@ -164,12 +166,15 @@ MakeFn PlainHaar() {
 
 // A detector of a DetectorSet, exactly as the service runs it (`face_attributes` is the face
 // pipeline: BlazeFace + gender, emotion and age of each face; `barcodes`, `products`).
-// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles. stream: as a
-// pipeline runs it (its own StreamState, one per worker: each worker is one camera), else as
-// still images (/detect, KServe infer, the CLI).
+// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles. mode: as still
+// images (/detect, KServe infer, the CLI), or as a pipeline runs a stream (its own StreamState,
+// one per worker: each worker is one camera), by default (a tracked face's attributes taken
+// over within a tile cycle) or with every fresh face classified on every frame.
+enum class Mode { kStill, kStream, kStreamClassifyAll };
+
 MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
-               const std::string& catalog = "", bool stream = false) {
-  return [detectors, tiles, catalog, stream] {
+               const std::string& catalog = "", Mode mode = Mode::kStill) {
+  return [detectors, tiles, catalog, mode] {
     vis::DetectorSetOptions o;
     o.face.tiles = tiles;
     o.catalog_path = catalog;
@@ -186,7 +191,8 @@ MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
       }
     }
     std::shared_ptr<vis::DetectorSet> shared = std::move(*set);
-    auto state = stream ? std::make_shared<vis::StreamState>() : nullptr;
+    auto state =
+        mode == Mode::kStill ? nullptr : std::make_shared<vis::StreamState>(mode == Mode::kStream);
     return std::function<size_t(const cv::Mat&)>([shared, detectors, state](const cv::Mat& m) {
       size_t n = 0;
       for (const auto& d : detectors) n += shared->Run(d, m, state.get())->size();
@@ -251,8 +257,11 @@ void FaceRows(int n, const std::vector<cv::Mat>& face_frames) {
   constexpr int kSceneFrames = 12;
   for (int threads : {1, 2}) {
     const Figures haar = Run(PlainHaar(), face_frames, threads, n / 4);
-    const Figures stream_pipeline = Run(Service({"face_attributes"}, true, "", /*stream=*/true),
+    const Figures stream_pipeline = Run(Service({"face_attributes"}, true, "", Mode::kStream),
                                         face_frames, threads, n / 2, kSceneFrames);
+    const Figures classify_all =
+        Run(Service({"face_attributes"}, true, "", Mode::kStreamClassifyAll), face_frames, threads,
+            n / 2, kSceneFrames);
     const Figures tiled_pipeline =
         Run(Service({"face_attributes"}, true), face_frames, threads, std::max(10, n / 8));
     const Figures pipeline = Run(Service({"face_attributes"}, false), face_frames, threads, n / 2);
@@ -263,6 +272,7 @@ void FaceRows(int n, const std::vector<cv::Mat>& face_frames) {
     Print("peer: Haar cascade, plain detectMultiScale", threads, haar, nullptr);
     Print("face pipeline, service default (stream: round-robin tiles)", threads, stream_pipeline,
           &haar);
+    Print("  same, every fresh face classified every frame", threads, classify_all, &haar);
     Print("face pipeline, still image (whole + all tiles)", threads, tiled_pipeline, &haar);
     Print("face pipeline, --no-tiles (one pass)", threads, pipeline, &haar);
     Print("detection: BlazeFace stream (whole + 1 tile)", threads, stream, &haar);
