@@ -2,9 +2,10 @@
 //   - the face pipeline as the service runs it (the `face_attributes` detector of a
 //     DetectorSet: BlazeFace + gender, emotion and age of every face found), with the
 //     service's default detector configuration (tiles on) on a stream (a pipeline: the whole
-//     frame and one tile per frame in turn, tile faces carried, a tracked face's attributes
-//     taken over within a tile cycle; each worker is one stream; and with every fresh face
-//     classified on every frame),
+//     frame every other frame and one tile in turn between, each square's faces carried, a
+//     tracked face's attributes taken over within a cycle; each worker is one stream; and,
+//     beside it, the whole frame and a tile on every frame, and every fresh face classified
+//     on every frame),
 //     on still images (/detect, KServe, the CLI: the whole frame and every tile), and with
 //     --no-tiles,
 //   - face detection alone (BlazeFace through cv::dnn: stream, all tiles, one pass),
@@ -30,6 +31,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
+#include <optional>
 #include <string_view>
 #include <thread>
 
@@ -128,13 +130,13 @@ MakeFn Faces(vis::FaceBackend backend, bool tiles) {
   };
 }
 
-// Face detection on a stream: the whole frame and one tile in turn, tile faces carried.
-MakeFn FacesStream() {
-  return [] {
+// Face detection on a stream: one square a frame (or the whole frame and a tile), carried.
+MakeFn FacesStream(vis::FaceStreamOptions options) {
+  return [options] {
     auto paths = vis::FindModels("");
     std::shared_ptr<vis::FaceDetector> d =
         std::move(*vis::FaceDetector::Create(*paths, vis::FaceDetectorOptions()));
-    auto stream = std::make_shared<vis::FaceStream>();
+    auto stream = std::make_shared<vis::FaceStream>(options);
     return std::function<size_t(const cv::Mat&)>([d, stream](const cv::Mat& m) {
       return stream->Merge(std::move(*d->ScanStream(m, stream.get()))).size();
     });
@@ -166,15 +168,14 @@ MakeFn PlainHaar() {
 
 // A detector of a DetectorSet, exactly as the service runs it (`face_attributes` is the face
 // pipeline: BlazeFace + gender, emotion and age of each face; `barcodes`, `products`).
-// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles. mode: as still
-// images (/detect, KServe infer, the CLI), or as a pipeline runs a stream (its own StreamState,
-// one per worker: each worker is one camera), by default (a tracked face's attributes taken
-// over within a tile cycle) or with every fresh face classified on every frame.
-enum class Mode { kStill, kStream, kStreamClassifyAll };
-
+// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles. stream: none
+// for still images (/detect, KServe infer, the CLI), else as a pipeline runs a stream (its own
+// StreamState, one per worker: each worker is one camera) with these options (the service's
+// default, or the alternatives measured beside it).
 MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
-               const std::string& catalog = "", Mode mode = Mode::kStill) {
-  return [detectors, tiles, catalog, mode] {
+               const std::string& catalog = "",
+               std::optional<vis::FaceStreamOptions> stream = std::nullopt) {
+  return [detectors, tiles, catalog, stream] {
     vis::DetectorSetOptions o;
     o.face.tiles = tiles;
     o.catalog_path = catalog;
@@ -191,8 +192,7 @@ MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
       }
     }
     std::shared_ptr<vis::DetectorSet> shared = std::move(*set);
-    auto state =
-        mode == Mode::kStill ? nullptr : std::make_shared<vis::StreamState>(mode == Mode::kStream);
+    auto state = stream ? std::make_shared<vis::StreamState>(*stream) : nullptr;
     return std::function<size_t(const cv::Mat&)>([shared, detectors, state](const cv::Mat& m) {
       size_t n = 0;
       for (const auto& d : detectors) n += shared->Run(d, m, state.get())->size();
@@ -251,31 +251,40 @@ void PrintLoad(const char* when) {
 
 // The face rows: the target (the face pipeline against Haar, same run) at 1 and 2 threads.
 void FaceRows(int n, const std::vector<cv::Mat>& face_frames) {
-  // A stream holds each photo for two tile cycles (12 frames: 6 tiles at 640x480) before the
-  // next, as a camera's scene changes now and then; the work per frame is the same either way
-  // (the whole frame and one tile), only which faces are fresh changes.
-  constexpr int kSceneFrames = 12;
+  // A stream holds each photo for 24 frames (two cycles of the default schedule at 640x480:
+  // 6 tiles, the whole frame between them) before the next, as a camera's scene changes now
+  // and then; the work per frame is the same either way, only which faces are new changes.
+  constexpr int kSceneFrames = 24;
+  const vis::FaceStreamOptions service_default;
+  const vis::FaceStreamOptions whole_every_frame{.whole_every_frame = true};
+  const vis::FaceStreamOptions classify_every_frame{.reuse_attributes = false};
   for (int threads : {1, 2}) {
     const Figures haar = Run(PlainHaar(), face_frames, threads, n / 4);
-    const Figures stream_pipeline = Run(Service({"face_attributes"}, true, "", Mode::kStream),
-                                        face_frames, threads, n / 2, kSceneFrames);
-    const Figures classify_all =
-        Run(Service({"face_attributes"}, true, "", Mode::kStreamClassifyAll), face_frames, threads,
-            n / 2, kSceneFrames);
+    auto stream_run = [&](const vis::FaceStreamOptions& o) {
+      return Run(Service({"face_attributes"}, true, "", o), face_frames, threads, n / 2,
+                 kSceneFrames);
+    };
+    const Figures stream_pipeline = stream_run(service_default);
+    const Figures stream_both = stream_run(whole_every_frame);
+    const Figures classify_all = stream_run(classify_every_frame);
     const Figures tiled_pipeline =
         Run(Service({"face_attributes"}, true), face_frames, threads, std::max(10, n / 8));
     const Figures pipeline = Run(Service({"face_attributes"}, false), face_frames, threads, n / 2);
-    const Figures stream = Run(FacesStream(), face_frames, threads, n / 2, kSceneFrames);
+    const Figures stream = Run(FacesStream(service_default), face_frames, threads, n, kSceneFrames);
+    const Figures stream2 =
+        Run(FacesStream(whole_every_frame), face_frames, threads, n / 2, kSceneFrames);
     const Figures one = Run(Faces(vis::FaceBackend::kBlazeFace, false), face_frames, threads, n);
     const Figures tiled =
         Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads, n / 4);
     Print("peer: Haar cascade, plain detectMultiScale", threads, haar, nullptr);
     Print("face pipeline, service default (stream: round-robin tiles)", threads, stream_pipeline,
           &haar);
-    Print("  same, every fresh face classified every frame", threads, classify_all, &haar);
+    Print("  stream, whole frame + a tile every frame", threads, stream_both, &haar);
+    Print("  stream, every fresh face classified every frame", threads, classify_all, &haar);
     Print("face pipeline, still image (whole + all tiles)", threads, tiled_pipeline, &haar);
     Print("face pipeline, --no-tiles (one pass)", threads, pipeline, &haar);
-    Print("detection: BlazeFace stream (whole + 1 tile)", threads, stream, &haar);
+    Print("detection: BlazeFace stream (one square a frame)", threads, stream, &haar);
+    Print("detection: BlazeFace stream (whole + a tile)", threads, stream2, &haar);
     Print("detection: BlazeFace still image (all tiles)", threads, tiled, &haar);
     Print("detection: BlazeFace one pass (--no-tiles)", threads, one, &haar);
     std::printf("%-60s threads=%d  %.1f frames/s per core (stream: %.1f, all tiles: %.1f)\n",

@@ -54,12 +54,14 @@ class BlazeFaceDetector : public FaceDetector {
     SV_TRY(CheckFrame(bgr));
     const std::vector<cv::Rect2f> tiles = Tiles(bgr.size());
     std::vector<Detection> candidates;
-    SV_TRY(RunSquare(bgr, WholeSquare(bgr.size()), &candidates));
     FaceScan scan;
-    for (int t : stream->Plan(bgr.size(), static_cast<int>(tiles.size()))) {
+    for (int square : stream->Plan(bgr.size(), static_cast<int>(tiles.size()))) {
       std::vector<Detection> found;
-      SV_TRY(RunSquare(bgr, tiles[static_cast<size_t>(t)], &found));
-      auto& boxes = scan.tile_boxes.emplace_back();
+      SV_TRY(RunSquare(bgr,
+                       square == FaceStream::kWholeFrame ? WholeSquare(bgr.size())
+                                                         : tiles[static_cast<size_t>(square)],
+                       &found));
+      auto& boxes = scan.square_boxes.emplace_back();
       for (Detection& d : found) {
         boxes.push_back(d.box);
         candidates.push_back(std::move(d));
@@ -201,9 +203,11 @@ class HaarFaceDetector : public FaceDetector {
 }  // namespace
 
 Result<FaceScan> FaceDetector::ScanStream(const cv::Mat& bgr, FaceStream* stream) {
-  stream->Plan(bgr.size(), 0);  // no tiles: every frame is the whole scan
+  stream->Plan(bgr.size(), 0);  // no tiles: the whole frame on every frame
   SV_ASSIGN_OR_RETURN(std::vector<Detection> faces, Detect(bgr));
-  return FaceScan{std::move(faces), {}};
+  std::vector<cv::Rect2f> boxes;
+  for (const Detection& d : faces) boxes.push_back(d.box);
+  return FaceScan{std::move(faces), {std::move(boxes)}};
 }
 
 Result<std::unique_ptr<FaceDetector>> FaceDetector::Create(const ModelPaths& models,

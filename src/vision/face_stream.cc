@@ -1,6 +1,6 @@
-// Faces on streams: the whole frame every frame, one tile per frame in turn, and each tile's
-// faces carried forward until that tile is scanned again (see FaceStream in vision.h and
-// docs/vision.md, "Faces on streams").
+// Faces on streams: one square a frame (the whole frame every other frame, the tiles in turn
+// in between), each square's faces carried forward until it is scanned again (see FaceStream
+// in vision.h and docs/vision.md, "Faces on streams").
 #include <numeric>
 
 #include "vision/vision.h"
@@ -21,57 +21,70 @@ float Iou(const cv::Rect2f& a, const cv::Rect2f& b) {
 }  // namespace
 
 std::vector<int> FaceStream::Plan(cv::Size size, int tile_count) {
-  const size_t tiles = static_cast<size_t>(std::max(0, tile_count));
-  if (!started_ || size != size_ || tiles != carried_.size()) {
-    // Nothing carried yet (or carried for another tile layout): scan every tile now, so a
+  const int tiles = std::max(0, tile_count);
+  if (!started_ || size != size_ || tiles != this->tiles()) {
+    // Nothing carried yet (or carried for another tile layout): scan every square now, so a
     // small face is reported from the stream's first frame on.
     Reset();
     started_ = true;
     size_ = size;
-    carried_.resize(tiles);
-    planned_.resize(tiles);
-    std::iota(planned_.begin(), planned_.end(), 0);
+    carried_.resize(static_cast<size_t>(tiles) + 1);
+    planned_.resize(static_cast<size_t>(tiles) + 1);
+    std::iota(planned_.begin(), planned_.end(), kWholeFrame);
     refresh_ = true;
     return planned_;
   }
-  planned_.clear();
-  refresh_ = tiles == 0 || next_ == 0;  // a cycle starts: classify every face again
-  if (tiles == 0) return planned_;
-  planned_.push_back(next_);
-  next_ = (next_ + 1) % static_cast<int>(tiles);
+  const int slot = slot_;
+  slot_ = (slot_ + 1) % cycle();
+  refresh_ = slot == 0;  // a cycle starts: classify every face again
+  if (tiles == 0) {
+    planned_ = {kWholeFrame};
+  } else if (options_.whole_every_frame) {
+    planned_ = {kWholeFrame, slot};
+  } else {
+    planned_ = {slot % 2 == 0 ? kWholeFrame : slot / 2};
+  }
   return planned_;
+}
+
+int FaceStream::cycle() const {
+  const int tiles = std::max(0, this->tiles());
+  if (tiles == 0) return 1;
+  return options_.whole_every_frame ? tiles : 2 * tiles;
+}
+
+std::vector<Detection>& FaceStream::CarriedBy(int square) {
+  return carried_[static_cast<size_t>(square == kWholeFrame ? tiles() : square)];
 }
 
 bool FaceStream::SameFace(const cv::Rect2f& a, const cv::Rect2f& b) const {
   // Centre containment too: a carried box is up to cycle() frames old, so a face that moved
   // overlaps its fresh box less than NMS would want but still holds its centre.
-  return Iou(a, b) >= same_face_iou_ || CentreInside(a, b) || CentreInside(b, a);
+  return Iou(a, b) >= options_.same_face_iou || CentreInside(a, b) || CentreInside(b, a);
 }
 
 std::vector<Detection> FaceStream::Merge(FaceScan scan) {
-  SV_CHECK(scan.tile_boxes.size() == planned_.size());
+  SV_CHECK(scan.square_boxes.size() == planned_.size());
   std::vector<Detection> out = std::move(scan.faces);
-  // A scanned tile now carries the faces of this frame that its own pass found (as merged
+  // A scanned square now carries the faces of this frame that its own pass found (as merged
   // and, for face_attributes, classified), and nothing else: what it carried is replaced.
   for (size_t i = 0; i < planned_.size(); ++i) {
-    std::vector<Detection>& carried = carried_[static_cast<size_t>(planned_[i])];
+    std::vector<Detection>& carried = CarriedBy(planned_[i]);
     carried.clear();
+    const auto& boxes = scan.square_boxes[i];
     for (const Detection& face : out) {
-      const auto& boxes = scan.tile_boxes[i];
       if (std::any_of(boxes.begin(), boxes.end(),
                       [&](const cv::Rect2f& b) { return SameFace(face.box, b); })) {
         carried.push_back(face);
       }
     }
   }
-  // The tiles not scanned now add what they carry, fresh faces first and the best carried
-  // box of a face that several tiles hold.
+  // The squares not scanned now add what they carry, fresh faces first and the best carried
+  // box of a face that several squares hold.
   std::vector<const Detection*> held;
-  for (size_t t = 0; t < carried_.size(); ++t) {
-    if (std::find(planned_.begin(), planned_.end(), static_cast<int>(t)) != planned_.end()) {
-      continue;
-    }
-    for (const Detection& face : carried_[t]) held.push_back(&face);
+  for (int square = kWholeFrame; square < tiles(); ++square) {
+    if (std::find(planned_.begin(), planned_.end(), square) != planned_.end()) continue;
+    for (const Detection& face : CarriedBy(square)) held.push_back(&face);
   }
   std::stable_sort(held.begin(), held.end(),
                    [](const Detection* a, const Detection* b) { return a->score > b->score; });
@@ -86,7 +99,7 @@ std::vector<Detection> FaceStream::Merge(FaceScan scan) {
 }
 
 bool FaceStream::TakeOverAttributes(Detection* face) const {
-  if (!reuse_attributes_ || refresh_) return false;
+  if (!options_.reuse_attributes || refresh_) return false;
   for (const Detection& known : previous_) {
     if (SameFace(known.box, face->box)) {
       face->attributes = known.attributes;
@@ -101,7 +114,7 @@ void FaceStream::Reset() {
   previous_.clear();
   started_ = false;
   size_ = cv::Size();
-  next_ = 0;
+  slot_ = 0;
   planned_.clear();
   carried_.clear();
 }
@@ -109,7 +122,7 @@ void FaceStream::Reset() {
 FaceStream* StreamState::Faces(std::string_view detector) {
   auto it = faces_.find(detector);
   if (it == faces_.end()) {
-    it = faces_.emplace(std::string(detector), FaceStream(0.3F, reuse_attributes_)).first;
+    it = faces_.emplace(std::string(detector), FaceStream(options_)).first;
   }
   return &it->second;
 }

@@ -23,47 +23,79 @@ cv::Point2f Centre(const Detection& d) {
 
 // ---- the bookkeeping, no model -------------------------------------------------------------
 
-TEST(FaceStreamTest, ScansEveryTileFirstThenOneTilePerFrameInTurn) {
+constexpr int kWhole = FaceStream::kWholeFrame;
+using Boxes = std::vector<std::vector<cv::Rect2f>>;
+
+TEST(FaceStreamTest, ScansEverySquareFirstThenOneSquarePerFrameInTurn) {
   FaceStream s;
   const cv::Size vga(640, 480);
-  EXPECT_EQ(s.Plan(vga, 6), (std::vector<int>{0, 1, 2, 3, 4, 5}));
-  s.Merge({{}, std::vector<std::vector<cv::Rect2f>>(6)});
-  EXPECT_EQ(s.cycle(), 6);
-  for (int frame = 0; frame < 13; ++frame) {
-    EXPECT_EQ(s.Plan(vga, 6), (std::vector<int>{frame % 6})) << frame;
-    s.Merge({{}, {{}}});
+  EXPECT_EQ(s.Plan(vga, 6), (std::vector<int>{kWhole, 0, 1, 2, 3, 4, 5}));
+  s.Merge({{}, Boxes(7)});
+  EXPECT_EQ(s.cycle(), 12);
+  // The whole frame every other frame, the six tiles in turn in between.
+  for (int frame = 0; frame < 25; ++frame) {
+    const int slot = frame % 12;
+    const std::vector<int> want = {slot % 2 == 0 ? kWhole : slot / 2};
+    EXPECT_EQ(s.Plan(vga, 6), want) << frame;
+    s.Merge({{}, Boxes(1)});
   }
-  // Another frame size or tile layout: nothing carried fits it, so every tile again.
-  EXPECT_EQ(s.Plan(cv::Size(548, 342), 6).size(), 6U);
-  s.Merge({{}, std::vector<std::vector<cv::Rect2f>>(6)});
-  EXPECT_EQ(s.Plan(cv::Size(548, 342), 4).size(), 4U);
-  s.Merge({{}, std::vector<std::vector<cv::Rect2f>>(4)});
+  // Another frame size or tile layout: nothing carried fits it, so every square again.
+  EXPECT_EQ(s.Plan(cv::Size(548, 342), 6).size(), 7U);
+  s.Merge({{}, Boxes(7)});
+  EXPECT_EQ(s.Plan(cv::Size(548, 342), 4).size(), 5U);
+  s.Merge({{}, Boxes(5)});
   s.Reset();
-  EXPECT_EQ(s.Plan(cv::Size(548, 342), 4).size(), 4U);
-  s.Merge({{}, std::vector<std::vector<cv::Rect2f>>(4)});
-  // No tiles (frame too small, tiles off, Haar): nothing to plan, one frame is a cycle.
-  EXPECT_TRUE(s.Plan(cv::Size(200, 150), 0).empty());
+  EXPECT_EQ(s.Plan(cv::Size(548, 342), 4).size(), 5U);
+  s.Merge({{}, Boxes(5)});
+  // No tiles (frame too small, tiles off, Haar): the whole frame every frame.
+  EXPECT_EQ(s.Plan(cv::Size(200, 150), 0), std::vector<int>{kWhole});
+  s.Merge({{}, Boxes(1)});
+  EXPECT_EQ(s.Plan(cv::Size(200, 150), 0), std::vector<int>{kWhole});
   EXPECT_EQ(s.cycle(), 1);
+  // The other schedule: the whole frame and a tile on every frame.
+  FaceStream both(FaceStreamOptions{.whole_every_frame = true});
+  EXPECT_EQ(both.Plan(vga, 6).size(), 7U);
+  both.Merge({{}, Boxes(7)});
+  EXPECT_EQ(both.cycle(), 6);
+  for (int frame = 0; frame < 13; ++frame) {
+    EXPECT_EQ(both.Plan(vga, 6), (std::vector<int>{kWhole, frame % 6})) << frame;
+    both.Merge({{}, Boxes(2)});
+  }
 }
 
 TEST(FaceStreamTest, ATilesFaceIsCarriedUntilThatTileIsScannedAgain) {
   FaceStream s;
   const cv::Size size(640, 480);
   const Detection small = Face(300, 200, 20);
-  // First frame: every tile; tile 2's pass found the small face, the whole pass did not.
-  ASSERT_EQ(s.Plan(size, 3).size(), 3U);
-  auto out = s.Merge({{small}, {{}, {}, {small.box}}});
+  // First frame: every square; tile 2's pass found the small face, the whole pass did not.
+  ASSERT_EQ(s.Plan(size, 3).size(), 4U);
+  auto out = s.Merge({{small}, {{}, {}, {}, {small.box}}});
   ASSERT_EQ(out.size(), 1U);
-  // Tiles 0 and 1 are scanned and find nothing: tile 2 still holds the face.
-  for (int t : {0, 1}) {
-    ASSERT_EQ(s.Plan(size, 3), std::vector<int>{t});
-    out = s.Merge({{}, {{}}});
-    ASSERT_EQ(out.size(), 1U) << "tile " << t;
+  // The whole frame, tile 0, the whole frame, tile 1, the whole frame find nothing: tile 2
+  // still holds the face.
+  for (int square : {kWhole, 0, kWhole, 1, kWhole}) {
+    ASSERT_EQ(s.Plan(size, 3), std::vector<int>{square});
+    out = s.Merge({{}, Boxes(1)});
+    ASSERT_EQ(out.size(), 1U) << "square " << square;
     EXPECT_EQ(out[0].box, small.box);
   }
   // Tile 2 again, and the face is gone: so is its detection.
   ASSERT_EQ(s.Plan(size, 3), std::vector<int>{2});
-  EXPECT_TRUE(s.Merge({{}, {{}}}).empty());
+  EXPECT_TRUE(s.Merge({{}, Boxes(1)}).empty());
+}
+
+TEST(FaceStreamTest, AWholeFrameFaceIsCarriedToTheNextFrameOnly) {
+  FaceStream s;
+  const cv::Size size(640, 480);
+  const Detection big = Face(200, 100, 200);
+  ASSERT_EQ(s.Plan(size, 3).size(), 4U);
+  s.Merge({{big}, {{big.box}, {}, {}, {}}});
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{kWhole});
+  EXPECT_EQ(s.Merge({{big}, {{big.box}}}).size(), 1U);
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});  // a tile: the whole frame's face carried
+  EXPECT_EQ(s.Merge({{}, Boxes(1)}).size(), 1U);
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{kWhole});  // gone from the whole frame: gone
+  EXPECT_TRUE(s.Merge({{}, Boxes(1)}).empty());
 }
 
 TEST(FaceStreamTest, AFaceSeenByAFreshPassAndACarryingTileIsReportedOnce) {
@@ -72,15 +104,15 @@ TEST(FaceStreamTest, AFaceSeenByAFreshPassAndACarryingTileIsReportedOnce) {
   const Detection old_box = Face(100, 100, 60, 0.95F);
   const Detection other = Face(400, 300, 40);
   // Tiles 0 and 1 overlap and both found the face (two boxes of it), tile 2 another face.
-  ASSERT_EQ(s.Plan(size, 3).size(), 3U);
-  auto out = s.Merge({{old_box, other}, {{old_box.box}, {Face(104, 98, 58).box}, {other.box}}});
+  ASSERT_EQ(s.Plan(size, 3).size(), 4U);
+  auto out = s.Merge({{old_box, other}, {{}, {old_box.box}, {Face(104, 98, 58).box}, {other.box}}});
   ASSERT_EQ(out.size(), 2U) << DetectionsToJson(out).dump();
   // The first face moved (IoU with the old box 0.29, the old centre inside the new box); the
-  // whole pass finds it at the new place while tile 1 still carries the old box: it is
+  // whole pass finds it at the new place while tiles 0 and 1 still carry the old box: it is
   // reported once, at the fresh place, beside the other face tile 2 carries.
   const Detection moved = Face(128, 110, 60, 0.8F);
-  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});
-  out = s.Merge({{moved}, {{}}});
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{kWhole});
+  out = s.Merge({{moved}, {{moved.box}}});
   ASSERT_EQ(out.size(), 2U) << DetectionsToJson(out).dump();
   EXPECT_EQ(out[0].box, moved.box);
   EXPECT_EQ(out[1].box, other.box);
@@ -91,10 +123,10 @@ TEST(FaceStreamTest, ACarriedFaceKeepsWhatItWasGivenWhenFound) {
   const cv::Size size(640, 480);
   Detection classified = Face(300, 200, 24);
   classified.attributes["emotion"] = "happy";
-  ASSERT_EQ(s.Plan(size, 2).size(), 2U);
-  s.Merge({{classified}, {{}, {classified.box}}});
-  ASSERT_EQ(s.Plan(size, 2), std::vector<int>{0});  // tile 1 carries the face
-  auto out = s.Merge({{}, {{}}});
+  ASSERT_EQ(s.Plan(size, 2).size(), 3U);
+  s.Merge({{classified}, {{}, {}, {classified.box}}});
+  ASSERT_EQ(s.Plan(size, 2), std::vector<int>{kWhole});  // tile 1 carries the face
+  auto out = s.Merge({{}, Boxes(1)});
   ASSERT_EQ(out.size(), 1U);
   EXPECT_EQ(out[0].attributes.at("emotion"), "happy");
 }
@@ -104,37 +136,38 @@ TEST(FaceStreamTest, AttributesAreTakenOverWithinACycleAndClassifiedAgainAtItsSt
   const cv::Size size(640, 480);
   Detection face = Face(100, 100, 60);
   Detection stranger = Face(400, 100, 60);
-  // The first frame (every tile) classifies every face.
-  ASSERT_EQ(s.Plan(size, 3).size(), 3U);
+  // The first frame (every square) classifies every face.
+  ASSERT_EQ(s.Plan(size, 3).size(), 4U);
   EXPECT_FALSE(s.TakeOverAttributes(&face));
   face.attributes["emotion"] = "sad";
-  s.Merge({{face}, {{}, {}, {}}});
-  // Tile 0 starts a cycle: classified again.
-  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});
+  s.Merge({{face}, {{face.box}, {}, {}, {}}});
+  // The cycle's first frame: classified again.
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{kWhole});
   EXPECT_FALSE(s.TakeOverAttributes(&face));
   face.attributes["emotion"] = "happy";
-  s.Merge({{face}, {{}}});
-  // Tiles 1 and 2: the same face (moved a little) takes over "happy"; a new face does not.
-  for (int t : {1, 2}) {
-    ASSERT_EQ(s.Plan(size, 3), std::vector<int>{t});
-    Detection moved = Face(104 + t, 100, 60);
-    ASSERT_TRUE(s.TakeOverAttributes(&moved)) << t;
+  s.Merge({{face}, {{face.box}}});
+  // The rest of the cycle: the same face (moved a little) takes over "happy"; a new face
+  // does not.
+  for (int frame = 1; frame < s.cycle(); ++frame) {
+    s.Plan(size, 3);
+    Detection moved = Face(100 + static_cast<float>(frame), 100, 60);
+    ASSERT_TRUE(s.TakeOverAttributes(&moved)) << frame;
     EXPECT_EQ(moved.attributes.at("emotion"), "happy");
-    EXPECT_FALSE(s.TakeOverAttributes(&stranger)) << t;
-    s.Merge({{moved}, {{}}});
+    EXPECT_FALSE(s.TakeOverAttributes(&stranger)) << frame;
+    s.Merge({{moved}, {{moved.box}}});
   }
   // The next cycle classifies again, so attributes are never more than a cycle old.
-  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{0});
+  ASSERT_EQ(s.Plan(size, 3), std::vector<int>{kWhole});
   EXPECT_FALSE(s.TakeOverAttributes(&face));
-  s.Merge({{face}, {{}}});
+  s.Merge({{face}, {{face.box}}});
   // Without tiles every frame is a cycle; with reuse off nothing is taken over.
-  EXPECT_TRUE(s.Plan(cv::Size(200, 150), 0).empty());
+  s.Plan(cv::Size(200, 150), 0);
   EXPECT_FALSE(s.TakeOverAttributes(&face));
-  FaceStream no_reuse(0.3F, /*reuse_attributes=*/false);
+  FaceStream no_reuse(FaceStreamOptions{.reuse_attributes = false});
   no_reuse.Plan(size, 3);
-  no_reuse.Merge({{face}, {{}, {}, {}}});
+  no_reuse.Merge({{face}, {{face.box}, {}, {}, {}}});
   no_reuse.Plan(size, 3);
-  no_reuse.Merge({{face}, {{}}});
+  no_reuse.Merge({{face}, {{face.box}}});
   no_reuse.Plan(size, 3);
   EXPECT_FALSE(no_reuse.TakeOverAttributes(&face));
 }
@@ -190,33 +223,43 @@ TEST(FaceStreamPhotoTest, TheWholeFramePassAloneMissesMessisFace) {
   EXPECT_EQ(stream.Faces("faces")->cycle(), 1);
 }
 
+// A stream that starts empty (its first, full scan finds nothing), then Messi walks in: a
+// round-robin tile must reach him within one cycle, and he stays on every later frame.
+void SmallFaceOnAStream(DetectorSet* set, const std::string& detector,
+                        const FaceStreamOptions& options) {
+  const cv::Mat messi = Load(std::string(kOpencvData) + "messi5.jpg");
+  StreamState stream(options);
+  EXPECT_TRUE(Faces(set, detector, FaceFree(messi.size()), &stream).empty());
+  const int cycle = stream.Faces(detector)->cycle();
+  // 548x342: tiles of 171 px, 2 rows x 3 columns, and the whole frame every other frame.
+  ASSERT_EQ(cycle, options.whole_every_frame ? 6 : 12);
+  int first_seen = -1;
+  for (int frame = 0; frame < 4 * cycle; ++frame) {
+    const auto faces = Faces(set, detector, messi, &stream);
+    if (first_seen < 0 && HasFaceNear(faces, kMessiFace)) first_seen = frame;
+    if (first_seen >= 0) {
+      ASSERT_EQ(faces.size(), 1U) << detector << " frame " << frame << ": "
+                                  << DetectionsToJson(faces).dump();
+      EXPECT_TRUE(HasFaceNear(faces, kMessiFace)) << detector << " frame " << frame;
+      if (detector == "face_attributes") {  // classified when found, kept while carried
+        EXPECT_EQ(faces[0].attributes.count("emotion"), 1U) << "frame " << frame;
+      }
+    }
+  }
+  EXPECT_GE(first_seen, 0) << detector << ": never found";
+  EXPECT_LT(first_seen, cycle) << detector;
+}
+
 TEST(FaceStreamPhotoTest, ASmallFaceIsFoundWithinACycleAndReportedOnEveryFrameAfter) {
   auto set = Detectors();
   ASSERT_NE(set, nullptr);
   for (const std::string& detector : {std::string("faces"), std::string("face_attributes")}) {
     if (!set->Has(detector)) continue;  // face_attributes needs the converted models
-    const cv::Mat messi = Load(std::string(kOpencvData) + "messi5.jpg");
-    StreamState stream;
-    // The stream starts empty (its first, full scan finds nothing), then Messi walks in: a
-    // round-robin tile must reach him within one cycle.
-    EXPECT_TRUE(Faces(set.get(), detector, FaceFree(messi.size()), &stream).empty());
-    const int cycle = stream.Faces(detector)->cycle();
-    ASSERT_EQ(cycle, 6) << "548x342: tiles of 171 px, 2 rows x 3 columns";
-    int first_seen = -1;
-    for (int frame = 0; frame < 4 * cycle; ++frame) {
-      const auto faces = Faces(set.get(), detector, messi, &stream);
-      if (first_seen < 0 && HasFaceNear(faces, kMessiFace)) first_seen = frame;
-      if (first_seen >= 0) {
-        ASSERT_EQ(faces.size(), 1U)
-            << detector << " frame " << frame << ": " << DetectionsToJson(faces).dump();
-        EXPECT_TRUE(HasFaceNear(faces, kMessiFace)) << detector << " frame " << frame;
-        if (detector == "face_attributes") {  // classified when found, kept while carried
-          EXPECT_EQ(faces[0].attributes.count("emotion"), 1U) << "frame " << frame;
-        }
-      }
+    for (const bool whole_every_frame : {false, true}) {
+      SCOPED_TRACE(detector + (whole_every_frame ? ", whole every frame" : ", default"));
+      SmallFaceOnAStream(set.get(), detector,
+                         FaceStreamOptions{.whole_every_frame = whole_every_frame});
     }
-    EXPECT_GE(first_seen, 0) << detector << ": never found";
-    EXPECT_LT(first_seen, cycle) << detector;
   }
 }
 
@@ -252,7 +295,7 @@ TEST(FaceStreamPhotoTest, AFaceTheWholePassAndTheTilesBothSeeIsReportedOnce) {
         std::string(testdata::kSkimage) + "camera.png"}) {
     const cv::Mat photo = Load(path);
     StreamState stream;
-    for (int frame = 0; frame < 14; ++frame) {
+    for (int frame = 0; frame < 26; ++frame) {
       const auto faces = Faces(set.get(), "faces", photo, &stream);
       ASSERT_EQ(faces.size(), 1U) << path << " frame " << frame << ": "
                                   << DetectionsToJson(faces).dump();
@@ -273,7 +316,7 @@ TEST(FaceStreamPhotoTest, AStreamsFaceAttributesAreThoseOfTheStillImage) {
     ASSERT_EQ(still.size(), 1U) << path;
     ASSERT_FALSE(still[0].attributes.empty()) << path;
     StreamState stream;
-    for (int frame = 0; frame < 14; ++frame) {
+    for (int frame = 0; frame < 26; ++frame) {
       const auto faces = Faces(set.get(), "face_attributes", photo, &stream);
       ASSERT_EQ(faces.size(), 1U) << path << " frame " << frame;
       EXPECT_EQ(faces[0].attributes, still[0].attributes) << path << " frame " << frame;
@@ -290,7 +333,7 @@ TEST(FaceStreamPhotoTest, StreamsSharingADetectorSetKeepTheirOwnState) {
   // stream's tiles carry must never show in the other, nor in a still image between them.
   StreamState door;
   StreamState shelf;
-  for (int frame = 0; frame < 14; ++frame) {
+  for (int frame = 0; frame < 26; ++frame) {
     EXPECT_TRUE(HasFaceNear(Faces(set.get(), "faces", messi, &door), kMessiFace)) << frame;
     EXPECT_TRUE(Faces(set.get(), "faces", empty, &shelf).empty()) << frame;
     EXPECT_TRUE(Faces(set.get(), "faces", empty, nullptr).empty()) << frame;

@@ -72,52 +72,65 @@ struct FaceDetectorOptions {
 };
 
 // What the face detector found in one frame of a stream (FaceDetector::ScanStream), before
-// FaceStream::Merge adds the faces carried by the tiles that were not scanned.
+// FaceStream::Merge adds the faces carried by the squares that were not scanned.
 struct FaceScan {
   std::vector<Detection> faces;  // found in this frame's passes, after NMS over all of them
-  // For each tile scanned in this frame (in the order FaceStream::Plan gave), the boxes its
-  // pass found (before NMS): Merge keeps the faces of `faces` they belong to for that tile.
-  std::vector<std::vector<cv::Rect2f>> tile_boxes;
+  // For each square scanned in this frame (in the order FaceStream::Plan gave), the boxes its
+  // pass found (before NMS): Merge keeps the faces of `faces` they belong to for that square.
+  std::vector<std::vector<cv::Rect2f>> square_boxes;
 };
 
-// Round-robin tiles on a stream (docs/vision.md, "Faces on streams"). A still image needs the
-// whole frame and every tile in one go (it has no next frame); on a stream the whole frame is
-// scanned every frame but only one tile, in turn, and each tile's faces are carried forward
-// until that tile is scanned again. So a face only a tile finds (a small one) is found within
-// cycle() frames of appearing and reported on every frame after, and a face that left is gone
-// within cycle() frames. The first frame, and the first after Reset() or a change of frame
-// size, scans every tile. Pure bookkeeping: no model, one stream, not thread-safe.
+struct FaceStreamOptions {
+  float same_face_iou = 0.3F;  // see FaceStream::Merge
+  // false (the default): one BlazeFace pass a frame, the whole frame on every other frame and
+  // a tile in between; true: the whole frame and a tile on every frame (two passes).
+  bool whole_every_frame = false;
+  bool reuse_attributes = true;  // see FaceStream::TakeOverAttributes
+};
+
+// Round-robin squares on a stream (docs/vision.md, "Faces on streams"). A still image needs the
+// whole frame and every tile in one go (it has no next frame); a stream scans one square a
+// frame, the whole frame every other frame and the tiles in turn in between, and each square's
+// faces are carried forward until that square is scanned again. So a face only a tile finds (a
+// small one) is found within cycle() frames of appearing and reported on every frame after,
+// and a face that left is gone within cycle() frames (2 for one the whole frame finds). The
+// first frame, and the first after Reset() or a change of frame size, scans every square. Pure
+// bookkeeping: no model, one stream, not thread-safe.
 class FaceStream {
  public:
-  explicit FaceStream(float same_face_iou = 0.3F, bool reuse_attributes = true)
-      : same_face_iou_(same_face_iou), reuse_attributes_(reuse_attributes) {}
-  // The tiles (indexes below tile_count) to scan in this frame of `size`.
+  static constexpr int kWholeFrame = -1;  // the whole frame's index among the squares
+
+  explicit FaceStream(FaceStreamOptions options = {}) : options_(options) {}
+  // The squares to scan in this frame of `size`: kWholeFrame and/or tile indexes below
+  // tile_count.
   std::vector<int> Plan(cv::Size size, int tile_count);
   // face_attributes, between ScanStream and Merge: true when a fresh face took over the
   // attributes of the same face in the previous frame (it need not be classified), false when
   // it must be classified: a new face, or the first frame of a cycle, which classifies every
   // fresh face. So attributes are at most cycle()-1 frames old, like a carried face's.
   bool TakeOverAttributes(Detection* face) const;
-  // This frame's faces: scan.faces (fresh; tiles scanned now take theirs from it) plus the
-  // faces the other tiles carry, each only if it is not the same face as one already in (IoU
-  // at least same_face_iou, or either box's centre inside the other). Call once per Plan().
+  // This frame's faces: scan.faces (fresh; the squares scanned now take theirs from it) plus
+  // the faces the other squares carry, each only if it is not the same face as one already in
+  // (IoU at least same_face_iou, or either box's centre inside the other). Once per Plan().
   std::vector<Detection> Merge(FaceScan scan);
   void Reset();
-  // Frames in which every tile is scanned once (1 without tiles).
-  int cycle() const { return std::max<int>(1, static_cast<int>(carried_.size())); }
+  // Frames in which every square is scanned (1 without tiles).
+  int cycle() const;
 
  private:
   bool SameFace(const cv::Rect2f& a, const cv::Rect2f& b) const;
+  int tiles() const { return static_cast<int>(carried_.size()) - 1; }
+  std::vector<Detection>& CarriedBy(int square);
 
-  float same_face_iou_;
-  bool reuse_attributes_;
+  FaceStreamOptions options_;
   bool refresh_ = true;              // this frame classifies every fresh face
   std::vector<Detection> previous_;  // the last frame's faces, with their attributes
   bool started_ = false;
   cv::Size size_;
-  int next_ = 0;
+  int slot_ = 0;  // position in the cycle
   std::vector<int> planned_;
-  std::vector<std::vector<Detection>> carried_;  // per tile: its faces when last scanned
+  // Per square (the tiles, then the whole frame last): its faces when last scanned.
+  std::vector<std::vector<Detection>> carried_;
 };
 
 class FaceDetector {
@@ -127,8 +140,8 @@ class FaceDetector {
   virtual ~FaceDetector() = default;
   // A still image: the whole frame and (with tiles) every tile.
   virtual Result<std::vector<Detection>> Detect(const cv::Mat& bgr) = 0;
-  // A stream frame: the whole frame and the tiles stream->Plan() picks; finish it with
-  // stream->Merge(). Detectors without tiles (Haar, tiles off) scan the frame as Detect does.
+  // A stream frame: the squares stream->Plan() picks; finish it with stream->Merge().
+  // Detectors without tiles (Haar, tiles off) scan the whole frame every frame, as Detect.
   virtual Result<FaceScan> ScanStream(const cv::Mat& bgr, FaceStream* stream);
 };
 
@@ -244,16 +257,15 @@ struct DetectorSetOptions {
 // the CLI) pass none. One frame of a stream at a time: not thread-safe.
 class StreamState {
  public:
-  // reuse_attributes: see FaceStream::TakeOverAttributes (false: classify every fresh face in
-  // every frame; the bench measures both).
-  explicit StreamState(bool reuse_attributes = true) : reuse_attributes_(reuse_attributes) {}
+  // The service runs the defaults; the bench also measures the other choices.
+  explicit StreamState(FaceStreamOptions options = {}) : options_(options) {}
   FaceStream* Faces(std::string_view detector);
   // Forget what was carried (the stream's frames went elsewhere, e.g. to the cloud): the next
   // frame is scanned in full.
   void Reset();
 
  private:
-  bool reuse_attributes_;
+  FaceStreamOptions options_;
   std::map<std::string, FaceStream, std::less<>> faces_;
 };
 
