@@ -603,9 +603,10 @@ TEST(PipelinesTest, EachFaceStreamCarriesItsOwnTiles) {
   auto events = std::make_shared<EventLog>();
   auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
   ASSERT_TRUE(p.has_value()) << p.error().message();
-  // 18 frames each: three rounds of messi5's 6 tiles.
+  // 26 frames each: the first (every square) and two cycles of 12 (6 tiles, the whole frame
+  // between them).
   ASSERT_TRUE(Eventually([&] {
-    return metrics->Frames("pipeline", "door") >= 18 && metrics->Frames("pipeline", "shelf") >= 18;
+    return metrics->Frames("pipeline", "door") >= 26 && metrics->Frames("pipeline", "shelf") >= 26;
   }));
   (*p)->Stop();
   const auto seen = EventsOf(*events, "door", "face_seen");
