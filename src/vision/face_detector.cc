@@ -206,6 +206,7 @@ Result<FaceScan> FaceDetector::ScanStream(const cv::Mat& bgr, FaceStream* stream
   stream->Plan(bgr.size(), 0);  // no tiles: the whole frame on every frame
   SV_ASSIGN_OR_RETURN(std::vector<Detection> faces, Detect(bgr));
   std::vector<cv::Rect2f> boxes;
+  boxes.reserve(faces.size());
   for (const Detection& d : faces) boxes.push_back(d.box);
   return FaceScan{std::move(faces), {std::move(boxes)}};
 }
