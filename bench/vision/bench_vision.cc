@@ -1,8 +1,14 @@
 // bench-vision: frames per second and p50/p99 latency per 640x480 frame of
 //   - the face pipeline as the service runs it (the `face_attributes` detector of a
 //     DetectorSet: BlazeFace + gender, emotion and age of every face found), with the
-//     service's default detector configuration (tiles on) and with --no-tiles,
-//   - face detection alone (BlazeFace through cv::dnn, one pass; and with tiles),
+//     service's default detector configuration (tiles on) on a stream (a pipeline: the whole
+//     frame every other frame and one tile in turn between, each square's faces carried, a
+//     tracked face's attributes taken over within a cycle; each worker is one stream; and,
+//     beside it, the whole frame and a tile on every frame, and every fresh face classified
+//     on every frame),
+//     on still images (/detect, KServe, the CLI: the whole frame and every tile), and with
+//     --no-tiles,
+//   - face detection alone (BlazeFace through cv::dnn: stream, all tiles, one pass),
 //   - the peer: OpenCV's Haar frontal-face cascade (opencv-data) called as a user would call
 //     it (grey + equalizeHist + detectMultiScale with its default parameters) on the same
 //     frames, and for reference the service's own Haar fallback (--haar),
@@ -25,6 +31,8 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "vision/test_images.h"
@@ -77,8 +85,10 @@ std::vector<cv::Mat> Frames(const std::vector<std::string>& paths) {
 using MakeFn = std::function<std::function<size_t(const cv::Mat&)>()>;
 
 // Runs `frames_per_thread` frames on each of `threads` threads, each with its own detector.
+// scene_frames: how many consecutive frames show the same photo (1: a new photo every frame;
+// a stream holds each for a while, as a camera's scene changes now and then).
 Figures Run(const MakeFn& make, const std::vector<cv::Mat>& frames, int threads,
-            int frames_per_thread) {
+            int frames_per_thread, int scene_frames = 1) {
   std::vector<std::vector<double>> lat(threads);
   std::vector<std::function<size_t(const cv::Mat&)>> dets;
   dets.reserve(threads);
@@ -93,7 +103,7 @@ Figures Run(const MakeFn& make, const std::vector<cv::Mat>& frames, int threads,
       lat[t].reserve(frames_per_thread);
       for (int i = 0; i < frames_per_thread; ++i) {
         const auto s = Clock::now();
-        dets[t](frames[(i + t) % frames.size()]);
+        dets[t](frames[(i / scene_frames + t) % frames.size()]);
         lat[t].push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
       }
     });
@@ -117,6 +127,19 @@ MakeFn Faces(vis::FaceBackend backend, bool tiles) {
     std::shared_ptr<vis::FaceDetector> d = std::move(*vis::FaceDetector::Create(*paths, o));
     return std::function<size_t(const cv::Mat&)>(
         [d](const cv::Mat& m) { return d->Detect(m)->size(); });
+  };
+}
+
+// Face detection on a stream: one square a frame (or the whole frame and a tile), carried.
+MakeFn FacesStream(vis::FaceStreamOptions options) {
+  return [options] {
+    auto paths = vis::FindModels("");
+    std::shared_ptr<vis::FaceDetector> d =
+        std::move(*vis::FaceDetector::Create(*paths, vis::FaceDetectorOptions()));
+    auto stream = std::make_shared<vis::FaceStream>(options);
+    return std::function<size_t(const cv::Mat&)>([d, stream](const cv::Mat& m) {
+      return stream->Merge(std::move(*d->ScanStream(m, stream.get()))).size();
+    });
   };
 }
 
@@ -145,10 +168,14 @@ MakeFn PlainHaar() {
 
 // A detector of a DetectorSet, exactly as the service runs it (`face_attributes` is the face
 // pipeline: BlazeFace + gender, emotion and age of each face; `barcodes`, `products`).
-// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles.
+// tiles: the service's default (FaceDetectorOptions::tiles, on) or --no-tiles. stream: none
+// for still images (/detect, KServe infer, the CLI), else as a pipeline runs a stream (its own
+// StreamState, one per worker: each worker is one camera) with these options (the service's
+// default, or the alternatives measured beside it).
 MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
-               const std::string& catalog = "") {
-  return [detectors, tiles, catalog] {
+               const std::string& catalog = "",
+               std::optional<vis::FaceStreamOptions> stream = std::nullopt) {
+  return [detectors, tiles, catalog, stream] {
     vis::DetectorSetOptions o;
     o.face.tiles = tiles;
     o.catalog_path = catalog;
@@ -165,9 +192,10 @@ MakeFn Service(const std::vector<std::string>& detectors, bool tiles,
       }
     }
     std::shared_ptr<vis::DetectorSet> shared = std::move(*set);
-    return std::function<size_t(const cv::Mat&)>([shared, detectors](const cv::Mat& m) {
+    auto state = stream ? std::make_shared<vis::StreamState>(*stream) : nullptr;
+    return std::function<size_t(const cv::Mat&)>([shared, detectors, state](const cv::Mat& m) {
       size_t n = 0;
-      for (const auto& d : detectors) n += shared->Run(d, m)->size();
+      for (const auto& d : detectors) n += shared->Run(d, m, state.get())->size();
       return n;
     });
   };
@@ -204,7 +232,7 @@ MakeFn Items(const std::string& features) {
 }
 
 void Print(const char* name, int threads, const Figures& f, const Figures* peer) {
-  std::printf("%-44s threads=%d  fps=%8.1f  p50=%7.2f ms  p99=%7.2f ms  cpu %.2f cores", name,
+  std::printf("%-60s threads=%d  fps=%8.1f  p50=%7.2f ms  p99=%7.2f ms  cpu %.2f cores", name,
               threads, f.fps, f.p50_ms, f.p99_ms, f.cpu_cores);
   if (peer != nullptr) {
     std::printf("  throughput x%.1f  p50 x%.2f vs haar", f.fps / peer->fps,
@@ -219,6 +247,69 @@ void PrintLoad(const char* when) {
   if (getloadavg(load.data(), 3) == 3) {
     std::printf("%s: %.2f %.2f %.2f (1, 5, 15 min)\n", when, load[0], load[1], load[2]);
   }
+}
+
+// The face rows: the target (the face pipeline against Haar, same run) at 1 and 2 threads.
+void FaceRows(int n, const std::vector<cv::Mat>& face_frames) {
+  // A stream holds each photo for 24 frames (two cycles of the default schedule at 640x480:
+  // 6 tiles, the whole frame between them) before the next, as a camera's scene changes now
+  // and then; the work per frame is the same either way, only which faces are new changes.
+  constexpr int kSceneFrames = 24;
+  const vis::FaceStreamOptions service_default;
+  const vis::FaceStreamOptions whole_every_frame{.whole_every_frame = true};
+  const vis::FaceStreamOptions classify_every_frame{.reuse_attributes = false};
+  for (int threads : {1, 2}) {
+    const Figures haar = Run(PlainHaar(), face_frames, threads, n / 4);
+    auto stream_run = [&](const vis::FaceStreamOptions& o) {
+      return Run(Service({"face_attributes"}, true, "", o), face_frames, threads, n / 2,
+                 kSceneFrames);
+    };
+    const Figures stream_pipeline = stream_run(service_default);
+    const Figures stream_both = stream_run(whole_every_frame);
+    const Figures classify_all = stream_run(classify_every_frame);
+    const Figures tiled_pipeline =
+        Run(Service({"face_attributes"}, true), face_frames, threads, std::max(10, n / 8));
+    const Figures pipeline = Run(Service({"face_attributes"}, false), face_frames, threads, n / 2);
+    const Figures stream = Run(FacesStream(service_default), face_frames, threads, n, kSceneFrames);
+    const Figures stream2 =
+        Run(FacesStream(whole_every_frame), face_frames, threads, n / 2, kSceneFrames);
+    const Figures one = Run(Faces(vis::FaceBackend::kBlazeFace, false), face_frames, threads, n);
+    const Figures tiled =
+        Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads, n / 4);
+    Print("peer: Haar cascade, plain detectMultiScale", threads, haar, nullptr);
+    Print("face pipeline, service default (stream: round-robin tiles)", threads, stream_pipeline,
+          &haar);
+    Print("  stream, whole frame + a tile every frame", threads, stream_both, &haar);
+    Print("  stream, every fresh face classified every frame", threads, classify_all, &haar);
+    Print("face pipeline, still image (whole + all tiles)", threads, tiled_pipeline, &haar);
+    Print("face pipeline, --no-tiles (one pass)", threads, pipeline, &haar);
+    Print("detection: BlazeFace stream (one square a frame)", threads, stream, &haar);
+    Print("detection: BlazeFace stream (whole + a tile)", threads, stream2, &haar);
+    Print("detection: BlazeFace still image (all tiles)", threads, tiled, &haar);
+    Print("detection: BlazeFace one pass (--no-tiles)", threads, one, &haar);
+    std::printf("%-60s threads=%d  %.1f frames/s per core (stream: %.1f, all tiles: %.1f)\n",
+                "detection one pass", threads, one.fps / threads, stream.fps / threads,
+                tiled.fps / threads);
+  }
+}
+
+// Everything else: the service's Haar fallback, items, label text, hands.
+void OtherRows(int n, const std::vector<cv::Mat>& face_frames, const std::string& catalog) {
+  const std::string cv = vis::testdata::kOpencvData;
+  const auto item_frames = Frames({vis::testdata::kFourBarcodes, cv + "box_in_scene.png"});
+  Print("service's Haar fallback (--haar)", 1,
+        Run(Faces(vis::FaceBackend::kHaar, false), face_frames, 1, std::max(4, n / 16)), nullptr);
+  for (int threads : {1, 2}) {
+    Print("items: barcodes + products (sift, default)", threads,
+          Run(Service({"barcodes", "products"}, true, catalog), item_frames, threads, n / 10),
+          nullptr);
+  }
+  Print("items: barcodes + products (orb)", 1, Run(Items("orb"), item_frames, 1, n / 10), nullptr);
+  const auto text_frames = Frames({vis::testdata::kSignText, cv + "box_in_scene.png"});
+  Print("items: label text (tesseract)", 1, Run(Text(), text_frames, 1, std::max(4, n / 20)),
+        nullptr);
+  const auto hand_frames = Frames({vis::testdata::kHand, cv + "messi5.jpg"});
+  Print("hands: palms + landmarks + gesture", 1, Run(Hands(), hand_frames, 1, n / 4), nullptr);
 }
 
 }  // namespace
@@ -238,13 +329,21 @@ int main(int argc, char** argv) {
   // OpenCV's parallel_for_ pool (TBB in Debian's build): one thread, so each worker thread
   // runs its detectors serially and N workers use at most N cores.
   cv::setNumThreads(1);
-  const int n = argc > 1 ? std::max(10, static_cast<int>(std::strtol(argv[1], nullptr, 10))) : 200;
+  // bench-vision [--faces] [frames-per-thread]: --faces runs only the face rows (the target).
+  bool faces_only = false;
+  int n = 200;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--faces") {
+      faces_only = true;
+    } else {
+      n = std::max(10, static_cast<int>(std::strtol(argv[i], nullptr, 10)));
+    }
+  }
   const std::string sk = vis::testdata::kSkimage;
   const std::string cv = vis::testdata::kOpencvData;
   const auto face_frames =
       Frames({vis::testdata::kGraceHopper, sk + "astronaut.png", sk + "camera.png",
               cv + "messi5.jpg", cv + "fruits.jpg", sk + "coffee.png"});
-  const auto item_frames = Frames({vis::testdata::kFourBarcodes, cv + "box_in_scene.png"});
   // The item pipeline's catalog, as a service config would name it.
   char dir_template[] = "/tmp/bench-vision-XXXXXX";
   const char* dir = mkdtemp(dir_template);
@@ -264,35 +363,8 @@ int main(int argc, char** argv) {
       n, std::thread::hardware_concurrency(), cv::getNumThreads(),
       std::getenv("OMP_THREAD_LIMIT"));  // NOLINT(concurrency-mt-unsafe)
   PrintLoad("load average at the start");
-  for (int threads : {1, 2}) {
-    const Figures haar = Run(PlainHaar(), face_frames, threads, n / 4);
-    const Figures tiled_pipeline =
-        Run(Service({"face_attributes"}, true), face_frames, threads, std::max(10, n / 8));
-    const Figures pipeline = Run(Service({"face_attributes"}, false), face_frames, threads, n / 2);
-    const Figures one = Run(Faces(vis::FaceBackend::kBlazeFace, false), face_frames, threads, n);
-    const Figures tiled =
-        Run(Faces(vis::FaceBackend::kBlazeFace, true), face_frames, threads, n / 4);
-    Print("peer: Haar cascade, plain detectMultiScale", threads, haar, nullptr);
-    Print("face pipeline, service default (tiles on)", threads, tiled_pipeline, &haar);
-    Print("face pipeline, --no-tiles (one pass)", threads, pipeline, &haar);
-    Print("detection: BlazeFace + tiles (default)", threads, tiled, &haar);
-    Print("detection: BlazeFace one pass (--no-tiles)", threads, one, &haar);
-    std::printf("%-44s threads=%d  %.1f frames/s per core (tiles: %.1f)\n", "detection one pass",
-                threads, one.fps / threads, tiled.fps / threads);
-  }
-  Print("service's Haar fallback (--haar)", 1,
-        Run(Faces(vis::FaceBackend::kHaar, false), face_frames, 1, std::max(4, n / 16)), nullptr);
-  for (int threads : {1, 2}) {
-    Print("items: barcodes + products (sift, default)", threads,
-          Run(Service({"barcodes", "products"}, true, catalog), item_frames, threads, n / 10),
-          nullptr);
-  }
-  Print("items: barcodes + products (orb)", 1, Run(Items("orb"), item_frames, 1, n / 10), nullptr);
-  const auto text_frames = Frames({vis::testdata::kSignText, cv + "box_in_scene.png"});
-  Print("items: label text (tesseract)", 1, Run(Text(), text_frames, 1, std::max(4, n / 20)),
-        nullptr);
-  const auto hand_frames = Frames({vis::testdata::kHand, cv + "messi5.jpg"});
-  Print("hands: palms + landmarks + gesture", 1, Run(Hands(), hand_frames, 1, n / 4), nullptr);
+  FaceRows(n, face_frames);
+  if (!faces_only) OtherRows(n, face_frames, catalog);
   PrintLoad("load average at the end");
   std::remove(catalog.c_str());
   rmdir(dir);

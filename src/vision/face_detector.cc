@@ -26,6 +26,13 @@ constexpr std::array<Head, 2> kHeads = {{{16, 2, 0, 2}, {8, 6, 1, 3}}};
 
 float Sigmoid(float x) { return 1.0F / (1.0F + std::exp(-x)); }
 
+Status CheckFrame(const cv::Mat& bgr) {
+  if (bgr.empty() || bgr.type() != CV_8UC3) {
+    return Error(ErrorCode::kInvalidArgument, "face detector needs a non-empty 8-bit BGR image");
+  }
+  return Ok();
+}
+
 class BlazeFaceDetector : public FaceDetector {
  public:
   BlazeFaceDetector(const cv::dnn::Net& net, FaceDetectorOptions options)
@@ -36,23 +43,45 @@ class BlazeFaceDetector : public FaceDetector {
   }
 
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
-    if (bgr.empty() || bgr.type() != CV_8UC3) {
-      return Error(ErrorCode::kInvalidArgument, "face detector needs a non-empty 8-bit BGR image");
-    }
+    SV_TRY(CheckFrame(bgr));
     std::vector<Detection> candidates;
-    for (const cv::Rect2f& square : Squares(bgr.size())) {
-      SV_TRY(RunSquare(bgr, square, &candidates));
-    }
+    SV_TRY(RunSquare(bgr, WholeSquare(bgr.size()), &candidates));
+    for (const cv::Rect2f& tile : Tiles(bgr.size())) SV_TRY(RunSquare(bgr, tile, &candidates));
     return Suppress(std::move(candidates));
   }
 
+  Result<FaceScan> ScanStream(const cv::Mat& bgr, FaceStream* stream) override {
+    SV_TRY(CheckFrame(bgr));
+    const std::vector<cv::Rect2f> tiles = Tiles(bgr.size());
+    std::vector<Detection> candidates;
+    FaceScan scan;
+    for (int square : stream->Plan(bgr.size(), static_cast<int>(tiles.size()))) {
+      std::vector<Detection> found;
+      SV_TRY(RunSquare(bgr,
+                       square == FaceStream::kWholeFrame ? WholeSquare(bgr.size())
+                                                         : tiles[static_cast<size_t>(square)],
+                       &found));
+      auto& boxes = scan.square_boxes.emplace_back();
+      for (Detection& d : found) {
+        boxes.push_back(d.box);
+        candidates.push_back(std::move(d));
+      }
+    }
+    scan.faces = Suppress(std::move(candidates));
+    return scan;
+  }
+
  private:
-  // The whole frame as one square (letterboxed), and with tiling also overlapping squares
-  // of half the short side, so small faces reach the model at a size it finds.
-  std::vector<cv::Rect2f> Squares(cv::Size size) const {
+  // The whole frame as one square (letterboxed).
+  static cv::Rect2f WholeSquare(cv::Size size) {
     const float side = static_cast<float>(std::max(size.width, size.height));
-    std::vector<cv::Rect2f> squares = {
-        {(size.width - side) / 2, (size.height - side) / 2, side, side}};
+    return {(size.width - side) / 2, (size.height - side) / 2, side, side};
+  }
+
+  // With tiling, overlapping squares of half the short side, so small faces reach the model
+  // at a size it finds.
+  std::vector<cv::Rect2f> Tiles(cv::Size size) const {
+    std::vector<cv::Rect2f> squares;
     const float tile = static_cast<float>(std::min(size.width, size.height)) / 2;
     if (!options_.tiles || tile < kInput) return squares;
     const float stride = tile * 0.75F;
@@ -149,9 +178,7 @@ class HaarFaceDetector : public FaceDetector {
   explicit HaarFaceDetector(const cv::CascadeClassifier& cascade) : cascade_(cascade) {}
 
   Result<std::vector<Detection>> Detect(const cv::Mat& bgr) override {
-    if (bgr.empty() || bgr.type() != CV_8UC3) {
-      return Error(ErrorCode::kInvalidArgument, "face detector needs a non-empty 8-bit BGR image");
-    }
+    SV_TRY(CheckFrame(bgr));
     cv::Mat gray;
     cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
     cv::equalizeHist(gray, gray);
@@ -174,6 +201,15 @@ class HaarFaceDetector : public FaceDetector {
 };
 
 }  // namespace
+
+Result<FaceScan> FaceDetector::ScanStream(const cv::Mat& bgr, FaceStream* stream) {
+  stream->Plan(bgr.size(), 0);  // no tiles: the whole frame on every frame
+  SV_ASSIGN_OR_RETURN(std::vector<Detection> faces, Detect(bgr));
+  std::vector<cv::Rect2f> boxes;
+  boxes.reserve(faces.size());
+  for (const Detection& d : faces) boxes.push_back(d.box);
+  return FaceScan{std::move(faces), {std::move(boxes)}};
+}
 
 Result<std::unique_ptr<FaceDetector>> FaceDetector::Create(const ModelPaths& models,
                                                            const FaceDetectorOptions& options) {

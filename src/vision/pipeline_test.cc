@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <set>
 #include <thread>
@@ -574,6 +575,48 @@ TEST(PipelinesTest, BarcodesInARealFrameAreEachScannedOnce) {
   EXPECT_EQ(codes, (std::multiset<std::string>{"9787564350840", "9783319200064", "9787118081473",
                                                "9787122276124"}))
       << events->ToJson(0).dump();
+}
+
+// Faces on streams: each pipeline scans the whole frame and one tile per frame and carries
+// what its tiles found. Messi's 32-pixel face (only tiles find it) is reported on every frame
+// of his stream (one face_seen, never faces_gone), and the other stream, with the same frame
+// size on the same DetectorSet, never sees a face.
+TEST(PipelinesTest, EachFaceStreamCarriesItsOwnTiles) {
+  const std::string dir = TempDir("facestreams");
+  const std::string messi = std::string(testdata::kOpencvData) + "messi5.jpg";
+  const cv::Mat photo = *ReadImageFile(messi);
+  cv::Mat empty;
+  cv::resize(*ReadImageFile(std::string(testdata::kOpencvData) + "box.png"), empty, photo.size());
+  ASSERT_TRUE(cv::imwrite(dir + "/empty.png", empty));
+  auto stream = [](const std::string& name, const std::string& path) {
+    return json{{"name", name},
+                {"source", {{"type", "images"}, {"path", path}, {"loop", true}}},
+                {"detectors", {"faces"}},
+                {"fps", 50}};
+  };
+  auto config = ParseServiceConfig(
+      json{{"pipelines", {stream("door", messi), stream("shelf", dir + "/empty.png")}}}, "test");
+  ASSERT_TRUE(config.has_value()) << config.error().message();
+  auto detectors = DetectorSet::Create({});
+  ASSERT_TRUE(detectors.has_value());
+  auto metrics = std::make_shared<Metrics>();
+  auto events = std::make_shared<EventLog>();
+  auto p = Pipelines::Start(*config, std::move(*detectors), metrics, events);
+  ASSERT_TRUE(p.has_value()) << p.error().message();
+  // 26 frames each: the first (every square) and two cycles of 12 (6 tiles, the whole frame
+  // between them).
+  ASSERT_TRUE(Eventually([&] {
+    return metrics->Frames("pipeline", "door") >= 26 && metrics->Frames("pipeline", "shelf") >= 26;
+  }));
+  (*p)->Stop();
+  const auto seen = EventsOf(*events, "door", "face_seen");
+  ASSERT_EQ(seen.size(), 1U) << events->ToJson(0).dump();
+  EXPECT_TRUE(EventsOf(*events, "door", "faces_gone").empty()) << events->ToJson(0).dump();
+  const json box = seen[0].detail["people"][0]["box"];
+  const cv::Point2f centre(box[0].get<float>() + box[2].get<float>() / 2,
+                           box[1].get<float>() + box[3].get<float>() / 2);
+  EXPECT_LT(cv::norm(centre - cv::Point2f(240, 116)), 20) << box;
+  EXPECT_TRUE(EventsOf(*events, "shelf", "face_seen").empty()) << events->ToJson(0).dump();
 }
 
 TEST(PipelinesTest, ASourceThatDisappearsIsReportedAndTheStreamRecovers) {

@@ -116,6 +116,7 @@ class Runner {
 
   // Only the pipeline thread touches these.
   bool faces_present_ = false;
+  StreamState stream_;  // round-robin face tiles and what they carry (used by RunEdge's job)
   GestureTracker gestures_;
   bool open_error_reported_ = false;
   std::map<std::string, Clock::time_point> recent_items_;
@@ -218,13 +219,23 @@ void Runner::ChoosePlacement() {
 
 Result<std::vector<Detection>> Runner::RunEdge(const std::string& detector, const cv::Mat& img) {
   auto detectors = detectors_;
-  return edge_->Submit([detectors, detector, img] { return detectors->Run(detector, img); }).get();
+  // The stream's state travels with its frame: this thread waits for the job, so the state is
+  // used by one frame at a time and outlives it.
+  StreamState* stream = &stream_;
+  return edge_
+      ->Submit([detectors, detector, img, stream] { return detectors->Run(detector, img, stream); })
+      .get();
 }
 
 Result<std::vector<Detection>> Runner::RunOne(const std::string& detector, const cv::Mat& img) {
   if (current_ != Placement::kCloud) return RunEdge(detector, img);
   auto ds = cloud_->Detect(detector, img);
-  if (ds) return ds;
+  if (ds) {
+    // The cloud scans each frame as a still image; what the edge carried is getting old, so the
+    // next edge frame starts again with a full scan.
+    stream_.Reset();
+    return ds;
+  }
   // Never drop the frame: run it here and say why.
   events_->Add(config_.name, "cloud_error",
                {{"error", ds.error().message()}, {"fallback", "edge"}});

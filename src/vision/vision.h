@@ -5,6 +5,7 @@
 // safe for concurrent Detect() calls; the service guards each with a mutex (see docs/vision.md).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -70,12 +71,78 @@ struct FaceDetectorOptions {
   bool tiles = true;
 };
 
+// What the face detector found in one frame of a stream (FaceDetector::ScanStream), before
+// FaceStream::Merge adds the faces carried by the squares that were not scanned.
+struct FaceScan {
+  std::vector<Detection> faces;  // found in this frame's passes, after NMS over all of them
+  // For each square scanned in this frame (in the order FaceStream::Plan gave), the boxes its
+  // pass found (before NMS): Merge keeps the faces of `faces` they belong to for that square.
+  std::vector<std::vector<cv::Rect2f>> square_boxes;
+};
+
+struct FaceStreamOptions {
+  float same_face_iou = 0.3F;  // see FaceStream::Merge
+  // false (the default): one BlazeFace pass a frame, the whole frame on every other frame and
+  // a tile in between; true: the whole frame and a tile on every frame (two passes).
+  bool whole_every_frame = false;
+  bool reuse_attributes = true;  // see FaceStream::TakeOverAttributes
+};
+
+// Round-robin squares on a stream (docs/vision.md, "Faces on streams"). A still image needs the
+// whole frame and every tile in one go (it has no next frame); a stream scans one square a
+// frame, the whole frame every other frame and the tiles in turn in between, and each square's
+// faces are carried forward until that square is scanned again. So a face only a tile finds (a
+// small one) is found within cycle() frames of appearing and reported on every frame after,
+// and a face that left is gone within cycle() frames (2 for one the whole frame finds). The
+// first frame, and the first after Reset() or a change of frame size, scans every square. Pure
+// bookkeeping: no model, one stream, not thread-safe.
+class FaceStream {
+ public:
+  static constexpr int kWholeFrame = -1;  // the whole frame's index among the squares
+
+  explicit FaceStream(FaceStreamOptions options = {}) : options_(options) {}
+  // The squares to scan in this frame of `size`: kWholeFrame and/or tile indexes below
+  // tile_count.
+  std::vector<int> Plan(cv::Size size, int tile_count);
+  // face_attributes, between ScanStream and Merge: true when a fresh face took over the
+  // attributes of the same face in the previous frame (it need not be classified), false when
+  // it must be classified: a new face, or the first frame of a cycle, which classifies every
+  // fresh face. So attributes are at most cycle()-1 frames old, like a carried face's.
+  bool TakeOverAttributes(Detection* face) const;
+  // This frame's faces: scan.faces (fresh; the squares scanned now take theirs from it) plus
+  // the faces the other squares carry, each only if it is not the same face as one already in
+  // (IoU at least same_face_iou, or either box's centre inside the other). Once per Plan().
+  std::vector<Detection> Merge(FaceScan scan);
+  void Reset();
+  // Frames in which every square is scanned (1 without tiles).
+  int cycle() const;
+
+ private:
+  bool SameFace(const cv::Rect2f& a, const cv::Rect2f& b) const;
+  int tiles() const { return static_cast<int>(carried_.size()) - 1; }
+  std::vector<Detection>& CarriedBy(int square);
+
+  FaceStreamOptions options_;
+  bool refresh_ = true;              // this frame classifies every fresh face
+  std::vector<Detection> previous_;  // the last frame's faces, with their attributes
+  bool started_ = false;
+  cv::Size size_;
+  int slot_ = 0;  // position in the cycle
+  std::vector<int> planned_;
+  // Per square (the tiles, then the whole frame last): its faces when last scanned.
+  std::vector<std::vector<Detection>> carried_;
+};
+
 class FaceDetector {
  public:
   static Result<std::unique_ptr<FaceDetector>> Create(const ModelPaths& models,
                                                       const FaceDetectorOptions& options);
   virtual ~FaceDetector() = default;
+  // A still image: the whole frame and (with tiles) every tile.
   virtual Result<std::vector<Detection>> Detect(const cv::Mat& bgr) = 0;
+  // A stream frame: the squares stream->Plan() picks; finish it with stream->Merge().
+  // Detectors without tiles (Haar, tiles off) scan the whole frame every frame, as Detect.
+  virtual Result<FaceScan> ScanStream(const cv::Mat& bgr, FaceStream* stream);
 };
 
 // ---- barcodes and QR -----------------------------------------------------------------
@@ -184,6 +251,24 @@ struct DetectorSetOptions {
   ProductMatcherOptions product;
 };
 
+// What one stream (a pipeline) carries from frame to frame for the detectors that keep state
+// across frames: so far the face detectors' round-robin tiles, one FaceStream per detector
+// name. A pipeline owns one and passes it with every frame; still images (/detect, KServe,
+// the CLI) pass none. One frame of a stream at a time: not thread-safe.
+class StreamState {
+ public:
+  // The service runs the defaults; the bench also measures the other choices.
+  explicit StreamState(FaceStreamOptions options = {}) : options_(options) {}
+  FaceStream* Faces(std::string_view detector);
+  // Forget what was carried (the stream's frames went elsewhere, e.g. to the cloud): the next
+  // frame is scanned in full.
+  void Reset();
+
+ private:
+  FaceStreamOptions options_;
+  std::map<std::string, FaceStream, std::less<>> faces_;
+};
+
 // Every detector, each behind its own lock, so one set serves many threads.
 class DetectorSet {
  public:
@@ -193,12 +278,15 @@ class DetectorSet {
   // "text" (Tesseract), "products" (products only with a catalog).
   std::vector<std::string> Names() const;
   bool Has(std::string_view name) const;
-  Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr);
+  // stream: null for a still image; a pipeline's own state for a frame of its stream (the
+  // face detectors then scan one tile per frame in turn, see FaceStream).
+  Result<std::vector<Detection>> Run(std::string_view name, const cv::Mat& bgr,
+                                     StreamState* stream = nullptr);
 
  private:
   struct Slot {
     std::mutex mu;
-    std::function<Result<std::vector<Detection>>(const cv::Mat&)> run;
+    std::function<Result<std::vector<Detection>>(const cv::Mat&, StreamState*)> run;
   };
   std::map<std::string, std::unique_ptr<Slot>, std::less<>> slots_;
   std::unique_ptr<FaceDetector> faces_;
