@@ -56,6 +56,7 @@ ExecPlan MakePlan(const SpawnOptions& o) {
 // Runs in the forked child: only async-signal-safe calls. Reports errno on err_fd.
 [[noreturn]] void ExecChild(const SpawnOptions& o, const ExecPlan& p, int err_fd, int devnull) {
   if (o.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ExecFailed(err_fd);
+  if (o.no_thp && ::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) ExecFailed(err_fd);
   if (o.new_session && ::setsid() < 0) ExecFailed(err_fd);
   int in = o.stdin_fd >= 0 ? o.stdin_fd : devnull;
   int out = o.stdout_fd >= 0 ? o.stdout_fd : (o.stdout_fd == -1 ? devnull : 1);

@@ -24,6 +24,7 @@ struct SpawnOptions {
   std::string cwd;                              // empty: inherit
   bool new_session = false;      // setsid(): detach from our terminal and process group
   bool die_with_parent = false;  // PR_SET_PDEATHSIG(SIGKILL)
+  bool no_thp = false;           // PR_SET_THP_DISABLE: no transparent huge pages (kept by execve)
   // The executable, when it is not argv[0] (execve's path apart from argv, as OCI hooks
   // have): used as given, no PATH lookup. Empty: argv[0], looked up as above.
   std::string program;

@@ -93,5 +93,23 @@ TEST(ChildProcessTest, ProgramApartFromArgv0) {
   EXPECT_NE(missing.error().message().find("/nonexistent/hook"), std::string::npos);
 }
 
+TEST(ChildProcessTest, NoThpIsKeptAcrossExec) {
+  auto thp_of_child = [](bool no_thp) {
+    Pipe out = *MakePipe();
+    SpawnOptions o;
+    o.argv = {"grep", "THP_enabled", "/proc/self/status"};
+    o.stdout_fd = out.write.get();
+    o.no_thp = no_thp;
+    auto child = ChildProcess::Spawn(o);
+    EXPECT_TRUE(child.has_value());
+    out.write.reset();
+    std::string text = ReadAll(out.read.get(), 1024).value_or("");
+    if (child) (void)child->Wait();
+    return text;
+  };
+  EXPECT_EQ(thp_of_child(true), "THP_enabled:\t0\n");
+  EXPECT_EQ(thp_of_child(false), "THP_enabled:\t1\n");
+}
+
 }  // namespace
 }  // namespace storevisor

@@ -138,6 +138,12 @@ TEST_F(VmTest, DetachedBootExecStatusStop) {
   EXPECT_GT(c["vcpus"][0]["cpu_seconds"].get<double>(), 0.0);
   EXPECT_GT(c["tcg"]["tb_count"].get<uint64_t>(), 0u);
   EXPECT_EQ(c["tcg"]["code_capacity_bytes"].get<uint64_t>() >> 20, 15u);  // tb-size 16 MiB
+  // No transparent huge pages for a TCG QEMU (khugepaged would refill what the guest
+  // handed back).
+  EXPECT_NE(ReadFile("/proc/" + std::to_string(j["pid"].get<int>()) + "/status")
+                .value_or("")
+                .find("THP_enabled:\t0"),
+            std::string::npos);
   // Once ready, QEMU's private copies of the kernel and initrd were handed back.
   EXPECT_GT(j["trimmed_bytes"].get<uint64_t>(), 40ull << 20);
 

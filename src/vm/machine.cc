@@ -230,6 +230,11 @@ Result<Machine> Machine::Start(const VmConfig& config, const StartOptions& opt) 
   so.stderr_fd = log.get();
   so.new_session = true;  // our terminal's ^C reaches us, not QEMU: we stop it cleanly
   so.die_with_parent = !opt.detach;
+  // Under TCG no transparent huge pages for QEMU: QEMU asks for them on guest RAM, and
+  // khugepaged then folds the 4 KiB pages free page reporting handed back into whole 2
+  // MiB pages again (an idle guest grew 122 -> 130 MiB in 30 s here); boots were no slower
+  // without them (docs/vm.md). Under KVM they stay: there they speed up every guest access.
+  so.no_thp = m.accel_.accel == Accel::kTcg;
   m.spawned_at_ = Clock::now();
   SV_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(so));
   m.pid_ = child.pid();
