@@ -23,7 +23,6 @@
 namespace {
 
 using storevisor::guest::Agent;
-using storevisor::guest::AgentSystem;
 using storevisor::guest::ExecState;
 
 // Forks and execs; the child gets the input on a pipe and, when capturing, its output
