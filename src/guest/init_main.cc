@@ -235,10 +235,13 @@ int NamePorts() {
   return named;
 }
 
+// The guest agent's virtio-serial port, as NamePorts names it.
+constexpr const char* kAgentPort = "/dev/virtio-ports/org.qemu.guest_agent.0";
+
 void WaitForAgentPort() {
   for (int i = 0; i < 300; ++i) {  // up to 3 s: modules bind asynchronously
     NamePorts();
-    if (access("/dev/virtio-ports/org.qemu.guest_agent.0", F_OK) == 0) return;
+    if (access(kAgentPort, F_OK) == 0) return;
     usleep(10000);
   }
   Log("no org.qemu.guest_agent.0 port: the agent will wait for it");
@@ -389,18 +392,20 @@ int main(int argc, char** argv) {
     if (!EnterRoot(root, CmdlineValue(cmdline, "sv.rootmode") == "ro")) PowerOff(RB_POWER_OFF);
   }
   WaitForAgentPort();
-  const std::string port = "/dev/virtio-ports/org.qemu.guest_agent.0";
-  std::vector<std::string> agent = {"/sbin/sv-agent", port};
-  if (!root.empty()) agent = {"/usr/sbin/qemu-ga", "--method=virtio-serial", "--path=" + port};
+  std::vector<std::string> agent = {"/sbin/sv-agent", kAgentPort};
+  if (!root.empty()) {
+    agent = {"/usr/sbin/qemu-ga", "--method=virtio-serial", std::string("--path=") + kAgentPort};
+  }
   if (!reporting) DisableReporting();
   pid_t agent_pid = StartAgent(agent);
   Log("ready for the agent");
   std::vector<int> inputs;  // opened once the late drivers (evdev, button) are in
-  pid_t late_pid = reporting ? StartLateDrivers() : -1;
-  if (late_pid < 0) {
+  auto after_late_drivers = [&] {
     inputs = OpenInputs();
     if (reporting) TrimAfterBoot();
-  }
+  };
+  pid_t late_pid = reporting ? StartLateDrivers() : -1;
+  if (late_pid < 0) after_late_drivers();
   const bool console_shell = CmdlineValue(cmdline, "sv.console") != "off";
   pid_t shell_pid = console_shell ? StartConsoleShell() : -1;
   for (;;) {
@@ -423,8 +428,7 @@ int main(int argc, char** argv) {
         agent_pid = StartAgent(agent);
       } else if (pid == late_pid) {
         late_pid = -1;
-        inputs = OpenInputs();
-        TrimAfterBoot();
+        after_late_drivers();
       } else if (pid == shell_pid) {
         sleep(1);  // `exit` in the console shell: a new one, as a getty respawns
         shell_pid = StartConsoleShell();
