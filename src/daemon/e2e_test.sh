@@ -128,10 +128,16 @@ SV apply -f "$T/p2.yaml" --timeout 60 >/dev/null || fail "apply 2"
 echo "== a killed container is restarted with backoff"
 kv_pid=$(pid_of kv)
 kill -9 "$kv_pid"
-for _ in $(seq 100); do
-  [ "$(field_of kv state)" = running ] && [ "$(pid_of kv)" != "$kv_pid" ] && break; sleep 0.1
-done
-[ "$(pid_of kv)" != "$kv_pid" ] && [ "$(field_of kv restarts)" -ge 1 ] || fail "kv not restarted"
+# One ps snapshot per check: state, pid and restarts read from separate calls can straddle the
+# moment the exit is noticed (state still "running" but pid already 0, restarts not yet counted).
+kv_restarted() {
+  SV ps -o json | python3 -c "
+import json, sys
+w = next((w for w in json.load(sys.stdin) if w['name'] == 'kv'), None)
+sys.exit(0 if w and w['state'] == 'running' and w['pid'] not in (0, $kv_pid) and w['restarts'] >= 1 else 1)"
+}
+for _ in $(seq 150); do kv_restarted && break; sleep 0.1; done
+kv_restarted || fail "kv not restarted: state $(field_of kv state), pid $(pid_of kv) (was $kv_pid), restarts $(field_of kv restarts)"
 SV events | grep -q "kv restarts in 200 ms" || fail "no backoff event"
 
 echo "== kill -9 of the daemon: workloads survive and are re-adopted"
