@@ -161,24 +161,6 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& map
   return Ok();
 }
 
-// Waits for 'R' (ready) or 'E'+message from the init.
-Status WaitReady(int sync_fd, pid_t pid) {
-  char buf[4096];
-  ssize_t n;
-  do {
-    n = ::recv(sync_fd, buf, sizeof buf, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0 && buf[0] == kMsgReady) return Ok();
-  if (n > 0 && buf[0] == kMsgError) {
-    return Error(ErrorCode::kFailedPrecondition,
-                 "container init: " + std::string(buf + 1, static_cast<size_t>(n - 1)));
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return Error(ErrorCode::kInternal,
-               "container init died during set-up (status " + std::to_string(status) + ")");
-}
-
 // Clone flags for pid namespaces joined by path are applied to this thread's
 // pid_for_children for the duration of the clone.
 class PidNsJoin {
@@ -306,10 +288,10 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   for (const auto& h : s.hooks.prestart) SV_TRY_CTX(RunHook(h, hook_state), "prestart hook");
   for (const auto& h : s.hooks.create_runtime)
     SV_TRY_CTX(RunHook(h, hook_state), "createRuntime hook");
-  // A failed send means the init already died: WaitReady then reads why.
+  // A failed send means the init already died: WaitForInitReady then reads why.
   std::string go = kMsgGo + std::to_string(out.pid);
   (void)::send(parent_end.get(), go.data(), go.size(), MSG_NOSIGNAL);
-  SV_TRY(WaitReady(parent_end.get(), out.pid));
+  SV_TRY(WaitForInitReady(parent_end.get(), out.pid));
   if (!q.wait_for_start) {
     // run: the init holds its end until execve closes it (or it dies): poststart hooks
     // must run after the process was executed, after the startContainer hooks.
@@ -485,6 +467,27 @@ Status WaitGone(pid_t pid, uint64_t start) {
 }
 
 }  // namespace
+
+Status WaitForInitReady(int sync_fd, pid_t pid) {
+  char buf[4096];
+  ssize_t n;
+  int resets = 0;
+  // ECONNRESET: an init that dies with our 'G' unread in its queue (it failed before it
+  // reads it) leaves that error on our socket, and recv reports it before the 'E' message
+  // queued ahead of it. The error is cleared once reported: the next recv reads why.
+  do {
+    n = ::recv(sync_fd, buf, sizeof buf, 0);
+  } while (n < 0 && (errno == EINTR || (errno == ECONNRESET && resets++ == 0)));
+  if (n > 0 && buf[0] == kMsgReady) return Ok();
+  if (n > 0 && buf[0] == kMsgError) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "container init: " + std::string(buf + 1, static_cast<size_t>(n - 1)));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return Error(ErrorCode::kInternal,
+               "container init died during set-up (status " + std::to_string(status) + ")");
+}
 
 Result<UniqueFd> ConnectConsole(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

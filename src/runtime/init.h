@@ -18,6 +18,11 @@ inline constexpr char kMsgGo = 'G';     // runtime -> init: cgroup joined, maps 
 inline constexpr char kMsgReady = 'R';  // init -> runtime: set up, about to wait/exec
 inline constexpr char kMsgError = 'E';  // init -> runtime: 'E' + message, then exit
 
+// The runtime's end: waits for 'R' (ok) or 'E' (the init's error, returned as
+// kFailedPrecondition); an init that ends without either is reaped and reported with its
+// wait status.
+Status WaitForInitReady(int sync_fd, pid_t pid);
+
 struct InitConfig {
   const Spec* spec = nullptr;
   const Process* process = nullptr;  // spec->process, or exec's process
