@@ -11,8 +11,18 @@ BIN="${1:?usage: daemon_e2e_test.sh BUILD_DIR}/bin"
 BUILD="$1"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DISK="$BUILD/guest/legacy/legacy-pos.raw"
-if [ ! -x "$BIN/storevisord" ] || [ ! -x "$BIN/storevisor-legacy" ] || [ ! -e "$DISK" ] || ! command -v tesseract >/dev/null; then
-  echo "SKIPPED: storevisor-legacy, $DISK or tesseract missing (scripts/setup.sh)"; exit 0
+# A missing prerequisite is a skip, not a pass: exit 77 (SKIP_RETURN_CODE), naming each one.
+missing=()
+for tool in storevisord storevisor storevisor-legacy; do
+  [ -x "$BIN/$tool" ] || missing+=("$BIN/$tool (build it)")
+done
+[ -e "$DISK" ] || missing+=("legacy POS disk $DISK (scripts/setup.d/25-legacy-image.sh)")
+command -v tesseract >/dev/null || missing+=("command tesseract (scripts/setup.sh)")
+[ "$(id -u)" = 0 ] || missing+=("root (taps, cgroups)")
+if [ ${#missing[@]} -gt 0 ]; then
+  { echo "######## SKIPPED legacy.daemon_e2e (exit 77): missing prerequisite(s):"
+    printf '########   - %s\n' "${missing[@]}"; }
+  exit 77
 fi
 T="$(mktemp -d /tmp/sv-e2e-legacy-XXXXXX)"
 SOCK="$T/sock"
