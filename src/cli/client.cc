@@ -84,8 +84,8 @@ Result<std::optional<UniqueFd>> Client::Upgrade(const std::string& path, std::st
   return Error(ErrorCode::kGuestFault, "storevisord sent an oversized response head");
 }
 
-Result<int> Client::Stream(const std::string& path,
-                           const std::function<bool(std::string_view)>& on_data) {
+Result<Reply> Client::Stream(const std::string& path,
+                             const std::function<bool(std::string_view)>& on_data) {
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Send(endpoint_, token_, "GET", path, ""));
   std::string buf;
   char chunk[8192];
@@ -104,15 +104,13 @@ Result<int> Client::Stream(const std::string& path,
     if (!head) continue;
     status = head->status;
     in_body = true;
-    if (status != 200) {
-      std::string rest = buf.substr(offset);
+    if (status != 200) {  // the daemon's error: for the caller, not the stream's reader
       SV_ASSIGN_OR_RETURN(std::string more, ReadAll(fd.get(), 1u << 20));
-      on_data(rest + more);
-      break;
+      return Reply{status, buf.substr(offset) + more};
     }
     if (offset < buf.size() && !on_data(std::string_view(buf).substr(offset))) break;
   }
-  return status;
+  return Reply{status, ""};
 }
 
 }  // namespace storevisor::cli

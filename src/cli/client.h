@@ -24,8 +24,10 @@ class Client {
       : endpoint_(std::move(endpoint)), token_(std::move(token)) {}
   Result<Reply> Call(const std::string& method, const std::string& path,
                      const std::string& body = "");
-  // Streams the body to on_data until the daemon closes or on_data returns false.
-  Result<int> Stream(const std::string& path, const std::function<bool(std::string_view)>& on_data);
+  // Streams a 200 reply's body to on_data until the daemon closes or on_data returns false;
+  // returns the status, and for any other status the daemon's error body (not streamed).
+  Result<Reply> Stream(const std::string& path,
+                       const std::function<bool(std::string_view)>& on_data);
   // POST with "Upgrade: tcp": on 101 the connection carries raw bytes both ways (early: bytes
   // that came with the head); any other answer is returned as *refusal, with no fd.
   Result<std::optional<UniqueFd>> Upgrade(const std::string& path, std::string* early,

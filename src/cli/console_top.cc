@@ -80,7 +80,7 @@ int FollowConsoleLog(Client& client, const std::string& name, int tail_lines) {
     std::fprintf(stderr, "storevisor: %s\n", st.error().message().c_str());
     return ExitCodeFor(st.error().code());
   }
-  return *st == 200 ? 0 : ExitCodeFor(ErrorCode::kInternal);
+  return ReportReply(*st);
 }
 
 // The terminal on fd in raw mode (no echo, no line editing, no signals from keys: Ctrl-C

@@ -25,27 +25,9 @@ namespace {
 
 using nlohmann::json;
 
-int ExitFor(const std::string& code_name) {
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
-    if (ErrorCodeName(static_cast<ErrorCode>(c)) == code_name) {
-      return ExitCodeFor(static_cast<ErrorCode>(c));
-    }
-  }
-  return ExitCodeFor(ErrorCode::kInternal);
-}
-
 int Fail(const Error& e) {
   std::fprintf(stderr, "storevisor: %s\n", e.message().c_str());
   return ExitCodeFor(e.code());
-}
-
-// Prints the daemon's error and returns the matching exit status, or 0 for a 2xx reply.
-int Check(const Reply& r) {
-  if (r.status >= 200 && r.status < 300) return 0;
-  auto j = json::parse(r.body, nullptr, false);
-  std::string msg = j.is_object() ? j.value("error", r.body) : r.body;
-  std::fprintf(stderr, "storevisor: %s\n", msg.c_str());
-  return j.is_object() ? ExitFor(j.value("code", "internal")) : ExitCodeFor(ErrorCode::kInternal);
 }
 
 std::string Human(uint64_t bytes) {
@@ -141,7 +123,7 @@ int WaitConverged(Client& client, const std::vector<std::string>& expected,
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = client.Call("GET", "/v1/workloads");
     if (!r) return Fail(r.error());
-    if (int rc = Check(*r); rc != 0) return rc;
+    if (int rc = ReportReply(*r); rc != 0) return rc;
     auto list = json::parse(r->body, nullptr, false);
     bool done = list.is_array();
     for (const auto& name : expected) {
@@ -244,7 +226,7 @@ int Usb(Client& client, const Opts& o) {
   auto r = attach ? client.Call("POST", path, json{{"device", o.usb_device}}.dump())
                   : client.Call("DELETE", path + "?device=" + QueryValue(o.usb_device));
   if (!r) return Fail(r.error());
-  if (int rc = Check(*r); rc != 0) return rc;
+  if (int rc = ReportReply(*r); rc != 0) return rc;
   if (attach) {
     const auto j = json::parse(r->body, nullptr, false);
     const std::string id = j.is_object() && j["id"].is_string() ? j["id"].get<std::string>() : "";
@@ -275,7 +257,7 @@ int Run(CLI::App& app, Opts& o) {
     std::printf("storevisor 0.1.0\n");
     auto r = client.Call("GET", "/v1/version");
     if (!r) return Fail(r.error());
-    if (int rc = Check(*r); rc != 0) return rc;
+    if (int rc = ReportReply(*r); rc != 0) return rc;
     std::printf("storevisord %s\n", json::parse(r->body).value("version", "?").c_str());
     return 0;
   }
@@ -285,7 +267,7 @@ int Run(CLI::App& app, Opts& o) {
     const int64_t t0 = WallMs();
     auto r = client.Call("POST", cmd == "diff" ? "/v1/diff" : "/v1/apply", *body);
     if (!r) return Fail(r.error());
-    if (int rc = Check(*r); rc != 0) return rc;
+    if (int rc = ReportReply(*r); rc != 0) return rc;
     auto plan = json::parse(r->body);
     if (o.output == "json") {
       std::printf("%s\n", plan.dump(2).c_str());
@@ -306,7 +288,7 @@ int Run(CLI::App& app, Opts& o) {
   if (cmd == "ps") {
     auto r = client.Call("GET", "/v1/workloads");
     if (!r) return Fail(r.error());
-    if (int rc = Check(*r); rc != 0) return rc;
+    if (int rc = ReportReply(*r); rc != 0) return rc;
     auto list = json::parse(r->body);
     if (o.output == "json")
       std::printf("%s\n", list.dump(2).c_str());
@@ -323,13 +305,13 @@ int Run(CLI::App& app, Opts& o) {
       return true;
     });
     if (!st) return Fail(st.error());
-    return *st == 200 ? 0 : ExitCodeFor(*st == 404 ? ErrorCode::kNotFound : ErrorCode::kInternal);
+    return ReportReply(*st);
   }
   if (cmd == "events") {
     if (!o.follow) {
       auto r = client.Call("GET", "/v1/events?since=" + std::to_string(o.since));
       if (!r) return Fail(r.error());
-      if (int rc = Check(*r); rc != 0) return rc;
+      if (int rc = ReportReply(*r); rc != 0) return rc;
       auto list = json::parse(r->body);
       if (o.output == "json") {
         std::printf("%s\n", list.dump(2).c_str());
@@ -351,7 +333,7 @@ int Run(CLI::App& app, Opts& o) {
                               std::fflush(stdout);
                               return true;
                             });
-    return st ? 0 : Fail(st.error());
+    return st ? ReportReply(*st) : Fail(st.error());
   }
   if (cmd == "console") return Console(client, o.name, o.tail < 0 ? 20 : o.tail, o.linger_ms);
   if (cmd == "top") return Top(client, o.interval_ms, o.iterations);
@@ -359,7 +341,7 @@ int Run(CLI::App& app, Opts& o) {
     json body = {{"cmd", o.cmd}, {"timeoutMs", o.timeout_s * 1000}};
     auto r = client.Call("POST", "/v1/workloads/" + o.name + "/exec", body.dump());
     if (!r) return Fail(r.error());
-    if (int rc = Check(*r); rc != 0) return rc;
+    if (int rc = ReportReply(*r); rc != 0) return rc;
     auto j = json::parse(r->body);
     std::fputs(j.value("stdout", "").c_str(), stdout);
     std::fputs(j.value("stderr", "").c_str(), stderr);
@@ -373,7 +355,7 @@ int Run(CLI::App& app, Opts& o) {
   const std::string path = "/v1/workloads/" + o.name + (cmd == "rm" ? "" : "/" + cmd);
   auto r = client.Call(method, path);
   if (!r) return Fail(r.error());
-  if (int rc = Check(*r); rc != 0) return rc;
+  if (int rc = ReportReply(*r); rc != 0) return rc;
   std::printf("%s: %s\n", o.name.c_str(), cmd == "rm" ? "removed" : (cmd + "ed").c_str());
   return 0;
 }

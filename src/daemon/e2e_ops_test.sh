@@ -135,6 +135,18 @@ set +e
 set -e
 [ "$rc" = 6 ] && grep -qx "storevisor: missing or wrong bearer token" "$T/err.txt" ||
   fail "CLI with a wrong token: status $rc, $(cat "$T/err.txt")"
+# The streaming commands too: the daemon's refusal goes to stderr with status 6, not into
+# the stream on stdout.
+for cmd in "logs a1" "logs -f a1" "events -f"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$BIN/storevisor" --endpoint "tcp:127.0.0.1:$PORT" --token-file "$T/wrong-token" $cmd \
+    > "$T/out.txt" 2> "$T/err.txt"; rc=$?
+  set -e
+  [ "$rc" = 6 ] && [ ! -s "$T/out.txt" ] &&
+    grep -qx "storevisor: missing or wrong bearer token" "$T/err.txt" ||
+    fail "storevisor $cmd with a wrong token: status $rc, out '$(cat "$T/out.txt")', err '$(cat "$T/err.txt")'"
+done
 
 step "apply converges"
 SV apply -f "$T/ops.yaml" --timeout 60 >/dev/null || fail "apply"
