@@ -30,9 +30,12 @@ T="$(mktemp -d /tmp/sv-e2e-XXXXXX)"
 SOCK="$T/sock"
 SV() { "$BIN/storevisor" --socket "$SOCK" "$@"; }
 DPID=""
+# Started from $T with relative paths, as an operator in a shell might: the daemon must
+# resolve them where it starts (the runtime runs in the bundle's directory).
+ln -s "$IMAGES" "$T/images"
 start_daemon() {
-  "$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "" \
-    >> "$T/daemon.log" 2>&1 &
+  (cd "$T" && exec "$BIN/storevisord" --state-dir state --socket sock --image-dir ./images \
+    --vm-tool "") >> "$T/daemon.log" 2>&1 &
   DPID=$!
   for _ in $(seq 50); do [ -S "$SOCK" ] && SV version >/dev/null 2>&1 && return; sleep 0.1; done
   echo "daemon did not start"; cat "$T/daemon.log"; exit 1

@@ -64,6 +64,13 @@ int DaemonMain(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   Logger log(2, log_format == "human" ? LogFormat::kHuman : LogFormat::kJson);
+  // Paths are taken from where storevisord was started: the runtime and the engines run in
+  // other directories (a bundle's), where a relative path would name something else.
+  for (std::string* path : {&o.state_dir, &o.socket, &o.image_root, &o.image_dir, &o.token_file}) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(*path, ec);
+    if (!path->empty() && !ec) *path = abs.lexically_normal().string();
+  }
   if (o.runtime.empty()) o.runtime = Sibling(o.self_exe, "storevisor-runtime");
   if (o.runtime.empty()) o.runtime = "runc";
   if (o.vm_tool.empty()) o.vm_tool = Sibling(o.self_exe, "storevisor-vm");
