@@ -209,14 +209,13 @@ std::string FormatBreakdown(const Breakdown& b) {
 // ---- peer ----------------------------------------------------------------------------
 
 sv::Result<double> PcColdBoot(const Paths& p) {
-  // The kernel arguments ours boots with (from the config the daemon wrote), minus the
-  // microvm-only pci=off: same kernel, initrd, memory, vCPUs.
+  // The kernel arguments ours boots with (from the config the daemon wrote): same kernel,
+  // initrd, memory, vCPUs.
   const std::string cfg_path = p.work + "/state/vms/pos/vm.json";
   SV_ASSIGN_OR_RETURN(std::string text, sv::ReadFile(cfg_path));
   SV_ASSIGN_OR_RETURN(vm::VmConfig c, vm::ParseVmConfig(text, cfg_path));
   const vm::AccelChoice accel = vm::ChooseAccel(c.accel);
-  std::string append = vm::KernelCmdline(c, accel);
-  if (auto pos = append.find(" pci=off"); pos != std::string::npos) append.erase(pos, 8);
+  const std::string append = vm::KernelCmdline(c, accel);
   const std::string dir = p.work + "/pc-peer";
   SV_TRY(sv::MakeDirs(dir));
   const std::string agent = dir + "/agent.sock";

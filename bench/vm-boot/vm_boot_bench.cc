@@ -88,8 +88,7 @@ sv::Result<Sample> Pc(const vm::VmConfig& c, const vm::AccelChoice& a, const std
   SV_TRY(sv::MakeDirs(dir));
   std::string agent = dir + "/agent.sock";
   ::unlink(agent.c_str());
-  std::string append = vm::KernelCmdline(c, a);
-  append.erase(append.find(" pci=off"), 8);
+  std::string append = vm::KernelCmdline(c, a);  // the same arguments, tuning included
   std::vector<std::string> argv = {
       c.qemu,
       "-name",

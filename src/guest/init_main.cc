@@ -78,7 +78,8 @@ std::string CmdlineValue(const std::string& cmdline, const std::string& key) {
   return "";
 }
 
-// True when the guest has PCI devices (pc/q35); microvm has none (pci=off).
+// True when the guest has PCI devices: pc/q35, and microvm with its PCIe bus (the agent's
+// virtio-serial is there); a machine without a PCI bus has none.
 bool HasPci() {
   DIR* d = opendir("/sys/bus/pci/devices");
   if (d == nullptr) return false;

@@ -25,7 +25,7 @@ const Argv kTail = {"-chardev", "file,id=serial0,path=/s/console.log",
                     "-chardev", "socket,id=qmp0,path=/s/qmp.sock,server=on,wait=off",
                     "-mon",     "chardev=qmp0,mode=control",
                     "-chardev", "socket,id=agent0,path=/s/agent.sock,server=on,wait=off",
-                    "-device",  "virtio-serial-device,max_ports=2",
+                    "-device",  "virtio-serial-pci,disable-legacy=on,max_ports=2",
                     "-device",  "virtserialport,chardev=agent0,name=org.qemu.guest_agent.0"};
 
 Argv Concat(Argv a, const Argv& b) {
@@ -39,7 +39,7 @@ TEST(QemuCmdline, MinimalTcg) {
       "-name",
       "pos-1,debug-threads=on",
       "-M",
-      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=off",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on,pit=on,pic=on,mem-merge=off",
       "-nodefaults",
       "-no-user-config",
       "-display",
@@ -58,11 +58,10 @@ TEST(QemuCmdline, MinimalTcg) {
       "-initrd",
       "/g/initrd.img",
       "-append",
-      std::string(
-          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-          "percpu_alloc=page "
-          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
-          "tsc_early_khz=2300000 tsc=reliable"};
+      std::string("console=ttyS0 panic=-1 reboot=t cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+                  "percpu_alloc=page "
+                  "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
+          "noreplace-smp tsc_early_khz=2300000 tsc=reliable"};
   want = Concat(want, kTail);
   want = Concat(want, {"-device", "virtio-rng-device", "-device",
                        "virtio-balloon-device,free-page-reporting=on", "-device", "pvpanic",
@@ -86,7 +85,7 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
       "-name",
       "pos-1,debug-threads=on",
       "-M",
-      "microvm,x-option-roms=off,isa-serial=on,rtc=on,mem-merge=off",
+      "microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on,mem-merge=off",
       "-nodefaults",
       "-no-user-config",
       "-display",
@@ -107,10 +106,9 @@ TEST(QemuCmdline, KvmDisksNetsRootAndNoExtras) {
       "-initrd",
       "/g/initrd.img",
       "-append",
-      std::string(
-          "console=ttyS0 panic=-1 reboot=t pci=off cryptomgr.notests 8250.nr_uarts=1 audit=0 "
-          "percpu_alloc=page "
-          "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
+      std::string("console=ttyS0 panic=-1 reboot=t cryptomgr.notests 8250.nr_uarts=1 audit=0 "
+                  "percpu_alloc=page "
+                  "initcall_blacklist=crypto_kdf108_init,blake2s_mod_init,tracer_init_tracefs ") +
           "sv.root=/dev/vdb sv.rootmode=ro sv.debug=1"};
   want = Concat(want, kTail);
   want = Concat(
@@ -142,9 +140,10 @@ TEST(QemuCmdline, SnapshotRamFileSharedOnSaveAndPrivateOnRestore) {
   auto has = [](const Argv& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
   };
-  EXPECT_TRUE(has(save,
-                  "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on,mem-merge=off,"
-                  "memory-backend=ram0"));
+  EXPECT_TRUE(
+      has(save,
+          "microvm,x-option-roms=off,isa-serial=on,rtc=on,pcie=on,pit=on,pic=on,mem-merge=off,"
+          "memory-backend=ram0"));
   EXPECT_TRUE(
       has(save, "memory-backend-file,id=ram0,size=256M,mem-path=/snap/ram,share=on,merge=off"));
   EXPECT_FALSE(has(save, "-incoming"));
@@ -192,10 +191,22 @@ TEST(QemuCmdline, ConsoleSocketKeepsLoggingToTheConsoleFile) {
   EXPECT_EQ(*(at + 1), "null");
 }
 
+TEST(QemuCmdline, OneVcpuKeepsItsSmpLockPrefixes) {
+  VmConfig c = Minimal();
+  EXPECT_NE(KernelCmdline(c, kTcg).find(" noreplace-smp"), std::string::npos);
+  c.cpus = 2;  // nothing is rewritten with two CPUs, nothing to say
+  EXPECT_EQ(KernelCmdline(c, kTcg).find("noreplace-smp"), std::string::npos);
+}
+
 TEST(QemuCmdline, NoLegacyDevicesOrRoms) {
   Argv v = BuildQemuArgv(Minimal(), kTcg, kPaths);
   for (const auto& a : v) {
-    EXPECT_EQ(a.find("pci"), a.find("pci=off")) << a;  // no PCI device anywhere
+    // The one PCI device is the agent's (modern-only) virtio-serial.
+    if (a.find("pci") != std::string::npos) {
+      EXPECT_TRUE(a == "virtio-serial-pci,disable-legacy=on,max_ports=2" ||
+                  a.find("pcie=on") != std::string::npos)
+          << a;
+    }
     EXPECT_EQ(a.find("vga"), std::string::npos) << a;
     EXPECT_EQ(a.find("e1000"), std::string::npos) << a;
   }

@@ -566,6 +566,15 @@ TEST_F(VmTest, SnapshotRestoresTheSameBootAndRefusesStaleInputs) {
   auto other = Cli({"run", "--config", cfg2, "--from-snapshot", snap, "--state-dir", state});
   EXPECT_EQ(other.status.exit_code, 8);
   EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;
+  // A snapshot an older storevisor-vm made for another machine layout (its manifest names
+  // it; version-1 manifests have none) cannot be restored into this one's machine.
+  json m = json::parse(ReadFile(snap + "/manifest.json", 1 << 20).value_or("{}"));
+  m.erase("machine");
+  ASSERT_TRUE(WriteFileAtomic(snap + "/manifest.json", m.dump()).has_value());
+  auto older = Cli({"run", "--config", cfg, "--from-snapshot", snap, "--state-dir", state});
+  EXPECT_EQ(older.status.exit_code, 8);
+  EXPECT_NE(older.err.find("stale: it restores into machine layout 1"), std::string::npos)
+      << older.err;
   EXPECT_TRUE(QemuWith(dir_).empty());
 }
 

@@ -193,6 +193,7 @@ Result<SnapshotInfo> CreateSnapshot(const VmConfig& config, const std::string& d
   (void)m.WaitExit(Millis(5000));
   ::sync();  // the RAM file and the state must be on disk before the manifest says so
   json manifest{{"version", 1},
+                {"machine", kSnapshotMachine},
                 {"created_unix", static_cast<int64_t>(::time(nullptr))},
                 {"inputs", inputs},
                 {"accel", AccelName(m.accel().accel)},
@@ -220,6 +221,10 @@ Status CheckSnapshot(const VmConfig& config, const std::string& dir) {
     return Error(ErrorCode::kFailedPrecondition,
                  "snapshot " + dir + " is stale: " + what + "; take a new snapshot");
   };
+  if (m.value("machine", 1) != kSnapshotMachine) {
+    return stale("it restores into machine layout " + std::to_string(m.value("machine", 1)) +
+                 ", this storevisor-vm builds layout " + std::to_string(kSnapshotMachine));
+  }
   if (in.value("config_sha256", "") != Sha256Of(GuestVisible(config).dump())) {
     return stale("the VM config differs from the one it was made with");
   }

@@ -356,6 +356,12 @@ std::string ConsoleTail(const std::string& path, int lines = 8);
 // ---------------------------------------------------------------------------------
 // Snapshots
 
+// The machine a snapshot restores into (devices, buses, kernel arguments) as this build
+// makes it. A restore needs the very same machine, so the number goes up with every change
+// to it; snapshots of another number are refused as stale, and storevisord keys its cached
+// snapshots by it. 2: the agent's virtio-serial on PCIe, noreplace-smp.
+inline constexpr int kSnapshotMachine = 2;
+
 struct SnapshotInfo {
   std::string dir;
   nlohmann::json manifest;  // digests of kernel, initrd, disks, config; sizes; times

@@ -206,14 +206,16 @@ Status MicroVmDriver::ConfigureGuestNetwork(const std::string& name,
   return Ok();
 }
 
-std::string MicroVmDriver::SnapshotKey(const Workload& w, const nlohmann::json& config) {
-  // Everything the guest sees (the config minus where its console goes) and the inputs'
-  // stamps; storevisor-vm re-checks the inputs' content on every restore.
+std::string MicroVmDriver::SnapshotKey(const Workload& w, const nlohmann::json& config) const {
+  // Everything the guest sees (the config minus where its console goes), the inputs'
+  // stamps and storevisor-vm's own (a new build may build another machine, which the old
+  // snapshot could not restore into); storevisor-vm re-checks the inputs' content and its
+  // machine layout on every restore.
   nlohmann::json c = config;
   c.erase("serial");
   c.erase("console_socket");
   c.erase("name");
-  std::string key = c.dump() + FileStamp(w.kernel) + FileStamp(w.initrd);
+  std::string key = c.dump() + FileStamp(w.kernel) + FileStamp(w.initrd) + FileStamp(opt_.tool);
   for (const auto& d : w.disks) key += FileStamp(d.path);
   char buf[32];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(Fnv64(key)));

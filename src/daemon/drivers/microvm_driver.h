@@ -47,7 +47,7 @@ class MicroVmDriver : public Driver {
                                      const std::string& config_file);
   // Gives the guest its IPAM addresses (eth0 = first network) and default route.
   Status ConfigureGuestNetwork(const std::string& name, const std::vector<NetAttachment>& nets);
-  static std::string SnapshotKey(const Workload& w, const nlohmann::json& config);
+  std::string SnapshotKey(const Workload& w, const nlohmann::json& config) const;
   MicroVmDriverOptions opt_;
   std::mutex snapshot_mu_;
   std::mutex status_mu_;
