@@ -289,7 +289,11 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
           "QEMU exited before the guest became ready; console:\n" + ConsoleTail(state_.console()));
     }
     if (cancelled && cancelled()) return Error(ErrorCode::kCancelled, "stopped while booting");
-    auto ok = a->Sync(Millis(100));
+    // One sync waits in the socket until the guest opens its port (QEMU reads nothing
+    // for a closed port), then is answered at once. Short attempts would only queue
+    // stale syncs for the agent to answer first (~15 ms of TCG boot per 100 ms attempt
+    // interval); each attempt ends to check for QEMU's death and cancellation.
+    auto ok = a->Sync(Millis(500));
     if (ok) {
       int64_t ms = MsSince(spawned_at_);
       // Booted: QEMU's copies of the kernel and initrd are dead weight from now on.
