@@ -251,7 +251,7 @@ sv::Result<double> PcColdBoot(const Paths& p) {
   SV_ASSIGN_OR_RETURN(vm::AgentClient ga, vm::AgentClient::Connect(agent, vm::Millis(10000)));
   while (true) {
     if (MsSince(t0) > 120000) return sv::Error(sv::ErrorCode::kTimeout, "pc peer never ready");
-    if (!ga.Sync(vm::Millis(200)).has_value()) continue;
+    if (!ga.Sync(vm::Millis(500)).has_value()) continue;  // as Machine::WaitReady
     auto r = ga.Exec({"/bin/true"}, vm::Millis(2000));
     if (r && r->exit_code == 0) break;
   }

@@ -128,7 +128,8 @@ sv::Result<Sample> Pc(const vm::VmConfig& c, const vm::AccelChoice& a, const std
   SV_ASSIGN_OR_RETURN(sv::ChildProcess child, sv::ChildProcess::Spawn(so));
   SV_ASSIGN_OR_RETURN(vm::AgentClient ga, vm::AgentClient::Connect(agent, vm::Millis(10000)));
   auto deadline = t0 + std::chrono::seconds(60);
-  while (!ga.Sync(vm::Millis(100)).has_value()) {
+  // Readiness as Machine::WaitReady tells it: one sync at a time, waiting in the socket.
+  while (!ga.Sync(vm::Millis(500)).has_value()) {
     if (Clock::now() > deadline) return sv::Error(sv::ErrorCode::kTimeout, "pc peer never ready");
   }
   Sample s;
