@@ -291,8 +291,8 @@ Result<int64_t> Machine::WaitReady(Millis timeout, const std::function<bool()>& 
     if (cancelled && cancelled()) return Error(ErrorCode::kCancelled, "stopped while booting");
     // One sync waits in the socket until the guest opens its port (QEMU reads nothing
     // for a closed port), then is answered at once. Short attempts would only queue
-    // stale syncs for the agent to answer first (~15 ms of TCG boot per 100 ms attempt
-    // interval); each attempt ends to check for QEMU's death and cancellation.
+    // stale syncs for the agent to answer first (~20 ms of a TCG boot for the ~18 that
+    // 100 ms attempts queued); each attempt ends to check for QEMU's death and cancellation.
     auto ok = a->Sync(Millis(500));
     if (ok) {
       int64_t ms = MsSince(spawned_at_);

@@ -221,8 +221,11 @@ Status CheckSnapshot(const VmConfig& config, const std::string& dir) {
     return Error(ErrorCode::kFailedPrecondition,
                  "snapshot " + dir + " is stale: " + what + "; take a new snapshot");
   };
-  if (m.value("machine", 1) != kSnapshotMachine) {
-    return stale("it restores into machine layout " + std::to_string(m.value("machine", 1)) +
+  // Manifests from before layouts were recorded have none: layout 1. Read without value(),
+  // which throws on a manifest whose "machine" is not a number.
+  const json machine = m.contains("machine") ? m["machine"] : json(1);
+  if (!machine.is_number_integer() || machine.get<int64_t>() != kSnapshotMachine) {
+    return stale("it restores into machine layout " + machine.dump() +
                  ", this storevisor-vm builds layout " + std::to_string(kSnapshotMachine));
   }
   if (in.value("config_sha256", "") != Sha256Of(GuestVisible(config).dump())) {

@@ -358,8 +358,9 @@ std::string ConsoleTail(const std::string& path, int lines = 8);
 
 // The machine a snapshot restores into (devices, buses, kernel arguments) as this build
 // makes it. A restore needs the very same machine, so the number goes up with every change
-// to it; snapshots of another number are refused as stale, and storevisord keys its cached
-// snapshots by it. 2: the agent's virtio-serial on PCIe, noreplace-smp.
+// to it; snapshots of another number are refused as stale (storevisord, which caches
+// snapshots, keys them by storevisor-vm's file stamp instead). 2: the agent's
+// virtio-serial on PCIe, noreplace-smp.
 inline constexpr int kSnapshotMachine = 2;
 
 struct SnapshotInfo {
