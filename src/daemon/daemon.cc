@@ -1,9 +1,12 @@
-// The Daemon object: drivers, threads, and the operator's actions on single workloads.
+// The Daemon object: drivers, the owner's loop, and what the API reads and asks of it.
+// Every change to the workloads goes through the owner (core/owner.h); reads come from the
+// snapshot it publishes after each step.
 #include "daemon/daemon.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/files.h"
@@ -11,13 +14,13 @@
 #include "daemon/drivers/container_driver.h"
 #include "daemon/drivers/legacy_driver.h"
 #include "daemon/drivers/microvm_driver.h"
+#include "daemon/effects.h"
 #include "daemon/metrics.h"
+#include "image/sha256.h"
 
 namespace storevisor::daemon {
 
 namespace {
-
-constexpr int kStopTimeoutMs = 5000;
 
 HostResources ReadHost() {
   HostResources host;
@@ -32,7 +35,18 @@ HostResources ReadHost() {
   return host;
 }
 
+api::EventRecord ToApi(const Event& e) {
+  return {e.id, e.ts_ms, e.workload, e.type, e.message, e.source, e.time, e.data};
+}
+
+Error NoWorkload(const std::string& name) {
+  return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+}
+
 }  // namespace
+
+Daemon::Daemon(DaemonOptions options, const Logger& logger)
+    : opt_(std::move(options)), logger_(logger) {}
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, const Logger& logger) {
   std::unique_ptr<Daemon> d(new Daemon(options, logger));  // NOLINT: private constructor
@@ -65,203 +79,259 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
     };
     d->drivers_["legacy-vm"] = std::make_unique<LegacyVmDriver>(l);
   }
+  d->effects_ = std::make_unique<DaemonEffects>(*d->store_, logger, d->drivers_);
+  d->owner_ = std::make_unique<core::Owner>(*d->store_, logger, *d->effects_, core::OwnerOptions{});
   return d;
 }
 
 Daemon::~Daemon() { Shutdown(); }
 
-Status Daemon::Start() {
-  Adopt();
-  reconciler_ = std::thread([this] { ReconcileLoop(); });
-  supervisor_ = std::thread([this] { SuperviseLoop(); });
-  return Ok();
-}
+Status Daemon::Start() { return owner_->Start(); }
 
 void Daemon::Shutdown() {
-  stopping_ = true;
-  kick_cv_.notify_all();
-  if (reconciler_.joinable()) reconciler_.join();
-  if (supervisor_.joinable()) supervisor_.join();
+  if (owner_) owner_->Stop();
 }
 
-Result<nlohmann::json> Daemon::WorkloadJson(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  Supervision s;
-  {
-    std::lock_guard lock(sup_mu_);
-    s = Sup(name);
-  }
-  const bool running = r->phase == "running";
-  // A container with a role (kind: vision in the profile) says so: "role": "vision".
-  std::string role;
-  if (auto spec = nlohmann::json::parse(r->spec_json, nullptr, false);
-      spec.is_object() && spec.contains("role") && spec["role"].is_string()) {
-    role = spec["role"].get<std::string>();
-  }
-  return nlohmann::json{
-      {"name", r->name},
-      {"kind", r->kind},
-      {"role", role},
-      {"state", r->desired == "running" ? r->phase : r->desired},
-      {"health", r->health},
-      {"pid", r->pid},
-      {"uptimeMs", running ? NowMs() - r->started_at_ms : 0},
-      {"startedAtMs", r->started_at_ms},
-      {"restarts", r->restarts},
-      {"exitCode", r->exit_code},
-      {"cpuPercent", running ? s.cpu_percent : 0.0},
-      {"memoryBytes", running ? s.memory_bytes : 0},
-      {"usageSource", running ? s.usage_source : ""},
-      {"address", r->address},
-      {"lastError", r->last_error},
-      {"desired", r->desired},
-  };
+Driver* Daemon::DriverFor(const std::string& kind) {
+  auto it = drivers_.find(kind);
+  return it == drivers_.end() ? nullptr : it->second.get();
 }
 
-Result<nlohmann::json> Daemon::Workloads() {
-  SV_ASSIGN_OR_RETURN(auto records, store_->List());
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& r : records) {
-    auto j = WorkloadJson(r.name);
-    if (j) out.push_back(*j);
+void Daemon::Event(const std::string& workload, const std::string& type,
+                   const std::string& message) {
+  ::storevisor::daemon::Event e;
+  e.ts_ms = NowMs();
+  e.workload = workload;
+  e.type = type;
+  e.message = message;
+  if (auto id = store_->AddEvent(e); !id) {
+    logger_.Error("daemon", "event not stored: " + id.error().message(), {{"workload", workload}});
+  }
+  logger_.Info("daemon", message, {{"workload", workload}, {"event", type}});
+}
+
+Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
+  const std::string& file = request.file;
+  SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(request.yaml, file));
+  SV_TRY(CheckOvercommit(profile, host_));
+  SV_TRY(CheckLegacyWorkloads(profile));
+  for (const auto& w : profile.workloads) {
+    if (DriverFor(std::string(KindName(w.kind))) == nullptr) {
+      return Error(ErrorCode::kUnsupported,
+                   file + ":" + std::to_string(w.line) + ": workload '" + w.name + "': kind " +
+                       std::string(KindName(w.kind)) + " has no driver in this storevisord");
+    }
+  }
+  core::ApplyCommand cmd;
+  cmd.request = request;
+  cmd.profile = std::move(profile);
+  cmd.digest = image::Sha256Of(request.yaml);
+  return owner_->Apply(std::move(cmd));
+}
+
+Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {
+  SV_ASSIGN_OR_RETURN(auto g, store_->FindGeneration(key_or_digest));
+  if (!g) {
+    return Error(ErrorCode::kNotFound,
+                 "no apply was stored with key or digest '" + key_or_digest + "'");
+  }
+  return api::GenerationInfo{g->generation,   g->digest,        g->idempotency_key,
+                             g->profile_name, g->applied_at_ms, g->identity};
+}
+
+Daemon::Usage Daemon::SampleUsage(const std::string& name, int64_t pid) {
+  std::string source = "cgroup";
+  auto usage = ReadCgroupUsage(WorkloadCgroupPath(name));
+  if (!usage) {
+    usage = ReadProcessUsage(pid);
+    source = "process";
+  }
+  if (!usage) return {};
+  const int64_t now = NowMs();
+  std::lock_guard lock(usage_mu_);
+  Sample& s = usage_[name];
+  if (s.source != source) s = Sample{0, 0, source, 0};  // two counters do not compare
+  // A rate over at least a second since the previous reading, so two quick reads are not noise.
+  if (s.at_ms > 0 && now - s.at_ms >= 1000) {
+    const double used_ns = static_cast<double>(usage->cpu_ns - std::min(usage->cpu_ns, s.cpu_ns));
+    s.cpu_percent = 100.0 * used_ns / (static_cast<double>(now - s.at_ms) * 1e6);
+  }
+  if (s.at_ms == 0 || now - s.at_ms >= 1000) {
+    s.cpu_ns = usage->cpu_ns;
+    s.at_ms = now;
+  }
+  return {source, s.cpu_percent, usage->memory_bytes};
+}
+
+api::WorkloadStatus Daemon::StatusOf(const core::WorkloadState& s, int64_t now) {
+  api::WorkloadStatus out;
+  const bool running = s.phase == core::Phase::kRunning;
+  out.name = s.name;
+  out.kind = std::string(KindName(s.kind));
+  out.role = s.spec.role;
+  out.state = s.intent == core::Intent::kRunning ? std::string(core::PhaseName(s.phase))
+                                                 : std::string(core::IntentName(s.intent));
+  out.health = std::string(core::HealthName(s.health));
+  out.pid = s.pid;
+  out.uptime_ms = running ? now - s.started_at_ms : 0;
+  out.started_at_ms = s.started_at_ms;
+  out.restarts = s.restarts;
+  out.exit_code = s.exit_code;
+  out.address = s.address;
+  out.last_error = s.last_error;
+  out.desired = std::string(core::IntentName(s.intent));
+  if (running) {
+    Usage u = SampleUsage(s.name, s.pid);
+    out.cpu_percent = u.cpu_percent;
+    out.memory_bytes = u.memory_bytes;
+    out.usage_source = u.source;
   }
   return out;
 }
 
+Result<std::vector<api::WorkloadStatus>> Daemon::Workloads() {
+  auto snap = owner_->snapshot();
+  const int64_t now = NowMs();
+  std::vector<api::WorkloadStatus> out;
+  out.reserve(snap->workloads.size());
+  for (const auto& [name, s] : snap->workloads) out.push_back(StatusOf(s, now));
+  return out;
+}
+
+Result<api::WorkloadStatus> Daemon::WorkloadStatus(const std::string& name) {
+  auto snap = owner_->snapshot();
+  auto it = snap->workloads.find(name);
+  if (it == snap->workloads.end()) return NoWorkload(name);
+  return StatusOf(it->second, NowMs());
+}
+
+Result<std::vector<api::EventRecord>> Daemon::EventsSince(int64_t after_id, int limit) {
+  SV_ASSIGN_OR_RETURN(auto events, store_->EventsSince(after_id, limit));
+  std::vector<api::EventRecord> out;
+  out.reserve(events.size());
+  for (const auto& e : events) out.push_back(ToApi(e));
+  return out;
+}
+
+Result<int64_t> Daemon::PostEvent(const api::EventRecord& event) {
+  ::storevisor::daemon::Event e;
+  e.ts_ms = NowMs();
+  e.workload = event.workload;
+  e.type = event.type;
+  e.message = event.message;
+  e.source = event.source;
+  e.time = event.time;
+  e.data = event.data;
+  SV_ASSIGN_OR_RETURN(int64_t id, store_->AddEvent(e));
+  return id;
+}
+
+bool Daemon::WaitForEvents(int64_t after_id, int timeout_ms) {
+  // Events come from the core (counted by the owner) and from outside it (posted, QMP):
+  // the store says whether there is one; the owner's count wakes the wait.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  uint64_t seen = owner_->events_written();
+  while (true) {
+    auto next = store_->EventsSince(after_id, 1);
+    if (next && !next->empty()) return true;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    // Events stored outside the core do not move the owner's count: bounded waits catch them.
+    seen = owner_->WaitEvents(seen, static_cast<int>(std::min<int64_t>(left.count(), 250)));
+  }
+}
+
 Status Daemon::StopWorkload(const std::string& name) {
-  std::lock_guard lock(LockFor(name));
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  r->desired = "stopped";
-  SV_TRY(store_->Put(*r));  // first the intent, so a crash now does not restart it
-  if (Driver* d = DriverFor(r->kind)) SV_TRY(d->Remove(name, r->driver_state, kStopTimeoutMs));
-  r->phase = "stopped";
-  r->pid = 0;
-  r->health = "none";
-  SV_TRY(store_->Put(*r));
-  Event(name, "stopped", name + " stopped by the operator");
-  return Ok();
+  return owner_->Operator(core::OperatorVerb::kStop, name);
 }
 
 Status Daemon::StartWorkload(const std::string& name) {
-  return RunFromProfile(name, OperatorStart::kStart);
+  return owner_->Operator(core::OperatorVerb::kStart, name);
 }
 
 Status Daemon::RestartWorkload(const std::string& name) {
-  return RunFromProfile(name, OperatorStart::kRestart);
-}
-
-Status Daemon::RunFromProfile(const std::string& name, OperatorStart how) {
-  SV_ASSIGN_OR_RETURN(Profile p, Desired());
-  const Workload* w = p.Find(name);
-  if (w == nullptr)
-    return Error(ErrorCode::kNotFound, "no workload named '" + name + "' in the profile");
-  const bool restart = how == OperatorStart::kRestart;
-  std::lock_guard lock(LockFor(name));
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!restart && r && r->desired == "running" && r->phase == "running") {
-    return Error(ErrorCode::kConflict, name + " is already running");
-  }
-  if (r) {
-    // The intent first (an operator stop or rm is undone), so a crash now keeps it.
-    r->desired = "running";
-    if (restart) r->restarts++;
-    SV_TRY(store_->Put(*r));
-  }
-  if (!restart) {  // a start after a stop begins with a clean backoff
-    std::lock_guard sl(sup_mu_);
-    Sup(name) = Supervision{};
-  }
-  return CreateInstance(*w, restart ? "restarted" : "started");
+  return owner_->Operator(core::OperatorVerb::kRestart, name);
 }
 
 Status Daemon::RemoveWorkload(const std::string& name) {
-  std::lock_guard lock(LockFor(name));
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  SV_ASSIGN_OR_RETURN(Profile p, Desired());
-  if (p.Find(name) == nullptr) return DeleteWorkload(name);
-  // Still in the profile: keep the record as "removed" so the reconciler does not bring it
-  // back until the next apply.
-  r->desired = "removed";
-  SV_TRY(store_->Put(*r));
-  if (Driver* d = DriverFor(r->kind)) SV_TRY(d->Remove(name, r->driver_state, kStopTimeoutMs));
-  SV_TRY(store_->ReleaseAddresses(name));
-  r->phase = "stopped";
-  r->pid = 0;
-  r->runtime_hash.clear();
-  SV_TRY(store_->Put(*r));
-  Event(name, "removed", name + " removed by the operator (until the next apply)");
-  return Ok();
+  return owner_->Operator(core::OperatorVerb::kRemove, name);
 }
 
-Result<ExecOutput> Daemon::Exec(const std::string& name, const std::vector<std::string>& argv,
-                                int timeout_ms) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  if (r->phase != "running")
-    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
-  return d->Exec(name, r->driver_state, argv, timeout_ms);
+Result<api::ExecResponse> Daemon::Exec(const std::string& name, const api::ExecRequest& request) {
+  SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
+  SV_ASSIGN_OR_RETURN(ExecOutput out,
+                      w.driver->Exec(name, w.driver_state, request.argv, request.timeout_ms));
+  return api::ExecResponse{out.exit_code, std::move(out.out), std::move(out.err)};
 }
 
 Result<std::string> Daemon::LogPath(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
+  auto snap = owner_->snapshot();
+  auto it = snap->workloads.find(name);
+  if (it == snap->workloads.end()) return NoWorkload(name);
+  const std::string kind(KindName(it->second.kind));
+  Driver* d = DriverFor(kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + kind);
   return d->LogPath(name);
+}
+
+Result<Daemon::Running> Daemon::RunningWorkload(const std::string& name) {
+  auto snap = owner_->snapshot();
+  auto it = snap->workloads.find(name);
+  if (it == snap->workloads.end()) return NoWorkload(name);
+  const core::WorkloadState& s = it->second;
+  const std::string kind(KindName(s.kind));
+  Driver* d = DriverFor(kind);
+  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + kind);
+  if (s.phase != core::Phase::kRunning || s.intent != core::Intent::kRunning) {
+    const std::string state = s.intent == core::Intent::kRunning
+                                  ? std::string(core::PhaseName(s.phase))
+                                  : std::string(core::IntentName(s.intent));
+    return Error(ErrorCode::kConflict, name + " is not running (" + state + ")");
+  }
+  return Running{kind, d, s.driver_state};
 }
 
 std::string Daemon::Metrics() {
   std::vector<WorkloadMetrics> in;
-  auto records = store_->List();
-  if (records) {
-    for (const auto& r : *records) {
-      auto w = WorkloadJson(r.name);
-      if (!w) continue;
-      WorkloadMetrics m;
-      m.name = r.name;
-      m.kind = r.kind;
-      m.state = (*w)["state"].get<std::string>();
-      m.health = (*w)["health"].get<std::string>();
-      m.restarts = (*w)["restarts"].get<int64_t>();
-      m.cpu_percent = (*w)["cpuPercent"].get<double>();
-      m.memory_bytes = (*w)["memoryBytes"].get<uint64_t>();
-      if (m.state == "running" && (r.kind == "microvm" || r.kind == "legacy-vm")) {
-        m.vm = true;
-        // The accelerator the engine reported when it started the VM (in the record), or
-        // what its status says now, with QEMU's counters (microvm: storevisor-vm status).
-        auto ds =
-            nlohmann::json::parse(r.driver_state.empty() ? "{}" : r.driver_state, nullptr, false);
-        if (ds.is_object() && ds["accel"].is_string()) m.accel = ds["accel"].get<std::string>();
-        if (Driver* d = DriverFor(r.kind)) {
-          auto status = d->EngineStatus(r.name);
-          if (status && status->is_object()) {
-            auto a = status->find("accel");
-            if (a != status->end() && a->is_string() && !a->get<std::string>().empty())
-              m.accel = a->get<std::string>();
-            auto c = status->find("counters");
-            if (c != status->end()) m.counters = *c;
-          } else if (!status && status.error().code() != ErrorCode::kUnsupported) {
-            logger_.Warn("metrics", "status of " + r.name + ": " + status.error().message(),
-                         {{"workload", r.name}});
-          }
+  auto snap = owner_->snapshot();
+  const int64_t now = NowMs();
+  for (const auto& [name, s] : snap->workloads) {
+    const api::WorkloadStatus w = StatusOf(s, now);
+    WorkloadMetrics m;
+    m.name = name;
+    m.kind = w.kind;
+    m.state = w.state;
+    m.health = w.health;
+    m.restarts = w.restarts;
+    m.cpu_percent = w.cpu_percent;
+    m.memory_bytes = w.memory_bytes;
+    if (m.state == "running" && (w.kind == "microvm" || w.kind == "legacy-vm")) {
+      m.vm = true;
+      // The accelerator the engine reported when it started the VM (in the record), or
+      // what its status says now, with QEMU's counters (microvm: storevisor-vm status).
+      auto ds =
+          nlohmann::json::parse(s.driver_state.empty() ? "{}" : s.driver_state, nullptr, false);
+      if (ds.is_object() && ds.contains("accel") && ds["accel"].is_string()) {
+        m.accel = ds["accel"].get<std::string>();
+      }
+      if (Driver* d = DriverFor(w.kind)) {
+        auto status = d->EngineStatus(name);
+        if (status && status->is_object()) {
+          auto a = status->find("accel");
+          if (a != status->end() && a->is_string() && !a->get<std::string>().empty())
+            m.accel = a->get<std::string>();
+          auto c = status->find("counters");
+          if (c != status->end()) m.counters = *c;
+        } else if (!status && status.error().code() != ErrorCode::kUnsupported) {
+          logger_.Warn("metrics", "status of " + name + ": " + status.error().message(),
+                       {{"workload", name}});
         }
       }
-      in.push_back(std::move(m));
     }
+    in.push_back(std::move(m));
   }
-  return FormatMetrics(in);
-}
-
-void Daemon::PruneCgroupsIfNoWorkloads() {
-  // Only with no record at all: then no create is under way that could have just made the
-  // parent it is about to use (a record is written before every create).
-  auto all = store_->List();
-  if (all && all->empty()) PruneEmptyCgroups(std::string(kDaemonCgroupParent));
+  return FormatMetrics(in, StoreMetrics{snap->store_failing, snap->store_write_failures});
 }
 
 }  // namespace storevisor::daemon

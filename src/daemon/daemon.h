@@ -3,21 +3,18 @@
 // entry points used by main().
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
-#include <thread>
 
+#include "api/types.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "daemon/core/owner.h"
 #include "daemon/drivers/driver.h"
 #include "daemon/profile/profile.h"
-#include "daemon/reconciler/plan.h"
 #include "daemon/store/state_store.h"
 
 namespace storevisor::daemon {
@@ -36,22 +33,7 @@ struct DaemonOptions {
   std::string version = "0.1.0";
 };
 
-// In-memory supervision state of one workload (rebuilt after a restart).
-struct Supervision {
-  int64_t failures = 0;          // consecutive, for the backoff
-  int64_t next_action_ms = 0;    // restart/retry not before this (wall clock)
-  bool restart_pending = false;  // the supervisor is to start it again at next_action_ms
-  int health_failures = 0;
-  int64_t next_check_ms = 0;
-  bool check_running = false;
-  // Its own check passed, but an after: entry that holds its health is not met yet.
-  bool gated = false;
-  uint64_t last_cpu_ns = 0;  // CPU time at last_cpu_sample_ms
-  int64_t last_cpu_sample_ms = 0;
-  std::string usage_source;  // "cgroup" (all the workload's processes) or "process" (main)
-  double cpu_percent = 0;
-  uint64_t memory_bytes = 0;
-};
+class DaemonEffects;
 
 class Daemon {
  public:
@@ -60,20 +42,27 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Re-adopts what runs, starts the reconciler and supervisor threads.
+  // Loads the state, re-adopts what runs and starts the owner's loop.
   Status Start();
-  void Shutdown();  // stops the threads; workloads keep running
+  void Shutdown();  // stops the loop; workloads keep running
 
-  // API operations.
-  Result<nlohmann::json> Apply(const std::string& yaml, const std::string& file, bool dry_run);
-  Result<nlohmann::json> Workloads();
-  Result<nlohmann::json> WorkloadJson(const std::string& name);
+  // API operations (types of src/api: the wire's structs, converted to JSON by the server).
+  Result<api::ApplyResponse> Apply(const api::ApplyRequest& request);
+  // An apply stored earlier, by its idempotency key or its profile digest (kNotFound if none).
+  Result<api::GenerationInfo> FindGeneration(const std::string& key_or_digest);
+  Result<std::vector<api::WorkloadStatus>> Workloads();
+  Result<api::WorkloadStatus> WorkloadStatus(const std::string& name);
+  Result<std::vector<api::EventRecord>> EventsSince(int64_t after_id, int limit);
+  // An event from another service (source, type, time, data validated by the API).
+  Result<int64_t> PostEvent(const api::EventRecord& event);
+  // Blocks until an event newer than after_id is stored or timeout_ms pass (or shutdown);
+  // true when there is one. The SSE stream waits here instead of polling.
+  bool WaitForEvents(int64_t after_id, int timeout_ms);
   Status StopWorkload(const std::string& name);
   Status StartWorkload(const std::string& name);
   Status RestartWorkload(const std::string& name);
   Status RemoveWorkload(const std::string& name);
-  Result<ExecOutput> Exec(const std::string& name, const std::vector<std::string>& argv,
-                          int timeout_ms);
+  Result<api::ExecResponse> Exec(const std::string& name, const api::ExecRequest& request);
   Result<std::string> LogPath(const std::string& name);
   // legacy-vm screens (display.cc): a PNG of the screen now; the VNC socket for a client
   // that presents the workload's display token.
@@ -87,88 +76,49 @@ class Daemon {
   Status UsbDetach(const std::string& name, const std::string& usb_id);
   void ReleaseConsole(const std::string& name);
   std::string Metrics();
-  StateStore& store() { return *store_; }
   const DaemonOptions& options() const { return opt_; }
   const Logger& logger() const { return logger_; }
 
  private:
-  Daemon(DaemonOptions options, const Logger& logger) : opt_(std::move(options)), logger_(logger) {}
+  Daemon(DaemonOptions options, const Logger& logger);
 
-  // reconcile.cc
-  Result<Profile> Desired();
-  void ReconcileLoop();
-  void ConvergeOnce();
-  void RunStep(const Profile& profile, const PlanStep& step);
-  Status CreateInstance(const Workload& w, const std::string& verb);
-  Status DeleteWorkload(const std::string& name);
-  Status SetUpNetworks(const Profile& profile);
-  // The sv-* bridges this daemon made (state store meta "bridges"), and their update.
-  std::set<std::string> RecordedBridges();
-  Status RecordBridges(const std::set<std::string>& bridges);
-  Status WaitForDependencies(const Workload& w);
-  bool DependencyMet(const std::string& dep, AfterCondition condition);
-  // Records changed: wakes steps waiting on after: (and the supervisor for a new instance).
-  void StateChanged(bool new_instance);
-  Result<std::vector<NetAttachment>> Attachments(const Workload& w, const Profile& p);
-  void Kick();
-
-  // supervise.cc
-  void Adopt();
-  void SuperviseLoop();
-  void SuperviseOne(const WorkloadRecord& record, const Profile& profile);
-  void CheckHealth(const WorkloadRecord& record, const Workload& w);
-  // from_probe false: a gated workload's last passing result is looked at again.
-  void OnHealthResult(const std::string& name, bool ok, const std::string& detail,
-                      bool from_probe = true);
-  // Judges one result (LockFor(name) and sup_mu_ held); true when it turned healthy.
-  bool ApplyHealthResult(WorkloadRecord* r, const Workload& spec, Supervision* s, bool ok,
-                         const std::string& detail);
-  std::string UnmetHealthGate(const Workload& spec);
-  void PromoteGated();
-  void SampleUsage(const WorkloadRecord& record);
-
-  // daemon.cc: start and restart by the operator: the workload as the desired profile has
-  // it, its record marked desired=running (restart also counts it), a fresh instance, all
-  // under the workload's lock.
-  enum class OperatorStart { kStart, kRestart };
-  Status RunFromProfile(const std::string& name, OperatorStart how);
-  // daemon.cc: with no workload record left, the empty parents /storevisor/daemon and
-  // /storevisor go from every cgroup hierarchy (rmdir only).
-  void PruneCgroupsIfNoWorkloads();
+  // An event of the daemon's own outside the core (QMP events, USB hot-plug), stored now.
+  void Event(const std::string& workload, const std::string& type, const std::string& message);
   Driver* DriverFor(const std::string& kind);
   // A workload that runs now, its kind and driver (kNotFound, kConflict otherwise).
   struct Running {
     std::string kind;
     Driver* driver;
+    std::string driver_state;
   };
   Result<Running> RunningWorkload(const std::string& name);
-  std::mutex& LockFor(const std::string& name);
-  Supervision& Sup(const std::string& name);  // sup_mu_ held
-  void Event(const std::string& workload, const std::string& type, const std::string& message);
+  // CPU and memory of a running workload: its cgroup (every process in it), else its main
+  // process; the CPU share over the time since the previous reading (at least a second).
+  struct Usage {
+    std::string source;  // cgroup | process
+    double cpu_percent = 0;
+    uint64_t memory_bytes = 0;
+  };
+  Usage SampleUsage(const std::string& name, int64_t pid);
+  api::WorkloadStatus StatusOf(const core::WorkloadState& s, int64_t now);
 
   DaemonOptions opt_;
   Logger logger_;
   std::unique_ptr<StateStore> store_;
   std::map<std::string, std::unique_ptr<Driver>> drivers_;  // by kind name
-  std::mutex locks_mu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
-  std::mutex sup_mu_;
-  std::map<std::string, Supervision> sup_;
-  std::mutex kick_mu_;
-  std::condition_variable kick_cv_;
-  bool kicked_ = false;
-  // Guards the next three; state_cv_ is notified on every record change that a waiter needs.
-  std::mutex state_mu_;
-  std::condition_variable state_cv_;
-  uint64_t state_gen_ = 0;
-  bool supervise_kicked_ = false;
-  std::set<std::string> in_flight_;  // steps of the running converge not finished yet
+  std::unique_ptr<DaemonEffects> effects_;
+  std::unique_ptr<core::Owner> owner_;
+  HostResources host_;
   std::mutex consoles_mu_;
   std::set<std::string> consoles_;  // workloads whose console a client holds
-  std::atomic<bool> stopping_{false};
-  std::thread reconciler_;
-  std::thread supervisor_;
-  HostResources host_;
+  struct Sample {
+    uint64_t cpu_ns = 0;
+    int64_t at_ms = 0;
+    std::string source;
+    double cpu_percent = 0;
+  };
+  std::mutex usage_mu_;
+  std::map<std::string, Sample> usage_;  // the last reading per workload
 };
 
 // `storevisord ...` (daemon, shim); returns the exit status.

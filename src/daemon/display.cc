@@ -133,16 +133,6 @@ Status Daemon::UsbDetach(const std::string& name, const std::string& usb_id) {
   return Ok();
 }
 
-Result<Daemon::Running> Daemon::RunningWorkload(const std::string& name) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
-  if (r->phase != "running")
-    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
-  return Running{r->kind, d};
-}
-
 Result<std::string> Daemon::ClaimConsole(const std::string& name) {
   SV_ASSIGN_OR_RETURN(Running w, RunningWorkload(name));
   auto path = w.driver->ConsoleSocket(name);
@@ -190,13 +180,16 @@ Result<std::string> Daemon::Screenshot(const std::string& name) {
 }
 
 Result<std::string> Daemon::DisplaySocket(const std::string& name, const std::string& token) {
-  SV_ASSIGN_OR_RETURN(auto r, store_->Get(name));
-  if (!r) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
-  SV_ASSIGN_OR_RETURN(Profile p, Desired());
-  const Workload* w = p.Find(name);
+  auto snap = owner_->snapshot();
+  auto it = snap->workloads.find(name);
+  if (it == snap->workloads.end()) {
+    return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  }
+  const std::string kind(KindName(it->second.kind));
+  const Workload* w = snap->profile ? snap->profile->Find(name) : nullptr;
   if (w == nullptr || w->kind != WorkloadKind::kLegacyVm) {
     return Error(ErrorCode::kUnsupported,
-                 "a display is not supported for kind " + r->kind + " (only legacy-vm)");
+                 "a display is not supported for kind " + kind + " (only legacy-vm)");
   }
   if (w->legacy.display_token.empty()) {
     return Error(ErrorCode::kPermissionDenied,
@@ -205,11 +198,8 @@ Result<std::string> Daemon::DisplaySocket(const std::string& name, const std::st
   if (!SameSecret(token, w->legacy.display_token)) {
     return Error(ErrorCode::kPermissionDenied, "wrong display token for " + name);
   }
-  if (r->phase != "running")
-    return Error(ErrorCode::kConflict, name + " is not running (" + r->phase + ")");
-  Driver* d = DriverFor(r->kind);
-  if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + r->kind);
-  return d->DisplaySocket(name);
+  SV_ASSIGN_OR_RETURN(Running running, RunningWorkload(name));
+  return running.driver->DisplaySocket(name);
 }
 
 }  // namespace storevisor::daemon

@@ -18,7 +18,9 @@ struct Family {
   std::string samples;
   // labels: `name="x",...` (no braces); value: the number as text.
   void Add(const std::string& labels, const std::string& value) {
-    samples.append(name).append("{").append(labels).append("} ").append(value).append("\n");
+    samples.append(name);
+    if (!labels.empty()) samples.append("{").append(labels).append("}");
+    samples.append(" ").append(value).append("\n");
   }
   void AddJson(const std::string& labels, const nlohmann::json& value) {
     if (value.is_number()) Add(labels, value.dump());
@@ -47,7 +49,8 @@ constexpr const char* kStates[] = {"pending", "creating", "running", "exited",
 
 }  // namespace
 
-std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads) {
+std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads,
+                          const StoreMetrics& store) {
   Family up{"storevisor_workload_up", "gauge", "1 when the workload's instance runs."};
   Family healthy{"storevisor_workload_healthy", "gauge", "1 when its last health checks passed."};
   Family state{"storevisor_workload_state", "gauge",
@@ -146,10 +149,19 @@ std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads) {
       }
     }
   }
+  Family store_failing{"storevisor_state_store_failing", "gauge",
+                       "1 while the state store refuses writes (records wait in memory)."};
+  store_failing.Add("", store.failing ? "1" : "0");
+  Family store_failures{"storevisor_state_store_write_failures_total", "counter",
+                        "Writes the state store refused (each retried later)."};
+  store_failures.Add("", std::to_string(store.write_failures));
   std::string out;
-  for (const Family* f : {&up, &healthy, &state, &restarts, &cpu, &memory, &accel, &vcpu,
-                          &guest_mem, &balloon, &rss, &rss_anon, &rss_file, &tcg_code,
-                          &tcg_capacity, &tcg_tbs, &tcg_flushes, &tcg_invalidations, &qemu_stat}) {
+  for (const Family* f : {&store_failing, &store_failures, &up,          &healthy,
+                          &state,         &restarts,       &cpu,         &memory,
+                          &accel,         &vcpu,           &guest_mem,   &balloon,
+                          &rss,           &rss_anon,       &rss_file,    &tcg_code,
+                          &tcg_capacity,  &tcg_tbs,        &tcg_flushes, &tcg_invalidations,
+                          &qemu_stat}) {
     out.append("# HELP ").append(f->name).append(" ").append(f->help).append("\n");
     out.append("# TYPE ").append(f->name).append(" ").append(f->type).append("\n");
     out += f->samples;

@@ -25,7 +25,14 @@ struct WorkloadMetrics {
   nlohmann::json counters;
 };
 
+// The state store as the core sees it: writes refused (a full disk) wait in memory.
+struct StoreMetrics {
+  bool failing = false;
+  uint64_t write_failures = 0;
+};
+
 // Every metric family once, under its HELP and TYPE, with its samples in one group.
-std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads);
+std::string FormatMetrics(const std::vector<WorkloadMetrics>& workloads,
+                          const StoreMetrics& store = {});
 
 }  // namespace storevisor::daemon

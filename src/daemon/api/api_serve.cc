@@ -20,10 +20,8 @@ void SendError(HttpConnection& conn, const Error& e) {
                     -1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-template <typename T>
-void SendResult(HttpConnection& conn, const Result<T>& r) {
-  if (!r) return SendError(conn, r.error());
-  conn.SendJson(200, r->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+void SendJsonValue(HttpConnection& conn, const nlohmann::json& j) {
+  conn.SendJson(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void SendStatus(HttpConnection& conn, const Status& st) {
@@ -72,9 +70,43 @@ void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   }
 }
 
-nlohmann::json EventJson(const Event& e) {
+// Until src/api has its JSON conversions (one place for the wire's field names).
+nlohmann::json WorkloadStatusJson(const api::WorkloadStatus& w) {
+  return {{"name", w.name},
+          {"kind", w.kind},
+          {"role", w.role},
+          {"state", w.state},
+          {"health", w.health},
+          {"pid", w.pid},
+          {"uptimeMs", w.uptime_ms},
+          {"startedAtMs", w.started_at_ms},
+          {"restarts", w.restarts},
+          {"exitCode", w.exit_code},
+          {"cpuPercent", w.cpu_percent},
+          {"memoryBytes", w.memory_bytes},
+          {"usageSource", w.usage_source},
+          {"address", w.address},
+          {"lastError", w.last_error},
+          {"desired", w.desired}};
+}
+
+nlohmann::json ApplyJson(const api::ApplyResponse& a) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : a.steps) {
+    steps.push_back({{"action", s.action}, {"name", s.name}, {"reason", s.reason}});
+  }
+  return {{"steps", steps},
+          {"held", a.held},
+          {"profile", a.profile},
+          {"dryRun", a.dry_run},
+          {"generation", a.generation},
+          {"digest", a.digest},
+          {"duplicate", a.duplicate}};
+}
+
+nlohmann::json EventJson(const api::EventRecord& e) {
   nlohmann::json j = {{"id", e.id},
-                      {"time_ms", e.ts_ms},
+                      {"time_ms", e.time_ms},
                       {"workload", e.workload},
                       {"type", e.type},
                       {"message", e.message}};
@@ -87,7 +119,7 @@ nlohmann::json EventJson(const Event& e) {
   return j;
 }
 
-std::string SseEvent(const Event& e) {
+std::string SseEvent(const api::EventRecord& e) {
   // type is a daemon word or a validated token: no newline can end the field early.
   return "id: " + std::to_string(e.id) + "\nevent: " + e.type +
          "\ndata: " + EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
@@ -95,13 +127,13 @@ std::string SseEvent(const Event& e) {
 }
 
 void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
-  Event e;
+  api::EventRecord e;
   e.source = cmd.event_source;
   e.type = cmd.event_type;
   e.time = cmd.event_time;
   e.data = cmd.event_data;
   e.message = cmd.event_source + " " + cmd.event_type;
-  auto id = daemon.store().AddExternalEvent(e);
+  auto id = daemon.PostEvent(e);
   if (!id) return SendError(conn, id.error());
   conn.SendJson(201, nlohmann::json{{"id", *id}}.dump());
 }
@@ -109,7 +141,7 @@ void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
 void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   int64_t last = cmd.since;
   if (!cmd.follow) {
-    auto events = daemon.store().EventsSince(last, 10000);
+    auto events = daemon.EventsSince(last, 10000);
     if (!events) return SendError(conn, events.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : *events) out.push_back(EventJson(e));
@@ -118,14 +150,15 @@ void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   }
   if (!conn.StartStream("text/event-stream")) return;
   while (!conn.PeerClosed()) {
-    auto events = daemon.store().EventsSince(last, 500);
+    auto events = daemon.EventsSince(last, 500);
     if (events) {
       for (const auto& e : *events) {
         if (!conn.Write(SseEvent(e))) return;
         last = e.id;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Woken by the next event; the bound is how soon a client that went away is noticed.
+    daemon.WaitForEvents(last, 1000);
   }
 }
 
@@ -137,12 +170,27 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
                                         {"profileApiVersion", kApiVersion}}
                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
-    case ApiOp::kApply:
-      return SendResult(conn, daemon.Apply(cmd.profile_yaml, cmd.profile_file, cmd.dry_run));
-    case ApiOp::kList:
-      return SendResult(conn, daemon.Workloads());
-    case ApiOp::kGet:
-      return SendResult(conn, daemon.WorkloadJson(cmd.name));
+    case ApiOp::kApply: {
+      api::ApplyRequest req;
+      req.yaml = cmd.profile_yaml;
+      req.file = cmd.profile_file;
+      req.dry_run = cmd.dry_run;
+      auto r = daemon.Apply(req);
+      if (!r) return SendError(conn, r.error());
+      return SendJsonValue(conn, ApplyJson(*r));
+    }
+    case ApiOp::kList: {
+      auto r = daemon.Workloads();
+      if (!r) return SendError(conn, r.error());
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& w : *r) out.push_back(WorkloadStatusJson(w));
+      return SendJsonValue(conn, out);
+    }
+    case ApiOp::kGet: {
+      auto r = daemon.WorkloadStatus(cmd.name);
+      if (!r) return SendError(conn, r.error());
+      return SendJsonValue(conn, WorkloadStatusJson(*r));
+    }
     case ApiOp::kStart:
       return SendStatus(conn, daemon.StartWorkload(cmd.name));
     case ApiOp::kStop:
@@ -152,7 +200,7 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     case ApiOp::kRemove:
       return SendStatus(conn, daemon.RemoveWorkload(cmd.name));
     case ApiOp::kExec: {
-      auto out = daemon.Exec(cmd.name, cmd.argv, cmd.timeout_ms);
+      auto out = daemon.Exec(cmd.name, api::ExecRequest{cmd.argv, cmd.timeout_ms});
       if (!out) return SendError(conn, out.error());
       conn.SendJson(
           200,

@@ -1,6 +1,8 @@
 #include "daemon/drivers/container_driver.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,51 @@ bool Exists(const std::string& path) {
 }
 
 Status Run(const std::vector<std::string>& argv) { return RunTool(argv, std::chrono::seconds(30)); }
+
+// Reads the shim's "started PID" line: the pid; -1 when the shim closed its end without
+// it (the container did not start); 0 when nothing came within timeout.
+int64_t ReadAnnouncedPid(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string line;
+  char buf[64];
+  while (line.find('\n') == std::string::npos && line.size() < 256) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return 0;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return ready == 0 ? 0 : -1;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  if (line.rfind("started ", 0) != 0) return -1;
+  const int64_t pid = std::strtoll(line.c_str() + 8, nullptr, 10);
+  return pid > 0 ? pid : -1;
+}
+
+// Waits until `name` appears in dir (written by rename, as WriteFileAtomic does) or
+// timeout passes: inotify, not a sleep loop.
+bool WaitForFile(const std::string& dir, const std::string& name,
+                 std::chrono::milliseconds timeout) {
+  UniqueFd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (in.valid()) (void)::inotify_add_watch(in.get(), dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!Exists(dir + "/" + name)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !in.valid()) return false;
+    pollfd p{in.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+      char events[4096];
+      while (::read(in.get(), events, sizeof events) > 0) {
+      }
+    }
+  }
+  return true;
+}
 
 // The image config's process (from its bundle's config.json) supplies what the profile
 // leaves out, as `docker run IMAGE` does: command, the image's env under the profile's,
@@ -183,6 +230,9 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
   (void)RemoveAll(dir + "/started");
+  // The shim tells on its stdout when `runtime start` succeeded ("started PID"); its end
+  // without that line means the container did not start, and its exit file says why.
+  SV_ASSIGN_OR_RETURN(Pipe announce, MakePipe());
   SpawnOptions spawn;
   spawn.argv = {opt_.self_exe,
                 "shim",
@@ -204,46 +254,52 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
                 dir + "/shim.pid",
                 "--started-file",
                 dir + "/started",
+                "--announce",
+                "1",
                 "--log-max",
                 std::to_string(opt_.log_max_bytes)};
   spawn.new_session = true;  // the shim must outlive the daemon
-  spawn.stdout_fd = -1;
+  spawn.stdout_fd = announce.write.get();
   spawn.stderr_fd = -1;
   SV_ASSIGN_OR_RETURN(ChildProcess shim, ChildProcess::Spawn(spawn));
+  announce.write.reset();
   const int64_t shim_pid = shim.pid();
+  const uint64_t shim_ticks = ProcessStartTicks(shim_pid);
   {
     std::lock_guard lock(mu_);
     shims_.push_back(std::move(shim));
   }
-  // The container runs once the shim saw `runtime start` succeed (its started file, which
-  // holds the container's pid): a stat per poll, no `runtime state` process.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (Exists(dir + "/exit.json")) {
-      auto text = ReadFile(dir + "/exit.json");
-      auto j = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
-      std::string why = j.is_object() ? j.value("error", "") : "";
-      if (why.empty())
-        why = "the container exited at once (status " +
-              std::to_string(j.is_object() ? j.value("exit_code", -1) : -1) + ")";
-      return Error(ErrorCode::kFailedPrecondition, why);
-    }
-    auto pid_text = ReadFile(dir + "/started", 64);
-    const int64_t pid = pid_text ? std::strtoll(pid_text->c_str(), nullptr, 10) : 0;
-    if (pid > 0) {
-      InstanceInfo info;
-      info.running = true;
-      info.pid = pid;
-      info.driver_state = nlohmann::json{
-          {"shim_pid", shim_pid},
-          {"pid", pid},
-          {"start_ticks", ProcessStartTicks(pid)},
-          {"netns", netns}}.dump();
-      return info;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int64_t pid = ReadAnnouncedPid(announce.read.get(), std::chrono::seconds(30));
+  if (pid > 0) {
+    InstanceInfo info;
+    info.running = true;
+    info.pid = pid;
+    info.driver_state = nlohmann::json{
+        {"shim_pid", shim_pid},
+        {"shim_start_ticks", shim_ticks},
+        {"pid", pid},
+        {"start_ticks", ProcessStartTicks(pid)},
+        {"netns", netns}}.dump();
+    return info;
   }
-  return Error(ErrorCode::kTimeout, "container " + w.name + " did not start within 30 s");
+  if (pid == 0)
+    return Error(ErrorCode::kTimeout, "container " + w.name + " did not start within 30 s");
+  auto text = ReadFile(dir + "/exit.json");
+  auto j = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
+  const nlohmann::json* why = j.is_object() && j.contains("error") ? &j["error"] : nullptr;
+  const nlohmann::json* code = j.is_object() && j.contains("exit_code") ? &j["exit_code"] : nullptr;
+  if (why != nullptr && why->is_string() && !why->get_ref<const std::string&>().empty()) {
+    return Error(ErrorCode::kFailedPrecondition, why->get<std::string>());
+  }
+  return Error(
+      ErrorCode::kFailedPrecondition,
+      "the container exited at once (status " +
+          std::to_string(code != nullptr && code->is_number_integer() ? code->get<int64_t>() : -1) +
+          ")");
+}
+
+std::vector<WatchedPid> ContainerDriver::WatchPids(const std::string& driver_state) const {
+  return WatchPidsFromState(driver_state, "shim_pid");
 }
 
 Result<InstanceInfo> ContainerDriver::Inspect(const std::string& name,
@@ -251,17 +307,37 @@ Result<InstanceInfo> ContainerDriver::Inspect(const std::string& name,
   ReapShims();
   InstanceInfo info;
   info.driver_state = driver_state;
-  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
-  if (!j.is_object()) j = nlohmann::json::object();
   const std::string dir = Dir(name);
-  if (Exists(dir + "/exit.json")) {
-    auto text = ReadFile(dir + "/exit.json");
-    auto e = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
-    info.exit_code = e.is_object() ? e.value("exit_code", -1) : -1;
+  const auto pids = WatchPids(driver_state);
+  for (const auto& p : pids) {
+    if (p.what == "process") info.pid = p.pid;
+  }
+  bool init_alive = false;
+  bool shim_alive = false;
+  for (const auto& p : pids) {
+    const bool alive = ProcessAlive(p.pid, p.start_ticks);
+    (p.what == "shim" ? shim_alive : init_alive) = alive;
+  }
+  if (init_alive && !shim_alive && !Exists(dir + "/exit.json")) {
+    // Nothing collects its output or its exit any more: it is stopped and handled as an exit.
+    info.problem =
+        "its shim died; the container is stopped (its output could no longer be "
+        "kept) and handled as an exit";
     return info;
   }
-  info.pid = j.value("pid", int64_t{0});
-  info.running = ProcessAlive(info.pid, j.value("start_ticks", uint64_t{0}));
+  if (init_alive) {
+    info.running = true;
+    return info;
+  }
+  // The shim writes the exit status the moment it reaps the container: wait for that.
+  if (!Exists(dir + "/exit.json") && shim_alive) {
+    (void)WaitForFile(dir, "exit.json", std::chrono::seconds(2));
+  }
+  auto text = ReadFile(dir + "/exit.json", 65536);
+  auto e = nlohmann::json::parse(text.value_or("{}"), nullptr, false);
+  auto code = e.is_object() ? e.find("exit_code") : e.end();
+  info.exit_code =
+      e.is_object() && code != e.end() && code->is_number_integer() ? code->get<int64_t>() : -1;
   return info;
 }
 

@@ -35,6 +35,8 @@ class ContainerDriver : public Driver {
                           const std::vector<std::string>& argv, int timeout_ms) override;
   std::string LogPath(const std::string& name) const override;
   std::string NetnsPath(const std::string& name, int64_t pid) const override;
+  // The container's init and its shim: either ending ends the instance.
+  std::vector<WatchedPid> WatchPids(const std::string& driver_state) const override;
 
   static std::string ContainerId(const std::string& name) { return "sv-" + name; }
 

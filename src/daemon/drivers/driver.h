@@ -18,6 +18,9 @@ struct InstanceInfo {
   int64_t pid = 0;           // the workload's main process (container init, QEMU)
   int64_t exit_code = -1;    // when not running: its status (128+signal when killed), -1 unknown
   std::string driver_state;  // opaque JSON kept in the workload's record
+  // Not running as it should although some of it may (a container whose shim died): the
+  // daemon removes what is left and says why.
+  std::string problem;
 };
 
 struct ExecOutput {
@@ -35,9 +38,19 @@ struct NetAttachment {
   std::string gateway;
 };
 
+// A process whose end means the instance ended.
+struct WatchedPid {
+  int64_t pid = 0;
+  uint64_t start_ticks = 0;  // /proc/PID/stat's start time, to tell a reused pid (0: unknown)
+  std::string what;          // "process", "shim", "qemu"
+};
+
 class Driver {
  public:
   virtual ~Driver() = default;
+  // The processes to watch for an instance described by driver_state: by default the
+  // {"pid", "start_ticks"} it recorded.
+  virtual std::vector<WatchedPid> WatchPids(const std::string& driver_state) const;
   // Makes and starts a fresh instance, first removing any leftover of the same name.
   virtual Result<InstanceInfo> Create(const Workload& workload,
                                       const std::vector<NetAttachment>& nets) = 0;
@@ -94,6 +107,9 @@ uint64_t ProcessStartTicks(int64_t pid);
 // The instance a QEMU-backed driver recorded as {"pid", "start_ticks", ...}: running while
 // that very process lives (a reused pid does not count). Unreadable state: not running.
 InstanceInfo InstanceFromPidState(const std::string& driver_state);
+// The pids a driver recorded in its state: {"pid", "start_ticks"} and, with shim_key, the
+// shim's ({shim_key, "shim_start_ticks"}).
+std::vector<WatchedPid> WatchPidsFromState(const std::string& driver_state, const char* shim_key);
 // A log QEMU itself writes (a microVM's console, a legacy VM's serial port; opened
 // O_APPEND): past max_bytes it is copied to PATH.1 and truncated in place (QEMU keeps its
 // descriptor). Bytes written between the copy and the truncation are lost, as with

@@ -87,6 +87,39 @@ InstanceInfo InstanceFromPidState(const std::string& driver_state) {
   return info;
 }
 
+namespace {
+
+// pid and start ticks under the given keys of a driver's state (0 when absent or mistyped).
+WatchedPid PidAt(const nlohmann::json& j, const char* pid_key, const char* ticks_key,
+                 const char* what) {
+  WatchedPid p;
+  p.what = what;
+  if (!j.is_object()) return p;
+  auto pid = j.find(pid_key);
+  if (pid != j.end() && pid->is_number_integer()) p.pid = pid->get<int64_t>();
+  auto ticks = j.find(ticks_key);
+  if (ticks != j.end() && ticks->is_number_unsigned()) p.start_ticks = ticks->get<uint64_t>();
+  return p;
+}
+
+}  // namespace
+
+std::vector<WatchedPid> WatchPidsFromState(const std::string& driver_state, const char* shim_key) {
+  auto j = nlohmann::json::parse(driver_state.empty() ? "{}" : driver_state, nullptr, false);
+  std::vector<WatchedPid> out;
+  WatchedPid main = PidAt(j, "pid", "start_ticks", "process");
+  if (main.pid > 0) out.push_back(main);
+  if (shim_key != nullptr) {
+    WatchedPid shim = PidAt(j, shim_key, "shim_start_ticks", "shim");
+    if (shim.pid > 0) out.push_back(shim);
+  }
+  return out;
+}
+
+std::vector<WatchedPid> Driver::WatchPids(const std::string& driver_state) const {
+  return WatchPidsFromState(driver_state, nullptr);
+}
+
 Status RotateCopyTruncate(const std::string& path, uint64_t max_bytes) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) <= max_bytes) {

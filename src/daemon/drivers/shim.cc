@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -71,36 +73,53 @@ int RunRuntime(const ShimOptions& o, std::vector<std::string> args, int out_fd) 
   return status->success() ? 0 : (status->exited ? status->exit_code : 128 + status->term_signal);
 }
 
+// Copies the container's output to the log until it exits: woken by its output or by its
+// end (a pidfd), never by a timer. The exit status is written the moment the init is
+// reaped, so the daemon (watching the same pid) reads it at once; what is still in the pipe
+// is then drained for up to a second.
 int Supervise(const ShimOptions& o, pid_t init, UniqueFd out_read, RotatingLog* log) {
+  UniqueFd init_fd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
   int code = -1;
   bool exited = false;
   auto exit_seen = std::chrono::steady_clock::now();
   char buf[16384];
   while (true) {
-    pollfd p{out_read.get(), POLLIN, 0};
-    int ready = out_read.valid() ? ::poll(&p, 1, 200) : (::usleep(200000), 0);
-    if (ready > 0) {
+    pollfd p[2] = {{out_read.get(), POLLIN, 0}, {exited ? -1 : init_fd.get(), POLLIN, 0}};
+    int timeout = -1;
+    if (exited) {
+      const auto left = std::chrono::seconds(1) - (std::chrono::steady_clock::now() - exit_seen);
+      timeout = static_cast<int>(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+    } else if (!init_fd.valid()) {
+      timeout = 200;  // no pidfd (an old kernel): look at the init now and then
+    }
+    const int ready = ::poll(p, 2, timeout);
+    if (ready < 0 && errno == EINTR) continue;
+    if (out_read.valid() && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       ssize_t n = ::read(out_read.get(), buf, sizeof buf);
       if (n > 0) log->Append(std::string_view(buf, static_cast<size_t>(n)));
-      if (n == 0) out_read.reset();  // every writer is gone
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) out_read.reset();  // all gone
     }
     int status = 0;
     pid_t pid = 0;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    while (!exited && (pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
       if (pid == init) {
         code = ToCode(status);
         exited = true;
         exit_seen = std::chrono::steady_clock::now();
+        WriteExit(o, code, "");
       }
     }
-    if (pid < 0 && errno == ECHILD && !exited && ::kill(init, 0) != 0) exited = true;
-    // After the exit, drain what is left in the pipe for up to a second.
+    if (!exited && pid < 0 && errno == ECHILD && ::kill(init, 0) != 0) {
+      exited = true;
+      exit_seen = std::chrono::steady_clock::now();
+      WriteExit(o, code, "");
+    }
     if (exited && (!out_read.valid() ||
-                   std::chrono::steady_clock::now() - exit_seen > std::chrono::seconds(1))) {
+                   std::chrono::steady_clock::now() - exit_seen >= std::chrono::seconds(1))) {
       break;
     }
   }
-  WriteExit(o, code, "");
   return 0;
 }
 
@@ -129,6 +148,8 @@ int ShimMain(const std::vector<std::string>& args) {
       o.shim_pid_file = v;
     else if (k == "--started-file")
       o.started_file = v;
+    else if (k == "--announce")
+      o.announce = v == "1";
     else if (k == "--log-max")
       o.log_max_bytes = std::stoull(v);
     else {
@@ -176,6 +197,17 @@ int ShimMain(const std::vector<std::string>& args) {
   }
   // Tells the daemon the container runs (it waits for this file, not for `runtime state`).
   if (!o.started_file.empty()) (void)WriteFileAtomic(o.started_file, std::to_string(init) + "\n");
+  if (o.announce) {
+    // "started PID" to whoever started the shim, and stdout is then /dev/null: nothing later
+    // may write into a pipe whose reader has gone.
+    const std::string line = "started " + std::to_string(init) + "\n";
+    (void)WriteAll(1, line);
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, 1);
+      ::close(null);
+    }
+  }
   return Supervise(o, init, std::move(pipe->read), &log);
 }
 

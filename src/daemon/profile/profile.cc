@@ -64,9 +64,12 @@ Result<Restart> ParseRestart(const YamlContext& ctx, const YAML::Node& node,
                           YamlMap::Open(ctx, *backoff, map->Path("backoff"), {"initial", "max"}));
       SV_ASSIGN_OR_RETURN(restart.backoff_initial_ms, b.Duration("initial", 500));
       SV_ASSIGN_OR_RETURN(restart.backoff_max_ms, b.Duration("max", 30000));
-      if (restart.backoff_initial_ms < 10 || restart.backoff_max_ms < restart.backoff_initial_ms) {
+      // initial 0s restarts at once the first time (the doubling then starts at 10ms).
+      if (restart.backoff_initial_ms < 0 || restart.backoff_max_ms < restart.backoff_initial_ms ||
+          restart.backoff_max_ms < 10) {
         return ctx.Fail(*backoff, map->Path("backoff"),
-                        "expected 10ms <= initial <= max (for example initial: 500ms, max: 30s)");
+                        "expected 0s <= initial <= max, max at least 10ms (for example initial: "
+                        "500ms, max: 30s)");
       }
     }
   }

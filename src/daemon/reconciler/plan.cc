@@ -105,7 +105,15 @@ std::vector<std::vector<std::string>> StartGroups(const Profile& profile) {
 
 int64_t BackoffMs(const Restart& restart, int64_t consecutive_failures) {
   int64_t delay = restart.backoff_initial_ms;
-  for (int64_t i = 0; i < consecutive_failures && delay < restart.backoff_max_ms; ++i) delay *= 2;
+  int64_t doublings = consecutive_failures;
+  if (delay == 0) {
+    // initial 0s: the first restart at once, then doubling from 10 ms, so a crash loop
+    // still slows down.
+    if (consecutive_failures == 0) return 0;
+    delay = 10;
+    doublings = consecutive_failures - 1;
+  }
+  for (int64_t i = 0; i < doublings && delay < restart.backoff_max_ms; ++i) delay *= 2;
   return std::min(delay, restart.backoff_max_ms);
 }
 

@@ -36,7 +36,8 @@ Plan ComputePlan(const Profile& desired, const std::vector<WorkloadRecord>& reco
 // earlier group. Workloads of one group are independent and may start in parallel.
 std::vector<std::vector<std::string>> StartGroups(const Profile& profile);
 
-// Delay before the (failures+1)-th restart: initial * 2^failures, capped at max.
+// Delay before the (failures+1)-th restart: initial * 2^failures, capped at max (initial 0:
+// 0 the first time, then 10 ms doubling).
 int64_t BackoffMs(const Restart& restart, int64_t consecutive_failures);
 
 // Whether a workload that ended with exit_code (-1: unknown, signal) is to be restarted

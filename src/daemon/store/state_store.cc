@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS workloads(
   exit_code INTEGER, last_error TEXT, address TEXT, driver_state TEXT);
 CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER,
   workload TEXT, type TEXT, message TEXT);
+CREATE TABLE IF NOT EXISTS generations(gen INTEGER PRIMARY KEY, digest TEXT NOT NULL,
+  idem_key TEXT NOT NULL, profile_name TEXT NOT NULL, file TEXT NOT NULL, yaml TEXT NOT NULL,
+  identity TEXT NOT NULL, applied_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS generations_key ON generations(idem_key);
+CREATE INDEX IF NOT EXISTS generations_digest ON generations(digest);
 CREATE TABLE IF NOT EXISTS ipam(network TEXT, address INTEGER, owner TEXT,
   PRIMARY KEY(network, address));
 )sql";
@@ -188,24 +193,73 @@ Status StateStore::Delete(const std::string& name) {
   return Ok();
 }
 
-Result<int64_t> StateStore::AddEvent(const std::string& workload, const std::string& type,
-                                     const std::string& message) {
+Result<GenerationRecord> StateStore::CommitApply(
+    GenerationRecord g, const std::function<Event(int64_t generation)>& make_event) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
-  if (!s.ok()) return s.Fail("add event");
-  s.Bind(1, NowMs()).Bind(2, workload).Bind(3, type).Bind(4, message);
-  if (s.Step() != SQLITE_DONE) return s.Fail("add event");
-  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  if (auto st = Exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
+  auto body = [&]() -> Status {
+    {
+      // The meta "generation" counts on from stores made before the generations table.
+      Stmt s(db_,
+             "SELECT MAX(COALESCE((SELECT MAX(gen) FROM generations), 0), "
+             "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'), 0))");
+      if (!s.ok() || s.Step() != SQLITE_ROW) return s.Fail("next generation");
+      g.generation = s.Int(0) + 1;
+    }
+    Stmt ins(db_,
+             "INSERT INTO generations(gen, digest, idem_key, profile_name, file, yaml, identity, "
+             "applied_at) VALUES(?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) return ins.Fail("store generation");
+    ins.Bind(1, g.generation).Bind(2, g.digest).Bind(3, g.idempotency_key).Bind(4, g.profile_name);
+    ins.Bind(5, g.file).Bind(6, g.yaml).Bind(7, g.identity).Bind(8, g.applied_at_ms);
+    if (ins.Step() != SQLITE_DONE) return ins.Fail("store generation");
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"profile", g.yaml},
+                                     {"profile_file", g.file},
+                                     {"generation", std::to_string(g.generation)}}) {
+      Stmt m(db_,
+             "INSERT INTO meta(key, value) VALUES(?, ?) "
+             "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      if (!m.ok() || m.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE)
+        return m.Fail("set " + key);
+    }
+    const Event e = make_event(g.generation);
+    Stmt ev(db_, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
+    if (!ev.ok()) return ev.Fail("add event");
+    ev.Bind(1, e.ts_ms).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
+    if (ev.Step() != SQLITE_DONE) return ev.Fail("add event");
+    return Exec("COMMIT");
+  };
+  if (Status st = body(); !st) {
+    (void)Exec("ROLLBACK");  // the transaction's own failure is what the caller needs to see
+    return std::move(st).error();
+  }
+  return g;
 }
 
-Result<int64_t> StateStore::AddExternalEvent(const Event& e) {
+Result<std::optional<GenerationRecord>> StateStore::FindGeneration(
+    const std::string& key_or_digest) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT gen, digest, idem_key, profile_name, file, yaml, identity, applied_at "
+         "FROM generations WHERE (idem_key = ?1 AND idem_key != '') OR digest = ?1 "
+         "ORDER BY (idem_key = ?1) DESC, gen DESC LIMIT 1");
+  if (!s.ok()) return s.Fail("find generation");
+  s.Bind(1, key_or_digest);
+  const int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::optional<GenerationRecord>();
+  if (rc != SQLITE_ROW) return s.Fail("find generation");
+  return std::optional<GenerationRecord>(GenerationRecord{
+      s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6), s.Int(7)});
+}
+
+Result<int64_t> StateStore::AddEvent(const Event& e) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          "INSERT INTO events(ts, workload, type, message, source, time, data) "
          "VALUES(?, ?, ?, ?, ?, ?, ?)");
   if (!s.ok()) return s.Fail("add event");
-  s.Bind(1, NowMs()).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
-  s.Bind(5, e.source).Bind(6, e.time).Bind(7, e.data);
+  s.Bind(1, e.ts_ms > 0 ? e.ts_ms : NowMs()).Bind(2, e.workload).Bind(3, e.type);
+  s.Bind(4, e.message).Bind(5, e.source).Bind(6, e.time).Bind(7, e.data);
   if (s.Step() != SQLITE_DONE) return s.Fail("add event");
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }

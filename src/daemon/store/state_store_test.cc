@@ -29,7 +29,7 @@ TEST_F(StateStoreTest, RecordsSurviveReopening) {
     r.phase = "running";
     ASSERT_TRUE((*store)->Put(r).has_value());
     ASSERT_TRUE((*store)->SetMeta("profile", "yaml").has_value());
-    ASSERT_TRUE((*store)->AddEvent("kv", "started", "pid 42").has_value());
+    ASSERT_TRUE((*store)->AddEvent(Event{0, 0, "kv", "started", "pid 42", "", "", ""}).has_value());
   }
   auto store = StateStore::Open(dir_ + "/state.db");
   ASSERT_TRUE(store.has_value());
@@ -55,6 +55,73 @@ TEST_F(StateStoreTest, IpamHandsOutStableDistinctAddresses) {
   EXPECT_EQ(*s.AllocateAddress("back", "10.88.1.0/24", "pos"), "10.88.1.2");
   EXPECT_EQ(*s.AllocateAddress("tiny", "10.0.0.0/30", "a"), "10.0.0.2");
   EXPECT_FALSE(s.AllocateAddress("tiny", "10.0.0.0/30", "b").has_value());
+}
+
+GenerationRecord Gen(const std::string& yaml, const std::string& key) {
+  GenerationRecord g;
+  g.digest = "sha256:" + yaml;
+  g.idempotency_key = key;
+  g.profile_name = "demo";
+  g.file = "demo.yaml";
+  g.yaml = yaml;
+  g.identity = "unix:uid=0";
+  g.applied_at_ms = 1000;
+  return g;
+}
+
+Event Applied(int64_t generation) {
+  Event e;
+  e.ts_ms = 1000;
+  e.type = "applied";
+  e.message = "generation " + std::to_string(generation);
+  return e;
+}
+
+TEST_F(StateStoreTest, ApplyIsOneTransactionNumberedAfterTheLast) {
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.has_value());
+  auto& s = **store;
+  // A store written before the generations table counts on from its meta "generation".
+  ASSERT_TRUE(s.SetMeta("generation", "4").has_value());
+  auto first = s.CommitApply(Gen("a", "key-1"), Applied);
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_EQ(first->generation, 5);
+  auto second = s.CommitApply(Gen("b", ""), Applied);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->generation, 6);
+  EXPECT_EQ(**s.GetMeta("profile"), "b");
+  EXPECT_EQ(**s.GetMeta("profile_file"), "demo.yaml");
+  EXPECT_EQ(**s.GetMeta("generation"), "6");
+  auto events = s.EventsSince(0, 10);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[1].message, "generation 6");
+  auto by_key = s.FindGeneration("key-1");
+  ASSERT_TRUE(by_key.has_value() && by_key->has_value());
+  EXPECT_EQ((*by_key)->generation, 5);
+  EXPECT_EQ((*by_key)->yaml, "a");
+  auto by_digest = s.FindGeneration("sha256:b");
+  ASSERT_TRUE(by_digest.has_value() && by_digest->has_value());
+  EXPECT_EQ((*by_digest)->generation, 6);
+  EXPECT_FALSE(s.FindGeneration("key-2")->has_value());
+  // An empty key never matches the applies made without one.
+  EXPECT_FALSE(s.FindGeneration("")->has_value());
+}
+
+TEST_F(StateStoreTest, AFailedApplyLeavesNothing) {
+  auto store = StateStore::Open(dir_ + "/state.db");
+  ASSERT_TRUE(store.has_value());
+  auto& s = **store;
+  ASSERT_TRUE(s.CommitApply(Gen("a", ""), Applied).has_value());
+  // The event's insert, the transaction's last write, fails: what came before it rolls back.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE events", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto failed = s.CommitApply(Gen("b", "k"), Applied);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(**s.GetMeta("profile"), "a");
+  EXPECT_EQ(**s.GetMeta("generation"), "1");
+  EXPECT_FALSE(s.FindGeneration("k")->has_value());
 }
 
 }  // namespace

@@ -1,0 +1,103 @@
+// The API's request and response types: what storevisord answers and what its clients (the
+// CLI, the vision service's event sink, the dashboard, the fleet agent) send. States travel as
+// the words documented in docs/openapi.yaml; the daemon's core keeps them as enums and
+// converts once at this edge. JSON conversions live in one place (src/api/json.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace storevisor::api {
+
+// One workload as `ps` shows it.
+struct WorkloadStatus {
+  std::string name;
+  std::string kind;    // microvm | legacy-vm | container
+  std::string role;    // "vision" for the vision service, else ""
+  std::string state;   // pending creating running exited failed stopped removed
+  std::string health;  // none starting healthy unhealthy
+  int64_t pid = 0;
+  int64_t uptime_ms = 0;
+  int64_t started_at_ms = 0;
+  int64_t restarts = 0;
+  int64_t exit_code = -1;
+  double cpu_percent = 0;
+  uint64_t memory_bytes = 0;
+  std::string usage_source;  // cgroup | process | ""
+  std::string address;
+  std::string last_error;
+  std::string desired;  // running | stopped | removed (the operator's hold)
+};
+
+struct PlanStep {
+  std::string action;  // create update replace delete
+  std::string name;
+  std::string reason;
+};
+
+struct ApplyRequest {
+  std::string yaml;
+  std::string file = "profile.yaml";  // for messages: file:line: field
+  bool dry_run = false;
+  // A client that retries an apply whose answer it lost sends the same key: the daemon
+  // answers with the generation stored the first time instead of storing a second one.
+  std::string idempotency_key;
+  std::string identity;  // who applied it (set by the server from the connection)
+};
+
+struct ApplyResponse {
+  std::string profile;
+  int64_t generation = 0;  // the generation stored (0 for a dry run)
+  std::string digest;      // sha256 of the profile text
+  bool dry_run = false;
+  bool duplicate = false;  // an earlier apply with the same idempotency key was answered
+  std::vector<PlanStep> steps;
+  std::vector<std::string> held;
+};
+
+// GET /v1/generations/{key-or-digest}: whether an apply was stored.
+struct GenerationInfo {
+  int64_t generation = 0;
+  std::string digest;
+  std::string idempotency_key;
+  std::string profile;
+  int64_t applied_at_ms = 0;
+  std::string identity;
+};
+
+struct ExecRequest {
+  std::vector<std::string> argv;
+  int timeout_ms = 30000;
+};
+
+struct ExecResponse {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+struct EventRecord {
+  int64_t id = 0;
+  int64_t time_ms = 0;
+  std::string workload;
+  std::string type;
+  std::string message;
+  // Events posted by other services: who sent it, its RFC 3339 time, its data (JSON text).
+  std::string source;
+  std::string time;
+  std::string data;
+};
+
+struct VersionInfo {
+  std::string version;
+  std::string api = "v1";
+  std::string profile_api_version;
+};
+
+struct ErrorBody {
+  std::string error;
+  std::string code;  // ErrorCodeName: invalid-argument, not-found, ...
+};
+
+}  // namespace storevisor::api

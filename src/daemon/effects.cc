@@ -1,0 +1,191 @@
+#include "daemon/effects.h"
+
+#include <thread>
+
+#include "daemon/drivers/cgroup.h"
+#include "daemon/health.h"
+#include "net/net.h"
+
+namespace storevisor::daemon {
+
+namespace {
+
+core::Observation ObservationFor(const core::Effect& e, core::Observation::Type type) {
+  core::Observation o;
+  o.type = type;
+  o.name = e.name;
+  o.instance = e.instance;
+  return o;
+}
+
+}  // namespace
+
+Driver* DaemonEffects::DriverFor(WorkloadKind kind) const {
+  auto it = drivers_.find(std::string(KindName(kind)));
+  return it == drivers_.end() ? nullptr : it->second.get();
+}
+
+core::Observation DaemonEffects::Run(const core::Effect& e) {
+  using Type = core::Effect::Type;
+  using Obs = core::Observation::Type;
+  if (e.type == Type::kSetUpNetworks) {
+    core::Observation o;
+    o.type = Obs::kNetworks;
+    o.generation = e.generation;
+    o.status = SetUpNetworks(*e.profile);
+    return o;
+  }
+  Driver* driver = DriverFor(e.kind);
+  const Error no_driver(ErrorCode::kUnsupported,
+                        std::string("no driver for kind ") + std::string(KindName(e.kind)));
+  switch (e.type) {
+    case Type::kCreate: {
+      core::Observation o = ObservationFor(e, Obs::kCreated);
+      auto info =
+          driver != nullptr ? driver->Create(e.workload, e.nets) : Result<InstanceInfo>(no_driver);
+      if (info) {
+        o.info = std::move(*info);
+      } else {
+        o.status = std::move(info).error();
+      }
+      return o;
+    }
+    case Type::kRemove: {
+      core::Observation o = ObservationFor(e, Obs::kRemoved);
+      o.status = driver != nullptr ? driver->Remove(e.name, e.driver_state, kStopTimeoutMs)
+                                   : Status(no_driver);
+      // With no workload left, the empty /storevisor parents go from every hierarchy.
+      if (o.status && e.last_workload) PruneEmptyCgroups(std::string(kDaemonCgroupParent));
+      return o;
+    }
+    case Type::kInspect: {
+      core::Observation o = ObservationFor(e, Obs::kInspected);
+      auto info = driver != nullptr ? driver->Inspect(e.name, e.driver_state)
+                                    : Result<InstanceInfo>(no_driver);
+      if (info) {
+        o.info = std::move(*info);
+      } else {
+        o.status = std::move(info).error();
+      }
+      return o;
+    }
+    case Type::kCheck: {
+      core::Observation o = ObservationFor(e, Obs::kChecked);
+      Status st = driver != nullptr ? Check(e, *driver) : Status(no_driver);
+      o.check_ok = st.has_value();
+      if (!st) o.detail = st.error().message();
+      return o;
+    }
+    case Type::kSetUpNetworks:
+    case Type::kWatch:
+      break;
+  }
+  return ObservationFor(e, Obs::kProcessEnded);  // not reached: the loop runs these itself
+}
+
+Status DaemonEffects::Check(const core::Effect& e, Driver& d) {
+  const HealthCheck& check = e.workload.health;
+  const int timeout = static_cast<int>(check.timeout_ms);
+  const std::string netns = d.NetnsPath(e.name, e.pid);
+  const std::string host = netns.empty() && !e.address.empty() ? e.address : "127.0.0.1";
+  switch (check.type) {
+    case HealthType::kExec: {
+      SV_ASSIGN_OR_RETURN(ExecOutput out, d.Exec(e.name, e.driver_state, check.exec, timeout));
+      if (out.exit_code != 0) {
+        return Error(ErrorCode::kUnavailable, "exec exited " + std::to_string(out.exit_code));
+      }
+      return Ok();
+    }
+    case HealthType::kTcp:
+      return ProbeTcp(netns, host, check.port, timeout, check.send, check.expect);
+    case HealthType::kHttp:
+      return ProbeHttp(netns, host, check.port, check.path, timeout);
+    case HealthType::kScreen:  // OCR takes its time: no timeout but QMP's own (10 s)
+      return d.CheckScreen(e.name, check);
+    case HealthType::kNone:
+      break;
+  }
+  return Ok();
+}
+
+std::vector<core::EffectRunner::Pid> DaemonEffects::WatchPids(const core::Effect& e) {
+  std::vector<Pid> out;
+  Driver* d = DriverFor(e.kind);
+  if (d == nullptr) return out;
+  for (const auto& p : d->WatchPids(e.driver_state)) out.push_back({p.pid, p.start_ticks, p.what});
+  return out;
+}
+
+Status DaemonEffects::SetUpNetworks(const Profile& profile) {
+  std::vector<net::FirewallNetwork> nets;
+  std::vector<net::PublishedPort> ports;
+  for (const auto& n : profile.networks) nets.push_back({n.name, n.subnet, n.allow});
+  for (const auto& w : profile.workloads) {
+    if (w.ports.empty() || w.networks.empty()) continue;
+    const Network* n = nullptr;
+    for (const auto& candidate : profile.networks) {
+      if (candidate.name == w.networks[0]) n = &candidate;
+    }
+    if (n == nullptr) continue;
+    SV_ASSIGN_OR_RETURN(std::string addr, store_.AllocateAddress(n->name, n->subnet, w.name));
+    for (const auto& p : w.ports) ports.push_back({p.host, addr, p.container});
+  }
+  // The bridges this daemon made are recorded (meta "bridges") before any is made, so that
+  // after a crash it still knows them, and it removes only those: another storevisord on the
+  // host (a test's, a second state dir) keeps its own sv-* bridges.
+  std::set<std::string> made = RecordedBridges();
+  for (const auto& n : profile.networks) made.insert(net::BridgeName(n.name));
+  SV_TRY(RecordBridges(made));
+  // The rules name bridges by interface name and need not wait for them: the firewall
+  // transaction runs beside the bridges' set-up.
+  Status firewall = Ok();
+  std::thread rules([&] { firewall = net::ApplyFirewall(nets, ports); });
+  Status bridges = Ok();
+  for (const auto& n : profile.networks) {
+    auto subnet = ParseSubnet(n.subnet);
+    if (!subnet) {
+      bridges = std::move(subnet).error();
+      break;
+    }
+    bridges = net::EnsureBridge(
+        n.name, Ipv4ToString(subnet->base + 1) + "/" + std::to_string(subnet->prefix));
+    if (!bridges) break;
+  }
+  rules.join();
+  SV_TRY(bridges);
+  // Bridges of networks no longer declared go away (their rules went with the new tables).
+  std::set<std::string> kept;
+  for (const auto& br : made) {
+    bool wanted = false;
+    for (const auto& n : profile.networks) wanted = wanted || net::BridgeName(n.name) == br;
+    if (wanted || !net::RemoveBridge(br.substr(3))) kept.insert(br);
+  }
+  SV_TRY(RecordBridges(kept));
+  return firewall;
+}
+
+std::set<std::string> DaemonEffects::RecordedBridges() {
+  std::set<std::string> out;
+  auto text = store_.GetMeta("bridges");
+  if (!text || !*text) return out;
+  size_t pos = 0;
+  const std::string& t = **text;
+  while (pos < t.size()) {
+    size_t nl = t.find('\n', pos);
+    if (nl == std::string::npos) nl = t.size();
+    if (nl > pos) out.insert(t.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+Status DaemonEffects::RecordBridges(const std::set<std::string>& bridges) {
+  std::string text;
+  for (const auto& b : bridges) {
+    text += b;
+    text += '\n';
+  }
+  return store_.SetMeta("bridges", text);
+}
+
+}  // namespace storevisor::daemon
