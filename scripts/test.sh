@@ -2,11 +2,11 @@
 # The README's test command: sets up the machine, builds both trees, and runs every test:
 # all of CTest in build/ (unit, integration with real QEMU/namespaces/cgroups, corpus replay),
 # the unit and fuzz tests again under ASan+UBSan (libFuzzer runs each target briefly),
-# clang-format and clang-tidy over the sources.
+# clang-format and clang-tidy over the sources, and the daemon once more under ThreadSanitizer.
 source "$(dirname "$0")/lib.sh"
 need_root
 bash "$SV_ROOT/scripts/setup.sh"
-bash "$SV_ROOT/scripts/build.sh" --asan
+bash "$SV_ROOT/scripts/build.sh" --asan --tsan
 cd "$SV_ROOT"
 status=0
 
@@ -28,6 +28,16 @@ ctest --test-dir build --output-on-failure -j "$(nproc)" || status=1
 step "unit and fuzz tests under ASan+UBSan (build-asan/)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L 'unit|fuzz' || status=1
+
+step "the daemon under ThreadSanitizer (build-tsan/): its unit tests and daemon.e2e"
+# halt_on_error: a race ends the test (or the daemon, and so its end-to-end test) loudly.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+SV_SIM_SEQUENCES=300 ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" \
+  -R '^(DecideTest|CoreTest|SimulationTest|OwnerTest|StateStoreTest|PlanTest)\.' || status=1
+rc=0
+bash src/daemon/e2e_test.sh "$SV_ROOT/build-tsan/bin" || rc=$?
+if [ "$rc" = 77 ]; then echo "daemon.e2e under TSan: SKIPPED (see above)"; elif [ "$rc" != 0 ]; then status=1; fi
+unset TSAN_OPTIONS
 
 if [ "$status" = 0 ]; then step "all checks passed"; else step "SOME CHECKS FAILED"; fi
 exit "$status"

@@ -415,6 +415,96 @@ sv::Result<double> PodmanServiceRss(const Paths& p) {
   return rss;
 }
 
+// ---- detection latency ----------------------------------------------------------------
+// kill -9 of a container's main process -> the daemon's `exited` event (its time), and that
+// exit -> the new instance (`restarted` event), medians and p95 over `kills` kills. Between
+// kills the workload is stopped and started, so each kill meets a fresh backoff (its
+// `initial`, as the profile says) rather than a crash loop's.
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
+}
+
+sv::Result<int64_t> VictimPid(const Paths& p) {
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput out, Must(Cli(p, {"ps", "-o", "json"})));
+  auto list = nlohmann::json::parse(out.out, nullptr, false);
+  if (list.is_array()) {
+    for (const auto& w : list) {
+      if (w.is_object() && w.value("name", "") == "victim" && w.value("state", "") == "running") {
+        return w.value("pid", int64_t{0});
+      }
+    }
+  }
+  return sv::Error(sv::ErrorCode::kNotFound, "victim is not running: " + out.out);
+}
+
+// The time_ms of the first event of this type for victim after `since` (-1: not yet).
+sv::Result<std::pair<int64_t, int64_t>> ExitAndRestart(const Paths& p, int64_t since) {
+  SV_ASSIGN_OR_RETURN(sv::CommandOutput out,
+                      Must(Cli(p, {"events", "--since", std::to_string(since), "-o", "json"})));
+  auto list = nlohmann::json::parse(out.out, nullptr, false);
+  int64_t exited = -1, restarted = -1;
+  if (list.is_array()) {
+    for (const auto& e : list) {
+      if (!e.is_object() || e.value("workload", "") != "victim") continue;
+      const std::string type = e.value("type", "");
+      const int64_t at = e.value("time_ms", int64_t{0});
+      if (type == "exited" && exited < 0) exited = at;
+      if (type == "restarted" && restarted < 0) restarted = at;
+    }
+  }
+  return std::make_pair(exited, restarted);
+}
+
+sv::Status DetectBench(const Paths& p, int kills, const std::string& initial) {
+  const std::string file = p.work + "/victim.yaml";
+  SV_TRY(sv::WriteFileAtomic(
+      file,
+      "apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: victim}\n"
+      "spec:\n  workloads:\n    - name: victim\n      kind: container\n"
+      "      image: storevisor/inventory:1\n"
+      "      command: [/bin/busybox, sh, -c, \"trap 'exit 0' TERM; while :; do sleep "
+      "0.1; done\"]\n"
+      "      restart:\n        policy: always\n        backoff: {initial: " +
+          initial + ", max: 1s}\n"));
+  SV_TRY(Must(Cli(p, {"apply", "-f", file, "--timeout", "120", "-o", "json"})));
+  std::vector<double> detect, restart;
+  for (int i = 0; i < kills; ++i) {
+    SV_ASSIGN_OR_RETURN(int64_t pid, VictimPid(p));
+    SV_ASSIGN_OR_RETURN(int64_t since, LastEventId(p));
+    const int64_t killed_at = WallMs();
+    if (::kill(static_cast<pid_t>(pid), SIGKILL) != 0) {
+      return sv::Error(sv::ErrorCode::kInternal, "kill " + std::to_string(pid));
+    }
+    std::pair<int64_t, int64_t> seen{-1, -1};
+    for (int tries = 0; tries < 2000 && seen.second < 0; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      SV_ASSIGN_OR_RETURN(seen, ExitAndRestart(p, since));
+    }
+    if (seen.first < 0 || seen.second < 0) {
+      return sv::Error(sv::ErrorCode::kTimeout,
+                       "no exited/restarted event after kill " + std::to_string(i + 1));
+    }
+    detect.push_back(static_cast<double>(seen.first - killed_at));
+    restart.push_back(static_cast<double>(seen.second - seen.first));
+    // A fresh backoff for the next kill.
+    SV_TRY(Must(Cli(p, {"stop", "victim"})));
+    SV_TRY(Must(Cli(p, {"start", "victim"})));
+  }
+  std::printf(
+      "detection (backoff.initial %s, %d kills): kill -9 -> exited event: median %.1f ms, p95 "
+      "%.1f ms (target 5 ms median); exit -> new instance running: median %.1f ms, p95 %.1f "
+      "ms (target 30 ms median)\n",
+      initial.c_str(), kills, Median(detect), Percentile(detect, 0.95), Median(restart),
+      Percentile(restart, 0.95));
+  return Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})).has_value()
+             ? sv::Ok()
+             : sv::Error(sv::ErrorCode::kInternal, "apply empty");
+}
+
 int Fail(const sv::Error& e) {
   std::fprintf(stderr, "apply_bench: %s\n", e.message().c_str());
   return 1;
@@ -426,17 +516,27 @@ int main(int argc, char** argv) {
   Paths p;
   int rounds = 5;
   bool ps = true;
+  int detect = 0;  // --detect N: only the detection latency, N kills
+  std::string initial = "0s";
+  std::string bin;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--root") == 0 && i + 1 < argc) p.root = argv[++i];
+    if (std::strcmp(argv[i], "--detect") == 0 && i + 1 < argc)
+      detect = std::max(1, static_cast<int>(std::strtol(argv[++i], nullptr, 10)));
+    if (std::strcmp(argv[i], "--initial") == 0 && i + 1 < argc) initial = argv[++i];
+    // Another build's storevisord and CLI (an older commit's: the figures before a change).
+    if (std::strcmp(argv[i], "--bin") == 0 && i + 1 < argc) bin = argv[++i];
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
       rounds = std::max(1, static_cast<int>(std::strtol(argv[++i], nullptr, 10)));
     if (std::strcmp(argv[i], "--no-ps") == 0) ps = false;
   }
   if (p.root.empty()) {
-    std::fprintf(stderr, "usage: apply_bench --root CHECKOUT [--rounds N] [--no-ps]\n");
+    std::fprintf(stderr,
+                 "usage: apply_bench --root CHECKOUT [--rounds N] [--no-ps] [--detect N "
+                 "[--initial 0s]] [--bin DIR]\n");
     return 2;
   }
-  p.bin = p.root + "/build/bin";
+  p.bin = bin.empty() ? p.root + "/build/bin" : bin;
   p.work = p.root + "/build/bench-apply";
   p.sock = p.work + "/storevisord.sock";
   p.empty = p.work + "/empty.yaml";
@@ -454,6 +554,7 @@ int main(int argc, char** argv) {
   if (!daemon) return Fail(daemon.error());
   int rc = 0;
   auto body = [&]() -> sv::Status {
+    if (detect > 0) return DetectBench(p, detect, initial);
     SV_TRY(Must(Cli(p, {"apply", "-f", p.empty, "--timeout", "120", "-o", "json"})));
     std::printf("warm-up apply (takes the pos snapshot when none is cached)...\n");
     SV_ASSIGN_OR_RETURN(Applied warm, TimedApply(p, demo));

@@ -62,6 +62,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
   c.image_dir = options.image_dir;
   c.self_exe = options.self_exe;
   d->drivers_["container"] = std::make_unique<ContainerDriver>(c);
+  Daemon* self = d.get();
   if (!options.vm_tool.empty()) {
     MicroVmDriverOptions v;
     v.tool = options.vm_tool;
@@ -73,14 +74,20 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
     LegacyDriverOptions l;
     l.tool = options.legacy_tool;
     l.state_dir = options.state_dir + "/legacy";
-    Daemon* self = d.get();
     l.on_event = [self](const std::string& w, const std::string& type, const std::string& msg) {
       self->Event(w, type, msg);
     };
     d->drivers_["legacy-vm"] = std::make_unique<LegacyVmDriver>(l);
   }
   d->effects_ = std::make_unique<DaemonEffects>(*d->store_, logger, d->drivers_);
-  d->owner_ = std::make_unique<core::Owner>(*d->store_, logger, *d->effects_, core::OwnerOptions{});
+  core::OwnerOptions owner;
+  owner.housekeeping = [self](const core::Snapshot& snap) {
+    for (const auto& [name, s] : snap.workloads) {
+      if (s.phase != core::Phase::kRunning) continue;
+      if (Driver* driver = self->DriverFor(std::string(KindName(s.kind)))) driver->Maintain(name);
+    }
+  };
+  d->owner_ = std::make_unique<core::Owner>(*d->store_, logger, *d->effects_, std::move(owner));
   return d;
 }
 
@@ -106,6 +113,8 @@ void Daemon::Event(const std::string& workload, const std::string& type,
   e.message = message;
   if (auto id = store_->AddEvent(e); !id) {
     logger_.Error("daemon", "event not stored: " + id.error().message(), {{"workload", workload}});
+  } else if (owner_) {
+    owner_->NotifyEvents();
   }
   logger_.Info("daemon", message, {{"workload", workload}, {"event", type}});
 }
@@ -223,12 +232,13 @@ Result<int64_t> Daemon::PostEvent(const api::EventRecord& event) {
   e.time = event.time;
   e.data = event.data;
   SV_ASSIGN_OR_RETURN(int64_t id, store_->AddEvent(e));
+  owner_->NotifyEvents();
   return id;
 }
 
 bool Daemon::WaitForEvents(int64_t after_id, int timeout_ms) {
-  // Events come from the core (counted by the owner) and from outside it (posted, QMP):
-  // the store says whether there is one; the owner's count wakes the wait.
+  // The store says whether there is one; the owner's count (every event stored, by the core
+  // or from outside it) wakes the wait.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   uint64_t seen = owner_->events_written();
   while (true) {
@@ -237,8 +247,9 @@ bool Daemon::WaitForEvents(int64_t after_id, int timeout_ms) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    // Events stored outside the core do not move the owner's count: bounded waits catch them.
-    seen = owner_->WaitEvents(seen, static_cast<int>(std::min<int64_t>(left.count(), 250)));
+    const uint64_t now_seen = owner_->WaitEvents(seen, static_cast<int>(left.count()));
+    if (now_seen == seen) return false;  // timed out (or stopping)
+    seen = now_seen;
   }
 }
 

@@ -32,6 +32,7 @@ core::Observation DaemonEffects::Run(const core::Effect& e) {
     core::Observation o;
     o.type = Obs::kNetworks;
     o.generation = e.generation;
+    o.networks_key = e.networks_key;
     o.status = SetUpNetworks(*e.profile);
     return o;
   }
@@ -54,8 +55,6 @@ core::Observation DaemonEffects::Run(const core::Effect& e) {
       core::Observation o = ObservationFor(e, Obs::kRemoved);
       o.status = driver != nullptr ? driver->Remove(e.name, e.driver_state, kStopTimeoutMs)
                                    : Status(no_driver);
-      // With no workload left, the empty /storevisor parents go from every hierarchy.
-      if (o.status && e.last_workload) PruneEmptyCgroups(std::string(kDaemonCgroupParent));
       return o;
     }
     case Type::kInspect: {
@@ -75,6 +74,11 @@ core::Observation DaemonEffects::Run(const core::Effect& e) {
       o.check_ok = st.has_value();
       if (!st) o.detail = st.error().message();
       return o;
+    }
+    case Type::kPrune: {
+      // With no workload left, the empty /storevisor parents go from every hierarchy.
+      PruneEmptyCgroups(std::string(kDaemonCgroupParent));
+      return ObservationFor(e, Obs::kProcessEnded);  // the loop does not pass it on
     }
     case Type::kSetUpNetworks:
     case Type::kWatch:

@@ -41,6 +41,8 @@ std::string_view EffectName(Effect::Type type) {
       return "networks";
     case Effect::Type::kWatch:
       return "watch";
+    case Effect::Type::kPrune:
+      return "prune";
   }
   return "unknown";
 }
@@ -229,7 +231,7 @@ void Core::Observe(Observation o, int64_t now) {
   if (o.type == Observation::Type::kNetworks) {
     observed_.networks_busy = false;
     if (o.status) {
-      observed_.networks_generation = o.generation;
+      observed_.networks_key = o.networks_key;
       observed_.networks_failures = 0;
       return;
     }
@@ -331,6 +333,11 @@ void Core::OnRemoved(WorkloadState& s, const Observation& o, int64_t now) {
       dirty_.erase(name);
       deleted_.insert(name);
       Emit(name, "deleted", name + " deleted", now);
+      if (observed_.workloads.empty()) {
+        Effect prune;
+        prune.type = Effect::Type::kPrune;
+        pending_effects_.push_back(std::move(prune));
+      }
       return;
     }
     case AfterRemove::kHold:
@@ -486,8 +493,6 @@ void Core::StartRemove(const Action& a, std::vector<Effect>* effects) {
   e.instance = s->instance;
   e.kind = s->kind;
   e.driver_state = s->driver_state;
-  e.last_workload = a.then == AfterRemove::kDelete && observed_.workloads.size() == 1 &&
-                    desired_.profile.workloads.empty();
   effects->push_back(std::move(e));
 }
 
@@ -503,6 +508,7 @@ void Core::ApplyAction(const Action& a, int64_t now, std::vector<Effect>* effect
       Effect e;
       e.type = Effect::Type::kSetUpNetworks;
       e.generation = desired_.generation;
+      e.networks_key = desired_.NetworksKey();
       e.profile = std::make_shared<const Profile>(desired_.profile);
       effects->push_back(std::move(e));
       return;

@@ -26,9 +26,10 @@
 
 namespace storevisor::daemon::core {
 
-// Work for the owner's loop: driver calls, probes, network set-up, process watches.
+// Work for the owner's loop: driver calls, probes, network set-up, process watches, and
+// kPrune: the last workload is gone (the empty cgroup parents may go).
 struct Effect {
-  enum class Type { kCreate, kRemove, kInspect, kCheck, kSetUpNetworks, kWatch };
+  enum class Type { kCreate, kRemove, kInspect, kCheck, kSetUpNetworks, kWatch, kPrune };
   Type type = Type::kCreate;
   std::string name;
   uint64_t instance = 0;
@@ -40,6 +41,7 @@ struct Effect {
   int64_t pid = 0;                         // kCheck
   std::string address;                     // kCheck
   int64_t generation = 0;                  // kSetUpNetworks
+  std::string networks_key;                // kSetUpNetworks: Desired::NetworksKey
   bool last_workload = false;              // kRemove: nothing is left once it is deleted
   std::shared_ptr<const Profile> profile;  // kSetUpNetworks
 };
@@ -51,11 +53,12 @@ struct Observation {
   Type type = Type::kCreated;
   std::string name;
   uint64_t instance = 0;
-  Status status = Ok();    // kCreated, kRemoved, kInspected, kNetworks: the call's outcome
-  InstanceInfo info;       // kCreated, kInspected
-  bool check_ok = false;   // kChecked
-  std::string detail;      // kChecked: why it failed; kProcessEnded: which process
-  int64_t generation = 0;  // kNetworks
+  Status status = Ok();      // kCreated, kRemoved, kInspected, kNetworks: the call's outcome
+  InstanceInfo info;         // kCreated, kInspected
+  bool check_ok = false;     // kChecked
+  std::string detail;        // kChecked: why it failed; kProcessEnded: which process
+  int64_t generation = 0;    // kNetworks
+  std::string networks_key;  // kNetworks: what was set up (the effect's)
 };
 
 // The answer to an operator's command, once what it asked for happened (or failed).

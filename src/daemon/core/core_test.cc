@@ -55,6 +55,7 @@ class CoreTest : public ::testing::Test {
         case Effect::Type::kSetUpNetworks:
           o.type = Observation::Type::kNetworks;
           o.generation = e.generation;
+          o.networks_key = e.networks_key;
           break;
         case Effect::Type::kCreate:
           o.type = Observation::Type::kCreated;

@@ -62,7 +62,7 @@ class Decider {
     WakeAt(t);
     return false;
   }
-  bool NetworksReady() const { return observed_.networks_generation == desired_.generation; }
+  bool NetworksReady() const { return observed_.networks_key == desired_.NetworksKey(); }
 
   void DecideNetworks() {
     if (NetworksReady() || observed_.networks_busy) return;

@@ -61,7 +61,7 @@ class DecideTest : public ::testing::Test {
     ASSERT_TRUE(p.has_value()) << p.error().message();
     desired_.generation = 1;
     desired_.profile = *p;
-    observed_.networks_generation = 1;
+    observed_.networks_key = desired_.NetworksKey();
   }
 
   // A running instance of the desired spec, as the core leaves it after a create.
@@ -123,7 +123,7 @@ class DecideTest : public ::testing::Test {
 };
 
 TEST_F(DecideTest, NetworksComeFirstAndHoldEveryCreate) {
-  observed_.networks_generation = -1;
+  observed_.networks_key.reset();
   EXPECT_EQ(Actions(0), std::vector<Action>{Act(ActionType::kSetUpNetworks, "", "generation 1")});
   observed_.networks_busy = true;
   EXPECT_TRUE(Actions(0).empty());

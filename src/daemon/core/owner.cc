@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <future>
 #include <limits>
+#include <utility>
 
 namespace storevisor::daemon::core {
 
@@ -71,7 +72,8 @@ void Owner::Stop() {
     left.swap(inbox_);
   }
   for (auto& task : left) task(core_, kStopped);  // commands are answered, not run
-  core_.Shutdown();
+  core_.Shutdown();                               // waiting commands: their answers go to answers_
+  for (auto& answer : std::exchange(answers_, {})) answer();
   events_cv_.notify_all();
 }
 
@@ -96,13 +98,15 @@ Result<api::ApplyResponse> Owner::Apply(ApplyCommand command) {
   auto answer = std::make_shared<std::promise<Result<api::ApplyResponse>>>();
   auto future = answer->get_future();
   auto cmd = std::make_shared<ApplyCommand>(std::move(command));
-  Post([cmd, answer](Core& core, int64_t now) {
+  Post([this, cmd, answer](Core& core, int64_t now) {
     if (now == kStopped) {
       answer->set_value(Error(ErrorCode::kUnavailable, "storevisord is stopping"));
       return;
     }
-    core.Apply(std::move(*cmd), now,
-               [answer](Result<api::ApplyResponse> r) { answer->set_value(std::move(r)); });
+    core.Apply(std::move(*cmd), now, [this, answer](Result<api::ApplyResponse> r) {
+      auto shared = std::make_shared<Result<api::ApplyResponse>>(std::move(r));
+      answers_.push_back([answer, shared] { answer->set_value(std::move(*shared)); });
+    });
   });
   return future.get();
 }
@@ -111,12 +115,15 @@ Status Owner::Operator(OperatorVerb verb, const std::string& name) {
   if (stopping_) return Error(ErrorCode::kUnavailable, "storevisord is stopping");
   auto answer = std::make_shared<std::promise<Status>>();
   auto future = answer->get_future();
-  Post([verb, name, answer](Core& core, int64_t now) {
+  Post([this, verb, name, answer](Core& core, int64_t now) {
     if (now == kStopped) {
       answer->set_value(Error(ErrorCode::kUnavailable, "storevisord is stopping"));
       return;
     }
-    core.Operator(verb, name, now, [answer](Status st) { answer->set_value(std::move(st)); });
+    core.Operator(verb, name, now, [this, answer](Status st) {
+      auto shared = std::make_shared<Status>(std::move(st));
+      answers_.push_back([answer, shared] { answer->set_value(std::move(*shared)); });
+    });
   });
   return future.get();
 }
@@ -138,6 +145,14 @@ uint64_t Owner::WaitEvents(uint64_t seen, int timeout_ms) {
   return events_written_;
 }
 
+void Owner::NotifyEvents() {
+  {
+    std::lock_guard lock(snapshot_mu_);
+    ++events_written_;
+  }
+  events_cv_.notify_all();
+}
+
 void Owner::Publish() {
   auto snap = std::make_shared<Snapshot>();
   snap->workloads = core_.observed().workloads;
@@ -156,8 +171,9 @@ void Owner::Publish() {
   {
     std::lock_guard lock(snapshot_mu_);
     snapshot_ = std::move(snap);
-    more_events = core_.events_written() != events_written_;
-    events_written_ = core_.events_written();
+    more_events = core_.events_written() != core_events_;
+    events_written_ += core_.events_written() - core_events_;
+    core_events_ = core_.events_written();
   }
   if (more_events) events_cv_.notify_all();
 }
@@ -190,6 +206,17 @@ void Owner::Loop() {
     for (auto& task : tasks) task(core_, now);
     for (auto& effect : core_.Step(now)) Dispatch(std::move(effect));
     Publish();
+    for (auto& answer : std::exchange(answers_, {})) answer();
+    if (options_.housekeeping && now >= next_housekeeping_ms_) {
+      next_housekeeping_ms_ = now + options_.housekeeping_ms;
+      if (!housekeeping_busy_.exchange(true)) {
+        auto snap = snapshot();
+        workers_.Post([this, snap] {
+          options_.housekeeping(*snap);
+          housekeeping_busy_ = false;
+        });
+      }
+    }
   }
 }
 
@@ -234,6 +261,10 @@ void Owner::Dispatch(Effect effect) {
   if (effect.type == Effect::Type::kWatch) return Watch(effect);
   ThreadPool& pool = effect.type == Effect::Type::kCheck ? probes_ : workers_;
   auto shared = std::make_shared<Effect>(std::move(effect));
+  if (shared->type == Effect::Type::kPrune) {
+    pool.Post([this, shared] { (void)runner_.Run(*shared); });  // nothing to tell the core
+    return;
+  }
   pool.Post([this, shared] {
     Observation o = runner_.Run(*shared);
     Post([o = std::move(o)](Core& core, int64_t now) mutable {

@@ -52,6 +52,10 @@ struct OwnerOptions {
   size_t probes = 4;   // health checks, apart so that slow creates never starve them
   CoreOptions core;
   std::function<int64_t()> now_ms;  // the clock (wall clock in milliseconds)
+  // Housekeeping of what runs (log caps), on the worker pool every housekeeping_ms: not a
+  // state poll, the core learns nothing from it.
+  std::function<void(const Snapshot&)> housekeeping;
+  int64_t housekeeping_ms = 5000;
 };
 
 class Owner {
@@ -75,6 +79,8 @@ class Owner {
   // stops; returns the count written so far.
   uint64_t WaitEvents(uint64_t seen, int timeout_ms);
   uint64_t events_written() const;
+  // An event was stored outside the core (posted by a service, a QMP event): wakes waiters.
+  void NotifyEvents();
 
  private:
   using Task = std::function<void(Core&, int64_t now)>;
@@ -102,12 +108,18 @@ class Owner {
     std::string what;
   };
   std::map<int, std::pair<UniqueFd, Watched>> watches_;  // by pidfd number (loop thread only)
+  // Answers to commands, given once the step that settled them is published (a client that
+  // reads `ps` right after its answer sees what it asked for). Loop thread only.
+  std::vector<std::function<void()>> answers_;
   std::atomic<bool> stopping_{false};
+  int64_t next_housekeeping_ms_ = 0;  // loop thread only
+  std::atomic<bool> housekeeping_busy_{false};
 
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::condition_variable events_cv_;
-  uint64_t events_written_ = 0;  // guarded by snapshot_mu_
+  uint64_t events_written_ = 0;  // guarded by snapshot_mu_: events stored, from any source
+  uint64_t core_events_ = 0;     // guarded by snapshot_mu_: the core's count at the last step
 
   ThreadPool workers_;
   ThreadPool probes_;

@@ -351,7 +351,7 @@ class Simulation {
 
   void BeginCall(const Effect& e) {
     if (e.type == Effect::Type::kCheck || e.type == Effect::Type::kWatch ||
-        e.type == Effect::Type::kSetUpNetworks) {
+        e.type == Effect::Type::kSetUpNetworks || e.type == Effect::Type::kPrune) {
       return;
     }
     if (!in_call_.insert(e.name).second) {
@@ -382,6 +382,8 @@ class Simulation {
         return Check(e);
       case Effect::Type::kWatch:
         return Watch(e);
+      case Effect::Type::kPrune:
+        return;
     }
   }
 
@@ -389,6 +391,7 @@ class Simulation {
     Observation o;
     o.type = Observation::Type::kNetworks;
     o.generation = e.generation;
+    o.networks_key = e.networks_key;
     const bool fails = CallFails();
     if (fails) o.status = Error(ErrorCode::kIo, "netlink: busy");
     std::set<std::string> nets;
@@ -598,8 +601,8 @@ class Simulation {
     std::ostringstream out;
     out << " (phase " << PhaseName(w.phase) << ", op " << static_cast<int>(w.op) << ", health "
         << HealthName(w.health) << ", intent " << IntentName(w.intent) << ", retry_at "
-        << w.retry_at_ms << ", networks " << core_->observed().networks_generation << "/"
-        << core_->desired().generation << ", error '" << w.last_error << "')";
+        << w.retry_at_ms << ", networks " << (core_->observed().networks_key ? "set" : "unknown")
+        << " gen " << core_->desired().generation << ", error '" << w.last_error << "')";
     return out.str();
   }
 

@@ -151,7 +151,27 @@ Result<Workload> SpecFromJson(std::string_view json, const std::string& name) {
   return w;
 }
 
+std::string Desired::NetworksKey() const {
+  if (!networks_key.empty()) return networks_key;
+  std::string key = "networks";
+  for (const auto& n : profile.networks) {
+    key += ";" + n.name + "=" + n.subnet + ":";
+    for (const auto& a : n.allow) key += a + ",";
+  }
+  key += "|ports";
+  for (const auto& w : profile.workloads) {
+    if (w.ports.empty() || w.networks.empty()) continue;
+    key += ";" + w.name + "@" + w.networks[0] + ":";
+    for (const auto& p : w.ports) {
+      key += std::to_string(p.host) + ">" + std::to_string(p.container) + ",";
+    }
+  }
+  return key;
+}
+
 void Desired::Index() {
+  networks_key.clear();
+  networks_key = NetworksKey();
   hashes.clear();
   for (const auto& w : profile.workloads) hashes[w.name] = {RuntimeHash(w), SpecHash(w)};
 }

@@ -89,7 +89,10 @@ struct WorkloadState {
 // The observed state of everything, owned by the core's loop.
 struct Observed {
   std::map<std::string, WorkloadState> workloads;
-  int64_t networks_generation = -1;  // the generation whose networks are set up
+  // What the networks set up on the host are (Desired::NetworksKey of the profile they were
+  // made for); nullopt until the first set-up of this daemon's life. Keyed by content, not
+  // by generation: re-applying the same profile does not set them up again.
+  std::optional<std::string> networks_key;
   bool networks_busy = false;
   int64_t networks_retry_at_ms = 0;
   int64_t networks_failures = 0;
@@ -102,7 +105,10 @@ struct Desired {
   // RuntimeHash and SpecHash of each workload, filled by Index() (each hashes the workload's
   // JSON: worth doing once per generation, not once per decision). Empty: computed anew.
   std::map<std::string, std::pair<std::string, std::string>> hashes;
+  std::string networks_key;  // NetworksKey(), filled by Index()
   void Index();
+  // The networks and published ports of the profile, as one canonical text.
+  std::string NetworksKey() const;
   std::string RuntimeHashOf(const Workload& w) const;
   std::string SpecHashOf(const Workload& w) const;
 };

@@ -94,6 +94,9 @@ class Driver {
   virtual Result<nlohmann::json> EngineStatus(const std::string& /*name*/) {
     return Error(ErrorCode::kUnsupported, "this kind of workload has no engine counters");
   }
+  // Housekeeping of a running instance, every few seconds (the console log's cap for VMs,
+  // whose QEMU writes it and never rotates it).
+  virtual void Maintain(const std::string& /*name*/) {}
   // The unix socket of the workload's serial console (input and output; microvm).
   virtual Result<std::string> ConsoleSocket(const std::string& /*name*/) {
     return Error(ErrorCode::kUnsupported, "this kind of workload has no interactive console");

@@ -219,11 +219,16 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
     (void)Remove(w.name, "", 2000);
     return std::move(cgroup).error().Context("cgroup of " + w.name);
   }
+  // The engine's answer is read with checked types: a field of another type is left empty.
+  auto text = [&j](const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   info.driver_state = nlohmann::json{
       {"pid", info.pid},
       {"start_ticks", ProcessStartTicks(info.pid)},
-      {"accel", j.value("accel", "")},
-      {"vnc", j.value("vnc", "")},
+      {"accel", text("accel")},
+      {"vnc", text("vnc")},
       {"cgroup", *cgroup}}.dump();
   StartListener(w.name);
   return info;
@@ -231,12 +236,16 @@ Result<InstanceInfo> LegacyVmDriver::Create(const Workload& w,
 
 Result<InstanceInfo> LegacyVmDriver::Inspect(const std::string& name,
                                              const std::string& driver_state) {
-  // QEMU writes the serial log and never rotates it: its cap is kept here, as for microVMs.
-  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
+  Maintain(name);
   InstanceInfo info = InstanceFromPidState(driver_state);
   // A re-adopted VM (after a daemon restart) gets its event listener back here.
   if (info.running) StartListener(name);
   return info;
+}
+
+void LegacyVmDriver::Maintain(const std::string& name) {
+  // QEMU writes the serial log and never rotates it: its cap is kept here, as for microVMs.
+  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
 }
 
 Status LegacyVmDriver::Remove(const std::string& name, const std::string& /*driver_state*/,

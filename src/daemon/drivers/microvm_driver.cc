@@ -253,10 +253,14 @@ Result<std::string> MicroVmDriver::EnsureSnapshot(const Workload& w, const nlohm
 
 Result<InstanceInfo> MicroVmDriver::Inspect(const std::string& name,
                                             const std::string& driver_state) {
-  // The supervisor inspects every running VM a few times a second: the console log's cap
-  // is kept here, since QEMU itself writes it and never rotates it.
-  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
+  Maintain(name);
   return InstanceFromPidState(driver_state);
+}
+
+void MicroVmDriver::Maintain(const std::string& name) {
+  // QEMU writes the console log and never rotates it: its cap is kept here. A failure leaves
+  // the log growing until the next round; nothing else depends on it.
+  (void)RotateCopyTruncate(LogPath(name), kConsoleLogMaxBytes);
 }
 
 Result<nlohmann::json> MicroVmDriver::EngineStatus(const std::string& name) {

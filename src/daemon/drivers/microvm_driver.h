@@ -26,6 +26,7 @@ class MicroVmDriver : public Driver {
   Result<InstanceInfo> Create(const Workload& workload,
                               const std::vector<NetAttachment>& nets) override;
   Result<InstanceInfo> Inspect(const std::string& name, const std::string& driver_state) override;
+  void Maintain(const std::string& name) override;
   Status Remove(const std::string& name, const std::string& driver_state, int timeout_ms) override;
   Result<ExecOutput> Exec(const std::string& name, const std::string& driver_state,
                           const std::vector<std::string>& argv, int timeout_ms) override;
