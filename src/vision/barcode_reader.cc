@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <opencv2/barcode.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -107,6 +108,20 @@ std::vector<Detection> Reconcile(std::vector<Detection> reads) {
   return out;
 }
 
+// GS1's mod-10 check digit (ITF-14, EAN, UPC): the last digit makes the weighted sum (3, 1, 3,
+// ... from the right, check digit excluded) a multiple of 10.
+bool Gs1CheckDigitOk(const std::string& digits) {
+  if (digits.size() < 2) return false;
+  int sum = 0;
+  for (size_t i = 0; i + 1 < digits.size(); ++i) {
+    const char c = digits[digits.size() - 2 - i];
+    if (c < '0' || c > '9') return false;
+    sum += (c - '0') * (i % 2 == 0 ? 3 : 1);
+  }
+  const char check = digits.back();
+  return check >= '0' && check <= '9' && (10 - sum % 10) % 10 == check - '0';
+}
+
 // zbar reads every symbology (see kZbarSymbologies), the EAN/UPC ones a second time.
 std::vector<Detection> ScanZbar(cv::Mat gray, zbar::ImageScanner& scanner) {
   std::vector<Detection> out;
@@ -119,6 +134,7 @@ std::vector<Detection> ScanZbar(cv::Mat gray, zbar::ImageScanner& scanner) {
     if (symbology == nullptr) continue;
     // zbar's quality of a 1D code is the number of scan lines that read the same value.
     if (symbology->needs_agreement && sym->get_quality() < 2) continue;
+    if (sym->get_type() == zbar::ZBAR_I25 && !Gs1CheckDigitOk(sym->get_data())) continue;
     const bool qr = sym->get_type() == zbar::ZBAR_QRCODE;
     Detection d{qr ? "qrcode" : "barcode", sym->get_data(), symbology->name, 1.0F, {}, {}, {}};
     for (int i = 0; i < sym->get_location_size(); ++i) {
@@ -145,9 +161,12 @@ class Reader : public BarcodeReader {
       for (const Symbology& s : kZbarSymbologies) {
         scanner->set_config(s.type, zbar::ZBAR_CFG_ENABLE, 1);
       }
-      // Interleaved 2 of 5 has no check character at all: short reads of it come from any
-      // striped texture, so ask for at least 6 digits (the shortest ITF on cases is 14).
-      scanner->set_config(zbar::ZBAR_I25, zbar::ZBAR_CFG_MIN_LEN, 6);
+      // Interleaved 2 of 5 carries neither its length nor a check character: scan lines that
+      // cross it at a slant return a shorter, valid-looking value (a 10-digit code rotated by
+      // 60 degrees read "12345678" on two agreeing lines). Only ITF-14, the case code
+      // (14 digits, GS1 check digit verified in ScanZbar), is taken.
+      scanner->set_config(zbar::ZBAR_I25, zbar::ZBAR_CFG_MIN_LEN, 14);
+      scanner->set_config(zbar::ZBAR_I25, zbar::ZBAR_CFG_MAX_LEN, 14);
     }
   }
 

@@ -218,7 +218,7 @@ const std::vector<Symbol>& AllSymbologies() {
       {"CODE128", "SV-4711/parcel", "CODE_128", "SV-4711/parcel"},
       {"CODE39", "SHELF-42", "CODE_39", "SHELF-42"},
       {"CODE93", "CASE 93", "CODE_93", "CASE 93"},
-      {"C25INTER", "1234567890", "I25", "1234567890"},
+      {"ITF14", "1540014128876", "I25", "15400141288763"},  // ITF-14
       {"CODABAR", "A40156B", "CODABAR", "A40156B"},
       {"DBAR_OMN", "2001234567890", "DATABAR", "0120012345678909"},
       {"DBAR_EXP", "[01]98898765432106[3202]012345", "DATABAR_EXPANDED",
