@@ -64,7 +64,8 @@ for e in json.load(sys.stdin):
     assert d["faces"] == 1, d
     assert len(p["box"]) == 4 and all(v >= 0 for v in p["box"]), p
     assert 0.75 <= p["score"] <= 1, p
-    assert a["gender"] in ("male", "female"), a
+    # gender is left out when the model is unsure (under 0.55, docs/vision.md)
+    assert a.get("gender", "male") in ("male", "female"), a
     assert 1 < float(a["age"]) < 100, a
     assert a["emotion"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"), a
     n += 1

@@ -23,7 +23,9 @@ Result<std::vector<Detection>> RunFaces(std::string_view name, FaceDetector* fac
   SV_ASSIGN_OR_RETURN(FaceScan scan, faces->ScanStream(m, state));
   if (classifier != nullptr) {
     for (auto& d : scan.faces) {
-      if (!state->TakeOverAttributes(&d)) SV_TRY(classifier->Classify(m, &d));
+      if (state->TakeOverAttributes(&d)) continue;
+      SV_TRY(classifier->Classify(m, &d));
+      state->SmoothAttributes(&d);
     }
   }
   return state->Merge(std::move(scan));

@@ -4,6 +4,7 @@
 // gender/emotion; for age a 40% margin in BGR 0..255, as SSR-Net was trained (AgeCrop).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
@@ -68,8 +69,13 @@ class Classifier : public FaceClassifier {
       const cv::Mat e = emotion_.forward().clone();
       const float* gp = g.ptr<float>();
       const bool female = gp[1] > gp[0];
-      face->attributes["gender"] = female ? "female" : "male";
-      face->attributes["gender_score"] = kserve::FormatScore(female ? gp[1] : gp[0]);
+      // A reading this close to a coin toss is left out rather than stated: the model is weak
+      // (docs/vision.md) and a 0.51 answer flips with a few pixels of box.
+      constexpr float kGenderMinScore = 0.55F;
+      if (std::max(gp[0], gp[1]) >= kGenderMinScore) {
+        face->attributes["gender"] = female ? "female" : "male";
+        face->attributes["gender_score"] = kserve::FormatScore(female ? gp[1] : gp[0]);
+      }
       cv::Point best;
       double score = 0;
       cv::minMaxLoc(e.reshape(1, 1), nullptr, &score, nullptr, &best);

@@ -78,19 +78,9 @@ class BlazeFaceDetector : public FaceDetector {
     return {(size.width - side) / 2, (size.height - side) / 2, side, side};
   }
 
-  // With tiling, overlapping squares of half the short side, so small faces reach the model
-  // at a size it finds.
   std::vector<cv::Rect2f> Tiles(cv::Size size) const {
-    std::vector<cv::Rect2f> squares;
-    const float tile = static_cast<float>(std::min(size.width, size.height)) / 2;
-    if (!options_.tiles || tile < kInput) return squares;
-    const float stride = tile * 0.75F;
-    const int rows = 1 + static_cast<int>((size.height - tile) / stride);
-    const int cols = 1 + static_cast<int>((size.width - tile) / stride);
-    for (int r = 0; r < rows; ++r) {
-      for (int c = 0; c < cols; ++c) squares.emplace_back(c * stride, r * stride, tile, tile);
-    }
-    return squares;
+    if (!options_.tiles) return {};
+    return FaceTiles(size);
   }
 
   Status RunSquare(const cv::Mat& bgr, const cv::Rect2f& sq, std::vector<Detection>* out) {
@@ -200,7 +190,32 @@ class HaarFaceDetector : public FaceDetector {
   cv::CascadeClassifier cascade_;
 };
 
+// Tile origins along one axis of `length`: evenly spread from 0 to length - tile with steps of
+// at most kMaxStride of a tile.
+std::vector<float> TileOrigins(float length, float tile) {
+  constexpr float kMaxStride = 0.75F;
+  const float span = std::max(0.0F, length - tile);
+  const int steps = static_cast<int>(std::ceil(span / (tile * kMaxStride) - 1e-4F));
+  std::vector<float> origins;
+  for (int i = 0; i <= steps; ++i) origins.push_back(steps == 0 ? 0 : span * i / steps);
+  return origins;
+}
+
 }  // namespace
+
+std::vector<cv::Rect2f> FaceTiles(cv::Size size) {
+  std::vector<cv::Rect2f> squares;
+  // Two rows (of a landscape frame) overlapping by a quarter of a tile span the short side:
+  // 1.75 tiles. (Half the short side, as before, needs three rows for any overlap at all.)
+  const float tile = static_cast<float>(std::min(size.width, size.height)) / 1.75F;
+  if (tile < kInput) return squares;
+  for (float y : TileOrigins(static_cast<float>(size.height), tile)) {
+    for (float x : TileOrigins(static_cast<float>(size.width), tile)) {
+      squares.emplace_back(x, y, tile, tile);
+    }
+  }
+  return squares;
+}
 
 Result<FaceScan> FaceDetector::ScanStream(const cv::Mat& bgr, FaceStream* stream) {
   stream->Plan(bgr.size(), 0);  // no tiles: the whole frame on every frame

@@ -1,6 +1,9 @@
 // Faces on streams: one square a frame (the whole frame every other frame, the tiles in turn
 // in between), each square's faces carried forward until it is scanned again (see FaceStream
 // in vision.h and docs/vision.md, "Faces on streams").
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <numeric>
 
 #include "vision/vision.h"
@@ -95,7 +98,84 @@ std::vector<Detection> FaceStream::Merge(FaceScan scan) {
   }
   planned_.clear();
   previous_ = out;
+  FollowTracks(out);
   return out;
+}
+
+void FaceStream::FollowTracks(const std::vector<Detection>& faces) {
+  ++frame_;
+  for (const Detection& face : faces) {
+    for (Track& t : tracks_) {
+      if (SameFace(t.box, face.box)) {
+        t.box = face.box;
+        t.last_frame = frame_;
+        break;
+      }
+    }
+  }
+  // A face gone for two cycles is a new person if it comes back.
+  const int keep = 2 * cycle() + 2;
+  std::erase_if(tracks_, [&](const Track& t) { return frame_ - t.last_frame > keep; });
+}
+
+void FaceStream::SmoothAttributes(Detection* face) {
+  if (!options_.smooth_attributes) return;
+  auto& a = face->attributes;
+  if (a.find("emotion") == a.end()) return;  // too small to classify: nothing to vote with
+  Track* track = nullptr;
+  float best = -1;
+  for (Track& t : tracks_) {
+    const float overlap = Iou(t.box, face->box);
+    if (SameFace(t.box, face->box) && overlap > best) {
+      best = overlap;
+      track = &t;
+    }
+  }
+  if (track == nullptr) {
+    track = &tracks_.emplace_back();
+    track->box = face->box;
+    track->last_frame = frame_;
+  }
+  const auto number = [&](const char* key, double fallback) {
+    auto it = a.find(key);
+    if (it == a.end()) return fallback;
+    char* end = nullptr;
+    const double v = std::strtod(it->second.c_str(), &end);
+    return end != it->second.c_str() && std::isfinite(v) ? v : fallback;
+  };
+  // Gender: the sum of margins over the whole track (a reading too unsure to be stated adds
+  // nothing but still gets the track's answer).
+  if (a.count("gender") != 0) {
+    const double gender_score = std::clamp(number("gender_score", 0.5), 0.5, 1.0);
+    track->female_margin += (a["gender"] == "female" ? 1 : -1) * (gender_score - 0.5);
+    ++track->gender_votes;
+  }
+  if (track->female_margin != 0 && track->gender_votes > 0) {
+    a["gender"] = track->female_margin > 0 ? "female" : "male";
+    a["gender_score"] = kserve::FormatScore(static_cast<float>(
+        0.5 + std::abs(track->female_margin) / static_cast<double>(track->gender_votes)));
+  }
+  // Emotion: votes that fade (an expression changes; one odd frame should not).
+  constexpr double kFade = 0.8;
+  for (double& v : track->emotion) v *= kFade;
+  track->emotion_weight = track->emotion_weight * kFade + 1;
+  const auto label = std::find(kserve::kEmotionLabels.begin(), kserve::kEmotionLabels.end(),
+                               a.count("emotion") != 0 ? a["emotion"] : "");
+  if (label != kserve::kEmotionLabels.end()) {
+    track->emotion[static_cast<size_t>(label - kserve::kEmotionLabels.begin())] +=
+        std::clamp(number("emotion_score", 1.0), 0.0, 1.0);
+    const auto top = std::max_element(track->emotion.begin(), track->emotion.end());
+    a["emotion"] =
+        std::string(kserve::kEmotionLabels[static_cast<size_t>(top - track->emotion.begin())]);
+    a["emotion_score"] = kserve::FormatScore(static_cast<float>(*top / track->emotion_weight));
+  }
+  // Age: the track's mean.
+  const double age = number("age", -1);
+  if (age >= 0) {
+    track->age_sum += age;
+    ++track->ages;
+    a["age"] = kserve::FormatAge(static_cast<float>(track->age_sum / track->ages));
+  }
 }
 
 bool FaceStream::TakeOverAttributes(Detection* face) const {
@@ -117,6 +197,8 @@ void FaceStream::Reset() {
   slot_ = 0;
   planned_.clear();
   carried_.clear();
+  tracks_.clear();
+  frame_ = 0;
 }
 
 FaceStream* StreamState::Faces(std::string_view detector) {

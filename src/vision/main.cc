@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -42,12 +43,16 @@ int RunDetect(const vis::DetectorSetOptions& options, const DetectArgs& args) {
       continue;
     }
     std::vector<vis::Detection> all;
+    const auto start = std::chrono::steady_clock::now();
     for (const auto& name : args.detectors) {
       auto ds = (*set)->Run(name, *img);
       if (!ds) return Fail(ds.error());
       all.insert(all.end(), ds->begin(), ds->end());
     }
     entry["detections"] = vis::DetectionsToJson(all);
+    entry["ms"] =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count();  // per image, for bench/vision-eval
     out.push_back(entry);
   }
   std::cout << out.dump(2) << "\n";

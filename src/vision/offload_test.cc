@@ -199,8 +199,9 @@ double Number(const json& attrs, const std::string& key) {
   return std::stod(attrs.value(key, std::string("nan")));
 }
 
-constexpr std::array<const char*, 5> kAttributeKeys = {"gender", "gender_score", "emotion",
-                                                       "emotion_score", "age"};
+// Every classified face has these; gender and gender_score only when the reading is at least
+// 0.55 (docs/vision.md: astronaut.png reads 0.51), and then on both sides alike.
+constexpr std::array<const char*, 3> kAttributeKeys = {"emotion", "emotion_score", "age"};
 
 TEST(OffloadTest, FaceAttributesTravelOverKserveExactlyWithLosslessFrames) {
   const std::vector<std::string> photos = {testdata::kGraceHopper,
@@ -236,7 +237,9 @@ TEST(OffloadTest, FaceAttributesSurviveJpegFramesWithinTolerance) {
     const json& b = remote["attributes"];
     for (const char* key : kAttributeKeys) EXPECT_TRUE(a.contains(key) && b.contains(key)) << key;
     EXPECT_EQ(a.value("gender", ""), b.value("gender", ""));
-    EXPECT_NEAR(Number(a, "gender_score"), Number(b, "gender_score"), 0.1);
+    if (a.contains("gender_score")) {
+      EXPECT_NEAR(Number(a, "gender_score"), Number(b, "gender_score"), 0.1);
+    }
     EXPECT_NEAR(Number(a, "age"), Number(b, "age"), 3.0);
     EXPECT_EQ(a.value("emotion", ""), b.value("emotion", ""));
     EXPECT_NEAR(Number(a, "emotion_score"), Number(b, "emotion_score"), 0.15);

@@ -71,6 +71,12 @@ struct FaceDetectorOptions {
   bool tiles = true;
 };
 
+// The tiles of a frame: squares of 1/1.75 of the short side (none when that is under the
+// model's 128-pixel input), as many per axis as it takes for neighbours to overlap by at least a
+// quarter of a tile, spread evenly so that the first and last touch the frame's edges: every
+// pixel is in a tile (counts rounded down left the right and bottom strips uncovered).
+std::vector<cv::Rect2f> FaceTiles(cv::Size size);
+
 // What the face detector found in one frame of a stream (FaceDetector::ScanStream), before
 // FaceStream::Merge adds the faces carried by the squares that were not scanned.
 struct FaceScan {
@@ -85,7 +91,8 @@ struct FaceStreamOptions {
   // false (the default): one BlazeFace pass a frame, the whole frame on every other frame and
   // a tile in between; true: the whole frame and a tile on every frame (two passes).
   bool whole_every_frame = false;
-  bool reuse_attributes = true;  // see FaceStream::TakeOverAttributes
+  bool reuse_attributes = true;   // see FaceStream::TakeOverAttributes
+  bool smooth_attributes = true;  // see FaceStream::SmoothAttributes
 };
 
 // Round-robin squares on a stream (docs/vision.md, "Faces on streams"). A still image needs the
@@ -109,6 +116,13 @@ class FaceStream {
   // it must be classified: a new face, or the first frame of a cycle, which classifies every
   // fresh face. So attributes are at most cycle()-1 frames old, like a carried face's.
   bool TakeOverAttributes(Detection* face) const;
+  // face_attributes, after a fresh face was classified: adds this classification to the votes of
+  // the tracked face it is (the same face as a track's last box) and writes the track's answer
+  // into `face`: gender by the sum of its margins over every classification of the track (one
+  // person keeps one answer; a 0.55 "female" among 0.7 "male" ones does not flip it), emotion by
+  // votes that fade by half every few classifications (an expression may change), age the
+  // track's mean. A face that matches no track starts one.
+  void SmoothAttributes(Detection* face);
   // This frame's faces: scan.faces (fresh; the squares scanned now take theirs from it) plus
   // the faces the other squares carry, each only if it is not the same face as one already in
   // (IoU at least same_face_iou, or either box's centre inside the other). Once per Plan().
@@ -122,7 +136,22 @@ class FaceStream {
   int tiles() const { return static_cast<int>(carried_.size()) - 1; }
   std::vector<Detection>& CarriedBy(int square);
 
+  // The attribute votes of one face followed over the frames (SmoothAttributes).
+  struct Track {
+    cv::Rect2f box;            // its box in the last frame it was in
+    int last_frame = 0;        // frame_ when it was last in the frame's faces
+    double female_margin = 0;  // sum of (score - 0.5), + for female, - for male
+    int gender_votes = 0;
+    std::array<double, 7> emotion{};  // faded votes per kserve::kEmotionLabels entry
+    double emotion_weight = 0;
+    double age_sum = 0;
+    int ages = 0;
+  };
+  void FollowTracks(const std::vector<Detection>& faces);
+
   FaceStreamOptions options_;
+  std::vector<Track> tracks_;
+  int frame_ = 0;                    // frames merged since the stream (re)started
   bool refresh_ = true;              // this frame classifies every fresh face
   std::vector<Detection> previous_;  // the last frame's faces, with their attributes
   bool started_ = false;
@@ -222,8 +251,19 @@ struct TextReaderOptions {
   std::string language = "eng";  // a tesseract-ocr-<lang> package
   float min_confidence = 60;     // 0..100, per word
   int min_chars = 3;             // letters/digits: shorter "words" are mostly texture noise
+  // A word read in a text line's own pass (deskewed, scaled, single-line mode) needs only this
+  // many: the line finder already said it is text ("1L", "5%").
+  int min_line_chars = 2;
+  int max_lines = 16;  // text lines read one by one per frame (the largest first)
 };
-// Words on labels and signs with Tesseract (sparse-text mode): kind "text", label = the word.
+
+// Text lines in a grey frame: dark strokes of character size grouped along a line, each as a
+// rotated rectangle whose width runs along the text and whose angle is in (-45, 45] degrees.
+std::vector<cv::RotatedRect> FindTextLines(const cv::Mat& gray);
+
+// Words on labels and signs with Tesseract: the whole frame in sparse-text mode, then each text
+// line that pass did not read with confidence again on its own (deskewed, scaled to a height
+// Tesseract reads well, single-line mode); kind "text", label = the word.
 class TextReader {
  public:
   static Result<std::unique_ptr<TextReader>> Create(const TextReaderOptions& options = {});
