@@ -124,12 +124,14 @@ void Core::Apply(ApplyCommand cmd, int64_t now, ApplyDone done) {
       return done(std::move(out));
     }
   }
-  // An apply states the operator's intent anew: earlier stop/rm holds end with it.
+  // An apply states the operator's intent anew: earlier stop/rm holds end with it (a dry
+  // run, `diff`, shows them held).
   std::vector<WorkloadRecord> records;
   std::vector<std::string> lifted;
   for (const auto& [name, s] : observed_.workloads) {
     WorkloadRecord r = ToRecord(s);
-    if (s.intent != Intent::kRunning && cmd.profile.Find(name) != nullptr) {
+    if (!cmd.request.dry_run && s.intent != Intent::kRunning &&
+        cmd.profile.Find(name) != nullptr) {
       r.desired = "running";
       lifted.push_back(name);
     }
