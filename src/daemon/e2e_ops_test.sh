@@ -177,7 +177,8 @@ t0=$(date +%s%N)
 ! from b1 "$C1" 1 || fail "b1 reached c1 ($C1): c1's network allows only e2eopa"
 echo "three refused connections in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 # (Into a file first: grep -q ending early would give nft a SIGPIPE, failing the pipeline.)
-nft list table inet storevisor > "$T/rules.txt"
+# The whole ruleset: the daemon's table is named after its state directory.
+nft list ruleset > "$T/rules.txt"
 grep -q 'iifname "sv-e2eopa" oifname "sv-e2eopb" drop' "$T/rules.txt" ||
   fail "no drop rule between sv-e2eopa and sv-e2eopb: $(cat "$T/rules.txt")"
 
@@ -331,5 +332,6 @@ step "an empty profile removes workloads and bridges"
 SV apply -f "$T/empty.yaml" --timeout 30 >/dev/null || fail "apply empty"
 [ "$(SV ps -o json)" = "[]" ] || fail "workloads left"
 for br in sv-e2eopa sv-e2eopb sv-e2eopc; do [ ! -e "/sys/class/net/$br" ] || fail "bridge $br left"; done
-! nft list table inet storevisor >/dev/null 2>&1 || fail "filter table left"
+nft list ruleset > "$T/rules.txt"
+! grep -q 'sv-e2eop' "$T/rules.txt" || fail "rules left: $(grep 'sv-e2eop' "$T/rules.txt")"
 echo "e2e-ops: all checks passed in ${SECONDS} s"

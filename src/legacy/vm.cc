@@ -17,6 +17,7 @@
 #include "common/files.h"
 #include "common/unique_fd.h"
 #include "legacy/legacy.h"
+#include "net/net.h"
 
 namespace storevisor::legacy {
 namespace {
@@ -134,7 +135,8 @@ Status PrepareOverlays(const LegacyVmConfig& c, const VmPaths& p) {
 }
 
 Status DeleteTap(const std::string& tap) {
-  return RunTool({"ip", "link", "del", tap}, "deleting tap " + tap);
+  SV_TRY_CTX(net::DeleteLink(tap), "deleting tap " + tap);
+  return Ok();
 }
 
 Result<std::vector<std::string>> CreateTaps(const LegacyVmConfig& c) {
@@ -142,17 +144,14 @@ Result<std::vector<std::string>> CreateTaps(const LegacyVmConfig& c) {
   for (size_t i = 0; i < c.nics.size(); ++i) {
     const auto& n = c.nics[i];
     if (n.bridge.empty()) continue;
-    std::string field = "nics[" + std::to_string(i) + "]";
-    Status s = RunTool({"ip", "tuntap", "add", "dev", n.tap, "mode", "tap"},
-                       field + ": creating tap " + n.tap);
+    // In-process (src/net): the tap made persistent, on the bridge, up; no `ip` run.
+    Status s = net::EnsureTap(n.tap, n.bridge);
     if (s) {
       created.push_back(n.tap);
-      s = RunTool({"ip", "link", "set", n.tap, "master", n.bridge, "up"},
-                  field + ": attaching to " + n.bridge);
-    }
-    if (!s) {
+    } else {
       for (const auto& t : created) (void)DeleteTap(t);
-      return std::move(s).error();
+      return std::move(s).error().Context("nics[" + std::to_string(i) + "]: tap " + n.tap + " on " +
+                                          n.bridge);
     }
   }
   return created;

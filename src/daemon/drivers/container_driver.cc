@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "daemon/drivers/tool_call.h"
 #include "image/image.h"
+#include "net/net.h"
 
 namespace storevisor::daemon {
 
@@ -21,8 +22,6 @@ bool Exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
-
-Status Run(const std::vector<std::string>& argv) { return RunTool(argv, std::chrono::seconds(30)); }
 
 // Reads the shim's "started PID" line: the pid; -1 when the shim closed its end without
 // it (the container did not start); 0 when nothing came within timeout.
@@ -175,36 +174,21 @@ Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w, Workload* 
 
 Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAttachment>& nets) {
   if (nets.empty()) return Ok();
-  const std::string ns = NetnsName(w.name);
-  TearDownNetwork(w.name);
-  // Two `ip -batch` runs (host side, then inside the namespace) instead of one `ip` per
-  // command: each process start costs milliseconds on the container's start path.
-  std::string host_side = "netns add " + ns + "\n";
-  std::string inside = "link set lo up\n";
+  // In-process over netlink (src/net): the namespace, one veth pair per network with its
+  // inside end moved there, addresses, loopback and the default route via the first
+  // network's gateway. Any earlier namespace of the name goes first.
+  std::vector<net::NamespaceLink> links;
   for (size_t i = 0; i < nets.size(); ++i) {
     const NetAttachment& n = nets[i];
-    const std::string veth = VethName(w.name, i);
-    const std::string dev = "eth" + std::to_string(i);
-    // A host end left from an earlier instance (a namespace's veths go away lazily).
-    if (Exists("/sys/class/net/" + veth)) (void)Run({"ip", "link", "delete", veth});
-    host_side.append("link add ").append(veth).append(" type veth peer name ").append(dev);
-    host_side.append(" netns ").append(ns).append("\n");
-    host_side += "link set " + veth + " master " + n.bridge + " up\n";
-    inside += "addr add " + n.address + "/" + std::to_string(n.prefix) + " dev " + dev + "\n";
-    inside += "link set " + dev + " up\n";
-    if (i == 0) inside += "route add default via " + n.gateway + "\n";
+    links.push_back(
+        {VethName(w.name, i), "eth" + std::to_string(i), n.bridge, n.address, n.prefix, n.gateway});
   }
-  const std::string dir = Dir(w.name);
-  SV_TRY(WriteFileAtomic(dir + "/net-host.batch", host_side));
-  SV_TRY(WriteFileAtomic(dir + "/net-inside.batch", inside));
-  SV_TRY(Run({"ip", "-batch", dir + "/net-host.batch"}));
-  return Run({"ip", "-n", ns, "-batch", dir + "/net-inside.batch"});
+  return net::SetUpNamespace(NetnsName(w.name), links);
 }
 
 void ContainerDriver::TearDownNetwork(const std::string& name) {
   // Deleting the namespace deletes the veth pairs in it (and so their host ends).
-  if (Exists("/run/netns/" + NetnsName(name)))
-    (void)Run({"ip", "netns", "delete", NetnsName(name)});
+  (void)net::DeleteNetns(NetnsName(name));
 }
 
 void ContainerDriver::ReapShims() {
@@ -224,7 +208,7 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
   SV_ASSIGN_OR_RETURN(std::string rootfs, ResolveRootfs(w, &resolved));
   SV_TRY(MakeDirs(opt_.log_dir));
   SV_TRY(SetUpNetwork(w, nets));
-  const std::string netns = nets.empty() ? "" : "/run/netns/" + NetnsName(w.name);
+  const std::string netns = nets.empty() ? "" : net::NetnsPath(NetnsName(w.name));
   SV_TRY(WriteFileAtomic(dir + "/bundle/config.json",
                          MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");

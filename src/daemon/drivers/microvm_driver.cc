@@ -16,6 +16,7 @@
 #include "common/unique_fd.h"
 #include "daemon/drivers/cgroup.h"
 #include "daemon/drivers/tool_call.h"
+#include "net/net.h"
 #include "vm/vm.h"
 
 namespace storevisor::daemon {
@@ -28,10 +29,6 @@ std::string TapName(const std::string& name, size_t index) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "svt%08x%u", h, static_cast<unsigned>(index % 10));
   return buf;
-}
-
-Status RunOk(const std::vector<std::string>& argv) {
-  return RunTool(argv, std::chrono::seconds(20));
 }
 
 constexpr vm::Millis kAgentPoll(10);
@@ -50,11 +47,6 @@ std::string FileStamp(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return path + ":missing";
   return path + ":" + std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
          std::to_string(st.st_mtim.tv_nsec);
-}
-
-bool LinkExists(const std::string& name) {
-  struct stat st {};
-  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -121,16 +113,10 @@ Result<InstanceInfo> MicroVmDriver::Create(const Workload& w,
   const std::string dir = Dir(w.name);
   SV_TRY(MakeDirs(dir + "/run"));
   std::vector<std::string> taps;
-  std::string batch;  // one `ip -batch` process for every tap, not two `ip` runs per tap
   for (size_t i = 0; i < nets.size(); ++i) {
     const std::string tap = TapName(w.name, i);
-    if (!LinkExists(tap)) batch += "tuntap add dev " + tap + " mode tap\n";
-    batch += "link set " + tap + " master " + nets[i].bridge + " up\n";
+    SV_TRY(net::EnsureTap(tap, nets[i].bridge));  // in-process: no `ip` run per tap
     taps.push_back(tap);
-  }
-  if (!batch.empty()) {
-    SV_TRY(WriteFileAtomic(dir + "/taps.batch", batch));
-    SV_TRY(RunOk({"ip", "-batch", dir + "/taps.batch"}));
   }
   const nlohmann::json config = MakeVmConfig(w, LogPath(w.name), taps, ConsoleSocketPath(w.name));
   SV_TRY(WriteFileAtomic(dir + "/vm.json", config.dump(2)));
@@ -282,8 +268,7 @@ Status MicroVmDriver::Remove(const std::string& name, const std::string& /*drive
   }
   RemoveCgroup(WorkloadCgroupPath(name));
   for (size_t i = 0; i < 4; ++i) {
-    const std::string tap = TapName(name, i);
-    if (LinkExists(tap)) (void)RunCommand({"ip", "link", "delete", tap});
+    (void)net::DeleteLink(TapName(name, i));
   }
   return Ok();
 }

@@ -211,7 +211,8 @@ Status ParsePorts(const YamlContext& ctx, const YamlMap& map, Workload* w) {
     }
     SV_ASSIGN_OR_RETURN(int64_t host, p.Int("host", 1, 65535, 0));
     SV_ASSIGN_OR_RETURN(int64_t container, p.Int("container", 1, 65535, 0));
-    w->ports.push_back({static_cast<int>(host), static_cast<int>(container)});
+    w->ports.push_back(
+        {static_cast<int>(host), static_cast<int>(container), YamlContext::Line(items[i])});
   }
   return Ok();
 }

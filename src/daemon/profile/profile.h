@@ -65,6 +65,7 @@ struct AfterRule {
 struct PortMapping {
   int host = 0;
   int container = 0;
+  int line = 0;  // where it is declared, for apply-time messages (not part of the spec)
 };
 
 struct MountSpec {
