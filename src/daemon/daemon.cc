@@ -16,6 +16,7 @@
 #include "daemon/drivers/microvm_driver.h"
 #include "daemon/effects.h"
 #include "daemon/metrics.h"
+#include "daemon/net_check.h"
 #include "image/sha256.h"
 
 namespace storevisor::daemon {
@@ -79,7 +80,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
     };
     d->drivers_["legacy-vm"] = std::make_unique<LegacyVmDriver>(l);
   }
-  d->effects_ = std::make_unique<DaemonEffects>(*d->store_, logger, d->drivers_);
+  d->effects_ = std::make_unique<DaemonEffects>(
+      *d->store_, logger, d->drivers_,
+      options.nft_table.empty() ? net::DefaultTableName(options.state_dir) : options.nft_table);
   core::OwnerOptions owner;
   owner.housekeeping = [self](const core::Snapshot& snap) {
     for (const auto& [name, s] : snap.workloads) {
@@ -124,6 +127,19 @@ Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
   SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(request.yaml, file));
   SV_TRY(CheckOvercommit(profile, host_));
   SV_TRY(CheckLegacyWorkloads(profile));
+  {
+    // Before anything is touched: subnets against each other and the host, published ports
+    // against other processes' sockets (the applied profile's own ports are this daemon's).
+    std::optional<Profile> current;
+    auto yaml = store_->GetMeta("profile");
+    auto stored_file = store_->GetMeta("profile_file");
+    if (yaml && *yaml) {
+      auto parsed = ParseProfile(**yaml, stored_file && *stored_file ? **stored_file : "");
+      if (parsed) current = std::move(*parsed);
+    }
+    SV_TRY(CheckNetworksAtApply(profile, current ? &*current : nullptr, effects_->RecordedBridges(),
+                                net::SystemHostProbe()));
+  }
   for (const auto& w : profile.workloads) {
     if (DriverFor(std::string(KindName(w.kind))) == nullptr) {
       return Error(ErrorCode::kUnsupported,

@@ -30,6 +30,7 @@ struct DaemonOptions {
   std::string vm_tool;      // storevisor-vm
   std::string legacy_tool;  // storevisor-legacy
   std::string self_exe;     // this binary (for the shim)
+  std::string nft_table;    // this daemon's nftables table (empty: from state_dir)
   std::string version = "0.1.0";
 };
 

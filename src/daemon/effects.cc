@@ -143,7 +143,10 @@ Status DaemonEffects::SetUpNetworks(const Profile& profile) {
   // The rules name bridges by interface name and need not wait for them: the firewall
   // transaction runs beside the bridges' set-up.
   Status firewall = Ok();
-  std::thread rules([&] { firewall = net::ApplyFirewall(nets, ports); });
+  std::thread rules([&] {
+    firewall = nft_ ? net::ApplyFirewall(*nft_, nft_table_, nets, ports)
+                    : net::ApplyFirewall(nft_table_, nets, ports);
+  });
   Status bridges = Ok();
   for (const auto& n : profile.networks) {
     auto subnet = ParseSubnet(n.subnet);

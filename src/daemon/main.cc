@@ -13,6 +13,7 @@
 #include "daemon/api/http.h"
 #include "daemon/daemon.h"
 #include "daemon/drivers/shim.h"
+#include "net/net.h"
 
 namespace storevisor::daemon {
 
@@ -57,6 +58,9 @@ int DaemonMain(int argc, char** argv) {
                  "also directory images: <dir>/<name>_<tag>/rootfs (after the image store)");
   app.add_option("--vm-tool", o.vm_tool, "storevisor-vm (default: beside storevisord)");
   app.add_option("--legacy-tool", o.legacy_tool, "storevisor-legacy (default: beside storevisord)");
+  app.add_option("--nft-table", o.nft_table,
+                 "nftables table of this daemon's rules (default: storevisor-<8 hex digits of a "
+                 "hash of the state dir>)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -76,6 +80,8 @@ int DaemonMain(int argc, char** argv) {
   if (o.vm_tool.empty()) o.vm_tool = Sibling(o.self_exe, "storevisor-vm");
   if (o.image_root.empty()) o.image_root = o.state_dir + "/images";
   if (o.legacy_tool.empty()) o.legacy_tool = Sibling(o.self_exe, "storevisor-legacy");
+  if (o.nft_table.empty()) o.nft_table = net::DefaultTableName(o.state_dir);
+  if (Status st = net::CheckTableName(o.nft_table); !st) return Fail(log, std::move(st).error());
   std::string token;
   if (!o.tcp.empty()) {
     auto t = ReadFile(o.token_file, 4096);
