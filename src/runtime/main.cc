@@ -272,7 +272,9 @@ int CmdPs(Runtime& rt, CLI::App* cmd, const Options& o) {
     std::string field;
     for (size_t i = 0; i <= pid_col && (l >> field); ++i) {
     }
-    if (!field.empty() && mine.count(static_cast<pid_t>(std::atol(field.c_str()))) != 0)
+    char* end = nullptr;
+    long pid = std::strtol(field.c_str(), &end, 10);
+    if (!field.empty() && *end == '\0' && mine.count(static_cast<pid_t>(pid)) != 0)
       std::cout << line << "\n";
   }
   return 0;
