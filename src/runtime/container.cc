@@ -107,9 +107,10 @@ Status RefuseUnimplemented(const Spec& s, const std::string& where) {
                                               s.process->apparmor_profile +
                                               "': AppArmor is not implemented by this runtime");
   }
-  if (!s.process->selinux_label.empty()) {
+  if (!s.process->selinux_label.empty() || !s.mount_label.empty()) {
     return Error(ErrorCode::kUnsupported,
-                 where + ": process.selinuxLabel: SELinux is not implemented by this runtime");
+                 where + (s.mount_label.empty() ? ": process.selinuxLabel" : ": linux.mountLabel") +
+                     ": SELinux is not implemented by this runtime");
   }
   return RefuseUnimplementedResources(s.resources, where);
 }

@@ -118,7 +118,7 @@ TEST_F(PodmanTest, PauseUnpauseAndTop) {
   auto unpause = Podman({"unpause", "svpause"});
   ASSERT_EQ(unpause.status.exit_code, 0) << unpause.err;
   EXPECT_EQ(status(), "running\n");
-  auto rm = Podman({"rm", "-f", "svpause"});
+  auto rm = Podman({"rm", "-f", "-t", "0", "svpause"});
   EXPECT_EQ(rm.status.exit_code, 0) << rm.err;
 }
 

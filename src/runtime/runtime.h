@@ -166,6 +166,7 @@ struct Spec {
   std::string cgroups_path;
   Resources resources;
   std::string rootfs_propagation;
+  std::string mount_label;  // SELinux, not implemented: refused when set
   std::vector<std::string> masked_paths, readonly_paths;
   std::map<std::string, std::string> sysctl;
   std::optional<Seccomp> seccomp;

@@ -1131,7 +1131,7 @@ TEST_F(RuntimeIntegrationTest, StartReportsTheInitsFailure) {
 }
 
 TEST_F(RuntimeIntegrationTest, UnimplementedFieldsAreRefusedNotIgnored) {
-  const std::pair<const char*, std::function<void(json&)>> cases[] = {
+  const std::pair<const char*, std::function<void(json&)>> cases[4] = {
       {"linux.resources.network",
        [](json& c) {
          c["linux"]["resources"]["network"] = {{"classID", 1048577}};
@@ -1141,7 +1141,9 @@ TEST_F(RuntimeIntegrationTest, UnimplementedFieldsAreRefusedNotIgnored) {
          c["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", "2MB"}, {"limit", 2097152}}};
        }},
       {"process.apparmorProfile",
-       [](json& c) { c["process"]["apparmorProfile"] = "docker-default"; }}};
+       [](json& c) { c["process"]["apparmorProfile"] = "docker-default"; }},
+      {"linux.mountLabel",
+       [](json& c) { c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"; }}};
   json base = config_;
   for (const auto& [field, edit] : cases) {
     config_ = base;

@@ -485,6 +485,7 @@ void ParseLinux(const json& j, const std::string& path, Spec& spec) {
   if (const json* r = Find(j, "resources"))
     spec.resources = ParseResources(*r, Join(path, "resources"));
   spec.rootfs_propagation = GetString(j, "rootfsPropagation", path);
+  spec.mount_label = GetString(j, "mountLabel", path);
   spec.masked_paths = GetStrings(j, "maskedPaths", path);
   spec.readonly_paths = GetStrings(j, "readonlyPaths", path);
   for (const auto& list : {&spec.masked_paths, &spec.readonly_paths}) {
