@@ -61,6 +61,8 @@ uint64_t Mask(const std::vector<int>& caps) {
 
 }  // namespace
 
+std::vector<std::string> KnownCapabilities() { return {kCapNames.begin(), kCapNames.end()}; }
+
 int CapabilityFromName(std::string_view name) {
   for (size_t i = 0; i < kCapNames.size(); ++i) {
     if (kCapNames[i] == name) return static_cast<int>(i);
@@ -71,6 +73,25 @@ int CapabilityFromName(std::string_view name) {
 CapMasks ToMasks(const Capabilities& caps) {
   return {Mask(caps.bounding), Mask(caps.effective), Mask(caps.inheritable), Mask(caps.permitted),
           Mask(caps.ambient)};
+}
+
+Status CheckCapsAvailable(const Capabilities& caps) {
+  const std::pair<const char*, const std::vector<int>*> sets[] = {
+      {"effective", &caps.effective},
+      {"permitted", &caps.permitted},
+      {"inheritable", &caps.inheritable},
+      {"ambient", &caps.ambient}};
+  for (const auto& [name, list] : sets) {
+    for (int c : *list) {
+      if (::prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1) continue;
+      return Error(ErrorCode::kFailedPrecondition,
+                   std::string("process.capabilities.") + name + ": " +
+                       std::string(kCapNames[static_cast<size_t>(c)]) +
+                       " is not in this host's capability bounding set, so the container "
+                       "cannot have it");
+    }
+  }
+  return Ok();
 }
 
 int DropBounding(const CapMasks& m) {

@@ -269,8 +269,9 @@ std::string Cgroup::DirFor(std::string_view controller) const {
   return "";
 }
 
-Status Cgroup::Apply(const Resources& r, const std::vector<Device>& devices) const {
-  return mode_ == CgroupMode::kUnified ? ApplyV2(r, devices) : ApplyV1(r, devices);
+Status Cgroup::Apply(const Resources& r, const std::vector<Device>& devices,
+                     std::vector<std::string>* warnings) const {
+  return mode_ == CgroupMode::kUnified ? ApplyV2(r, devices) : ApplyV1(r, devices, warnings);
 }
 
 std::string Cgroup::UnifiedDir() const {
@@ -284,7 +285,30 @@ std::string Cgroup::UnifiedDir() const {
   return "";
 }
 
-Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) const {
+namespace {
+
+// A v1 memory limit that the kernel may accept and then ignore (memory.kmem.limit_in_bytes
+// on Linux 6.x takes any write and keeps "unlimited"): read it back, and refuse rather than
+// pretend. The kernel rounds limits down to a page.
+Status WriteEnforcedLimit(const std::string& file, int64_t value, const std::string& field) {
+  if (!Exists(file)) {
+    return Error(ErrorCode::kUnsupported, field + ": this kernel has no " + file);
+  }
+  SV_TRY(WriteCgroupFile(file, std::to_string(value)));
+  if (value < 0) return Ok();
+  uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t want = static_cast<uint64_t>(value) / page * page;
+  if (ReadU64(file) != want) {
+    return Error(ErrorCode::kUnsupported,
+                 field + ": this kernel accepts " + file + " but does not enforce it");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices,
+                       std::vector<std::string>* warnings) const {
   if (!r.unified.empty()) {
     return Error(ErrorCode::kUnsupported,
                  "linux.resources.unified needs cgroup v2; this host runs cgroup v1/hybrid");
@@ -311,6 +335,22 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
     SV_TRY(WriteCgroupFile(mem + "/memory.swappiness", std::to_string(*r.memory_swappiness)));
   }
   if (r.disable_oom_killer) SV_TRY(WriteCgroupFile(mem + "/memory.oom_control", "1"));
+  if (r.memory_kernel) {
+    // Linux 6.x keeps memory.kmem.limit_in_bytes but ignores writes (kernel memory is
+    // charged to memory.limit_in_bytes): a warning, as runc gives, not a refusal, so that
+    // such configs still get their other limits.
+    Status s = WriteEnforcedLimit(mem + "/memory.kmem.limit_in_bytes", *r.memory_kernel,
+                                  "linux.resources.memory.kernel");
+    if (!s && s.error().code() == ErrorCode::kUnsupported && warnings != nullptr) {
+      warnings->push_back(s.error().message() + " (ignored)");
+    } else {
+      SV_TRY(s);
+    }
+  }
+  if (r.memory_kernel_tcp) {
+    SV_TRY(WriteEnforcedLimit(mem + "/memory.kmem.tcp.limit_in_bytes", *r.memory_kernel_tcp,
+                              "linux.resources.memory.kernelTCP"));
+  }
   if (r.pids_limit && *r.pids_limit != 0) {
     SV_TRY(WriteCgroupFile(pids + "/pids.max",
                            *r.pids_limit < 0 ? "max" : std::to_string(*r.pids_limit)));
@@ -342,6 +382,11 @@ Status Cgroup::ApplyV1(const Resources& r, const std::vector<Device>& devices) c
 
 Status Cgroup::ApplyV2(const Resources& r, const std::vector<Device>& devices) const {
   const std::string& d = dirs_.at(0);
+  if (r.memory_kernel || r.memory_kernel_tcp) {
+    return Error(ErrorCode::kUnsupported,
+                 "linux.resources.memory.kernel/kernelTCP: cgroup v2 has no kernel memory "
+                 "limit (it is accounted in memory.max)");
+  }
   if (!r.devices.empty()) {
     SV_TRY(AttachDeviceFilter(d, CompileDeviceFilter(EffectiveDeviceRules(r.devices, devices))));
   }
@@ -434,11 +479,58 @@ Result<std::vector<pid_t>> Cgroup::Pids() const {
   return out;
 }
 
+namespace {
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Status Cgroup::Freeze(bool frozen) const {
+  std::string v1 = mode_ == CgroupMode::kUnified ? "" : DirFor("freezer");
+  std::string v2 = UnifiedDir();
+  if (v1.empty() && v2.empty())
+    return Error(ErrorCode::kUnsupported, "this host has no freezer (v1) nor cgroup2 cgroup");
+  // The kernel freezes asynchronously (v1 shows FREEZING, v2 sets "frozen 1" in
+  // cgroup.events when done): wait for it, up to 10 s, as runc does.
+  for (int i = 0; i < 1000; ++i) {
+    if (!v1.empty()) {
+      const char* want = frozen ? "FROZEN" : "THAWED";
+      // Re-writing FROZEN retries tasks that were busy in the kernel on the first pass.
+      if (i % 10 == 0) SV_TRY(WriteCgroupFile(v1 + "/freezer.state", want));
+      auto now = ReadSmall(v1 + "/freezer.state");
+      if (!now) return std::move(now).error();
+      if (Trimmed(*now) == want) return Ok();
+    } else {
+      if (i == 0) SV_TRY(WriteCgroupFile(v2 + "/cgroup.freeze", frozen ? "1" : "0"));
+      if ((ReadKeyed(v2 + "/cgroup.events", "frozen") == 1) == frozen) return Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (frozen) (void)Freeze(false);
+  return Error(ErrorCode::kTimeout,
+               std::string("the cgroup did not ") + (frozen ? "freeze" : "thaw") + " in 10 s");
+}
+
+bool Cgroup::Frozen() const {
+  std::string v1 = mode_ == CgroupMode::kUnified ? "" : DirFor("freezer");
+  if (!v1.empty()) {
+    auto now = ReadSmall(v1 + "/freezer.state");
+    return now && Trimmed(*now) != "THAWED";
+  }
+  std::string v2 = UnifiedDir();
+  return !v2.empty() && ReadKeyed(v2 + "/cgroup.events", "frozen") == 1;
+}
+
 Status Cgroup::Signal(int sig) const {
   for (int round = 0; round < 100; ++round) {
     SV_ASSIGN_OR_RETURN(auto pids, Pids());
     if (pids.empty()) return Ok();
     for (pid_t p : pids) ::kill(p, sig);
+    // A frozen (paused) process does not die until it is thawed.
+    if (sig == SIGKILL && round == 0 && Frozen()) (void)Freeze(false);
     if (sig != SIGKILL) return Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

@@ -33,7 +33,10 @@ class Cgroup {
   // hybrid) or a single v2 one.
   const std::vector<std::string>& dirs() const { return dirs_; }
 
-  Status Apply(const Resources& resources, const std::vector<Device>& devices) const;
+  // warnings (optional) gets what was asked but could not be applied without failing the
+  // container (memory.kernel on a kernel that keeps the file but ignores writes).
+  Status Apply(const Resources& resources, const std::vector<Device>& devices,
+               std::vector<std::string>* warnings = nullptr) const;
   // skip_unified: the process was cloned into the v2 directory already (CLONE_INTO_CGROUP).
   Status AddProcess(pid_t pid, bool skip_unified = false) const;
   // The cgroup2 directory: the only one on v2, the one under the cgroup2 mount on hybrid
@@ -43,6 +46,12 @@ class Cgroup {
   // How many processes the memory controller OOM-killed (one file read, for exit records).
   uint64_t OomKills() const;
   Result<std::vector<pid_t>> Pids() const;
+  // Freezes (pause) or thaws (resume) every process of the cgroup and waits until the
+  // kernel reports it done: v1's freezer.state where a freezer hierarchy exists, else
+  // cgroup.freeze of the cgroup2 directory (v2, or hybrid without a v1 freezer).
+  Status Freeze(bool frozen) const;
+  // Whether the cgroup is frozen (false when it has no freezer).
+  bool Frozen() const;
   // Signals every process until none is left (or a few rounds passed, for non-fatal signals).
   Status Signal(int sig) const;
   // Removes the cgroup (children first) in every hierarchy, and the parents made for it
@@ -54,7 +63,8 @@ class Cgroup {
  private:
   Cgroup(CgroupMode mode, std::vector<std::string> dirs, std::string rel)
       : mode_(mode), dirs_(std::move(dirs)), rel_(std::move(rel)) {}
-  Status ApplyV1(const Resources& r, const std::vector<Device>& devices) const;
+  Status ApplyV1(const Resources& r, const std::vector<Device>& devices,
+                 std::vector<std::string>* warnings) const;
   Status ApplyV2(const Resources& r, const std::vector<Device>& devices) const;
 
   CgroupMode mode_;

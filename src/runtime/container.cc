@@ -21,6 +21,7 @@
 
 #include "common/files.h"
 #include "common/unique_fd.h"
+#include "runtime/caps.h"
 #include "runtime/cgroup.h"
 #include "runtime/init.h"
 #include "runtime/runtime.h"
@@ -76,6 +77,44 @@ Result<std::string> AbsPath(const std::string& p) {
   return std::string(buf);
 }
 
+// Warnings go to stderr, where runc prints its own (the CLI's caller logs them).
+void Warn(const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
+    std::string line = "storevisor-runtime: warning: " + w + "\n";
+    (void)!::write(2, line.data(), line.size());
+  }
+}
+
+// The spec lets a runtime refuse what it does not implement; accepting it silently would
+// give a container less isolation or fewer limits than its config says.
+Status RefuseUnimplementedResources(const Resources& r, const std::string& where) {
+  if (r.has_network) {
+    return Error(ErrorCode::kUnsupported,
+                 where +
+                     ": linux.resources.network (net_cls/net_prio) is not implemented by "
+                     "this runtime");
+  }
+  if (r.has_hugepage_limits) {
+    return Error(ErrorCode::kUnsupported,
+                 where + ": linux.resources.hugepageLimits is not implemented by this runtime");
+  }
+  return Ok();
+}
+
+Status RefuseUnimplemented(const Spec& s, const std::string& where) {
+  if (!s.process->apparmor_profile.empty()) {
+    return Error(ErrorCode::kUnsupported, where + ": process.apparmorProfile '" +
+                                              s.process->apparmor_profile +
+                                              "': AppArmor is not implemented by this runtime");
+  }
+  if (!s.process->selinux_label.empty() || !s.mount_label.empty()) {
+    return Error(ErrorCode::kUnsupported,
+                 where + (s.mount_label.empty() ? ": process.selinuxLabel" : ": linux.mountLabel") +
+                     ": SELinux is not implemented by this runtime");
+  }
+  return RefuseUnimplementedResources(s.resources, where);
+}
+
 Result<Prepared> Prepare(const std::string& root, const CreateOptions& o) {
   Prepared p;
   SV_ASSIGN_OR_RETURN(p.bundle, AbsPath(o.bundle));
@@ -84,6 +123,8 @@ Result<Prepared> Prepare(const std::string& root, const CreateOptions& o) {
   if (!text) return std::move(text).error().Context("bundle " + p.bundle);
   SV_ASSIGN_OR_RETURN(p.spec, ParseSpec(*text, config));
   if (!p.spec.process) return Error(ErrorCode::kInvalidArgument, config + ": process is required");
+  if (p.spec.process->capabilities) SV_TRY(CheckCapsAvailable(*p.spec.process->capabilities));
+  SV_TRY(RefuseUnimplemented(p.spec, config));
   std::string rootfs = p.spec.root_path;
   if (rootfs.empty() || rootfs[0] != '/') rootfs = p.bundle + "/" + rootfs;
   SV_ASSIGN_OR_RETURN(p.rootfs, AbsPath(rootfs));
@@ -161,6 +202,33 @@ Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& map
   return Ok();
 }
 
+// The host id that the container's root (id 0) maps to, if the mappings have it.
+std::optional<uint32_t> HostRootId(const std::vector<IdMapping>& maps) {
+  for (const auto& m : maps) {
+    if (m.container_id == 0 && m.size > 0) return m.host_id;
+  }
+  return std::nullopt;
+}
+
+// The init opens the fifo for writing as the container's root: with a user namespace that
+// is a mapped host uid, which a root-owned 0600 fifo (mkfifo under the caller's umask 022)
+// would refuse, so the container never started. As runc: no umask, owned by the
+// container's root.
+Status MakeExecFifo(const std::string& path, const Spec& s) {
+  mode_t old_umask = ::umask(0);
+  int made = ::mkfifo(path.c_str(), 0622);
+  ::umask(old_umask);
+  if (made != 0) return ErrnoError("mkfifo " + path);
+  if (!s.HasNamespace(NamespaceType::kUser)) return Ok();
+  std::optional<uint32_t> uid = HostRootId(s.uid_mappings);
+  std::optional<uint32_t> gid = HostRootId(s.gid_mappings);
+  if (::chown(path.c_str(), uid ? *uid : static_cast<uid_t>(-1),
+              gid ? *gid : static_cast<gid_t>(-1)) != 0) {
+    return ErrnoError("chown " + path + " to the container's root");
+  }
+  return Ok();
+}
+
 // Clone flags for pid namespaces joined by path are applied to this thread's
 // pid_for_children for the duration of the clone.
 class PidNsJoin {
@@ -204,7 +272,7 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   UniqueFd fifo, host_proc, console, cgroup_fd;
   if (q.wait_for_start) {
     std::string fifo_path = dir + "/exec.fifo";
-    if (::mkfifo(fifo_path.c_str(), 0622) != 0) return ErrnoError("mkfifo " + fifo_path);
+    SV_TRY(MakeExecFifo(fifo_path, s));
     fifo = UniqueFd(::open(fifo_path.c_str(), O_PATH | O_CLOEXEC));
     host_proc = UniqueFd(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fifo.valid() || !host_proc.valid()) return ErrnoError("open exec fifo");
@@ -295,10 +363,14 @@ Result<Launched> Launch(const LaunchRequest& q, StateRecord& rec, Cgroup& cgroup
   if (!q.wait_for_start) {
     // run: the init holds its end until execve closes it (or it dies): poststart hooks
     // must run after the process was executed, after the startContainer hooks.
-    char byte = 0;
+    char buf[4096];
     ssize_t n;
     do {
-      n = ::recv(parent_end.get(), &byte, 1, 0);
+      n = ::recv(parent_end.get(), buf, sizeof buf, 0);
+      if (n > 0 && buf[0] == kMsgError) {
+        return Error(ErrorCode::kFailedPrecondition,
+                     "container init: " + std::string(buf + 1, static_cast<size_t>(n - 1)));
+      }
     } while (n > 0 || (n < 0 && errno == EINTR));
   }
   return out;
@@ -370,7 +442,9 @@ Result<Launched> CreateContainer(const std::string& root, const std::string& id,
   cg_out.emplace(cg);
   Rollback cg_rollback("", &*cg_out);
   SV_TRY(cg.Make());
-  SV_TRY(cg.Apply(prep.spec.resources, prep.spec.devices));
+  std::vector<std::string> warnings;
+  SV_TRY(cg.Apply(prep.spec.resources, prep.spec.devices, &warnings));
+  Warn(warnings);
   LaunchRequest q{&root, id, &prep, &o, wait_for_start};
   SV_ASSIGN_OR_RETURN(Launched l, Launch(q, rec, *cg_out, cg_rollback));
   rec.pid = l.pid;
@@ -450,12 +524,16 @@ Status CreateWithMonitor(const std::string& root, const std::string& id, const C
   return Ok();
 }
 
-Status RunHooksLogged(const json& hooks, const std::string& state, std::string_view stage) {
+// poststart and poststop: the spec says a failing hook is logged as a warning and the
+// remaining hooks still run (the container's fate is already decided).
+void RunHooksWarning(const json& hooks, const std::string& state, std::string_view stage) {
   for (const auto& h : HooksFromJson(hooks)) {
     Status s = RunHook(h, state);
-    if (!s) return std::move(s).error().Context(std::string(stage) + " hook");
+    if (s) continue;
+    std::string line = "storevisor-runtime: warning: " + std::string(stage) +
+                       " hook: " + s.error().message() + "\n";
+    (void)!::write(2, line.data(), line.size());
   }
-  return Ok();
 }
 
 Status WaitGone(pid_t pid, uint64_t start) {
@@ -543,20 +621,26 @@ Status Runtime::Start(const std::string& id) {
     return Error(ErrorCode::kFailedPrecondition, "container init died at start");
   ::unlink(fifo_path.c_str());
   // The init holds the fifo's write end until execve closes it (after the startContainer
-  // hooks) or it dies: the poststart hooks run once the process was executed.
+  // hooks) or it dies: the poststart hooks run once the process was executed. An init that
+  // fails on the way writes why ('E' + message) before it exits.
+  std::string report;
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     int r = ::poll(&p, 1, 100);
     if (r < 0 && errno != EINTR) break;
-    if (r > 0 && ((p.revents & (POLLHUP | POLLERR)) || ::read(fd, &byte, 1) <= 0)) break;
+    if (r > 0) {
+      char buf[1024];
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0 && report.size() < 65536) report.append(buf, static_cast<size_t>(n));
+      if (n <= 0) break;
+      continue;
+    }
     if (r == 0 && ProcessStartTime(rec.pid) != rec.pid_start) break;
   }
-  Status hooks = RunHooksLogged(rec.poststart, HookState(rec, "running"), "poststart");
-  if (!hooks) {
-    // The spec: a failing poststart hook is logged and the container keeps running.
-    std::string line = "storevisor-runtime: warning: " + hooks.error().message() + "\n";
-    (void)!::write(2, line.data(), line.size());
+  if (!report.empty() && report[0] == kMsgError) {
+    return Error(ErrorCode::kFailedPrecondition, "container init: " + report.substr(1));
   }
+  RunHooksWarning(rec.poststart, HookState(rec, "running"), "poststart");
   return Ok();
 }
 
@@ -574,8 +658,7 @@ Result<ExitInfo> Runtime::Run(const std::string& id, const CreateOptions& option
     return std::move(launched).error();
   }
   UniqueFd sfd(::signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
-  Status hooks = RunHooksLogged(rec.poststart, HookState(rec, "running"), "poststart");
-  (void)hooks;
+  RunHooksWarning(rec.poststart, HookState(rec, "running"), "poststart");
   int status = 0;
   for (;;) {
     pollfd p[2] = {{launched->pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
@@ -600,6 +683,11 @@ Result<ContainerState> Runtime::State(const std::string& id) const {
   ContainerState s;
   s.id = rec.id;
   s.status = ComputeStatus(root_, rec);
+  if ((s.status == ContainerStatus::kRunning || s.status == ContainerStatus::kCreated) &&
+      !rec.cgroup_dirs.empty() &&
+      Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel).Frozen()) {
+    s.status = ContainerStatus::kPaused;
+  }
   s.pid = rec.pid;
   s.bundle = rec.bundle;
   s.created = rec.created;
@@ -664,24 +752,50 @@ Status Runtime::Delete(const std::string& id, bool force) {
     SV_TRY(cg.Signal(SIGKILL));  // strays left by the container (forked daemons)
   }
   if (!rec.cgroup_dirs.empty()) SV_TRY(cg.Destroy());
-  Status hooks = RunHooksLogged(rec.poststop, HookState(rec, "stopped"), "poststop");
-  if (!hooks) {
-    std::string line = "storevisor-runtime: warning: " + hooks.error().message() + "\n";
-    (void)!::write(2, line.data(), line.size());
-  }
+  RunHooksWarning(rec.poststop, HookState(rec, "stopped"), "poststop");
   return RemoveAll(ContainerDir(root_, id));
 }
 
 Status Runtime::Update(const std::string& id, const Resources& resources) {
   if (!resources.devices.empty())
     return Error(ErrorCode::kUnsupported, "update does not change device rules (like runc)");
+  SV_TRY(RefuseUnimplementedResources(resources, "update"));
   SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
   if (ComputeStatus(root_, rec) == ContainerStatus::kStopped)
     return Error(ErrorCode::kConflict, "container " + id + " is stopped: nothing to update");
   if (rec.cgroup_dirs.empty())
     return Error(ErrorCode::kFailedPrecondition, "container " + id + " has no cgroup");
   Cgroup cg = Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel);
-  return cg.Apply(resources, {});
+  std::vector<std::string> warnings;
+  SV_TRY(cg.Apply(resources, {}, &warnings));
+  Warn(warnings);
+  return Ok();
+}
+
+Status Runtime::Pause(const std::string& id) {
+  SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
+  ContainerStatus st = ComputeStatus(root_, rec);
+  if (st != ContainerStatus::kRunning && st != ContainerStatus::kCreated)
+    return Error(ErrorCode::kConflict, "container not running");
+  if (rec.cgroup_dirs.empty())
+    return Error(ErrorCode::kFailedPrecondition, "container " + id + " has no cgroup");
+  return Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel).Freeze(true);
+}
+
+Status Runtime::Resume(const std::string& id) {
+  SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
+  Cgroup cg = Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel);
+  if (ComputeStatus(root_, rec) == ContainerStatus::kStopped || rec.cgroup_dirs.empty() ||
+      !cg.Frozen()) {
+    return Error(ErrorCode::kConflict, "container not paused");
+  }
+  return cg.Freeze(false);
+}
+
+Result<std::vector<pid_t>> Runtime::Pids(const std::string& id) const {
+  SV_ASSIGN_OR_RETURN(StateRecord rec, ReadState(root_, id));
+  if (rec.cgroup_dirs.empty()) return std::vector<pid_t>{};
+  return Cgroup::FromDirs(rec.cgroup_mode, rec.cgroup_dirs, rec.cgroup_rel).Pids();
 }
 
 Result<CgroupStats> Runtime::Stats(const std::string& id) const {

@@ -153,6 +153,8 @@ std::string_view StatusName(ContainerStatus s) {
       return "running";
     case ContainerStatus::kStopped:
       return "stopped";
+    case ContainerStatus::kPaused:
+      return "paused";
   }
   return "?";
 }

@@ -30,12 +30,19 @@
 namespace storevisor::runtime {
 namespace {
 
-// Sends the error to the runtime (or stderr once it is gone) and ends the init.
+// Sends the error to the runtime (or stderr once it is gone) and ends the init. After
+// `start`, report_fd is the exec fifo's write end: `start` reads the message from it (and
+// the container's stderr gets it too, since `start` may have gone).
 [[noreturn]] void Die(int report_fd, const Error& e) {
   std::string msg = std::string(1, kMsgError) + e.message();
   if (report_fd < 0 || ::send(report_fd, msg.data(), msg.size(), MSG_NOSIGNAL) < 0) {
+    bool fifo = report_fd >= 0 && errno == ENOTSOCK;
     std::string line = "storevisor-runtime: container init: " + e.message() + "\n";
     (void)!::write(2, line.data(), line.size());
+    if (fifo) {
+      ::signal(SIGPIPE, SIG_IGN);
+      (void)!::write(report_fd, msg.data(), msg.size());
+    }
   }
   ::_exit(1);
 }
@@ -280,6 +287,12 @@ Status MaskPaths(const Spec& spec) {
   return Ok();
 }
 
+// The propagation set on every mount before the rootfs is made: rslave, or rprivate when
+// the spec asks for it.
+unsigned long InitialPropagation(unsigned long wanted) {
+  return wanted == (MS_PRIVATE | MS_REC) ? wanted : (MS_SLAVE | MS_REC);
+}
+
 // The state JSON for hooks the init runs: pid as the host sees it (spec: runtime.md State).
 std::string InitHookState(const InitConfig& c, const char* status, pid_t host_pid) {
   nlohmann::json j = c.hook_state;
@@ -293,10 +306,10 @@ Status SetUpRootfs(const InitConfig& c, pid_t host_pid) {
   unsigned long prop = ParsePropagation(s.rootfs_propagation);
   if (prop == 0)
     return Error(ErrorCode::kInvalidArgument, "linux.rootfsPropagation: unknown value");
-  // Our mounts must not leak to the host: make everything a slave (or what the spec asks)
-  // before touching anything.
-  SV_TRY(DoMount("", "/", nullptr, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, "",
-                 "/ (propagation)"));
+  // Our mounts must not leak to the host: make everything a slave (private when asked)
+  // before touching anything. Any other rootfsPropagation is applied to the new root after
+  // pivot_root (FinishRootfs): an unbindable "/" would refuse the rootfs bind mount below.
+  SV_TRY(DoMount("", "/", nullptr, InitialPropagation(prop), "", "/ (propagation)"));
   SV_TRY(DoMount(c.rootfs, c.rootfs, nullptr, MS_BIND | MS_REC, "", "the root " + c.rootfs));
   int root_raw = ::open(c.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_raw < 0) return ErrnoError("open root " + c.rootfs);
@@ -317,7 +330,8 @@ Status FinishRootfs(const Spec& s) {
   SV_TRY(MaskPaths(s));
   if (s.root_readonly) SV_TRY(RemountRo("/", 0, "root"));
   unsigned long prop = ParsePropagation(s.rootfs_propagation);
-  if (prop & MS_SHARED) SV_TRY(DoMount("", "/", nullptr, prop, "", "/ (rootfsPropagation)"));
+  if (prop != InitialPropagation(prop))
+    SV_TRY(DoMount("", "/", nullptr, prop, "", "/ (rootfsPropagation)"));
   return Ok();
 }
 
@@ -362,6 +376,21 @@ Result<UniqueFd> WaitForStart(const InitConfig& c) {
   UniqueFd owned(fd);
   if (::write(fd, "0", 1) != 1) return ErrnoError("write exec fifo");
   return owned;
+}
+
+std::string LookPath(const Process& p);
+
+// What `create` can tell before the process is run: the program exists and is
+// executable in the container's root (runc checks this in its init too).
+Status CheckExecutable(const Process& p) {
+  std::string path = LookPath(p);
+  std::string resolved = path;
+  if (!path.empty() && path[0] != '/') resolved = p.cwd + "/" + path;
+  if (path.find('/') == std::string::npos || ::access(resolved.c_str(), X_OK) != 0) {
+    return Error(ErrorCode::kNotFound,
+                 "exec: \"" + p.args[0] + "\": executable file not found in the container");
+  }
+  return Ok();
 }
 
 std::string LookPath(const Process& p) {
@@ -494,7 +523,13 @@ Status SetUpTerminal(int console_fd) {
       (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)) {
     Die(fd, ErrnoError("become root in the user namespace"));
   }
-  if (s.HasNamespace(NamespaceType::kMount)) INIT_TRY(fd, SetUpRootfs(c, host_pid));
+  if (s.HasNamespace(NamespaceType::kMount)) {
+    INIT_TRY(fd, SetUpRootfs(c, host_pid));
+  } else if (::chroot(c.rootfs.c_str()) != 0 || ::chdir("/") != 0) {
+    // No mount namespace: nothing can be mounted without touching the host's mounts, but
+    // the process still runs in its root (as runc and crun do).
+    Die(fd, ErrnoError("chroot " + c.rootfs));
+  }
   if (s.HasNamespace(NamespaceType::kUts)) {
     if (!s.hostname.empty() && ::sethostname(s.hostname.data(), s.hostname.size()) != 0) {
       Die(fd, ErrnoError("sethostname"));
@@ -514,6 +549,7 @@ Status SetUpTerminal(int console_fd) {
     INIT_TRY(fd, SetUpTerminal(c.console_fd));
     ::close(c.console_fd);
   }
+  if (!c.process->args.empty()) INIT_TRY(fd, CheckExecutable(*c.process));
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   if (::send(fd, &kMsgReady, 1, MSG_NOSIGNAL) != 1) ::_exit(1);
   // From here on the runtime may be gone (create returned): errors go to stderr. The sync
@@ -526,12 +562,14 @@ Status SetUpTerminal(int console_fd) {
     fifo_writer = std::move(*w);
   }
   if (c.host_proc_fd >= 0) ::close(c.host_proc_fd);
+  // Failures from here on reach `start` through the fifo, or `run` through the socket.
+  int report = fifo_writer.valid() ? fifo_writer.get() : fd;
   if (!s.hooks.start_container.empty()) {
     // `start` was called: the container is created, its process not yet executed.
     std::string state = InitHookState(c, "created", host_pid);
-    for (const auto& h : s.hooks.start_container) INIT_TRY(-1, RunHook(h, state));
+    for (const auto& h : s.hooks.start_container) INIT_TRY(report, RunHook(h, state));
   }
-  FinishAndExec(*c.process, c.seccomp, c.preserve_fds, -1);
+  FinishAndExec(*c.process, c.seccomp, c.preserve_fds, report);
 }
 
 namespace {

@@ -1,19 +1,23 @@
 // storevisor-runtime: the OCI runtime command line, compatible with runc's (the verbs,
-// flags and exit statuses podman, conmon and containerd use). Errors go to stderr and,
-// with --log FILE --log-format json, to FILE as {"level":"error","msg":...} lines, which
-// is where podman looks for them. Exit status: 0, or 1 on any error (runc's convention);
-// `run` and `exec` exit with the container process's status.
+// flags and exit statuses podman, conmon and containerd use), parsed with CLI11. Errors go
+// to stderr and, with --log FILE --log-format json, to FILE as {"level":"error","msg":...}
+// lines, which is where podman looks for them. Exit status: 0, or 1 on any error, a bad
+// command line included (runc's convention); `run` and `exec` exit with the container
+// process's status.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/child_process.h"
 #include "common/files.h"
 #include "runtime/runtime.h"
 #include "runtime/state.h"
@@ -27,80 +31,38 @@ using storevisor::runtime::ContainerStatus;
 using storevisor::runtime::Runtime;
 using json = nlohmann::json;
 
+constexpr const char* kVersion = "storevisor-runtime version 0.1.0\nspec: 1.1.0\n";
+
 struct Globals {
   std::string root = "/run/storevisor-runtime";
   std::string log_file;
-  bool log_json = false;
+  std::string log_format = "text";
+  bool debug = false;
+  bool systemd_cgroup = false;
+  bool version = false;
 };
 
-constexpr const char* kUsage =
-    "usage: storevisor-runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...\n"
-    "commands:\n"
-    "  create [--bundle DIR] [--pid-file F] [--console-socket S] [--preserve-fds N]\n"
-    "         [--monitor] [--default-seccomp] ID\n"
-    "  start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID\n"
-    "  run [--bundle DIR] [--pid-file F] [--detach] [--keep] ID\n"
-    "  exec [--process FILE] [--detach] [--tty] [--console-socket S] [--pid-file F]\n"
-    "       [--env K=V] [--cwd D] ID [ARGS...]\n"
-    "  list [--format table|json] [-q] | spec [--bundle DIR] | events --stats ID | --version\n"
-    "  update [--resources FILE|-] [--memory B] [--cpu-shares N] [--cpu-quota N]\n"
-    "         [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] ID\n"
-    "  favordynmods [on|off]   show or set the kernel-wide cgroup2 option (see docs/runtime.md)\n";
-
-class Args {
- public:
-  explicit Args(std::vector<std::string> v) : v_(std::move(v)) {}
-  bool Done() const { return i_ >= v_.size(); }
-  const std::string& Peek() const { return v_[i_]; }
-  std::string Next() { return v_[i_++]; }
-  // "--flag VALUE" or "--flag=VALUE"; returns true and fills value if the current arg matches.
-  bool Value(std::initializer_list<std::string_view> names, std::string& value) {
-    const std::string& a = v_[i_];
-    for (auto n : names) {
-      if (a == n) {
-        if (i_ + 1 >= v_.size())
-          throw Error(ErrorCode::kInvalidArgument, std::string(n) + " needs a value");
-        value = v_[i_ + 1];
-        i_ += 2;
-        return true;
-      }
-      if (a.size() > n.size() && a.compare(0, n.size(), n) == 0 && a[n.size()] == '=') {
-        value = a.substr(n.size() + 1);
-        ++i_;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool Flag(std::initializer_list<std::string_view> names) {
-    for (auto n : names) {
-      if (v_[i_] == n || v_[i_] == std::string(n) + "=true") {
-        ++i_;
-        return true;
-      }
-    }
-    return false;
-  }
-  std::vector<std::string> Rest() {
-    std::vector<std::string> out(v_.begin() + static_cast<long>(i_), v_.end());
-    i_ = v_.size();
-    return out;
-  }
-
- private:
-  std::vector<std::string> v_;
-  size_t i_ = 0;
+// Every subcommand's options, filled by CLI11 (one struct: one command runs per process).
+struct Options {
+  storevisor::runtime::CreateOptions create;
+  std::string id;
+  bool detach = false, keep = false, all = false, force = false, quiet = false, stats = false,
+       tty = false, no_new_privs = false, no_new_keyring = false, no_pivot = false;
+  std::string signal = "SIGTERM";
+  std::string format = "table";
+  std::string spec_bundle = ".";
+  // exec
+  std::string process_file, cwd, exec_pid_file, exec_console_socket;
+  int exec_preserve_fds = 0;
+  std::vector<std::string> env;
+  // update
+  std::string resources_file;
+  std::optional<int64_t> memory, cpu_quota, pids_limit;
+  std::optional<uint64_t> cpu_shares, cpu_period;
+  std::string cpuset_cpus, cpuset_mems;
+  // favordynmods
+  std::string favordynmods;
 };
-
-[[noreturn]] void Unknown(const std::string& flag) {
-  throw Error(ErrorCode::kInvalidArgument, "unknown flag " + flag + "\n" + kUsage);
-}
-
-std::string NeedId(Args& a) {
-  if (a.Done())
-    throw Error(ErrorCode::kInvalidArgument, "missing container id\n" + std::string(kUsage));
-  return a.Next();
-}
 
 template <typename T>
 T Check(Result<T> r) {
@@ -111,119 +73,63 @@ void Check(storevisor::Status s) {
   if (!s) throw std::move(s).error();
 }
 
-int ParseCount(const std::string& s) {
-  if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos) {
-    throw Error(ErrorCode::kInvalidArgument, "--preserve-fds needs a number");
-  }
-  return std::stoi(s);
+// What CLI11 leaves after the first positional of exec and ps: the id, then the rest.
+std::string TakeId(CLI::App* cmd, std::vector<std::string>& rest) {
+  rest = cmd->remaining();
+  if (rest.empty()) throw Error(ErrorCode::kInvalidArgument, "missing container id");
+  std::string id = rest.front();
+  rest.erase(rest.begin());
+  return id;
 }
 
-// Flags of create and run.
-bool CreateFlag(Args& a, storevisor::runtime::CreateOptions& o) {
-  std::string v;
-  if (a.Value({"--bundle", "-b"}, o.bundle) || a.Value({"--pid-file"}, o.pid_file) ||
-      a.Value({"--console-socket"}, o.console_socket)) {
-    return true;
-  }
-  if (a.Value({"--preserve-fds"}, v)) {
-    o.preserve_fds = ParseCount(v);
-    return true;
-  }
-  if (a.Flag({"--monitor"})) return o.monitor = true;
-  if (a.Flag({"--default-seccomp"})) return o.default_seccomp = true;
+void AddId(CLI::App* cmd, Options& o) { cmd->add_option("id", o.id, "container id")->required(); }
+
+void AddCreateFlags(CLI::App* cmd, Options& o) {
+  cmd->add_option("-b,--bundle", o.create.bundle, "bundle directory (default .)");
+  cmd->add_option("--pid-file", o.create.pid_file, "write the init's pid here");
+  cmd->add_option("--console-socket", o.create.console_socket, "send the pty master here");
+  cmd->add_option("--preserve-fds", o.create.preserve_fds, "pass N more fds after 3")
+      ->check(CLI::Range(0, 9999));
+  cmd->add_flag("--monitor", o.create.monitor, "fork a monitor that records the exit");
+  cmd->add_flag("--default-seccomp", o.create.default_seccomp,
+                "apply the built-in seccomp profile when the spec has none");
   // Accepted for compatibility: no session keyring is made; pivot_root is always used.
-  return a.Flag({"--no-new-keyring", "--no-pivot"});
+  cmd->add_flag("--no-new-keyring", o.no_new_keyring, "accepted, ignored");
+  cmd->add_flag("--no-pivot", o.no_pivot, "accepted, ignored");
 }
 
-int CmdCreate(Runtime& rt, Args& a) {
-  storevisor::runtime::CreateOptions o;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (!CreateFlag(a, o)) Unknown(a.Peek());
-  }
-  Check(rt.Create(NeedId(a), o));
-  return 0;
-}
-
-int CmdRun(Runtime& rt, Args& a) {
-  storevisor::runtime::CreateOptions o;
-  bool detach = false, keep = false;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (a.Flag({"--detach", "-d"})) {
-      detach = true;
-    } else if (a.Flag({"--keep"})) {
-      keep = true;
-    } else if (!CreateFlag(a, o)) {
-      Unknown(a.Peek());
-    }
-  }
-  std::string id = NeedId(a);
-  if (detach) {
-    Check(rt.Create(id, o));
-    Check(rt.Start(id));
+int CmdRun(Runtime& rt, const Options& o) {
+  if (o.detach) {
+    Check(rt.Create(o.id, o.create));
+    Check(rt.Start(o.id));
     return 0;
   }
-  (void)keep;
-  storevisor::runtime::ExitInfo e = Check(rt.Run(id, o));
+  storevisor::runtime::ExitInfo e = Check(rt.Run(o.id, o.create));
   if (e.oom_killed)
-    std::fprintf(stderr, "storevisor-runtime: container %s was OOM-killed\n", id.c_str());
+    std::fprintf(stderr, "storevisor-runtime: container %s was OOM-killed\n", o.id.c_str());
   return e.exit_code;
 }
 
-int CmdState(Runtime& rt, Args& a) {
-  auto s = Check(rt.State(NeedId(a)));
-  std::cout << s.ToJson().dump(2) << "\n";
-  return 0;
-}
-
-int CmdKill(Runtime& rt, Args& a) {
-  bool all = false;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (!a.Flag({"--all", "-a"})) Unknown(a.Peek());
-    all = true;
-  }
-  std::string id = NeedId(a);
-  int sig = 15;
-  if (!a.Done()) sig = Check(storevisor::runtime::ParseSignal(a.Next()));
-  Check(rt.Kill(id, sig, all));
-  return 0;
-}
-
-int CmdDelete(Runtime& rt, Args& a) {
-  bool force = false;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (!a.Flag({"--force", "-f"})) Unknown(a.Peek());
-    force = true;
-  }
-  std::string id = NeedId(a);
-  storevisor::Status s = rt.Delete(id, force);
+int CmdDelete(Runtime& rt, const Options& o) {
+  storevisor::Status s = rt.Delete(o.id, o.force);
   // runc: deleting a missing container with --force succeeds.
-  if (!s && force && s.error().code() == ErrorCode::kNotFound) return 0;
+  if (!s && o.force && s.error().code() == ErrorCode::kNotFound) return 0;
   Check(std::move(s));
   return 0;
 }
 
-int CmdList(Runtime& rt, Args& a) {
-  std::string format = "table";
-  bool quiet = false;
-  while (!a.Done()) {
-    if (a.Value({"--format", "-f"}, format)) continue;
-    if (a.Flag({"--quiet", "-q"})) {
-      quiet = true;
-      continue;
-    }
-    Unknown(a.Peek());
-  }
+int CmdList(Runtime& rt, const Options& o) {
   auto list = Check(rt.List());
-  if (format == "json") {
+  if (o.format == "json") {
     json out = json::array();
     for (const auto& s : list) out.push_back(s.ToJson());
     std::cout << out.dump() << "\n";
     return 0;
   }
-  if (!quiet)
+  if (!o.quiet)
     std::printf("%-24s %-8s %-10s %-40s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
   for (const auto& s : list) {
-    if (quiet) {
+    if (o.quiet) {
       std::printf("%s\n", s.id.c_str());
     } else {
       std::printf("%-24s %-8d %-10s %-40s %s\n", s.id.c_str(),
@@ -235,12 +141,8 @@ int CmdList(Runtime& rt, Args& a) {
   return 0;
 }
 
-int CmdSpec(Args& a) {
-  std::string bundle = ".";
-  while (!a.Done()) {
-    if (!a.Value({"--bundle", "-b"}, bundle)) Unknown(a.Peek());
-  }
-  std::string path = bundle + "/config.json";
+int CmdSpec(const Options& o) {
+  std::string path = o.spec_bundle + "/config.json";
   if (::access(path.c_str(), F_OK) == 0) {
     throw Error(ErrorCode::kAlreadyExists, "File " + path + " exists. Remove it first");
   }
@@ -255,54 +157,35 @@ storevisor::runtime::Process ProcessFromConfig(const std::string& bundle) {
   return *spec.process;
 }
 
-int CmdExec(Runtime& rt, Args& a) {
-  storevisor::runtime::ExecOptions o;
-  std::string process_file, cwd, v;
-  std::vector<std::string> env;
-  bool tty = false;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (a.Value({"--process", "-p"}, process_file) || a.Value({"--pid-file"}, o.pid_file) ||
-        a.Value({"--console-socket"}, o.console_socket) || a.Value({"--cwd"}, cwd)) {
-      continue;
-    }
-    if (a.Value({"--env", "-e"}, v)) {
-      env.push_back(v);
-    } else if (a.Value({"--preserve-fds"}, v)) {
-      o.preserve_fds = ParseCount(v);
-    } else if (a.Flag({"--detach", "-d"})) {
-      o.detach = true;
-    } else if (a.Flag({"--tty", "-t"})) {
-      tty = true;
-    } else if (!a.Flag({"--no-new-privs"})) {
-      Unknown(a.Peek());
-    }
-  }
-  std::string id = NeedId(a);
-  if (!process_file.empty()) {
-    o.process = Check(
-        storevisor::runtime::ParseProcess(Check(storevisor::ReadFile(process_file)), process_file));
-    if (tty) o.process.terminal = true;
+int CmdExec(Runtime& rt, CLI::App* cmd, const Options& o) {
+  std::vector<std::string> args;
+  std::string id = TakeId(cmd, args);
+  storevisor::runtime::ExecOptions e;
+  e.detach = o.detach;
+  e.pid_file = o.exec_pid_file;
+  e.console_socket = o.exec_console_socket;
+  e.preserve_fds = o.exec_preserve_fds;
+  if (!o.process_file.empty()) {
+    e.process = Check(storevisor::runtime::ParseProcess(Check(storevisor::ReadFile(o.process_file)),
+                                                        o.process_file));
+    if (o.tty) e.process.terminal = true;
   } else {
     auto state = Check(rt.State(id));
-    o.process = ProcessFromConfig(state.bundle);
-    o.process.args = a.Rest();
-    if (o.process.args.empty()) throw Error(ErrorCode::kInvalidArgument, "exec: no command given");
-    o.process.terminal = tty;
-    for (auto& e : env) o.process.env.push_back(e);
-    if (!cwd.empty()) o.process.cwd = cwd;
+    e.process = ProcessFromConfig(state.bundle);
+    e.process.args = args;
+    if (e.process.args.empty()) throw Error(ErrorCode::kInvalidArgument, "exec: no command given");
+    e.process.terminal = o.tty;
+    for (const auto& v : o.env) e.process.env.push_back(v);
+    if (!o.cwd.empty()) e.process.cwd = o.cwd;
   }
-  auto e = Check(rt.Exec(id, o));
-  return o.detach ? 0 : e.exit_code;
+  auto exited = Check(rt.Exec(id, e));
+  return o.detach ? 0 : exited.exit_code;
 }
 
-int CmdEvents(Runtime& rt, Args& a) {
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (!a.Flag({"--stats"})) Unknown(a.Peek());
-  }
-  std::string id = NeedId(a);
-  auto s = Check(rt.Stats(id));
+int CmdEvents(Runtime& rt, const Options& o) {
+  auto s = Check(rt.Stats(o.id));
   json out = {{"type", "stats"},
-              {"id", id},
+              {"id", o.id},
               {"data",
                {{"memory",
                  {{"usage", s.memory_usage},
@@ -315,80 +198,86 @@ int CmdEvents(Runtime& rt, Args& a) {
   return 0;
 }
 
-int64_t Number(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  long long n = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno != 0)
-    throw Error(ErrorCode::kInvalidArgument, flag + " wants a number, not '" + v + "'");
-  return n;
-}
-
-int CmdUpdate(Runtime& rt, Args& a) {
+int CmdUpdate(Runtime& rt, const Options& o) {
   storevisor::runtime::Resources r;
-  std::string v;
-  while (!a.Done() && a.Peek()[0] == '-') {
-    if (a.Value({"--resources", "-r"}, v)) {
-      std::string text;
-      if (v == "-") {
-        std::stringstream in;
-        in << std::cin.rdbuf();
-        text = in.str();
-      } else {
-        text = Check(storevisor::ReadFile(v, 4u << 20));
-      }
-      r = Check(storevisor::runtime::ParseResourcesJson(text, v == "-" ? "stdin" : v));
-    } else if (a.Value({"--memory"}, v)) {
-      r.memory_limit = Number("--memory", v);
-    } else if (a.Value({"--cpu-shares"}, v)) {
-      r.cpu_shares = static_cast<uint64_t>(Number("--cpu-shares", v));
-    } else if (a.Value({"--cpu-quota"}, v)) {
-      r.cpu_quota = Number("--cpu-quota", v);
-    } else if (a.Value({"--cpu-period"}, v)) {
-      r.cpu_period = static_cast<uint64_t>(Number("--cpu-period", v));
-    } else if (a.Value({"--cpuset-cpus"}, v)) {
-      r.cpuset_cpus = v;
-    } else if (a.Value({"--cpuset-mems"}, v)) {
-      r.cpuset_mems = v;
-    } else if (a.Value({"--pids-limit"}, v)) {
-      r.pids_limit = Number("--pids-limit", v);
+  if (!o.resources_file.empty()) {
+    std::string text;
+    if (o.resources_file == "-") {
+      std::stringstream in;
+      in << std::cin.rdbuf();
+      text = in.str();
     } else {
-      Unknown(a.Peek());
+      text = Check(storevisor::ReadFile(o.resources_file, 4u << 20));
     }
+    r = Check(storevisor::runtime::ParseResourcesJson(
+        text, o.resources_file == "-" ? "stdin" : o.resources_file));
   }
-  Check(rt.Update(NeedId(a), r));
+  // A flag given with --resources replaces the file's value (runc's order).
+  if (o.memory) r.memory_limit = *o.memory;
+  if (o.cpu_shares) r.cpu_shares = *o.cpu_shares;
+  if (o.cpu_quota) r.cpu_quota = *o.cpu_quota;
+  if (o.cpu_period) r.cpu_period = *o.cpu_period;
+  if (!o.cpuset_cpus.empty()) r.cpuset_cpus = o.cpuset_cpus;
+  if (!o.cpuset_mems.empty()) r.cpuset_mems = o.cpuset_mems;
+  if (o.pids_limit) r.pids_limit = *o.pids_limit;
+  Check(rt.Update(o.id, r));
   return 0;
 }
 
-int CmdFavorDynmods(Args& a) {
-  if (!a.Done()) {
-    std::string v = a.Next();
-    if (v != "on" && v != "off")
-      throw Error(ErrorCode::kInvalidArgument, "favordynmods wants on or off, not '" + v + "'");
-    Check(storevisor::runtime::SetCgroupFavorDynmods(v == "on"));
+int CmdFavorDynmods(const Options& o) {
+  if (!o.favordynmods.empty()) {
+    if (o.favordynmods != "on" && o.favordynmods != "off") {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "favordynmods wants on or off, not '" + o.favordynmods + "'");
+    }
+    Check(storevisor::runtime::SetCgroupFavorDynmods(o.favordynmods == "on"));
   }
   std::cout << (Check(storevisor::runtime::CgroupFavorDynmods()) ? "on" : "off") << "\n";
   return 0;
 }
 
-int Dispatch(const Globals& g, const std::string& cmd, Args& a) {
-  Runtime rt(g.root);
-  if (cmd == "create") return CmdCreate(rt, a);
-  if (cmd == "start") {
-    Check(rt.Start(NeedId(a)));
+// runc ps: `--format json` prints the pids as a JSON array; the table runs `ps` (with the
+// arguments given after the id, default -ef) and keeps its header and the lines whose PID
+// column is one of the container's.
+int CmdPs(Runtime& rt, CLI::App* cmd, const Options& o) {
+  std::vector<std::string> ps_args;
+  std::string id = TakeId(cmd, ps_args);
+  std::vector<pid_t> pids = Check(rt.Pids(id));
+  if (o.format == "json") {
+    std::cout << json(pids).dump() << "\n";
     return 0;
   }
-  if (cmd == "run") return CmdRun(rt, a);
-  if (cmd == "state") return CmdState(rt, a);
-  if (cmd == "kill") return CmdKill(rt, a);
-  if (cmd == "delete") return CmdDelete(rt, a);
-  if (cmd == "list") return CmdList(rt, a);
-  if (cmd == "spec") return CmdSpec(a);
-  if (cmd == "exec") return CmdExec(rt, a);
-  if (cmd == "events") return CmdEvents(rt, a);
-  if (cmd == "favordynmods") return CmdFavorDynmods(a);
-  if (cmd == "update") return CmdUpdate(rt, a);
-  throw Error(ErrorCode::kInvalidArgument, "unknown command '" + cmd + "'\n" + kUsage);
+  if (o.format != "table")
+    throw Error(ErrorCode::kInvalidArgument, "invalid format option '" + o.format + "'");
+  if (ps_args.empty()) ps_args = {"-ef"};
+  std::vector<std::string> argv = {"ps"};
+  argv.insert(argv.end(), ps_args.begin(), ps_args.end());
+  auto out = Check(storevisor::RunCommand(argv));
+  if (!out.status.success())
+    throw Error(ErrorCode::kInternal, "ps " + out.status.ToString() + ": " + out.err);
+  std::istringstream lines(out.out);
+  std::string header;
+  std::getline(lines, header);
+  size_t pid_col = 0;
+  {
+    std::istringstream h(header);
+    std::string field;
+    while (h >> field && field != "PID") ++pid_col;
+    if (field != "PID") throw Error(ErrorCode::kInternal, "ps printed no PID column");
+  }
+  std::set<pid_t> mine(pids.begin(), pids.end());
+  std::cout << header << "\n";
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream l(line);
+    std::string field;
+    for (size_t i = 0; i <= pid_col && (l >> field); ++i) {
+    }
+    char* end = nullptr;
+    long pid = std::strtol(field.c_str(), &end, 10);
+    if (!field.empty() && *end == '\0' && mine.count(static_cast<pid_t>(pid)) != 0)
+      std::cout << line << "\n";
+  }
+  return 0;
 }
 
 void LogError(const Globals& g, const std::string& msg) {
@@ -397,7 +286,7 @@ void LogError(const Globals& g, const std::string& msg) {
   int fd = ::open(g.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
   std::string line =
-      g.log_json
+      g.log_format == "json"
           ? json({{"level", "error"}, {"msg", msg}, {"time", storevisor::runtime::Rfc3339Now()}})
                 .dump()
           : "level=error msg=\"" + msg + "\"";
@@ -406,37 +295,157 @@ void LogError(const Globals& g, const std::string& msg) {
   ::close(fd);
 }
 
+struct Commands {
+  CLI::App *create, *start, *run, *state, *kill, *del, *list, *spec, *exec, *events, *update,
+      *favordynmods, *pause, *resume, *ps, *features;
+};
+
+Commands Define(CLI::App& app, Globals& g, Options& o) {
+  app.add_option("--root", g.root, "state directory")->capture_default_str();
+  app.add_option("--log", g.log_file, "also append errors to this file");
+  app.add_option("--log-format", g.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "accepted, ignored");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "refused: cgroupfs only");
+  app.add_flag("-v,--version", g.version, "print the version");
+  app.require_subcommand(0, 1);
+  Commands c{};
+  c.create = app.add_subcommand("create", "create a container (its init waits for start)");
+  AddCreateFlags(c.create, o);
+  AddId(c.create, o);
+  c.start = app.add_subcommand("start", "run the created container's process");
+  AddId(c.start, o);
+  c.run = app.add_subcommand("run", "create, start and wait");
+  AddCreateFlags(c.run, o);
+  c.run->add_flag("-d,--detach", o.detach, "do not wait");
+  c.run->add_flag("--keep", o.keep, "accepted, ignored");
+  AddId(c.run, o);
+  c.state = app.add_subcommand("state", "print the OCI state JSON");
+  AddId(c.state, o);
+  c.kill = app.add_subcommand("kill", "send a signal (default SIGTERM)");
+  c.kill->add_flag("-a,--all", o.all, "every process of the container");
+  AddId(c.kill, o);
+  c.kill->add_option("signal", o.signal, "KILL, SIGKILL or 9");
+  c.del = app.add_subcommand("delete", "remove a stopped container");
+  c.del->add_flag("-f,--force", o.force, "kill it first if it runs");
+  AddId(c.del, o);
+  c.list = app.add_subcommand("list", "list containers");
+  c.list->add_option("-f,--format", o.format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  c.list->add_flag("-q,--quiet", o.quiet, "ids only");
+  c.spec = app.add_subcommand("spec", "write a default config.json");
+  c.spec->add_option("-b,--bundle", o.spec_bundle, "bundle directory");
+  c.exec = app.add_subcommand("exec", "run a process in a running container");
+  c.exec->add_option("-p,--process", o.process_file, "process.json");
+  c.exec->add_option("--pid-file", o.exec_pid_file, "write the pid here");
+  c.exec->add_option("--console-socket", o.exec_console_socket, "send the pty master here");
+  c.exec->add_option("--cwd", o.cwd, "working directory");
+  c.exec->add_option("-e,--env", o.env, "K=V (repeatable)")->allow_extra_args(false);
+  c.exec->add_option("--preserve-fds", o.exec_preserve_fds, "pass N more fds after 3")
+      ->check(CLI::Range(0, 9999));
+  c.exec->add_flag("-d,--detach", o.detach, "do not wait");
+  c.exec->add_flag("-t,--tty", o.tty, "allocate a pty");
+  c.exec->add_flag("--no-new-privs", o.no_new_privs, "accepted, ignored");
+  // The id and the command line follow; options after the id belong to the command.
+  c.exec->prefix_command();
+  c.events = app.add_subcommand("events", "print the container's statistics");
+  c.events->add_flag("--stats", o.stats, "print once");
+  AddId(c.events, o);
+  c.update = app.add_subcommand("update", "change a live container's limits");
+  c.update->add_option("-r,--resources", o.resources_file, "linux.resources JSON, - for stdin");
+  c.update->add_option("--memory", o.memory, "bytes");
+  c.update->add_option("--cpu-shares", o.cpu_shares, "shares");
+  c.update->add_option("--cpu-quota", o.cpu_quota, "microseconds");
+  c.update->add_option("--cpu-period", o.cpu_period, "microseconds");
+  c.update->add_option("--cpuset-cpus", o.cpuset_cpus, "list");
+  c.update->add_option("--cpuset-mems", o.cpuset_mems, "list");
+  c.update->add_option("--pids-limit", o.pids_limit, "count");
+  AddId(c.update, o);
+  c.favordynmods = app.add_subcommand("favordynmods", "show or set the cgroup2 option");
+  c.favordynmods->add_option("state", o.favordynmods, "on or off");
+  c.pause = app.add_subcommand("pause", "freeze every process of the container");
+  AddId(c.pause, o);
+  c.resume = app.add_subcommand("resume", "thaw a paused container");
+  AddId(c.resume, o);
+  c.ps = app.add_subcommand("ps", "the container's processes (ps -ef, or --format json)");
+  c.ps->add_option("-f,--format", o.format, "table or json");
+  c.ps->prefix_command();
+  c.features = app.add_subcommand("features", "what this runtime implements (JSON)");
+  return c;
+}
+
+int Dispatch(const Globals& g, const Commands& c, Options& o) {
+  if (g.systemd_cgroup) {
+    throw Error(ErrorCode::kUnsupported, "--systemd-cgroup: this runtime manages cgroupfs only");
+  }
+  if (*c.spec) return CmdSpec(o);
+  if (*c.favordynmods) return CmdFavorDynmods(o);
+  if (*c.features) {
+    std::cout << storevisor::runtime::FeaturesJson().dump(2) << "\n";
+    return 0;
+  }
+  Runtime rt(g.root);
+  if (*c.create) {
+    Check(rt.Create(o.id, o.create));
+    return 0;
+  }
+  if (*c.start) {
+    Check(rt.Start(o.id));
+    return 0;
+  }
+  if (*c.run) return CmdRun(rt, o);
+  if (*c.state) {
+    std::cout << Check(rt.State(o.id)).ToJson().dump(2) << "\n";
+    return 0;
+  }
+  if (*c.kill) {
+    Check(rt.Kill(o.id, Check(storevisor::runtime::ParseSignal(o.signal)), o.all));
+    return 0;
+  }
+  if (*c.del) return CmdDelete(rt, o);
+  if (*c.list) return CmdList(rt, o);
+  if (*c.exec) return CmdExec(rt, c.exec, o);
+  if (*c.events) return CmdEvents(rt, o);
+  if (*c.update) return CmdUpdate(rt, o);
+  if (*c.pause) {
+    Check(rt.Pause(o.id));
+    return 0;
+  }
+  if (*c.resume) {
+    Check(rt.Resume(o.id));
+    return 0;
+  }
+  return CmdPs(rt, c.ps, o);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Globals g;
-  Args a(std::vector<std::string>(argv + 1, argv + argc));
+  Options o;
+  CLI::App app{"storevisor-runtime: an OCI runtime with runc's command line", "storevisor-runtime"};
+  Commands c = Define(app, g, o);
   try {
-    std::string v;
-    while (!a.Done() && a.Peek().size() > 1 && a.Peek()[0] == '-') {
-      if (a.Value({"--root"}, g.root) || a.Value({"--log"}, g.log_file)) continue;
-      if (a.Value({"--log-format"}, v)) {
-        g.log_json = v == "json";
-      } else if (a.Flag({"--version", "-v"})) {
-        std::printf("storevisor-runtime version 0.1.0\nspec: 1.0.2\n");
-        return 0;
-      } else if (a.Flag({"--help", "-h"})) {
-        std::printf("%s", kUsage);
-        return 0;
-      } else if (!a.Flag({"--debug", "--systemd-cgroup=false"})) {
-        if (a.Peek() == "--systemd-cgroup") {
-          throw Error(ErrorCode::kUnsupported,
-                      "--systemd-cgroup: this runtime manages cgroupfs only");
-        }
-        Unknown(a.Peek());
-      }
-    }
-    if (a.Done()) {
-      std::fprintf(stderr, "%s", kUsage);
-      return 1;
-    }
-    std::string cmd = a.Next();
-    return Dispatch(g, cmd, a);
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // runc's convention: a bad command line is an error like any other (status 1).
+    LogError(g, std::string(e.what()) + " (see storevisor-runtime --help)");
+    return 1;
+  }
+  if (g.version) {
+    std::printf("%s", kVersion);
+    return 0;
+  }
+  if (app.get_subcommands().empty()) {
+    std::fprintf(stderr, "%s", app.help().c_str());
+    return 1;
+  }
+  try {
+    return Dispatch(g, c, o);
   } catch (const Error& e) {
     LogError(g, e.message());
     return 1;

@@ -71,6 +71,17 @@ Status CreateEntry(int dirfd, const std::string& name, bool dir, const std::stri
 
 }  // namespace
 
+std::vector<std::string> KnownMountOptions() {
+  static constexpr const char* kOthers[] = {
+      "bind",    "rbind",    "shared",     "rshared",     "slave",     "rslave",
+      "private", "rprivate", "unbindable", "runbindable", "tmpcopyup", "notmpcopyup"};
+  std::vector<std::string> out;
+  out.reserve(kFlags.size() + std::size(kOthers));
+  for (const auto& f : kFlags) out.emplace_back(f.name);
+  for (const char* o : kOthers) out.emplace_back(o);
+  return out;
+}
+
 unsigned long ParsePropagation(const std::string& name) {
   if (name.empty() || name == "rslave") return MS_SLAVE | MS_REC;
   if (name == "slave") return MS_SLAVE;

@@ -19,6 +19,8 @@ struct MountFlags {
 
 // Splits OCI mount options into flags, propagation and filesystem data.
 MountFlags ParseMountOptions(const std::vector<std::string>& options);
+// Every option name ParseMountOptions knows (for `features`).
+std::vector<std::string> KnownMountOptions();
 // "rslave" -> MS_SLAVE|MS_REC; "" -> the default (rslave, as runc). 0 if unknown.
 unsigned long ParsePropagation(const std::string& name);
 

@@ -66,6 +66,8 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;
+  std::string apparmor_profile;  // not implemented: refused when set
+  std::string selinux_label;     // not implemented: refused when set
 };
 
 struct Hook {
@@ -108,6 +110,9 @@ struct DeviceRule {
 struct Resources {
   std::vector<DeviceRule> devices;
   std::optional<int64_t> memory_limit, memory_reservation, memory_swap;
+  // cgroup v1 only (memory.kmem.limit_in_bytes, memory.kmem.tcp.limit_in_bytes): refused on
+  // v2 and where the kernel ignores the write (kmem limits, Linux 6.x), never dropped.
+  std::optional<int64_t> memory_kernel, memory_kernel_tcp;
   std::optional<uint64_t> memory_swappiness;
   bool disable_oom_killer = false;
   std::optional<uint64_t> cpu_shares;
@@ -117,6 +122,10 @@ struct Resources {
   std::optional<int64_t> pids_limit;
   std::optional<uint16_t> blkio_weight;
   std::map<std::string, std::string> unified;  // cgroup v2 files, written as given
+  // Present in the spec but not implemented (net_cls/net_prio, hugetlb): create and update
+  // refuse them rather than pretend (see RefuseUnimplemented in container.cc).
+  bool has_network = false;
+  bool has_hugepage_limits = false;
 };
 
 struct SeccompArg {
@@ -157,6 +166,7 @@ struct Spec {
   std::string cgroups_path;
   Resources resources;
   std::string rootfs_propagation;
+  std::string mount_label;  // SELinux, not implemented: refused when set
   std::vector<std::string> masked_paths, readonly_paths;
   std::map<std::string, std::string> sysctl;
   std::optional<Seccomp> seccomp;
@@ -183,6 +193,9 @@ nlohmann::json DefaultSpecJson();
 // The seccomp profile the daemon applies to workloads that bring none: allow by default,
 // refuse (EPERM) syscalls a service never needs and that widen the kernel's attack surface.
 nlohmann::json DefaultSeccompProfileJson();
+// What `features` prints: the runtime-spec's features document (features.md), listing only
+// what this runtime implements.
+nlohmann::json FeaturesJson();
 
 // ---------------------------------------------------------------------------------------
 // cgroups
@@ -222,7 +235,8 @@ uint64_t BlkioWeightToIoWeight(uint64_t weight);
 // ---------------------------------------------------------------------------------------
 // Containers
 
-enum class ContainerStatus { kCreating, kCreated, kRunning, kStopped };
+// kPaused: running (or created) with its cgroup frozen by Pause (runc's "paused").
+enum class ContainerStatus { kCreating, kCreated, kRunning, kStopped, kPaused };
 std::string_view StatusName(ContainerStatus s);
 
 struct ExitInfo {
@@ -286,6 +300,12 @@ class Runtime {
   // Runs a process in the container's namespaces and cgroup; waits unless detach.
   Result<ExitInfo> Exec(const std::string& id, const ExecOptions& options);
   Result<CgroupStats> Stats(const std::string& id) const;
+  // Freezes every process of a running or created container (runc's pause) / thaws a
+  // paused one: the cgroup v1 freezer, or cgroup.freeze on v2.
+  Status Pause(const std::string& id);
+  Status Resume(const std::string& id);
+  // The container's processes as the host sees them (runc's ps): its cgroup's cgroup.procs.
+  Result<std::vector<pid_t>> Pids(const std::string& id) const;
   // Changes a live container's cgroup limits (memory, cpu, cpuset, pids, blkio, unified):
   // only the fields set are written. Device rules are not changed (refused), like runc.
   Status Update(const std::string& id, const Resources& resources);

@@ -941,3 +941,292 @@ TEST_F(RuntimeIntegrationTest, MemorySwapLimitIsWritten) {
 
 }  // namespace
 }  // namespace storevisor::runtime
+
+// Issue 14: the failures the OCI conformance suite (runtime-tools) found, one test each.
+namespace storevisor::runtime {
+namespace {
+
+TEST_F(RuntimeIntegrationTest, UserNamespaceContainerStartsThroughTheFifo) {
+  config_["linux"]["namespaces"].push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}};
+  WriteConfig({"sleep", "100"});
+  auto created = CliDetached({"create", "--bundle", bundle_, "u1"});
+  ASSERT_EQ(created.status.exit_code, 0) << created.err;
+  // Not 0600 root (the caller's umask): the init runs as host uid 200000 and must open it.
+  struct stat st {};
+  ASSERT_EQ(::stat((root_ + "/u1/exec.fifo").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0622u);
+  EXPECT_EQ(st.st_uid, 200000u);
+  EXPECT_EQ(st.st_gid, 200000u);
+  EXPECT_EQ(State("u1")["status"], "created");
+  auto started = Cli({"start", "u1"});
+  ASSERT_EQ(started.status.exit_code, 0) << started.err;
+  EXPECT_EQ(State("u1")["status"], "running");
+  ASSERT_EQ(Cli({"delete", "--force", "u1"}).status.exit_code, 0);
+}
+
+TEST_F(RuntimeIntegrationTest, RootfsPropagationIsAppliedToTheNewRoot) {
+  config_["root"]["readonly"] = false;
+  // unbindable failed with EINVAL before (applied to / before the rootfs bind mount).
+  for (const char* mode : {"unbindable", "runbindable", "shared", "private", "slave"}) {
+    config_["linux"]["rootfsPropagation"] = mode;
+    // The root's line: its mount point (field 5) is "/".
+    auto out = Run({"grep", "-E", "^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ", "/proc/self/mountinfo"});
+    ASSERT_EQ(out.status.exit_code, 0) << mode << ": " << out.err;
+    std::string want = std::string(mode).find("unbindable") != std::string::npos ? "unbindable"
+                       : std::string(mode) == "shared"                           ? "shared:"
+                                                                                 : "";
+    if (!want.empty()) {
+      EXPECT_NE(out.out.find(want), std::string::npos) << mode << ": " << out.out;
+    }
+    // slave (a slave of the host's peer group, or private where the host's mount has none)
+    // and private share nothing with the host.
+    if (std::string(mode) == "private" || std::string(mode) == "slave") {
+      EXPECT_EQ(out.out.find("shared:"), std::string::npos) << out.out;
+    }
+    if (std::string(mode) == "private") {
+      EXPECT_EQ(out.out.find("master:"), std::string::npos) << out.out;
+    }
+  }
+}
+
+TEST_F(RuntimeIntegrationTest, FailingPoststartAndPoststopHooksWarnAndTheRestRun) {
+  auto hook = [&](std::vector<std::string> args) {
+    return json{{"path", kBusybox}, {"args", args}};
+  };
+  config_["hooks"]["poststart"] = {hook({"false"}), hook({"touch", dir_ + "/poststart-ran"})};
+  config_["hooks"]["poststop"] = {hook({"false"}), hook({"touch", dir_ + "/poststop-ran"})};
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"create", "--bundle", bundle_, "h1"}).status.exit_code, 0);
+  auto started = Cli({"start", "h1"});
+  EXPECT_EQ(started.status.exit_code, 0) << started.err;
+  EXPECT_NE(started.err.find("warning: poststart hook"), std::string::npos) << started.err;
+  EXPECT_TRUE(fs::exists(dir_ + "/poststart-ran"));
+  EXPECT_EQ(State("h1")["status"], "running");
+  auto deleted = Cli({"delete", "--force", "h1"});
+  EXPECT_EQ(deleted.status.exit_code, 0) << deleted.err;
+  EXPECT_NE(deleted.err.find("warning: poststop hook"), std::string::npos) << deleted.err;
+  EXPECT_TRUE(fs::exists(dir_ + "/poststop-ran"));
+  EXPECT_FALSE(fs::exists(root_ + "/h1"));
+}
+
+TEST_F(RuntimeIntegrationTest, KernelMemoryLimitsAreWrittenOrRefused) {
+  auto mode = DetectCgroupMode();
+  ASSERT_TRUE(mode.has_value());
+  if (*mode == CgroupMode::kUnified) {
+    config_["linux"]["resources"]["memory"] = {{"kernelTCP", 16 << 20}};
+    auto out = Run({"true"});
+    EXPECT_EQ(out.status.exit_code, 1);
+    EXPECT_NE(out.err.find("kernelTCP"), std::string::npos) << out.err;
+    return;
+  }
+  if (!fs::exists("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes"))
+    GTEST_SKIP() << "SKIPPED: no memory.kmem.tcp.limit_in_bytes on this host";
+  const std::string dir =
+      "/sys/fs/cgroup/memory" + config_["linux"]["cgroupsPath"].get<std::string>();
+  config_["linux"]["resources"]["memory"] = {{"kernelTCP", 16 << 20}};
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "k1"}).status.exit_code, 0);
+  EXPECT_EQ(ReadFile(dir + "/memory.kmem.tcp.limit_in_bytes").value_or(""),
+            std::to_string(16 << 20) + "\n");
+  ASSERT_EQ(Cli({"delete", "--force", "k1"}).status.exit_code, 0);
+  // memory.kernel: Linux 6.x keeps the file but ignores writes. Either it is enforced and
+  // shows the value, or the container runs with a warning saying so: never dropped silently.
+  config_["linux"]["resources"]["memory"] = {{"kernel", 32 << 20}};
+  WriteConfig({"sleep", "100"});
+  auto k2 = CliDetached({"run", "--detach", "--bundle", bundle_, "k2"});
+  ASSERT_EQ(k2.status.exit_code, 0) << k2.err;
+  bool warned = k2.err.find("warning: linux.resources.memory.kernel: this kernel accepts") !=
+                std::string::npos;
+  if (!warned) {
+    EXPECT_EQ(ReadFile(dir + "/memory.kmem.limit_in_bytes").value_or(""),
+              std::to_string(32 << 20) + "\n")
+        << k2.err;
+  }
+  ASSERT_EQ(Cli({"delete", "--force", "k2"}).status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+}
+
+TEST_F(RuntimeIntegrationTest, CreateRefusesAMissingProgramAndUnavailableCapabilities) {
+  WriteConfig({"/bin/does-not-exist"});
+  auto missing = CliDetached({"create", "--bundle", bundle_, "m1"});
+  EXPECT_EQ(missing.status.exit_code, 1);
+  EXPECT_NE(missing.err.find("executable file not found"), std::string::npos) << missing.err;
+  EXPECT_FALSE(fs::exists(root_ + "/m1"));
+  EXPECT_FALSE(CgroupExists());
+  WriteConfig({"no-such-program-in-path"});
+  EXPECT_EQ(CliDetached({"create", "--bundle", bundle_, "m2"}).status.exit_code, 1);
+  // A capability outside this host's bounding set (root here lacks CAP_SYS_RESOURCE).
+  int absent = -1;
+  for (int c = 0; c <= CAP_LAST_CAP && absent < 0; ++c) {
+    if (::prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 0) absent = c;
+  }
+  if (absent < 0) GTEST_SKIP() << "SKIPPED (part): this host's bounding set has every capability";
+  const char* names[] = {"CAP_CHOWN",
+                         "CAP_DAC_OVERRIDE",
+                         "CAP_DAC_READ_SEARCH",
+                         "CAP_FOWNER",
+                         "CAP_FSETID",
+                         "CAP_KILL",
+                         "CAP_SETGID",
+                         "CAP_SETUID",
+                         "CAP_SETPCAP",
+                         "CAP_LINUX_IMMUTABLE",
+                         "CAP_NET_BIND_SERVICE",
+                         "CAP_NET_BROADCAST",
+                         "CAP_NET_ADMIN",
+                         "CAP_NET_RAW",
+                         "CAP_IPC_LOCK",
+                         "CAP_IPC_OWNER",
+                         "CAP_SYS_MODULE",
+                         "CAP_SYS_RAWIO",
+                         "CAP_SYS_CHROOT",
+                         "CAP_SYS_PTRACE",
+                         "CAP_SYS_PACCT",
+                         "CAP_SYS_ADMIN",
+                         "CAP_SYS_BOOT",
+                         "CAP_SYS_NICE",
+                         "CAP_SYS_RESOURCE",
+                         "CAP_SYS_TIME",
+                         "CAP_SYS_TTY_CONFIG",
+                         "CAP_MKNOD",
+                         "CAP_LEASE",
+                         "CAP_AUDIT_WRITE",
+                         "CAP_AUDIT_CONTROL",
+                         "CAP_SETFCAP",
+                         "CAP_MAC_OVERRIDE",
+                         "CAP_MAC_ADMIN",
+                         "CAP_SYSLOG",
+                         "CAP_WAKE_ALARM",
+                         "CAP_BLOCK_SUSPEND",
+                         "CAP_AUDIT_READ",
+                         "CAP_PERFMON",
+                         "CAP_BPF",
+                         "CAP_CHECKPOINT_RESTORE"};
+  config_["process"]["capabilities"]["effective"].push_back(names[absent]);
+  config_["process"]["capabilities"]["permitted"].push_back(names[absent]);
+  WriteConfig({"sleep", "100"});
+  auto caps = CliDetached({"create", "--bundle", bundle_, "m3"});
+  EXPECT_EQ(caps.status.exit_code, 1);
+  EXPECT_NE(caps.err.find(std::string(names[absent]) + " is not in this host's"), std::string::npos)
+      << caps.err;
+  EXPECT_FALSE(fs::exists(root_ + "/m3"));
+}
+
+TEST_F(RuntimeIntegrationTest, StartReportsTheInitsFailure) {
+  // A failing startContainer hook (run by the init after `start`) kills the init: `start`
+  // must say so instead of exiting 0.
+  config_["hooks"]["startContainer"] = {{{"path", "/bin/busybox"}, {"args", {"false"}}}};
+  WriteConfig({"sleep", "100"});
+  ASSERT_EQ(CliDetached({"create", "--bundle", bundle_, "f1"}).status.exit_code, 0);
+  auto started = Cli({"start", "f1"});
+  EXPECT_EQ(started.status.exit_code, 1);
+  EXPECT_NE(started.err.find("container init: hook /bin/busybox"), std::string::npos)
+      << started.err;
+  for (int i = 0; i < 200 && State("f1")["status"] != "stopped"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(State("f1")["status"], "stopped");
+  ASSERT_EQ(Cli({"delete", "f1"}).status.exit_code, 0);
+}
+
+TEST_F(RuntimeIntegrationTest, UnimplementedFieldsAreRefusedNotIgnored) {
+  const std::pair<const char*, std::function<void(json&)>> cases[4] = {
+      {"linux.resources.network",
+       [](json& c) {
+         c["linux"]["resources"]["network"] = {{"classID", 1048577}};
+       }},
+      {"linux.resources.hugepageLimits",
+       [](json& c) {
+         c["linux"]["resources"]["hugepageLimits"] = {{{"pageSize", "2MB"}, {"limit", 2097152}}};
+       }},
+      {"process.apparmorProfile",
+       [](json& c) { c["process"]["apparmorProfile"] = "docker-default"; }},
+      {"linux.mountLabel",
+       [](json& c) { c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"; }}};
+  json base = config_;
+  for (const auto& [field, edit] : cases) {
+    config_ = base;
+    edit(config_);
+    auto out = Run({"true"});
+    EXPECT_EQ(out.status.exit_code, 1) << field;
+    EXPECT_NE(out.err.find(field), std::string::npos) << out.err;
+    EXPECT_NE(out.err.find("not implemented"), std::string::npos) << out.err;
+    EXPECT_FALSE(CgroupExists());
+  }
+}
+
+TEST_F(RuntimeIntegrationTest, PauseResumePsAndFeatures) {
+  WriteConfig({"sh", "-c", "sleep 100 & sleep 100"});
+  ASSERT_EQ(CliDetached({"run", "--detach", "--bundle", bundle_, "p1"}).status.exit_code, 0);
+  int pid = State("p1")["pid"].get<int>();
+  auto pause = Cli({"pause", "p1"});
+  ASSERT_EQ(pause.status.exit_code, 0) << pause.err;
+  EXPECT_EQ(State("p1")["status"], "paused");
+  auto list = Cli({"list", "--format", "json"});
+  EXPECT_NE(list.out.find("\"paused\""), std::string::npos) << list.out;
+  EXPECT_EQ(Cli({"pause", "p1"}).status.exit_code, 0);  // already frozen: a no-op
+  ASSERT_EQ(Cli({"resume", "p1"}).status.exit_code, 0);
+  EXPECT_EQ(State("p1")["status"], "running");
+  auto again = Cli({"resume", "p1"});
+  EXPECT_EQ(again.status.exit_code, 1);
+  EXPECT_NE(again.err.find("not paused"), std::string::npos) << again.err;
+  // ps: the JSON array of pids (sh and its background sleep; sh execs the last command),
+  // and ps -ef's table.
+  auto ps = Cli({"ps", "--format", "json", "p1"});
+  ASSERT_EQ(ps.status.exit_code, 0) << ps.err;
+  json pids = json::parse(ps.out, nullptr, false);
+  ASSERT_TRUE(pids.is_array()) << ps.out;
+  EXPECT_EQ(pids.size(), 2u) << ps.out;
+  EXPECT_NE(std::find(pids.begin(), pids.end(), pid), pids.end()) << ps.out;
+  auto table = Cli({"ps", "p1"});
+  ASSERT_EQ(table.status.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("UID", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find(" " + std::to_string(pid) + " "), std::string::npos) << table.out;
+  size_t lines = std::count(table.out.begin(), table.out.end(), '\n');
+  EXPECT_EQ(lines, 3u) << table.out;  // header + 2
+  auto custom = Cli({"ps", "p1", "-o", "pid,comm"});
+  ASSERT_EQ(custom.status.exit_code, 0) << custom.err;
+  EXPECT_NE(custom.out.find("sleep"), std::string::npos) << custom.out;
+  // A paused container is killed by delete --force (thawed so SIGKILL lands).
+  ASSERT_EQ(Cli({"pause", "p1"}).status.exit_code, 0);
+  ASSERT_EQ(Cli({"delete", "--force", "p1"}).status.exit_code, 0);
+  EXPECT_FALSE(CgroupExists());
+  EXPECT_EQ(Cli({"pause", "p1"}).status.exit_code, 1);
+  auto features = Cli({"features"});
+  ASSERT_EQ(features.status.exit_code, 0) << features.err;
+  json f = json::parse(features.out, nullptr, false);
+  ASSERT_TRUE(f.is_object()) << features.out;
+  EXPECT_EQ(f["ociVersionMax"], "1.1.0");
+  EXPECT_TRUE(f["linux"]["cgroup"]["v1"].get<bool>());
+}
+
+TEST_F(RuntimeIntegrationTest, CommandLineErrorsAndVersionKeepRuncsStatuses) {
+  auto version = Cli({"--version"});
+  EXPECT_EQ(version.status.exit_code, 0);
+  EXPECT_EQ(version.out.rfind("storevisor-runtime version ", 0), 0u) << version.out;
+  auto help = Cli({"--help"});
+  EXPECT_EQ(help.status.exit_code, 0);
+  EXPECT_NE(help.out.find("pause"), std::string::npos) << help.out;
+  auto unknown = Cli({"create", "--no-such-flag", "x"});
+  EXPECT_EQ(unknown.status.exit_code, 1);
+  EXPECT_NE(unknown.err.find("storevisor-runtime: "), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("--no-such-flag"), std::string::npos) << unknown.err;
+  auto verb = Cli({"frobnicate", "x"});
+  EXPECT_EQ(verb.status.exit_code, 1);
+  auto noid = Cli({"start"});
+  EXPECT_EQ(noid.status.exit_code, 1);
+  EXPECT_NE(noid.err.find("id"), std::string::npos) << noid.err;
+  auto systemd = Cli({"--systemd-cgroup", "list"});
+  EXPECT_EQ(systemd.status.exit_code, 1);
+  EXPECT_NE(systemd.err.find("cgroupfs"), std::string::npos) << systemd.err;
+  EXPECT_EQ(Cli({"--systemd-cgroup=false", "--debug", "list", "-q"}).status.exit_code, 0);
+  auto missing = Cli({"state", "nope"});
+  EXPECT_EQ(missing.status.exit_code, 1);
+  EXPECT_EQ(Cli({"delete", "--force", "nope"}).status.exit_code, 0);
+  auto badfmt = Cli({"--log-format", "yaml", "list"});
+  EXPECT_EQ(badfmt.status.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace storevisor::runtime

@@ -263,6 +263,8 @@ Process ParseProcessObject(const json& j, const std::string& path) {
   });
   p.no_new_privileges = GetBool(j, "noNewPrivileges", path);
   p.oom_score_adj = GetInt<int>(j, "oomScoreAdj", path, -1000, 1000);
+  p.apparmor_profile = GetString(j, "apparmorProfile", path);
+  p.selinux_label = GetString(j, "selinuxLabel", path);
   return p;
 }
 
@@ -385,6 +387,8 @@ Resources ParseResources(const json& j, const std::string& path) {
     r.memory_swap = GetInt<int64_t>(*m, "swap", mp, -1, INT64_MAX);
     r.memory_swappiness = GetInt<uint64_t>(*m, "swappiness", mp, 0, 100);
     r.disable_oom_killer = GetBool(*m, "disableOOMKiller", mp);
+    r.memory_kernel = GetInt<int64_t>(*m, "kernel", mp, -1, INT64_MAX);
+    r.memory_kernel_tcp = GetInt<int64_t>(*m, "kernelTCP", mp, -1, INT64_MAX);
     if (r.memory_limit && *r.memory_limit > 0 && r.memory_swap && *r.memory_swap > 0 &&
         *r.memory_swap < *r.memory_limit) {
       Fail(Join(mp, "swap"), "is memory+swap and must not be below limit");
@@ -409,6 +413,8 @@ Resources ParseResources(const json& j, const std::string& path) {
     ExpectObject(*b, bp);
     r.blkio_weight = GetInt<uint16_t>(*b, "weight", bp, 10, 1000);
   }
+  r.has_network = Find(j, "network") != nullptr;
+  if (const json* h = Find(j, "hugepageLimits")) r.has_hugepage_limits = !h->empty();
   r.unified = GetStringMap(j, "unified", path);
   for (const auto& [k, v] : r.unified) {
     if (k.find('/') != std::string::npos || k.find("..") != std::string::npos || k.empty()) {
@@ -479,6 +485,7 @@ void ParseLinux(const json& j, const std::string& path, Spec& spec) {
   if (const json* r = Find(j, "resources"))
     spec.resources = ParseResources(*r, Join(path, "resources"));
   spec.rootfs_propagation = GetString(j, "rootfsPropagation", path);
+  spec.mount_label = GetString(j, "mountLabel", path);
   spec.masked_paths = GetStrings(j, "maskedPaths", path);
   spec.readonly_paths = GetStrings(j, "readonlyPaths", path);
   for (const auto& list : {&spec.masked_paths, &spec.readonly_paths}) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "runtime/runtime.h"
@@ -165,6 +166,42 @@ TEST(SpecTest, UnknownFieldsAreIgnoredLikeRunc) {
   j["vm"] = {{"hypervisor", {{"path", "/x"}}}};
   j["process"]["apparmorProfile"] = "x";
   EXPECT_TRUE(ParseSpec(j.dump()).has_value());
+}
+
+TEST(SpecTest, KernelMemoryAndUnimplementedFieldsAreKept) {
+  json j = Minimal();
+  j["process"]["apparmorProfile"] = "docker-default";
+  j["linux"] = {{"resources",
+                 {{"memory", {{"kernel", 32 << 20}, {"kernelTCP", 16 << 20}}},
+                  {"network", {{"classID", 1048577}}},
+                  {"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 1 << 21}}}}}}};
+  auto r = ParseSpec(j.dump());
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->resources.memory_kernel, int64_t{32} << 20);
+  EXPECT_EQ(r->resources.memory_kernel_tcp, int64_t{16} << 20);
+  EXPECT_TRUE(r->resources.has_network);
+  EXPECT_TRUE(r->resources.has_hugepage_limits);
+  EXPECT_EQ(r->process->apparmor_profile, "docker-default");
+  // Absent, or an empty hugepageLimits list: nothing to refuse.
+  auto plain = ParseSpec(Minimal().dump());
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->resources.has_network);
+  EXPECT_FALSE(plain->resources.has_hugepage_limits);
+  EXPECT_FALSE(plain->resources.memory_kernel.has_value());
+  j["linux"]["resources"]["memory"]["kernelTCP"] = "lots";
+  EXPECT_NE(ErrorOf(j).find("kernelTCP"), std::string::npos);
+}
+
+TEST(SpecTest, FeaturesListWhatIsImplemented) {
+  json f = FeaturesJson();
+  EXPECT_EQ(f["ociVersionMin"], "1.0.0");
+  EXPECT_EQ(f["hooks"].size(), 6u);
+  EXPECT_EQ(f["linux"]["cgroup"]["systemd"], false);
+  EXPECT_EQ(f["linux"]["apparmor"]["enabled"], false);
+  auto caps = f["linux"]["capabilities"];
+  EXPECT_NE(std::find(caps.begin(), caps.end(), "CAP_SYS_ADMIN"), caps.end());
+  auto opts = f["mountOptions"];
+  EXPECT_NE(std::find(opts.begin(), opts.end(), "rbind"), opts.end());
 }
 
 TEST(SpecTest, ProcessJsonForExec) {
