@@ -418,7 +418,7 @@ int main(int argc, char** argv) {
       if (a.Value({"--log-format"}, v)) {
         g.log_json = v == "json";
       } else if (a.Flag({"--version", "-v"})) {
-        std::printf("storevisor-runtime version 0.1.0\nspec: 1.0.2\n");
+        std::printf("storevisor-runtime version %s\nspec: 1.0.2\n", SV_VERSION);
         return 0;
       } else if (a.Flag({"--help", "-h"})) {
         std::printf("%s", kUsage);
