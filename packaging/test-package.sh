@@ -31,7 +31,7 @@ step() { printf '\n==> %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, mounts)"
 missing=()
 for tool in dpkg-buildpackage:dpkg-dev dh:debhelper help2man:help2man debootstrap:debootstrap \
-            systemd-analyze:systemd chroot:coreutils git:git; do
+            systemd-analyze:systemd chroot:coreutils; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool%%:*} (apt package ${tool#*:})")
 done
 [ -x /usr/bin/python3 ] || missing+=("/usr/bin/python3 (apt package python3)")
@@ -230,7 +230,7 @@ echo "stopped: socket and pidfile removed"
 step "systemd-analyze verify storevisord.service (systemd and logrotate installed in the root)"
 in_root sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd logrotate" \
   > "$T/systemd.log" 2>&1 || { tail -20 "$T/systemd.log"; fail "installing systemd in the root"; }
-in_root systemd-analyze verify /lib/systemd/system/storevisord.service > "$T/verify.txt" 2>&1 ||
+in_root systemd-analyze verify --man=no /lib/systemd/system/storevisord.service > "$T/verify.txt" 2>&1 ||
   { cat "$T/verify.txt"; fail "systemd-analyze verify"; }
 if grep -i 'storevisord' "$T/verify.txt"; then fail "systemd-analyze verify has remarks on the unit"; fi
 echo "verify: clean"

@@ -28,9 +28,14 @@ find "$stage" -mindepth 1 -maxdepth 1 ! -name debian -exec rm -rf {} +
 find "$stage/debian" -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} + 2>/dev/null || true
 rm -f "$WORK"/storevisor*_"$version"_*.deb "$WORK"/storevisor_"$version"_*.buildinfo \
   "$WORK"/storevisor_"$version"_*.changes
-git -C "$SV_ROOT" ls-files -z --cached --others --exclude-standard |
-  (cd "$SV_ROOT" && xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
-  tar -C "$SV_ROOT" --null -T - -cf - | tar -C "$stage" -xf -
+if git -C "$SV_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$SV_ROOT" ls-files -z --cached --others --exclude-standard |
+    (cd "$SV_ROOT" && xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
+    tar -C "$SV_ROOT" --null -T - -cf - | tar -C "$stage" -xf -
+else  # not a git checkout: everything but build trees and caches
+  tar -C "$SV_ROOT" --exclude=./build --exclude='./build-*' --exclude=./.cache \
+    --exclude=./third_party/npm/node_modules -cf - . | tar -C "$stage" -xf -
+fi
 if ! (cd "$stage" &&
       SV_GUEST_DIR="$SV_ROOT/build/guest" SV_DEMO_IMAGES_DIR="$SV_ROOT/build/demo-images" \
       DEB_BUILD_OPTIONS="noautodbgsym nocheck parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
