@@ -28,5 +28,7 @@ cat <<EOT
 
 The inventory service answers on the host: curl http://127.0.0.1:18080/inventory.json
 Try: $BIN/storevisor logs kv | $BIN/storevisor events | $BIN/storevisor exec kv -- /usr/bin/redis-cli ping
-Remove it all: $BIN/storevisor apply -f <a profile with workloads: []>; stop the daemon: kill \$(pgrep -x storevisord)
+Remove it all: $BIN/storevisor apply -f <a profile with workloads: []>
+Stop this daemon (workloads keep running; it re-adopts them when started again):
+  kill \$(cat $(dirname "$SOCK")/storevisord.pid)
 EOT

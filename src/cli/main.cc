@@ -376,6 +376,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--token-file", o.token_file, "bearer token for a TCP endpoint");
   app.require_subcommand(1);
+  app.set_version_flag("--version", "storevisor " SV_VERSION);
   auto* apply = app.add_subcommand("apply", "apply a store profile and wait until it converges");
   apply->add_option("-f,--file", o.file, "profile YAML")->required();
   apply->add_flag("--no-wait", o.no_wait, "return after the plan is accepted");

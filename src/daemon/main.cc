@@ -13,6 +13,9 @@
 #include "daemon/api/http.h"
 #include "daemon/daemon.h"
 #include "daemon/drivers/shim.h"
+#include "daemon/service/config_file.h"
+#include "daemon/service/notify.h"
+#include "daemon/service/runtime_files.h"
 #include "net/net.h"
 
 namespace storevisor::daemon {
@@ -62,6 +65,17 @@ int DaemonMain(int argc, char** argv) {
                  "nftables table of this daemon's rules (default: storevisor-<8 hex digits of a "
                  "hash of the state dir>)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
+  // Service settings (packaging/, docs/install.md): the socket's group, the pidfile,
+  // --version and the config file (/etc/storevisor/storevisord.conf; flags override it).
+  o.version = SV_VERSION;
+  std::string socket_group;
+  std::string pidfile;
+  app.add_option("--socket-group", socket_group,
+                 "group given the API socket: its members may use storevisor");
+  app.add_option("--pidfile", pidfile,
+                 "pid file, locked while serving (default: storevisord.pid beside the socket)");
+  app.set_version_flag("--version", "storevisord " SV_VERSION);
+  AddConfigFile(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,12 +113,27 @@ int DaemonMain(int argc, char** argv) {
   sigaddset(&mask, SIGINT);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // One daemon per runtime directory: the pidfile is locked before the state is opened.
+  if (pidfile.empty()) pidfile = DefaultPidFile(o.socket);
+  std::error_code pid_ec;
+  auto pid_abs = std::filesystem::absolute(pidfile, pid_ec);
+  if (!pid_ec) pidfile = pid_abs.lexically_normal().string();
+  if (auto st = MakeDirs(pidfile.substr(0, pidfile.rfind('/')), 0755); !st) {
+    return Fail(log, st.error());
+  }
+  auto pid_file = PidFile::Acquire(pidfile);
+  if (!pid_file) return Fail(log, pid_file.error());
   auto daemon = Daemon::Create(o, log);
   if (!daemon) return Fail(log, daemon.error());
   auto socket_dir = o.socket.substr(0, o.socket.rfind('/'));
   if (auto st = MakeDirs(socket_dir, 0755); !st) return Fail(log, st.error());
   auto unix_fd = ListenUnix(o.socket, 0660);
   if (!unix_fd) return Fail(log, unix_fd.error());
+  // The socket goes at exit (clients then see "not running" at once); its group may use it.
+  RemoveAtExit socket_file(o.socket);
+  if (!socket_group.empty()) {
+    if (auto st = ChangeGroup(o.socket, socket_group); !st) return Fail(log, st.error());
+  }
   Daemon& d = **daemon;
   HttpServer server([&d, &token](const HttpRequest& req, HttpConnection& conn, bool tcp) {
     ServeApi(d, token, req, conn, tcp);
@@ -122,11 +151,16 @@ int DaemonMain(int argc, char** argv) {
             {"runtime", o.runtime},
             {"vm_tool", o.vm_tool},
             {"pid", ::getpid()}});
+  // Readiness for a systemd Type=notify unit (nothing without $NOTIFY_SOCKET).
+  if (auto st = NotifySystemd("READY=1\nMAINPID=" + std::to_string(::getpid())); !st) {
+    log.Warn("storevisord", st.error().message());
+  }
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
   signalfd_siginfo info{};
   while (::read(sfd, &info, sizeof info) < 0 && errno == EINTR) {
   }
   ::close(sfd);
+  (void)NotifySystemd("STOPPING=1");
   log.Info("storevisord", "stopping; workloads keep running");
   server.Stop();
   d.Shutdown();

@@ -283,7 +283,15 @@ int RunImageCli(const std::vector<std::string>& args_in) {
       args.erase(args.begin());
     }
   }
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") return Usage("no command");
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (!args.empty() && args[0] == "--version") {
+    std::printf("storevisor-image %s\n", SV_VERSION);
+    return 0;
+  }
+  if (args.empty()) return Usage("no command");
   Store store(root);
   std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -315,6 +315,7 @@ int Dispatch(const CLI::App& app, const Options& o) {
 int main(int argc, char** argv) {
   CLI::App app{"storevisor-legacy: legacy VMs (pc/q35, SeaBIOS/OVMF, VNC, USB pass-through)"};
   Options o;
+  app.set_version_flag("--version", "storevisor-legacy " SV_VERSION);
   Define(app, &o);
   try {
     app.parse(argc, argv);

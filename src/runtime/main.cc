@@ -31,7 +31,7 @@ using storevisor::runtime::ContainerStatus;
 using storevisor::runtime::Runtime;
 using json = nlohmann::json;
 
-constexpr const char* kVersion = "storevisor-runtime version 0.1.0\nspec: 1.1.0\n";
+constexpr const char* kVersion = "storevisor-runtime version " SV_VERSION "\nspec: 1.1.0\n";
 
 struct Globals {
   std::string root = "/run/storevisor-runtime";

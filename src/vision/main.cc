@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"storevisor-vision: faces, codes and products on camera frames"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "storevisor-vision " SV_VERSION);
   vis::DetectorSetOptions options;
   bool haar = false;
   bool no_tiles = false;

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"storevisor-vm: QEMU microVMs for Storevisor"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "storevisor-vm " SV_VERSION);
   storevisor::vm::cli::Define(app, &o);
   try {
     app.parse(argc, argv);
