@@ -40,6 +40,12 @@ api::EventRecord ToApi(const Event& e) {
   return {e.id, e.ts_ms, e.workload, e.type, e.message, e.source, e.time, e.data};
 }
 
+// The state `ps` shows: the phase, or the operator's hold.
+std::string StateWord(const core::WorkloadState& s) {
+  return s.intent == core::Intent::kRunning ? std::string(core::PhaseName(s.phase))
+                                            : std::string(core::IntentName(s.intent));
+}
+
 Error NoWorkload(const std::string& name) {
   return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
 }
@@ -194,8 +200,7 @@ api::WorkloadStatus Daemon::StatusOf(const core::WorkloadState& s, int64_t now) 
   out.name = s.name;
   out.kind = std::string(KindName(s.kind));
   out.role = s.spec.role;
-  out.state = s.intent == core::Intent::kRunning ? std::string(core::PhaseName(s.phase))
-                                                 : std::string(core::IntentName(s.intent));
+  out.state = StateWord(s);
   out.health = std::string(core::HealthName(s.health));
   out.pid = s.pid;
   out.uptime_ms = running ? now - s.started_at_ms : 0;
@@ -311,10 +316,7 @@ Result<Daemon::Running> Daemon::RunningWorkload(const std::string& name) {
   Driver* d = DriverFor(kind);
   if (d == nullptr) return Error(ErrorCode::kUnsupported, "no driver for " + kind);
   if (s.phase != core::Phase::kRunning || s.intent != core::Intent::kRunning) {
-    const std::string state = s.intent == core::Intent::kRunning
-                                  ? std::string(core::PhaseName(s.phase))
-                                  : std::string(core::IntentName(s.intent));
-    return Error(ErrorCode::kConflict, name + " is not running (" + state + ")");
+    return Error(ErrorCode::kConflict, name + " is not running (" + StateWord(s) + ")");
   }
   return Running{kind, d, s.driver_state};
 }

@@ -19,6 +19,18 @@ std::string FailedVerb(const std::string& verb) {
   return "create";
 }
 
+// The processes of s's instance, to be watched by the loop.
+Effect WatchEffect(const WorkloadState& s) {
+  Effect watch;
+  watch.type = Effect::Type::kWatch;
+  watch.name = s.name;
+  watch.instance = s.instance;
+  watch.kind = s.kind;
+  watch.driver_state = s.driver_state;
+  watch.pid = s.pid;
+  return watch;
+}
+
 int64_t NetworksBackoffMs(int64_t failures) {
   int64_t delay = 1000;
   for (int64_t i = 1; i < failures && delay < 30000; ++i) delay *= 2;
@@ -109,7 +121,7 @@ Status Core::Load(int64_t now) {
   return Ok();
 }
 
-void Core::Apply(ApplyCommand cmd, int64_t now, ApplyDone done) {
+void Core::Apply(ApplyCommand cmd, int64_t now, const ApplyDone& done) {
   api::ApplyResponse out;
   out.profile = cmd.profile.name;
   out.dry_run = cmd.request.dry_run;
@@ -130,8 +142,7 @@ void Core::Apply(ApplyCommand cmd, int64_t now, ApplyDone done) {
   std::vector<std::string> lifted;
   for (const auto& [name, s] : observed_.workloads) {
     WorkloadRecord r = ToRecord(s);
-    if (!cmd.request.dry_run && s.intent != Intent::kRunning &&
-        cmd.profile.Find(name) != nullptr) {
+    if (!cmd.request.dry_run && s.intent != Intent::kRunning && cmd.profile.Find(name) != nullptr) {
       r.desired = "running";
       lifted.push_back(name);
     }
@@ -303,14 +314,7 @@ void Core::OnCreated(WorkloadState& s, const Observation& o, int64_t now,
   const std::string verb = s.next_verb.empty() ? "created" : s.next_verb;
   s.next_verb.clear();
   Emit(s.name, verb, s.name + " " + verb + " (pid " + std::to_string(s.pid) + ")", now);
-  Effect watch;
-  watch.type = Effect::Type::kWatch;
-  watch.name = s.name;
-  watch.instance = s.instance;
-  watch.kind = s.kind;
-  watch.driver_state = s.driver_state;
-  watch.pid = s.pid;
-  effects->push_back(std::move(watch));
+  effects->push_back(WatchEffect(s));
 }
 
 void Core::OnRemoved(WorkloadState& s, const Observation& o, int64_t now) {
@@ -375,17 +379,8 @@ void Core::OnInspected(WorkloadState& s, const Observation& o, int64_t now) {
       Dirty(s.name);
       s.next_check_ms = now;
     }
-    {
-      // Watched anew: a watch that fired is gone, and what ended may have been one of several.
-      Effect watch;
-      watch.type = Effect::Type::kWatch;
-      watch.name = s.name;
-      watch.instance = s.instance;
-      watch.kind = s.kind;
-      watch.driver_state = s.driver_state;
-      watch.pid = s.pid;
-      pending_effects_.push_back(std::move(watch));
-    }
+    // Watched anew: a watch that fired is gone, and what ended may have been one of several.
+    pending_effects_.push_back(WatchEffect(s));
     return;
   }
   s.ended = false;

@@ -90,7 +90,7 @@ class Core {
   // and left alone.
   Status Load(int64_t now_ms);
 
-  void Apply(ApplyCommand command, int64_t now_ms, ApplyDone done);
+  void Apply(ApplyCommand command, int64_t now_ms, const ApplyDone& done);
   void Operator(OperatorVerb verb, const std::string& name, int64_t now_ms, Done done);
   void Observe(Observation observation, int64_t now_ms);
 

@@ -21,7 +21,7 @@ namespace storevisor::daemon {
 class StateStore : public Store {
  public:
   static Result<std::unique_ptr<StateStore>> Open(const std::string& path);
-  ~StateStore();
+  ~StateStore() override;
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
