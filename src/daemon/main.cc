@@ -114,7 +114,7 @@ int DaemonMain(int argc, char** argv) {
     auto tcp_fd = ListenTcp(o.tcp);
     if (!tcp_fd) return Fail(log, tcp_fd.error());
     ListenerLimits tcp;
-    tcp.max_pending_per_peer = 128;
+    tcp.max_pending_per_peer = 1024;
     tcp.max_active_per_peer = 16;
     tcp.max_long = 16;
     if (auto st = server.Listen(std::move(*tcp_fd), true, tcp); !st) return Fail(log, st.error());

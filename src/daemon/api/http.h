@@ -107,8 +107,8 @@ struct HttpHandlers {
 };
 
 struct ListenerLimits {
-  int max_pending = 1024;           // connections still sending their request
-  int max_pending_per_peer = 256;   // of those, from one uid or IP
+  int max_pending = 4096;           // connections still sending their request
+  int max_pending_per_peer = 4096;  // of those, from one uid or IP
   int workers = 4;                  // threads answering short requests
   int queue = 256;                  // short requests waiting for a worker
   int max_long = 32;                // long requests at once

@@ -163,9 +163,12 @@ struct Session;
 // One listening socket with its own limits, pools and sessions (io thread only, except the
 // per-peer active counts that the pools update under active_mu).
 struct Listener {
-  Listener(asio::io_context& ioc, UniqueFd fd, bool is_tcp, const ListenerLimits& l,
-           HttpServer::Impl* s)
+  // Each listener reads its requests on its own io_context and thread: a flood on one
+  // cannot delay the other. First: the members below are built on it.
+  asio::io_context ioc;
+  Listener(UniqueFd fd, bool is_tcp, const ListenerLimits& l, HttpServer::Impl* s)
       : acceptor(ioc, fd.release()), retry(ioc), tcp(is_tcp), limits(l), server(s) {}
+  std::thread io_thread;
   asio::posix::stream_descriptor acceptor;
   asio::steady_timer retry;  // after EMFILE
   bool tcp;
@@ -199,9 +202,7 @@ struct Session : std::enable_shared_from_this<Session> {
 struct HttpServer::Impl {
   explicit Impl(HttpHandlers h) : handlers(std::move(h)) {}
   HttpHandlers handlers;
-  asio::io_context ioc;
   std::vector<std::unique_ptr<Listener>> listeners;
-  std::thread io_thread;
   std::atomic<bool> stopping{false};
 
   void Accept(Listener* l);
@@ -270,7 +271,7 @@ void HttpServer::Impl::Admit(Listener* l, UniqueFd fd) {
   // slow requests ages out instead of locking newcomers out.
   if (l->pending_per_peer[key] >= l->limits.max_pending_per_peer) Evict(l, key);
   if (static_cast<int>(l->pending.size()) >= l->limits.max_pending) Evict(l, "");
-  auto s = std::make_shared<Session>(ioc, fd.release(), l, std::move(peer));
+  auto s = std::make_shared<Session>(l->ioc, fd.release(), l, std::move(peer));
   l->pending.push_back(s);
   s->position = std::prev(l->pending.end());
   l->pending_per_peer[key]++;
@@ -421,7 +422,7 @@ Status HttpServer::Listen(UniqueFd listener, bool is_tcp, const ListenerLimits& 
   if (flags < 0 || ::fcntl(listener.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return ErrnoError("fcntl O_NONBLOCK");
   }
-  auto l = std::make_unique<Listener>(impl_->ioc, std::move(listener), is_tcp, limits, impl_.get());
+  auto l = std::make_unique<Listener>(std::move(listener), is_tcp, limits, impl_.get());
   Listener* raw = l.get();
   Impl* impl = impl_.get();
   l->short_pool = std::make_unique<Pool>(limits.workers, limits.queue,
@@ -433,15 +434,17 @@ Status HttpServer::Listen(UniqueFd listener, bool is_tcp, const ListenerLimits& 
 }
 
 void HttpServer::Start() {
-  for (auto& l : impl_->listeners) impl_->Accept(l.get());
-  impl_->io_thread = std::thread([this] { impl_->ioc.run(); });
+  for (auto& l : impl_->listeners) {
+    impl_->Accept(l.get());
+    l->io_thread = std::thread([l = l.get()] { l->ioc.run(); });
+  }
 }
 
 void HttpServer::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
-  // The io thread closes what it owns, then runs out of work.
-  asio::post(impl_->ioc, [impl = impl_.get()] {
-    for (auto& l : impl->listeners) {
+  for (auto& l : impl_->listeners) {
+    // The io thread closes what it owns, then runs out of work.
+    asio::post(l->ioc, [impl = impl_.get(), l = l.get()] {
       boost::system::error_code ignored;
       l->acceptor.close(ignored);
       l->retry.cancel(ignored);
@@ -450,12 +453,12 @@ void HttpServer::Stop() {
         impl->Forget(*s);
         s->socket.close(ignored);
       }
+    });
+    if (l->io_thread.joinable()) {
+      l->io_thread.join();
+    } else {
+      l->ioc.run();
     }
-  });
-  if (impl_->io_thread.joinable()) {
-    impl_->io_thread.join();
-  } else {
-    impl_->ioc.run();
   }
   for (auto& l : impl_->listeners) {
     l->long_pool->Stop();

@@ -169,8 +169,8 @@ TEST(ApiStarvationTest, PsAnswersThroughSlowAndHalfSentFloodsOnBothListeners) {
       tcp_flood.Tick(kPerListener);
     }
     while (!stop) {
-      unix_flood.Tick(400);
-      tcp_flood.Tick(400);
+      unix_flood.Tick(100);
+      tcp_flood.Tick(100);
       min_held_unix = std::min(min_held_unix, unix_flood.held());
       min_held_tcp = std::min(min_held_tcp, tcp_flood.held());
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
