@@ -227,15 +227,8 @@ int CmdLogs(api::Client& client, const Opts& o) {
 
 int CmdEvents(api::Client& client, const Opts& o) {
   if (o.follow) {
-    auto st = client.FollowEvents(o.since, [&o](const api::EventRecord& e) {
-      if (o.output == "json") {
-        std::printf("%s\n", api::Dump(api::ToJson(e)).c_str());
-      } else {
-        PrintEvent(e);
-      }
-      std::fflush(stdout);
-      return true;
-    });
+    // The Server-Sent Events as they come (id:, event:, data: lines), as scripts read them.
+    auto st = client.Stream("/v1/events?follow=1&since=" + std::to_string(o.since), PrintData);
     return st ? 0 : Fail(st.error());
   }
   auto list = client.Events(o.since);
