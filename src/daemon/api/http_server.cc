@@ -104,7 +104,9 @@ class Pool {
   // Takes the job only when it returns true.
   bool Submit(Job& job) {
     std::lock_guard lock(mu_);
-    if (stopping_ || jobs_.size() >= static_cast<size_t>(idle_ + queue_cap_)) return false;
+    if (stopping_ || jobs_.size() >= static_cast<size_t>(idle_) + static_cast<size_t>(queue_cap_)) {
+      return false;
+    }
     jobs_.push_back(std::move(job));
     cv_.notify_one();
     return true;
