@@ -7,17 +7,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
+#include "cli/output.h"
 #include "common/unique_fd.h"
 
 namespace storevisor::cli {
 
 namespace {
-
-using nlohmann::json;
 
 std::string Mib(uint64_t bytes) {
   char buf[32];
@@ -25,23 +23,17 @@ std::string Mib(uint64_t bytes) {
   return buf;
 }
 
-// The daemon's error text for a non-2xx reply.
-std::string ErrorText(const Reply& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  return j.is_object() ? j.value("error", r.body) : r.body;
-}
-
-void PrintTop(const json& list, bool tty) {
-  std::vector<json> rows(list.begin(), list.end());
+void PrintTop(std::vector<api::WorkloadStatus> rows, bool tty) {
   // Busiest first, as top does.
-  std::stable_sort(rows.begin(), rows.end(), [](const json& a, const json& b) {
-    return a.value("cpuPercent", 0.0) > b.value("cpuPercent", 0.0);
-  });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const api::WorkloadStatus& a, const api::WorkloadStatus& b) {
+                     return a.cpu_percent > b.cpu_percent;
+                   });
   double cpu_sum = 0;
   uint64_t mem_sum = 0;
   for (const auto& w : rows) {
-    cpu_sum += w.value("cpuPercent", 0.0);
-    mem_sum += w.value("memoryBytes", uint64_t{0});
+    cpu_sum += w.cpu_percent;
+    mem_sum += w.memory_bytes;
   }
   if (tty) std::printf("\033[H\033[2J");
   std::printf("storevisor top: %zu workloads, CPU %.1f%%, memory %s MiB\n", rows.size(), cpu_sum,
@@ -49,38 +41,29 @@ void PrintTop(const json& list, bool tty) {
   std::printf("%-20s %-10s %-9s %-10s %8s %7s %11s %9s\n", "NAME", "KIND", "STATE", "HEALTH", "PID",
               "CPU%", "MEMORY MiB", "RESTARTS");
   for (const auto& w : rows) {
-    const bool running = w.value("state", "") == "running";
-    std::printf("%-20s %-10s %-9s %-10s %8lld %7.1f %11s %9lld\n", w.value("name", "").c_str(),
-                w.value("kind", "").c_str(), w.value("state", "").c_str(),
-                w.value("health", "").c_str(),
-                static_cast<long long>(running ? w.value("pid", int64_t{0}) : 0),
-                running ? w.value("cpuPercent", 0.0) : 0.0,
-                Mib(w.value("memoryBytes", uint64_t{0})).c_str(),
-                static_cast<long long>(w.value("restarts", int64_t{0})));
+    const bool running = w.state == "running";
+    std::printf("%-20s %-10s %-9s %-10s %8lld %7.1f %11s %9lld\n", w.name.c_str(), w.kind.c_str(),
+                w.state.c_str(), w.health.c_str(), static_cast<long long>(running ? w.pid : 0),
+                running ? w.cpu_percent : 0.0, Mib(w.memory_bytes).c_str(),
+                static_cast<long long>(w.restarts));
   }
   std::fflush(stdout);
 }
 
 // The old output-only console (legacy VMs: their serial port goes to a file): the last
 // lines, then new output until the daemon closes or the user interrupts.
-int FollowConsoleLog(Client& client, const std::string& name, int tail_lines) {
+int FollowConsoleLog(api::Client& client, const std::string& name, int tail_lines) {
   if (::isatty(2)) {
     std::fprintf(stderr,
                  "-- serial console of %s (output only; Ctrl-C detaches, the VM keeps running)\n",
                  name.c_str());
   }
-  auto st =
-      client.Stream("/v1/workloads/" + name + "/logs?follow=1&tail=" + std::to_string(tail_lines),
-                    [](std::string_view d) {
-                      std::fwrite(d.data(), 1, d.size(), stdout);
-                      std::fflush(stdout);
-                      return true;
-                    });
-  if (!st) {
-    std::fprintf(stderr, "storevisor: %s\n", st.error().message().c_str());
-    return ExitCodeFor(st.error().code());
-  }
-  return ReportReply(*st);
+  auto st = client.Logs(name, tail_lines, true, [](std::string_view d) {
+    std::fwrite(d.data(), 1, d.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  return st ? 0 : Fail(st.error());
 }
 
 // The terminal on fd in raw mode (no echo, no line editing, no signals from keys: Ctrl-C
@@ -142,37 +125,28 @@ int PumpConsole(int sock, bool tty, int linger_ms) {
 
 }  // namespace
 
-int Console(Client& client, const std::string& name, int tail_lines, int linger_ms) {
-  auto r = client.Call("GET", "/v1/workloads/" + name);
-  if (!r) {
-    std::fprintf(stderr, "storevisor: %s\n", r.error().message().c_str());
-    return ExitCodeFor(r.error().code());
-  }
-  if (r->status != 200) return ReportReply(*r);
-  const std::string kind = json::parse(r->body, nullptr, false).value("kind", "");
-  if (kind == "legacy-vm") return FollowConsoleLog(client, name, tail_lines);
-  if (kind != "microvm") {
+int Console(api::Client& client, const std::string& name, int tail_lines, int linger_ms) {
+  auto w = client.Workload(name);
+  if (!w) return Fail(w.error());
+  if (w->kind == "legacy-vm") return FollowConsoleLog(client, name, tail_lines);
+  if (w->kind != "microvm") {
     std::fprintf(stderr,
                  "storevisor: %s is a %s; console attaches to VMs (use `storevisor logs -f %s`)\n",
-                 name.c_str(), kind.c_str(), name.c_str());
+                 name.c_str(), w->kind.c_str(), name.c_str());
     return ExitCodeFor(ErrorCode::kInvalidArgument);
   }
   if (tail_lines > 0) {
-    auto earlier =
-        client.Call("GET", "/v1/workloads/" + name + "/logs?tail=" + std::to_string(tail_lines));
-    if (earlier && earlier->status == 200)
-      std::fwrite(earlier->body.data(), 1, earlier->body.size(), stdout);
+    // Earlier output is a courtesy: a failure here leaves the console itself to say why.
+    (void)client.Logs(name, tail_lines, false, [](std::string_view d) {
+      std::fwrite(d.data(), 1, d.size(), stdout);
+      return true;
+    });
     std::fflush(stdout);
   }
-  std::string early;
-  Reply refusal;
-  auto conn = client.Upgrade("/v1/workloads/" + name + "/console", &early, &refusal);
-  if (!conn) {
-    std::fprintf(stderr, "storevisor: %s\n", conn.error().message().c_str());
-    return ExitCodeFor(conn.error().code());
-  }
-  if (!conn->has_value()) return ReportReply(refusal);
-  const int sock = (*conn)->get();
+  auto conn = client.OpenConsole(name);
+  if (!conn) return Fail(conn.error());
+  const std::string& early = conn->early;
+  const int sock = conn->fd.get();
   RawTerminal terminal(0);
   if (terminal.active()) {
     std::fprintf(stderr, "Connected to the serial console of %s (detach: Ctrl-])\r\n",
@@ -192,25 +166,13 @@ int Console(Client& client, const std::string& name, int tail_lines, int linger_
   return rc;
 }
 
-int Top(Client& client, int interval_ms, int iterations) {
+int Top(api::Client& client, int interval_ms, int iterations) {
   const bool tty = ::isatty(1) != 0;
   for (int i = 0; iterations == 0 || i < iterations; ++i) {
     if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
-    auto r = client.Call("GET", "/v1/workloads");
-    if (!r) {
-      std::fprintf(stderr, "storevisor: %s\n", r.error().message().c_str());
-      return ExitCodeFor(r.error().code());
-    }
-    if (r->status != 200) {
-      std::fprintf(stderr, "storevisor: %s\n", ErrorText(*r).c_str());
-      return ExitCodeFor(ErrorCode::kInternal);
-    }
-    auto list = json::parse(r->body, nullptr, false);
-    if (!list.is_array()) {
-      std::fprintf(stderr, "storevisor: the daemon sent no workload list\n");
-      return ExitCodeFor(ErrorCode::kGuestFault);
-    }
-    PrintTop(list, tty);
+    auto list = client.Workloads();
+    if (!list) return Fail(list.error());
+    PrintTop(std::move(*list), tty);
     if (!tty && (iterations == 0 || i + 1 < iterations)) std::printf("\n");
   }
   return 0;

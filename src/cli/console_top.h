@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "cli/client.h"
+#include "api/client.h"
 
 namespace storevisor::cli {
 
@@ -12,10 +12,10 @@ namespace storevisor::cli {
 // ways (microvm: POST /v1/workloads/NAME/console, upgraded to a raw stream; on a terminal in
 // raw mode, Ctrl-] detaches; without one, stdin is sent and output shown until it is quiet
 // for linger_ms after stdin ends). legacy-vm: output only. Returns the exit status.
-int Console(Client& client, const std::string& name, int tail_lines, int linger_ms);
+int Console(api::Client& client, const std::string& name, int tail_lines, int linger_ms);
 
 // A table of CPU and memory per workload, refreshed every interval_ms, `iterations` times
 // (0: until interrupted). On a terminal the screen is redrawn in place.
-int Top(Client& client, int interval_ms, int iterations);
+int Top(api::Client& client, int interval_ms, int iterations);
 
 }  // namespace storevisor::cli

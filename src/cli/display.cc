@@ -1,39 +1,21 @@
 #include "cli/display.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <nlohmann/json.hpp>
 
+#include "cli/output.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
-#include "daemon/api/http.h"
 
 namespace storevisor::cli {
 
 namespace {
-
-int Fail(const Error& e) {
-  std::fprintf(stderr, "storevisor: %s\n", e.message().c_str());
-  return ExitCodeFor(e.code());
-}
-
-// The daemon's JSON error -> message and exit status.
-int FailReply(int status, const std::string& body) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  const std::string msg = j.is_object() ? j.value("error", body) : body;
-  std::fprintf(stderr, "storevisor: %s\n", msg.c_str());
-  const std::string code = j.is_object() ? j.value("code", "internal") : "internal";
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
-    if (ErrorCodeName(static_cast<ErrorCode>(c)) == code) {
-      return ExitCodeFor(static_cast<ErrorCode>(c));
-    }
-  }
-  return status == 404 ? ExitCodeFor(ErrorCode::kNotFound) : ExitCodeFor(ErrorCode::kInternal);
-}
 
 bool Relay(int from, int to) {
   char buf[65536];
@@ -43,35 +25,21 @@ bool Relay(int from, int to) {
   return WriteAll(to, std::string_view(buf, static_cast<size_t>(n))).has_value();
 }
 
-// Opens the workload's display through the daemon; on success the returned socket carries
-// RFB, and `early` holds RFB bytes that arrived with the response head.
-Result<UniqueFd> OpenDisplay(const DisplayOptions& o, std::string* early) {
-  SV_ASSIGN_OR_RETURN(UniqueFd fd, daemon::ConnectEndpoint(o.endpoint));
-  std::string req =
-      "GET /v1/workloads/" + o.name +
-      "/display HTTP/1.1\r\nHost: storevisord\r\nX-Display-Token: " + o.display_token + "\r\n";
-  if (!o.bearer.empty()) req += "Authorization: Bearer " + o.bearer + "\r\n";
-  req += "Connection: close\r\n\r\n";
-  SV_TRY(WriteAll(fd.get(), req));
-  std::string buf;
-  char chunk[4096];
-  while (buf.size() < 65536) {
-    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
-    if (n <= 0) return Error(ErrorCode::kUnavailable, "storevisord closed the display connection");
-    buf.append(chunk, static_cast<size_t>(n));
-    size_t offset = 0;
-    SV_ASSIGN_OR_RETURN(auto head, daemon::ParseHttpResponseHead(buf, &offset));
-    if (!head) continue;
-    if (head->status != 200) {
-      std::string body = buf.substr(offset);
-      auto more = ReadAll(fd.get(), 1u << 20);
-      if (more) body += *more;
-      return Error(ErrorCode::kPermissionDenied, std::to_string(head->status) + "\n" + body);
-    }
-    *early = buf.substr(offset);
-    return fd;
+// A listening socket on 127.0.0.1:port for local VNC viewers.
+Result<UniqueFd> ListenLocal(int port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError("socket");
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    return ErrnoError("bind 127.0.0.1:" + std::to_string(port));
   }
-  return Error(ErrorCode::kGuestFault, "storevisord sent an oversized response head");
+  if (::listen(fd.get(), 16) != 0) return ErrnoError("listen");
+  return fd;
 }
 
 void Pump(int viewer, int display) {
@@ -85,39 +53,29 @@ void Pump(int viewer, int display) {
 
 }  // namespace
 
-int RunScreenshot(Client& client, const std::string& name, const std::string& file) {
-  auto r = client.Call("GET", "/v1/workloads/" + name + "/screenshot");
-  if (!r) return Fail(r.error());
-  if (r->status != 200) return FailReply(r->status, r->body);
-  if (r->body.rfind("\x89PNG", 0) != 0) {
+int RunScreenshot(api::Client& client, const std::string& name, const std::string& file) {
+  auto png = client.Screenshot(name);
+  if (!png) return Fail(png.error());
+  if (png->rfind("\x89PNG", 0) != 0) {
     return Fail(Error(ErrorCode::kGuestFault, "storevisord sent something that is not a PNG"));
   }
-  if (auto st = WriteFileAtomic(file, r->body, 0644); !st) return Fail(st.error());
+  if (auto st = WriteFileAtomic(file, *png, 0644); !st) return Fail(st.error());
   std::fprintf(stderr, "storevisor: %s: screenshot saved to %s (%zu bytes)\n", name.c_str(),
-               file.c_str(), r->body.size());
+               file.c_str(), png->size());
   return 0;
 }
 
-int RunDisplay(const DisplayOptions& o) {
+int RunDisplay(api::Client& client, const DisplayOptions& o) {
   if (o.display_token.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument,
                       "display needs the workload's token (--display-token-file or "
                       "STOREVISOR_DISPLAY_TOKEN; it is vnc.token in the profile)"));
   }
-  {
-    // Check the token and the VM before listening, so mistakes show at once.
-    std::string early;
-    auto probe = OpenDisplay(o, &early);
-    if (!probe) {
-      const std::string& m = probe.error().message();
-      const size_t nl = m.find('\n');
-      if (probe.error().code() == ErrorCode::kPermissionDenied && nl != std::string::npos) {
-        return FailReply(static_cast<int>(std::strtol(m.c_str(), nullptr, 10)), m.substr(nl + 1));
-      }
-      return Fail(probe.error());
-    }
+  // Check the token and the VM before listening, so mistakes show at once.
+  if (auto probe = client.OpenDisplay(o.name, o.display_token); !probe) {
+    return Fail(probe.error());
   }
-  auto listener = daemon::ListenTcp("127.0.0.1:" + std::to_string(o.port));
+  auto listener = ListenLocal(o.port);
   if (!listener) return Fail(listener.error());
   std::fprintf(stderr, "storevisor: display of %s on vnc://127.0.0.1:%d (Ctrl-C to end)\n",
                o.name.c_str(), o.port);
@@ -127,14 +85,13 @@ int RunDisplay(const DisplayOptions& o) {
       if (errno == EINTR) continue;
       return Fail(ErrnoError("accept"));
     }
-    std::string first;
-    auto display = OpenDisplay(o, &first);
+    auto display = client.OpenDisplay(o.name, o.display_token);
     if (!display) {
       std::fprintf(stderr, "storevisor: display: %s\n", display.error().message().c_str());
       continue;
     }
-    if (!first.empty() && !WriteAll(viewer.get(), first)) continue;
-    Pump(viewer.get(), display->get());
+    if (!display->early.empty() && !WriteAll(viewer.get(), display->early)) continue;
+    Pump(viewer.get(), display->fd.get());
     if (o.once) return 0;
   }
 }

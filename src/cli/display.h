@@ -4,16 +4,14 @@
 
 #include <string>
 
-#include "cli/client.h"
+#include "api/client.h"
 
 namespace storevisor::cli {
 
 // Saves the PNG of GET /v1/workloads/NAME/screenshot to file; returns the exit status.
-int RunScreenshot(Client& client, const std::string& name, const std::string& file);
+int RunScreenshot(api::Client& client, const std::string& name, const std::string& file);
 
 struct DisplayOptions {
-  std::string endpoint;       // the daemon's socket or tcp:HOST:PORT
-  std::string bearer;         // for a TCP endpoint
   std::string name;           // the workload
   std::string display_token;  // the workload's vnc.token
   int port = 5900;            // local VNC viewers connect to 127.0.0.1:port
@@ -21,6 +19,6 @@ struct DisplayOptions {
 };
 // Listens on 127.0.0.1:port and relays each VNC viewer to the workload's display through
 // GET /v1/workloads/NAME/display; returns the exit status.
-int RunDisplay(const DisplayOptions& options);
+int RunDisplay(api::Client& client, const DisplayOptions& options);
 
 }  // namespace storevisor::cli

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/json.h"
 #include "common/files.h"
 #include "common/unique_fd.h"
 #include "daemon/api/api.h"
@@ -33,9 +34,7 @@ bool SameSecret(const std::string& got, const std::string& want) {
 }
 
 void SendError(HttpConnection& conn, const Error& e) {
-  conn.SendJson(HttpStatusFor(e.code()),
-                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(
-                    -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  conn.SendJson(HttpStatusFor(e.code()), api::ErrorJson(e));
 }
 
 Result<UniqueFd> ConnectUnix(const std::string& path) {
@@ -103,17 +102,13 @@ void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   }
   daemon.logger().Info("api", "console of " + cmd.name + " attached", {{"workload", cmd.name}});
   // After the 101 the connection carries the serial port's bytes both ways, unchanged.
-  if (conn.SwitchProtocols("tcp")) RelayUntilClosed(conn.fd(), serial->get());
+  // Input the client sent right behind its request goes first.
+  const std::string early = conn.TakeEarlyInput();
+  if (conn.SwitchProtocols("tcp") && WriteAll(serial->get(), early)) {
+    RelayUntilClosed(conn.fd(), serial->get());
+  }
   daemon.ReleaseConsole(cmd.name);
   daemon.logger().Info("api", "console of " + cmd.name + " detached", {{"workload", cmd.name}});
-}
-
-std::string UsbDeviceId(const std::string& usb_id) {
-  // QEMU ids start with a letter and hold letters, digits, '-', '.' and '_'; one id per
-  // host device, so detach finds what attach made from the same text.
-  std::string id = "usb-";
-  for (char c : usb_id) id += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '-';
-  return id;
 }
 
 Result<std::string> Daemon::UsbAttach(const std::string& name, const std::string& usb_id) {

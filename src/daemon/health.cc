@@ -12,6 +12,7 @@
 #include <string_view>
 #include <thread>
 
+#include "api/client.h"
 #include "common/unique_fd.h"
 
 namespace storevisor::daemon {
@@ -129,18 +130,15 @@ Status ProbeHttp(const std::string& netns_path, const std::string& host, int por
                  const std::string& path, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(netns_path, host, port, timeout_ms));
-  SV_TRY(SendAll(fd.get(), "GET " + path + " HTTP/1.0\r\nHost: " + host +
-                               "\r\nUser-Agent: storevisord\r\n\r\n"));
-  SV_ASSIGN_OR_RETURN(std::string got, ReadAtLeast(fd.get(), 12, deadline, "HTTP"));
-  if (got.size() < 12) {
-    return Error(ErrorCode::kUnavailable, "HTTP: connection closed before a status");
+  auto status = api::HttpGetStatus(fd.get(), host, path, deadline);
+  if (!status) {
+    const ErrorCode code = status.error().code() == ErrorCode::kTimeout ? ErrorCode::kTimeout
+                                                                        : ErrorCode::kUnavailable;
+    return Error(code, "HTTP GET " + path + ": " + status.error().message());
   }
-  if (got.rfind("HTTP/1.", 0) != 0)
-    return Error(ErrorCode::kGuestFault, "HTTP: not an HTTP answer");
-  int status = static_cast<int>(std::strtol(got.c_str() + 9, nullptr, 10));
-  if (status < 200 || status >= 400) {
+  if (*status < 200 || *status >= 400) {
     return Error(ErrorCode::kUnavailable,
-                 "HTTP GET " + path + ": status " + std::to_string(status));
+                 "HTTP GET " + path + ": status " + std::to_string(*status));
   }
   return Ok();
 }

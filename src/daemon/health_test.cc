@@ -109,7 +109,7 @@ TEST(HealthTest, HttpStatusDecides) {
   {
     OneShotServer ok("HTTP/1.0 200 OK\r\n\r\n{}");
     EXPECT_TRUE(ProbeHttp("", "127.0.0.1", ok.port(), "/inventory.json", 2000).has_value());
-    EXPECT_EQ(ok.got().rfind("GET /inventory.json HTTP/1.0\r\n", 0), 0u) << ok.got();
+    EXPECT_EQ(ok.got().rfind("GET /inventory.json HTTP/1.1\r\n", 0), 0u) << ok.got();
   }
   {
     OneShotServer missing("HTTP/1.0 404 Not Found\r\n\r\n");

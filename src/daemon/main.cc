@@ -135,15 +135,26 @@ int DaemonMain(int argc, char** argv) {
     if (auto st = ChangeGroup(o.socket, socket_group); !st) return Fail(log, st.error());
   }
   Daemon& d = **daemon;
-  HttpServer server([&d, &token](const HttpRequest& req, HttpConnection& conn, bool tcp) {
-    ServeApi(d, token, req, conn, tcp);
-  });
-  server.Serve(std::move(*unix_fd), false);
+  // The unix socket and TCP each get their own acceptor, pools and limits (docs/daemon.md).
+  RaiseFileLimit();
+  HttpServer server(HttpHandlers{
+      [&token](const HttpRequest& req) { return TokenMatches(token, req); }, IsLongRequest,
+      [&d](const HttpRequest& req, HttpConnection& conn, const Peer& peer) {
+        ServeApi(d, req, conn, peer);
+      }});
+  if (auto st = server.Listen(std::move(*unix_fd), false, ListenerLimits{}); !st) {
+    return Fail(log, st.error());
+  }
   if (!o.tcp.empty()) {
     auto tcp_fd = ListenTcp(o.tcp);
     if (!tcp_fd) return Fail(log, tcp_fd.error());
-    server.Serve(std::move(*tcp_fd), true);
+    ListenerLimits tcp;
+    tcp.max_pending_per_peer = 1024;
+    tcp.max_active_per_peer = 16;
+    tcp.max_long = 16;
+    if (auto st = server.Listen(std::move(*tcp_fd), true, tcp); !st) return Fail(log, st.error());
   }
+  server.Start();
   if (auto st = d.Start(); !st) return Fail(log, st.error());
   log.Info("storevisord", "serving",
            {{"socket", o.socket},

@@ -1,8 +1,7 @@
 // EventSink: pushes each event to storevisord as `POST /v1/events` with a JSON body, over a
 // unix socket or TCP. One background thread owns the connection work; producers (the
 // pipeline threads, under the event log's lock) only append to a bounded queue, so a slow or
-// absent daemon never holds up a frame. Our own small HTTP/1.1 client: cpp-httplib 0.11.4 has
-// no AF_UNIX client, and one request per connection (Connection: close) is all events need.
+// absent daemon never holds up a frame. The HTTP exchange is the API's client (src/api).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,6 +15,7 @@
 #include <deque>
 #include <thread>
 
+#include "api/client.h"
 #include "common/unique_fd.h"
 #include "vision/vision.h"
 
@@ -23,7 +23,6 @@ namespace storevisor::vision {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxResponseHead = 16 * 1024;
 
 std::string Rfc3339(double epoch_seconds) {
   const auto secs = static_cast<time_t>(epoch_seconds);
@@ -37,87 +36,21 @@ std::string Rfc3339(double epoch_seconds) {
   return buf;
 }
 
-int RemainingMs(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return static_cast<int>(std::max<int64_t>(left, 0));
-}
-
-Status WaitFd(int fd, short events, Clock::time_point deadline, const char* what) {
-  pollfd p{fd, events, 0};
-  const int r = poll(&p, 1, RemainingMs(deadline));
-  if (r < 0) return ErrnoError(std::string("poll (") + what + ")");
-  if (r == 0) return Error(ErrorCode::kUnavailable, std::string("timed out ") + what);
-  return Ok();
-}
-
-Result<UniqueFd> ConnectTo(const sockaddr* addr, socklen_t len, int family,
-                           Clock::time_point deadline) {
-  UniqueFd fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return ErrnoError("socket");
-  if (connect(fd.get(), addr, len) != 0) {
-    if (errno != EINPROGRESS) return ErrnoError("connect");
-    SV_TRY(WaitFd(fd.get(), POLLOUT, deadline, "connecting"));
-    int err = 0;
-    socklen_t err_len = sizeof err;
-    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &err_len);
-    if (err != 0) return Error(ErrorCode::kUnavailable, std::string("connect: ") + strerror(err));
-  }
-  return fd;
-}
-
-Result<UniqueFd> Connect(const EventsEndpoint& ep, Clock::time_point deadline) {
-  if (ep.unix_socket) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, ep.path.data(), ep.path.size());  // length checked when parsed
-    return ConnectTo(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, AF_UNIX, deadline);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const int rc = getaddrinfo(ep.host.c_str(), std::to_string(ep.port).c_str(), &hints, &found);
-  if (rc != 0) {
-    return Error(ErrorCode::kUnavailable, "resolving " + ep.host + ": " + gai_strerror(rc));
-  }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(found, freeaddrinfo);
-  Error last(ErrorCode::kUnavailable, "no address for " + ep.host);
-  for (const addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
-    auto fd = ConnectTo(a->ai_addr, a->ai_addrlen, a->ai_family, deadline);
-    if (fd) return fd;
-    last = fd.error();
-  }
-  return last;
-}
-
-// One request on a fresh connection; returns the HTTP status.
+// One request on a fresh connection through the API's client; returns the HTTP status.
 Result<int> PostOnce(const EventsEndpoint& ep, const std::string& body, double timeout_ms) {
   const auto deadline =
       Clock::now() + std::chrono::microseconds(static_cast<int64_t>(timeout_ms * 1000));
-  SV_ASSIGN_OR_RETURN(UniqueFd fd, Connect(ep, deadline));
-  const std::string request =
-      "POST " + ep.request_path +
-      " HTTP/1.1\r\nHost: " + (ep.unix_socket ? std::string("localhost") : ep.host) +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\nConnection: close\r\n\r\n" + body;
-  size_t sent = 0;
-  while (sent < request.size()) {
-    SV_TRY(WaitFd(fd.get(), POLLOUT, deadline, "sending"));
-    const ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoError("send");
-    if (n > 0) sent += static_cast<size_t>(n);
-  }
-  std::string head;
-  char buf[4096];
-  while (head.find("\r\n") == std::string::npos && head.size() < kMaxResponseHead) {
-    SV_TRY(WaitFd(fd.get(), POLLIN, deadline, "waiting for the answer"));
-    const ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return ErrnoError("recv");
-    if (n == 0) break;
-    if (n > 0) head.append(buf, static_cast<size_t>(n));
-  }
-  return ParseHttpStatusLine(head);
+  api::Endpoint target;
+  target.unix_socket = ep.unix_socket;
+  target.path = ep.path;
+  target.host = ep.host;
+  target.port = ep.port;
+  SV_ASSIGN_OR_RETURN(UniqueFd fd, api::Connect(target, deadline));
+  api::Request request{"POST", ep.request_path, body};
+  SV_ASSIGN_OR_RETURN(
+      api::Response reply,
+      api::Exchange(fd.get(), request, ep.unix_socket ? "localhost" : ep.host, "", deadline));
+  return reply.status;
 }
 
 class Sink : public EventSink {

@@ -1,5 +1,5 @@
 // REST API: requests become typed commands (ParseApiRequest, pure and fuzzed), which the
-// router executes against the Daemon. Routes are listed in docs/openapi.yaml.
+// router executes against the Daemon's public methods only. Routes are listed in docs/openapi.yaml.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +32,7 @@ enum class ApiOp {
   kConsole,     // POST /v1/workloads/{name}/console -> 101, then the serial console both ways
   kUsbAttach,   // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
   kUsbDetach,   // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
+  kGeneration,  // GET /v1/generations/{idempotency-key or profile digest}
 };
 
 struct ApiCommand {
@@ -55,6 +56,10 @@ struct ApiCommand {
   // kUsbAttach/kUsbDetach: vendor:product, bus-port or bus:address, checked by the legacy
   // engine's ParseUsbHotplugId.
   std::string usb_device;
+  // kApply: the Idempotency-Key header ([A-Za-z0-9._-]{1,128}); kGeneration: the key or
+  // digest asked about.
+  std::string idempotency_key;
+  std::string generation;
 };
 
 // The largest POST /v1/events body, and the deepest nesting of its data.
@@ -77,8 +82,13 @@ std::string UsbDeviceId(const std::string& usb_id);
 // display.cc: a microVM's serial console relayed both ways after a 101, one client at a time.
 void ServeConsole(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn);
 
-// Serves one request (checks the bearer token for TCP clients).
-void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,
-              HttpConnection& conn, bool from_tcp);
+// Whether a TCP request's head presents the bearer token (constant time; false when no
+// token is configured).
+bool TokenMatches(const std::string& token, const HttpRequest& request);
+// Requests that may last long (streams, console, display, exec): served on the long pool.
+bool IsLongRequest(const HttpRequest& request);
+
+// Serves one request whose token (TCP) the server has checked.
+void ServeApi(Daemon& daemon, const HttpRequest& request, HttpConnection& conn, const Peer& peer);
 
 }  // namespace storevisor::daemon

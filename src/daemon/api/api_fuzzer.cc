@@ -1,5 +1,6 @@
-// Fuzz target: raw bytes as an API request (HTTP head, query, JSON body) must be parsed
-// into a command or refused, never crash; also response heads (the CLI parses those).
+// Fuzz target: raw bytes as an API request must be parsed or refused, never crash: Beast's
+// framing and our glue (target, query, header checks: the same code the server's sessions
+// run), then the request-to-command parser and the server's request classification.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -9,8 +10,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto req = storevisor::daemon::ParseHttpRequest(text);
-  if (req && req->has_value()) (void)storevisor::daemon::ParseApiRequest(**req);
-  size_t offset = 0;
-  (void)storevisor::daemon::ParseHttpResponseHead(text, &offset);
+  if (req && req->has_value()) {
+    (void)storevisor::daemon::ParseApiRequest(**req);
+    (void)storevisor::daemon::IsLongRequest(**req);
+    (void)storevisor::daemon::TokenMatches("secret", **req);
+  }
   return 0;
 }

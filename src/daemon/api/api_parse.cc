@@ -1,6 +1,9 @@
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "api/json.h"
 #include "common/json_depth.h"
 #include "daemon/api/api.h"
 #include "daemon/profile/profile.h"
@@ -27,7 +30,11 @@ Result<int64_t> QueryInt(const HttpRequest& req, const std::string& key, int64_t
   if (v.size() > 18 || v.find_first_not_of("-0123456789") != std::string::npos) {
     return Bad("query " + key + ": expected a whole number");
   }
-  int64_t n = std::stoll(v);
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size()) {
+    return Bad("query " + key + ": expected a whole number");
+  }
   if (n < min || n > max) return Bad("query " + key + ": out of range");
   return n;
 }
@@ -271,12 +278,58 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
     cmd.op = ApiOp::kApply;
     SV_TRY(ParseApply(req, &cmd));
     if (p == "/v1/diff") cmd.dry_run = true;
+    cmd.idempotency_key = req.Header("idempotency-key");
+    if (req.headers.count("idempotency-key") != 0 &&
+        !api::ValidIdempotencyKey(cmd.idempotency_key)) {
+      return Bad("Idempotency-Key: expected 1-128 characters of A-Z a-z 0-9 . _ -");
+    }
+    return cmd;
+  }
+  constexpr std::string_view kGenerations = "/v1/generations/";
+  if (p.rfind(kGenerations, 0) == 0) {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, "generations: use GET");
+    cmd.op = ApiOp::kGeneration;
+    cmd.generation = p.substr(kGenerations.size());
+    // A key, or a digest such as sha256:<hex>.
+    std::string plain = cmd.generation;
+    if (plain.rfind("sha256:", 0) == 0) plain = plain.substr(7);
+    if (!api::ValidIdempotencyKey(plain)) {
+      return Bad("generation: expected an idempotency key or a profile digest");
+    }
     return cmd;
   }
   constexpr std::string_view kPrefix = "/v1/workloads/";
   if (p.rfind(kPrefix, 0) == 0)
     return ParseWorkloadRoute(req, std::string_view(p).substr(kPrefix.size()));
   return Error(ErrorCode::kNotFound, "no route " + p.substr(0, 200));
+}
+
+bool TokenMatches(const std::string& token, const HttpRequest& request) {
+  // Constant-time compare: the token must not leak through timing.
+  const std::string got = request.Header("authorization");
+  const std::string want = "Bearer " + token;
+  unsigned diff = got.size() == want.size() ? 0 : 1;
+  for (size_t i = 0; i < want.size() && i < got.size(); ++i)
+    diff |= static_cast<unsigned>(got[i] ^ want[i]);
+  return !token.empty() && diff == 0;
+}
+
+bool IsLongRequest(const HttpRequest& request) {
+  const std::string& p = request.path;
+  const bool follow = request.Query("follow") == "1" || request.Query("follow") == "true";
+  auto ends_with = [&p](std::string_view tail) {
+    return p.size() >= tail.size() && p.compare(p.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (p == "/v1/events" || ends_with("/logs")) return follow;
+  return ends_with("/console") || ends_with("/display") || ends_with("/exec");
+}
+
+std::string UsbDeviceId(const std::string& usb_id) {
+  // QEMU ids start with a letter and hold letters, digits, '-', '.' and '_'; one id per
+  // host device, so detach finds what attach made from the same text.
+  std::string id = "usb-";
+  for (char c : usb_id) id += std::isalnum(static_cast<unsigned char>(c)) != 0 ? c : '-';
+  return id;
 }
 
 }  // namespace storevisor::daemon

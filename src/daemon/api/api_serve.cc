@@ -1,11 +1,12 @@
-// Executes API commands against the daemon; streams logs and events.
+// Executes API commands against the daemon's public methods; streams logs and events.
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <thread>
-
+#include "api/json.h"
 #include "common/files.h"
 #include "daemon/api/api.h"
 #include "daemon/daemon.h"
@@ -15,13 +16,11 @@ namespace storevisor::daemon {
 namespace {
 
 void SendError(HttpConnection& conn, const Error& e) {
-  conn.SendJson(HttpStatusFor(e.code()),
-                nlohmann::json{{"error", e.message()}, {"code", ErrorCodeName(e.code())}}.dump(
-                    -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  conn.SendJson(HttpStatusFor(e.code()), api::ErrorJson(e));
 }
 
-void SendJsonValue(HttpConnection& conn, const nlohmann::json& j) {
-  conn.SendJson(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+void SendJsonValue(HttpConnection& conn, const nlohmann::json& j, int status = 200) {
+  conn.SendJson(status, api::Dump(j));
 }
 
 void SendStatus(HttpConnection& conn, const Status& st) {
@@ -41,6 +40,58 @@ std::string Tail(const std::string& text, int64_t lines) {
   return pos == 0 ? text : text.substr(pos + 1);
 }
 
+// New bytes of a log file from offset on; follows a rotation (new inode, or a shorter file).
+struct LogCursor {
+  std::string path;
+  uint64_t offset = 0;
+  ino_t inode = 0;
+
+  Result<std::string> ReadNew() {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::string();
+    if (st.st_ino != inode || static_cast<uint64_t>(st.st_size) < offset) {
+      inode = st.st_ino;  // rotated: the new file starts from its beginning
+      offset = 0;
+    }
+    if (static_cast<uint64_t>(st.st_size) == offset) return std::string();
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() || ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+      return std::string();
+    }
+    SV_ASSIGN_OR_RETURN(std::string data, ReadAll(fd.get(), 16u << 20));
+    offset += data.size();
+    return data;
+  }
+};
+
+// Follows the log with inotify on its directory (writes, and the rotation's create/move):
+// no polling; the wait also ends when the client goes away.
+void FollowLog(LogCursor cursor, HttpConnection& conn) {
+  UniqueFd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  const std::string dir = cursor.path.substr(0, cursor.path.rfind('/'));
+  if (!in.valid() ||
+      ::inotify_add_watch(in.get(), dir.c_str(),
+                          IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+    return;
+  }
+  char events[4096];
+  while (true) {
+    pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {in.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if ((fds[0].revents & (POLLHUP | POLLERR)) != 0) return;
+    if ((fds[0].revents & POLLIN) != 0) {
+      // The client has nothing to say on a log stream: its bytes are dropped, its EOF ends it.
+      char junk[512];
+      if (::recv(conn.fd(), junk, sizeof junk, MSG_DONTWAIT) == 0) return;
+    }
+    if ((fds[1].revents & POLLIN) == 0) continue;
+    while (::read(in.get(), events, sizeof events) > 0) {
+    }
+    auto data = cursor.ReadNew();
+    if (data && !data->empty() && !conn.Write(*data)) return;
+  }
+}
+
 void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   auto path = daemon.LogPath(cmd.name);
   if (!path) return SendError(conn, path.error());
@@ -49,81 +100,16 @@ void StreamLogs(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   if (!conn.StartStream("text/plain; charset=utf-8")) return;
   if (!conn.Write(Tail(old + cur, cmd.tail))) return;
   if (!cmd.follow) return;
-  uint64_t offset = cur.size();
-  ino_t inode = 0;
+  LogCursor cursor{*path, cur.size(), 0};
   struct stat st {};
-  if (::stat(path->c_str(), &st) == 0) inode = st.st_ino;
-  while (!conn.PeerClosed()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (::stat(path->c_str(), &st) != 0) continue;
-    if (st.st_ino != inode || static_cast<uint64_t>(st.st_size) < offset) {
-      inode = st.st_ino;  // rotated: the new file starts from its beginning
-      offset = 0;
-    }
-    if (static_cast<uint64_t>(st.st_size) == offset) continue;
-    UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid() || ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) continue;
-    auto data = ReadAll(fd.get(), 16u << 20);
-    if (!data) continue;
-    offset += data->size();
-    if (!conn.Write(*data)) return;
-  }
-}
-
-// Until src/api has its JSON conversions (one place for the wire's field names).
-nlohmann::json WorkloadStatusJson(const api::WorkloadStatus& w) {
-  return {{"name", w.name},
-          {"kind", w.kind},
-          {"role", w.role},
-          {"state", w.state},
-          {"health", w.health},
-          {"pid", w.pid},
-          {"uptimeMs", w.uptime_ms},
-          {"startedAtMs", w.started_at_ms},
-          {"restarts", w.restarts},
-          {"exitCode", w.exit_code},
-          {"cpuPercent", w.cpu_percent},
-          {"memoryBytes", w.memory_bytes},
-          {"usageSource", w.usage_source},
-          {"address", w.address},
-          {"lastError", w.last_error},
-          {"desired", w.desired}};
-}
-
-nlohmann::json ApplyJson(const api::ApplyResponse& a) {
-  nlohmann::json steps = nlohmann::json::array();
-  for (const auto& s : a.steps) {
-    steps.push_back({{"action", s.action}, {"name", s.name}, {"reason", s.reason}});
-  }
-  return {{"steps", steps},
-          {"held", a.held},
-          {"profile", a.profile},
-          {"dryRun", a.dry_run},
-          {"generation", a.generation},
-          {"digest", a.digest},
-          {"duplicate", a.duplicate}};
-}
-
-nlohmann::json EventJson(const api::EventRecord& e) {
-  nlohmann::json j = {{"id", e.id},
-                      {"time_ms", e.time_ms},
-                      {"workload", e.workload},
-                      {"type", e.type},
-                      {"message", e.message}};
-  if (!e.source.empty()) {
-    j["source"] = e.source;
-    j["time"] = e.time;
-    j["data"] = nlohmann::json::parse(e.data, nullptr, false);
-    if (j["data"].is_discarded()) j["data"] = nlohmann::json::object();
-  }
-  return j;
+  if (::stat(path->c_str(), &st) == 0) cursor.inode = st.st_ino;
+  FollowLog(std::move(cursor), conn);
 }
 
 std::string SseEvent(const api::EventRecord& e) {
   // type is a daemon word or a validated token: no newline can end the field early.
   return "id: " + std::to_string(e.id) + "\nevent: " + e.type +
-         "\ndata: " + EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-         "\n\n";
+         "\ndata: " + api::Dump(api::ToJson(e)) + "\n\n";
 }
 
 void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
@@ -135,7 +121,7 @@ void PostEvent(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   e.message = cmd.event_source + " " + cmd.event_type;
   auto id = daemon.PostEvent(e);
   if (!id) return SendError(conn, id.error());
-  conn.SendJson(201, nlohmann::json{{"id", *id}}.dump());
+  SendJsonValue(conn, nlohmann::json{{"id", *id}}, 201);
 }
 
 void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
@@ -144,9 +130,8 @@ void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     auto events = daemon.EventsSince(last, 10000);
     if (!events) return SendError(conn, events.error());
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& e : *events) out.push_back(EventJson(e));
-    conn.SendJson(200, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    return;
+    for (const auto& e : *events) out.push_back(api::ToJson(e));
+    return SendJsonValue(conn, out);
   }
   if (!conn.StartStream("text/event-stream")) return;
   while (!conn.PeerClosed()) {
@@ -162,35 +147,45 @@ void StreamEvents(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
   }
 }
 
-void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
+void Apply(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnection& conn) {
+  api::ApplyRequest req;
+  req.yaml = cmd.profile_yaml;
+  req.file = cmd.profile_file;
+  req.dry_run = cmd.dry_run;
+  req.idempotency_key = cmd.idempotency_key;
+  req.identity = peer.Identity();
+  auto r = daemon.Apply(req);
+  if (!r) return SendError(conn, r.error());
+  SendJsonValue(conn, api::ToJson(*r));
+}
+
+void List(Daemon& daemon, HttpConnection& conn) {
+  auto r = daemon.Workloads();
+  if (!r) return SendError(conn, r.error());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& w : *r) out.push_back(api::ToJson(w));
+  SendJsonValue(conn, out);
+}
+
+template <typename T>
+void Answer(HttpConnection& conn, const Result<T>& r) {
+  if (!r) return SendError(conn, r.error());
+  SendJsonValue(conn, api::ToJson(*r));
+}
+
+void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnection& conn) {
   switch (cmd.op) {
     case ApiOp::kVersion:
-      conn.SendJson(200, nlohmann::json{{"version", daemon.options().version},
-                                        {"api", "v1"},
-                                        {"profileApiVersion", kApiVersion}}
-                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      return;
-    case ApiOp::kApply: {
-      api::ApplyRequest req;
-      req.yaml = cmd.profile_yaml;
-      req.file = cmd.profile_file;
-      req.dry_run = cmd.dry_run;
-      auto r = daemon.Apply(req);
-      if (!r) return SendError(conn, r.error());
-      return SendJsonValue(conn, ApplyJson(*r));
-    }
-    case ApiOp::kList: {
-      auto r = daemon.Workloads();
-      if (!r) return SendError(conn, r.error());
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& w : *r) out.push_back(WorkloadStatusJson(w));
-      return SendJsonValue(conn, out);
-    }
-    case ApiOp::kGet: {
-      auto r = daemon.WorkloadStatus(cmd.name);
-      if (!r) return SendError(conn, r.error());
-      return SendJsonValue(conn, WorkloadStatusJson(*r));
-    }
+      return SendJsonValue(conn, api::ToJson(api::VersionInfo{daemon.options().version, "v1",
+                                                              std::string(kApiVersion)}));
+    case ApiOp::kApply:
+      return Apply(daemon, cmd, peer, conn);
+    case ApiOp::kGeneration:
+      return Answer(conn, daemon.FindGeneration(cmd.generation));
+    case ApiOp::kList:
+      return List(daemon, conn);
+    case ApiOp::kGet:
+      return Answer(conn, daemon.WorkloadStatus(cmd.name));
     case ApiOp::kStart:
       return SendStatus(conn, daemon.StartWorkload(cmd.name));
     case ApiOp::kStop:
@@ -199,15 +194,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
       return SendStatus(conn, daemon.RestartWorkload(cmd.name));
     case ApiOp::kRemove:
       return SendStatus(conn, daemon.RemoveWorkload(cmd.name));
-    case ApiOp::kExec: {
-      auto out = daemon.Exec(cmd.name, api::ExecRequest{cmd.argv, cmd.timeout_ms});
-      if (!out) return SendError(conn, out.error());
-      conn.SendJson(
-          200,
-          nlohmann::json{{"exitCode", out->exit_code}, {"stdout", out->out}, {"stderr", out->err}}
-              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      return;
-    }
+    case ApiOp::kExec:
+      return Answer(conn, daemon.Exec(cmd.name, api::ExecRequest{cmd.argv, cmd.timeout_ms}));
     case ApiOp::kLogs:
       return StreamLogs(daemon, cmd, conn);
     case ApiOp::kEvents:
@@ -226,8 +214,7 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
     case ApiOp::kUsbAttach: {
       auto id = daemon.UsbAttach(cmd.name, cmd.usb_device);
       if (!id) return SendError(conn, id.error());
-      conn.SendJson(200, nlohmann::json{{"ok", true}, {"id", *id}}.dump());
-      return;
+      return SendJsonValue(conn, nlohmann::json{{"ok", true}, {"id", *id}});
     }
     case ApiOp::kUsbDetach:
       return SendStatus(conn, daemon.UsbDetach(cmd.name, cmd.usb_device));
@@ -236,31 +223,16 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, HttpConnection& conn) {
 
 }  // namespace
 
-void ServeApi(Daemon& daemon, const std::string& token, const HttpRequest& request,
-              HttpConnection& conn, bool from_tcp) {
-  if (from_tcp) {
-    // Constant-time compare: the token must not leak through timing.
-    const std::string got = request.Header("authorization");
-    const std::string want = "Bearer " + token;
-    unsigned diff = got.size() == want.size() ? 0 : 1;
-    for (size_t i = 0; i < want.size() && i < got.size(); ++i)
-      diff |= static_cast<unsigned>(got[i] ^ want[i]);
-    if (token.empty() || diff != 0) {
-      conn.SendJson(401, R"({"error":"missing or wrong bearer token","code":"permission-denied"})");
-      return;
-    }
-  }
+void ServeApi(Daemon& daemon, const HttpRequest& request, HttpConnection& conn, const Peer& peer) {
   auto cmd = ParseApiRequest(request);
   if (!cmd) {
     int status =
         cmd.error().code() == ErrorCode::kUnsupported ? 405 : HttpStatusFor(cmd.error().code());
-    conn.SendJson(status, nlohmann::json{{"error", cmd.error().message()},
-                                         {"code", ErrorCodeName(cmd.error().code())}}
-                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    conn.SendJson(status, api::ErrorJson(cmd.error()));
     return;
   }
   daemon.logger().Debug("api", request.method + " " + request.path);
-  Execute(daemon, *cmd, conn);
+  Execute(daemon, *cmd, peer, conn);
 }
 
 }  // namespace storevisor::daemon

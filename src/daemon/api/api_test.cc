@@ -20,7 +20,7 @@ std::string Post(const std::string& path, const std::string& body) {
          "\r\n\r\n" + body;
 }
 
-TEST(HttpTest, ParsesARequestWithBodyAndQuery) {
+TEST(ApiHttpTest, ParsesARequestWithBodyAndQuery) {
   auto req = ParseHttpRequest(
       "POST /v1/work%6Coads?a=1&b=x+y HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}");
   ASSERT_TRUE(req.has_value() && req->has_value());
@@ -30,13 +30,13 @@ TEST(HttpTest, ParsesARequestWithBodyAndQuery) {
   EXPECT_EQ((*req)->body, "{}");
 }
 
-TEST(HttpTest, WaitsForTheWholeBody) {
+TEST(ApiHttpTest, WaitsForTheWholeBody) {
   auto req = ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab");
   ASSERT_TRUE(req.has_value());
   EXPECT_FALSE(req->has_value());
 }
 
-TEST(HttpTest, NastyRequestsAreRefused) {
+TEST(ApiHttpTest, NastyRequestsAreRefused) {
   for (const char* raw : {
            "GET  / HTTP/1.1\r\n\r\n",
            "GET / HTTP/2\r\n\r\n",
@@ -132,19 +132,49 @@ TEST(ApiTest, BadApiRequestsSayWhatIsWrong) {
   EXPECT_FALSE(Parse(Post("/v1/apply", "{\"profile\":\"\xff\"}")).has_value());
 }
 
-TEST(HttpTest, ParsesResponseHeads) {
-  size_t off = 0;
-  auto r = ParseHttpResponseHead("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc", &off);
-  ASSERT_TRUE(r.has_value() && r->has_value());
-  EXPECT_EQ((*r)->status, 404);
-  EXPECT_EQ(off, 45u);
-  EXPECT_FALSE(ParseHttpResponseHead("HTTP/1.1 4x4 Hm\r\n\r\n", &off).has_value());
-  // The console's upgrade: raw bytes may follow the head at once.
-  auto up = ParseHttpResponseHead(
-      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n/ # ", &off);
-  ASSERT_TRUE(up.has_value() && up->has_value());
-  EXPECT_EQ((*up)->status, 101);
-  EXPECT_EQ(off, 71u);
+TEST(ApiTest, ApplyTakesAValidatedIdempotencyKey) {
+  const std::string body = "{\"profile\":\"x\"}";
+  auto ok = Parse("POST /v1/apply HTTP/1.1\r\nIdempotency-Key: cli-1.a_b\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->idempotency_key, "cli-1.a_b");
+  for (const std::string& key : std::vector<std::string>{"", "a b", "a/b", std::string(129, 'k')}) {
+    auto bad = Parse("POST /v1/apply HTTP/1.1\r\nIdempotency-Key: " + key +
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    EXPECT_FALSE(bad.has_value()) << key;
+  }
+  auto none = Parse(Post("/v1/apply", body));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->idempotency_key, "");
+}
+
+TEST(ApiTest, GenerationsAreAskedByKeyOrDigest) {
+  auto g = Parse("GET /v1/generations/cli-abc HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(g.has_value()) << g.error().message();
+  EXPECT_EQ(g->op, ApiOp::kGeneration);
+  EXPECT_EQ(g->generation, "cli-abc");
+  auto d = Parse("GET /v1/generations/sha256:0af3 HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->generation, "sha256:0af3");
+  EXPECT_FALSE(Parse("GET /v1/generations/ HTTP/1.1\r\n\r\n").has_value());
+  EXPECT_FALSE(Parse("GET /v1/generations/a%20b HTTP/1.1\r\n\r\n").has_value());
+  EXPECT_EQ(Parse("POST /v1/generations/k HTTP/1.1\r\nContent-Length: 0\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
+}
+
+TEST(ApiTest, LongRequestsAndTokens) {
+  auto req = [](const std::string& raw) { return **ParseHttpRequest(raw); };
+  EXPECT_TRUE(IsLongRequest(req("GET /v1/events?follow=1 HTTP/1.1\r\n\r\n")));
+  EXPECT_FALSE(IsLongRequest(req("GET /v1/events HTTP/1.1\r\n\r\n")));
+  EXPECT_TRUE(IsLongRequest(req("GET /v1/workloads/kv/logs?follow=true HTTP/1.1\r\n\r\n")));
+  EXPECT_FALSE(IsLongRequest(req("GET /v1/workloads/kv/logs HTTP/1.1\r\n\r\n")));
+  EXPECT_TRUE(IsLongRequest(req("POST /v1/workloads/vm/console HTTP/1.1\r\n\r\n")));
+  EXPECT_TRUE(IsLongRequest(req("POST /v1/workloads/vm/exec HTTP/1.1\r\n\r\n")));
+  EXPECT_FALSE(IsLongRequest(req("GET /v1/workloads HTTP/1.1\r\n\r\n")));
+  EXPECT_TRUE(TokenMatches("s3", req("GET / HTTP/1.1\r\nAuthorization: Bearer s3\r\n\r\n")));
+  EXPECT_FALSE(TokenMatches("s3", req("GET / HTTP/1.1\r\nAuthorization: Bearer s4\r\n\r\n")));
+  EXPECT_FALSE(TokenMatches("s3", req("GET / HTTP/1.1\r\n\r\n")));
+  EXPECT_FALSE(TokenMatches("", req("GET / HTTP/1.1\r\nAuthorization: Bearer \r\n\r\n")));
 }
 
 TEST(ApiTest, PostedEventsAreValidated) {

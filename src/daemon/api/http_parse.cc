@@ -1,8 +1,9 @@
-// Parsing of HTTP/1.1 request and response heads: untrusted input, bounded everywhere.
+// Requests from outside: Beast parses the framing, the checks here (target, query, header
+// values, refused Transfer-Encoding) follow. Untrusted input, bounded everywhere.
 #include <algorithm>
 #include <cctype>
 
-#include "daemon/api/http.h"
+#include "daemon/api/http_glue.h"
 
 namespace storevisor::daemon {
 
@@ -46,63 +47,6 @@ Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
   return out;
 }
 
-// Splits the head into lines; false if a line is not CRLF-terminated properly.
-std::vector<std::string_view> HeadLines(std::string_view head) {
-  std::vector<std::string_view> lines;
-  size_t pos = 0;
-  while (pos < head.size()) {
-    size_t end = head.find("\r\n", pos);
-    if (end == std::string_view::npos) end = head.size();
-    lines.push_back(head.substr(pos, end - pos));
-    pos = end + 2;
-  }
-  return lines;
-}
-
-Status ParseHeaders(const std::vector<std::string_view>& lines,
-                    std::map<std::string, std::string>* headers) {
-  if (lines.size() > 101) return Bad("more than 100 header fields");
-  for (size_t i = 1; i < lines.size(); ++i) {
-    std::string_view line = lines[i];
-    size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos) return Bad("malformed header line");
-    std::string name(line.substr(0, colon));
-    for (char& c : name) {
-      if (!IsTokenChar(c)) return Bad("bad character in a header name");
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    for (char c : value) {
-      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
-        return Bad("control character in header " + name);
-      }
-    }
-    if (headers->count(name) != 0 && (name == "content-length" || name == "authorization")) {
-      return Bad("header " + name + " given twice");
-    }
-    (*headers)[name] = std::string(value);
-  }
-  return Ok();
-}
-
-Result<size_t> ContentLength(const std::map<std::string, std::string>& headers) {
-  auto it = headers.find("content-length");
-  if (it == headers.end()) return size_t{0};
-  const std::string& v = it->second;
-  if (v.empty() || v.size() > 9 ||
-      !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return Bad("bad Content-Length '" + v.substr(0, 20) + "'");
-  }
-  size_t n = std::stoul(v);
-  if (n > kMaxBodyBytes) {
-    return Error(ErrorCode::kResourceExhausted, "HTTP: body larger than 2 MiB");
-  }
-  return n;
-}
-
 Status ParseTarget(HttpRequest* req) {
   const std::string& t = req->target;
   if (t.empty() || t[0] != '/') return Bad("the target must start with /");
@@ -139,68 +83,97 @@ std::string HttpRequest::Header(const std::string& name) const {
   return it == headers.end() ? std::string() : it->second;
 }
 
-Result<std::optional<HttpRequest>> ParseHttpRequest(std::string_view data) {
-  size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (data.size() > kMaxHeaderBytes) {
-      return Error(ErrorCode::kResourceExhausted, "HTTP: request head larger than 16 KiB");
-    }
-    return std::optional<HttpRequest>();
-  }
-  if (end > kMaxHeaderBytes) {
-    return Error(ErrorCode::kResourceExhausted, "HTTP: request head larger than 16 KiB");
-  }
-  auto lines = HeadLines(data.substr(0, end));
-  if (lines.empty()) return Bad("empty request");
-  HttpRequest req;
-  std::string_view first = lines[0];
-  size_t sp1 = first.find(' ');
-  size_t sp2 = sp1 == std::string_view::npos ? sp1 : first.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || first.find(' ', sp2 + 1) != std::string_view::npos) {
-    return Bad("malformed request line");
-  }
-  req.method = std::string(first.substr(0, sp1));
-  req.target = std::string(first.substr(sp1 + 1, sp2 - sp1 - 1));
-  std::string_view version = first.substr(sp2 + 1);
-  if (req.method.empty() || !std::all_of(req.method.begin(), req.method.end(), IsTokenChar)) {
+Status FillRequestHead(std::string_view method, std::string_view target,
+                       const std::vector<std::pair<std::string, std::string>>& fields,
+                       HttpRequest* req) {
+  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTokenChar)) {
     return Bad("bad method");
   }
-  if (version != "HTTP/1.1" && version != "HTTP/1.0") return Bad("unsupported version");
-  for (char c : req.target) {
+  req->method = std::string(method);
+  req->target = std::string(target);
+  for (char c : req->target) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Bad("bad character in target");
   }
-  SV_TRY(ParseTarget(&req));
-  SV_TRY(ParseHeaders(lines, &req.headers));
-  if (req.headers.count("transfer-encoding") != 0) {
+  SV_TRY(ParseTarget(req));
+  if (fields.size() > 100) return Bad("more than 100 header fields");
+  for (const auto& [raw_name, value] : fields) {
+    std::string name = raw_name;
+    for (char& c : name) {
+      if (!IsTokenChar(c)) return Bad("bad character in a header name");
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    for (char c : value) {
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) {
+        return Bad("control character in header " + name);
+      }
+    }
+    if (req->headers.count(name) != 0 && (name == "content-length" || name == "authorization")) {
+      return Bad("header " + name + " given twice");
+    }
+    req->headers[name] = value;
+  }
+  if (req->headers.count("transfer-encoding") != 0) {
     return Bad("Transfer-Encoding is not supported; send Content-Length");
   }
-  SV_ASSIGN_OR_RETURN(size_t length, ContentLength(req.headers));
-  size_t body_start = end + 4;
-  if (data.size() - body_start < length) return std::optional<HttpRequest>();
-  req.body = std::string(data.substr(body_start, length));
-  return std::optional<HttpRequest>(std::move(req));
+  return Ok();
 }
 
-Result<std::optional<HttpResponse>> ParseHttpResponseHead(std::string_view data,
-                                                          size_t* body_offset) {
-  size_t end = data.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (data.size() > kMaxHeaderBytes) return Bad("response head larger than 16 KiB");
-    return std::optional<HttpResponse>();
+Error ParserError(const boost::system::error_code& ec) {
+  if (ec == http::error::header_limit) {
+    return Error(ErrorCode::kResourceExhausted, "HTTP: request head larger than 16 KiB");
   }
-  auto lines = HeadLines(data.substr(0, end));
-  if (lines.empty() || lines[0].size() < 12 || lines[0].substr(0, 5) != "HTTP/") {
-    return Bad("malformed status line");
+  if (ec == http::error::body_limit) {
+    return Error(ErrorCode::kResourceExhausted, "HTTP: body larger than 2 MiB");
   }
-  HttpResponse resp;
-  std::string_view code = lines[0].substr(9, 3);
-  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return Bad("malformed status code");
+  return Bad(ec.message());
+}
+
+std::string_view View(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+Status FillHeadFrom(const http::request<http::string_body>& msg, HttpRequest* req) {
+  if (msg.version() != 11 && msg.version() != 10) return Bad("unsupported version");
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& f : msg) {
+    fields.emplace_back(std::string(View(f.name_string())), std::string(View(f.value())));
   }
-  resp.status = std::stoi(std::string(code));
-  SV_TRY(ParseHeaders(lines, &resp.headers));
-  *body_offset = end + 4;
-  return std::optional<HttpResponse>(std::move(resp));
+  return FillRequestHead(View(msg.method_string()), View(msg.target()), fields, req);
+}
+
+Result<HttpRequest> RequestFromParser(http::request_parser<http::string_body>& parser) {
+  HttpRequest req;
+  SV_TRY(FillHeadFrom(parser.get(), &req));
+  req.body = parser.get().body();
+  return req;
+}
+
+void LimitParser(http::request_parser<http::string_body>& parser) {
+  parser.header_limit(kMaxHeaderBytes);
+  parser.body_limit(kMaxBodyBytes);
+}
+
+Result<std::optional<HttpRequest>> ParseHttpRequest(std::string_view data) {
+  http::request_parser<http::string_body> parser;
+  LimitParser(parser);
+  parser.eager(true);
+  boost::system::error_code ec;
+  size_t used = 0;
+  while (!parser.is_done() && used < data.size()) {
+    const size_t n = parser.put(boost::asio::buffer(data.data() + used, data.size() - used), ec);
+    used += n;
+    if (ec == http::error::need_more) break;
+    if (ec) return ParserError(ec);
+    if (n == 0) break;
+  }
+  if (!parser.is_header_done()) {
+    if (data.size() > kMaxHeaderBytes) return ParserError(http::error::header_limit);
+    return std::optional<HttpRequest>();
+  }
+  // The head is complete: check it even when the body is still to come.
+  HttpRequest head;
+  SV_TRY(FillHeadFrom(parser.get(), &head));
+  if (!parser.is_done()) return std::optional<HttpRequest>();
+  SV_ASSIGN_OR_RETURN(HttpRequest req, RequestFromParser(parser));
+  return std::optional<HttpRequest>(std::move(req));
 }
 
 std::string_view HttpReason(int status) {
