@@ -24,12 +24,14 @@ static std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+namespace {
+
+Status WriteAndRename(const std::string& path, std::string_view data, mode_t mode, bool sync) {
   std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   {
     SV_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode));
     Status written = WriteAll(fd.get(), data);
-    if (written && ::fsync(fd.get()) != 0) written = ErrnoError("fsync " + tmp);
+    if (sync && written && ::fsync(fd.get()) != 0) written = ErrnoError("fsync " + tmp);
     if (!written) {
       ::unlink(tmp.c_str());
       return std::move(written).error().Context("write " + path);
@@ -40,9 +42,20 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
     ::unlink(tmp.c_str());
     return err;
   }
+  if (!sync) return Ok();
   SV_ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(DirName(path), O_RDONLY | O_DIRECTORY));
   if (::fsync(dir.get()) != 0) return ErrnoError("fsync directory of " + path);
   return Ok();
+}
+
+}  // namespace
+
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+  return WriteAndRename(path, data, mode, true);
+}
+
+Status WriteFileReplace(const std::string& path, std::string_view data, mode_t mode) {
+  return WriteAndRename(path, data, mode, false);
 }
 
 Status MakeDirs(const std::string& path, mode_t mode) {

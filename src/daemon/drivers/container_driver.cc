@@ -47,7 +47,7 @@ int64_t ReadAnnouncedPid(int fd, std::chrono::milliseconds timeout) {
   return pid > 0 ? pid : -1;
 }
 
-// Waits until `name` appears in dir (written by rename, as WriteFileAtomic does) or
+// Waits until `name` appears in dir (written by rename, as WriteFileReplace does) or
 // timeout passes: inotify, not a sleep loop.
 bool WaitForFile(const std::string& dir, const std::string& name,
                  std::chrono::milliseconds timeout) {
@@ -209,8 +209,8 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
   SV_TRY(MakeDirs(opt_.log_dir));
   SV_TRY(SetUpNetwork(w, nets));
   const std::string netns = nets.empty() ? "" : net::NetnsPath(NetnsName(w.name));
-  SV_TRY(WriteFileAtomic(dir + "/bundle/config.json",
-                         MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
+  SV_TRY(WriteFileReplace(dir + "/bundle/config.json",
+                          MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
   (void)RemoveAll(dir + "/started");

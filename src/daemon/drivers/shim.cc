@@ -49,7 +49,7 @@ class RotatingLog {
 
 void WriteExit(const ShimOptions& o, int code, const std::string& error) {
   nlohmann::json j = {{"exit_code", code}, {"error", error}};
-  (void)WriteFileAtomic(o.exit_file, j.dump() + "\n");
+  (void)WriteFileReplace(o.exit_file, j.dump() + "\n");
 }
 
 int ToCode(int status) {
@@ -164,7 +164,7 @@ int ShimMain(const std::vector<std::string>& args) {
   if (!o.shim_pid_file.empty()) {
     // Lets a later daemon stop this shim (and a runtime create it may still be running)
     // when it replaces an instance whose creation a crash interrupted.
-    (void)WriteFileAtomic(
+    (void)WriteFileReplace(
         o.shim_pid_file,
         std::to_string(::getpid()) + " " + std::to_string(ProcessStartTicks(::getpid())) + "\n");
   }
@@ -196,7 +196,7 @@ int ShimMain(const std::vector<std::string>& args) {
     return 1;
   }
   // Tells the daemon the container runs (it waits for this file, not for `runtime state`).
-  if (!o.started_file.empty()) (void)WriteFileAtomic(o.started_file, std::to_string(init) + "\n");
+  if (!o.started_file.empty()) (void)WriteFileReplace(o.started_file, std::to_string(init) + "\n");
   if (o.announce) {
     // "started PID" to whoever started the shim, and stdout is then /dev/null: nothing later
     // may write into a pipe whose reader has gone.
