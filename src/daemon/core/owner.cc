@@ -26,8 +26,7 @@ UniqueFd PidfdOpen(int64_t pid) {
 }  // namespace
 
 Owner::Owner(Store& store, const Logger& logger, EffectRunner& runner, OwnerOptions options)
-    : store_(store),
-      logger_(logger),
+    : logger_(logger),
       runner_(runner),
       options_(std::move(options)),
       core_(store, logger, options_.core),

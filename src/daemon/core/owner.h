@@ -91,7 +91,6 @@ class Owner {
   void OnPidfd(int fd);
   void Publish();
 
-  Store& store_;
   Logger logger_;
   EffectRunner& runner_;
   OwnerOptions options_;
