@@ -54,7 +54,8 @@ bool WaitForFile(const std::string& dir, const std::string& name,
   UniqueFd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
   if (in.valid()) (void)::inotify_add_watch(in.get(), dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!Exists(dir + "/" + name)) {
+  const std::string path = dir + "/" + name;
+  while (!Exists(path)) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !in.valid()) return false;
