@@ -214,7 +214,6 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
                           MakeOciSpec(resolved, rootfs, netns, w.name).dump(2)));
   (void)RemoveAll(dir + "/exit.json");
   (void)RemoveAll(dir + "/pid");
-  (void)RemoveAll(dir + "/started");
   // The shim tells on its stdout when `runtime start` succeeded ("started PID"); its end
   // without that line means the container did not start, and its exit file says why.
   SV_ASSIGN_OR_RETURN(Pipe announce, MakePipe());
@@ -237,8 +236,6 @@ Result<InstanceInfo> ContainerDriver::Create(const Workload& w,
                 dir + "/pid",
                 "--shim-pid-file",
                 dir + "/shim.pid",
-                "--started-file",
-                dir + "/started",
                 "--announce",
                 "1",
                 "--log-max",

@@ -146,8 +146,6 @@ int ShimMain(const std::vector<std::string>& args) {
       o.pid_file = v;
     else if (k == "--shim-pid-file")
       o.shim_pid_file = v;
-    else if (k == "--started-file")
-      o.started_file = v;
     else if (k == "--announce")
       o.announce = v == "1";
     else if (k == "--log-max")
@@ -195,8 +193,7 @@ int ShimMain(const std::vector<std::string>& args) {
     WriteExit(o, -1, o.runtime + " start failed (status " + std::to_string(rc) + ")");
     return 1;
   }
-  // Tells the daemon the container runs (it waits for this file, not for `runtime state`).
-  if (!o.started_file.empty()) (void)WriteFileReplace(o.started_file, std::to_string(init) + "\n");
+  // Tells the daemon the container runs (it waits for this line, not for `runtime state`).
   if (o.announce) {
     // "started PID" to whoever started the shim, and stdout is then /dev/null: nothing later
     // may write into a pipe whose reader has gone.

@@ -19,13 +19,12 @@ struct ShimOptions {
   std::string exit_file;
   std::string pid_file;
   std::string shim_pid_file;  // "PID START_TICKS" of the shim itself, written first
-  std::string started_file;   // the container's pid, written once `runtime start` succeeded
   uint64_t log_max_bytes = 1 << 20;
   bool announce = false;  // "started PID" on stdout once the container runs (--announce 1)
 };
 
 // Parses `shim --runtime R --root D --id ID --bundle B --log F --exit-file F --pid-file F
-// [--shim-pid-file F] [--started-file F] [--announce 1] [--log-max N]`; returns the process exit
+// [--shim-pid-file F] [--announce 1] [--log-max N]`; returns the process exit
 // status.
 int ShimMain(const std::vector<std::string>& args);
 
