@@ -195,6 +195,29 @@ std::string Endpoint::ToString() const {
   return unix_socket ? path : "tcp:" + host + ":" + std::to_string(port);
 }
 
+Result<HostPort> ParseHostPort(std::string_view text) {
+  const auto bad = [](const char* why) { return Error(ErrorCode::kInvalidArgument, why); };
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad("host and port are required");
+  std::string_view host = text.substr(0, colon);
+  if (host.starts_with("[") && host.ends_with("]")) host = host.substr(1, host.size() - 2);
+  if (host.empty() || host.size() > 253) return bad("bad host");
+  for (const char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':')) {
+      return bad("bad character in the host");
+    }
+  }
+  const std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return bad("bad port");
+  int p = 0;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return bad("bad port");
+    p = p * 10 + (c - '0');
+  }
+  if (p < 1 || p > 65535) return bad("port out of range");
+  return HostPort{std::string(host), p};
+}
+
 Result<Endpoint> ParseEndpoint(std::string_view text) {
   Endpoint ep;
   const auto bad = [&](const std::string& why) {
@@ -224,26 +247,10 @@ Result<Endpoint> ParseEndpoint(std::string_view text) {
     return ep;
   }
   ep.unix_socket = false;
-  const size_t colon = hostport.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return bad("host and port are required");
-  std::string_view host = hostport.substr(0, colon);
-  if (host.starts_with("[") && host.ends_with("]")) host = host.substr(1, host.size() - 2);
-  if (host.empty() || host.size() > 253) return bad("bad host");
-  for (const char c : host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':')) {
-      return bad("bad character in the host");
-    }
-  }
-  ep.host = std::string(host);
-  const std::string_view port = hostport.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return bad("bad port");
-  int p = 0;
-  for (const char c : port) {
-    if (c < '0' || c > '9') return bad("bad port");
-    p = p * 10 + (c - '0');
-  }
-  if (p < 1 || p > 65535) return bad("port out of range");
-  ep.port = p;
+  auto hp = ParseHostPort(hostport);
+  if (!hp) return bad(hp.error().message());
+  ep.host = std::move(hp->host);
+  ep.port = hp->port;
   return ep;
 }
 

@@ -31,6 +31,13 @@ struct Endpoint {
   std::string ToString() const;
 };
 Result<Endpoint> ParseEndpoint(std::string_view text);
+// "HOST:PORT" (an IPv6 literal in brackets), the part both the API's endpoints and the vision
+// service's events URL share; the error's message is the reason alone, for the caller to frame.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+Result<HostPort> ParseHostPort(std::string_view text);
 
 using Clock = std::chrono::steady_clock;
 // No deadline: wait as long as the daemon takes (an apply, `logs -f`).
