@@ -190,10 +190,26 @@ Result<ApplyResponse> ApplyResponseFromJson(const json& j) {
 }
 
 json ToJson(const GenerationInfo& g) {
-  return {{"generation", g.generation},          {"digest", g.digest},
-          {"idempotencyKey", g.idempotency_key}, {"profile", g.profile},
-          {"appliedAtMs", g.applied_at_ms},      {"identity", g.identity}};
+  return {{"generation", g.generation},
+          {"digest", g.digest},
+          {"idempotencyKey", g.idempotency_key},
+          {"profile", g.profile},
+          {"appliedAtMs", g.applied_at_ms},
+          {"identity", g.identity},
+          {"outcome", g.outcome},
+          {"reason", g.reason},
+          {"decidedAtMs", g.decided_at_ms},
+          {"restores", g.restores},
+          {"current", g.current}};
 }
+
+json ToJson(const std::vector<GenerationInfo>& list) {
+  json out = json::array();
+  for (const auto& g : list) out.push_back(ToJson(g));
+  return out;
+}
+
+json ToJson(const RollbackRequest& r) { return {{"generation", r.generation}}; }
 
 Result<GenerationInfo> GenerationInfoFromJson(const json& j) {
   GenerationInfo g;
@@ -204,8 +220,24 @@ Result<GenerationInfo> GenerationInfoFromJson(const json& j) {
   r.Str("profile", &g.profile);
   r.Number("appliedAtMs", &g.applied_at_ms);
   r.Str("identity", &g.identity);
+  r.Str("outcome", &g.outcome);
+  r.Str("reason", &g.reason);
+  r.Number("decidedAtMs", &g.decided_at_ms);
+  r.Number("restores", &g.restores);
+  r.Bool("current", &g.current);
   SV_TRY(r.status());
   return g;
+}
+
+Result<std::vector<GenerationInfo>> GenerationListFromJson(const json& j) {
+  if (!j.is_array()) return Error(ErrorCode::kGuestFault, "generations: expected an array");
+  std::vector<GenerationInfo> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    auto g = GenerationInfoFromJson(j[i]);
+    if (!g) return std::move(g).error().Context("generations[" + std::to_string(i) + "]");
+    out.push_back(std::move(*g));
+  }
+  return out;
 }
 
 json ToJson(const ExecRequest& r) { return {{"cmd", r.argv}, {"timeoutMs", r.timeout_ms}}; }

@@ -129,6 +129,11 @@ void Daemon::Event(const std::string& workload, const std::string& type,
 }
 
 Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
+  return ApplyProfile(request, 0);
+}
+
+Result<api::ApplyResponse> Daemon::ApplyProfile(const api::ApplyRequest& request,
+                                                int64_t restores) {
   const std::string& file = request.file;
   SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(request.yaml, file));
   SV_TRY(CheckOvercommit(profile, host_));
@@ -157,17 +162,77 @@ Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
   cmd.request = request;
   cmd.profile = std::move(profile);
   cmd.digest = image::Sha256Of(request.yaml);
+  cmd.restores = restores;
   return owner_->Apply(std::move(cmd));
 }
 
-Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {
-  SV_ASSIGN_OR_RETURN(auto g, store_->FindGeneration(key_or_digest));
-  if (!g) {
-    return Error(ErrorCode::kNotFound,
-                 "no apply was stored with key or digest '" + key_or_digest + "'");
+api::GenerationInfo Daemon::InfoOf(const GenerationRecord& g) const {
+  api::GenerationInfo info;
+  info.generation = g.generation;
+  info.digest = g.digest;
+  info.idempotency_key = g.idempotency_key;
+  info.profile = g.profile_name;
+  info.applied_at_ms = g.applied_at_ms;
+  info.identity = g.identity;
+  info.outcome = g.outcome;
+  info.reason = g.reason;
+  info.decided_at_ms = g.decided_at_ms;
+  info.restores = g.restores;
+  const auto snap = owner_->snapshot();
+  info.current = snap != nullptr && snap->generation == g.generation;
+  return info;
+}
+
+Result<std::vector<api::GenerationInfo>> Daemon::Generations(int limit) {
+  SV_ASSIGN_OR_RETURN(auto list, store_->ListGenerations(limit));
+  std::vector<api::GenerationInfo> out;
+  out.reserve(list.size());
+  for (const auto& g : list) out.push_back(InfoOf(g));
+  return out;
+}
+
+Result<api::ApplyResponse> Daemon::Rollback(int64_t generation, const std::string& identity,
+                                            const std::string& idempotency_key) {
+  std::optional<GenerationRecord> target;
+  if (generation == 0) {
+    const auto snap = owner_->snapshot();
+    const int64_t current = snap != nullptr ? snap->generation : 0;
+    SV_ASSIGN_OR_RETURN(target, store_->LastCommitted(current));
+    if (!target) {
+      return Error(ErrorCode::kNotFound, "no committed generation older than the current one (" +
+                                             std::to_string(current) + "); see storevisor history");
+    }
+  } else {
+    SV_ASSIGN_OR_RETURN(target, store_->GetGeneration(generation));
+    if (!target) {
+      return Error(ErrorCode::kNotFound, "generation " + std::to_string(generation) +
+                                             " is not kept; see storevisor history");
+    }
   }
-  return api::GenerationInfo{g->generation,   g->digest,        g->idempotency_key,
-                             g->profile_name, g->applied_at_ms, g->identity};
+  api::ApplyRequest req;
+  req.yaml = target->yaml;
+  req.file = target->file;
+  req.identity = identity;
+  req.idempotency_key = idempotency_key;
+  return ApplyProfile(req, target->generation);
+}
+
+Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {
+  std::optional<GenerationRecord> g;
+  const bool number = !key_or_digest.empty() && key_or_digest.size() <= 18 &&
+                      key_or_digest.find_first_not_of("0123456789") == std::string::npos;
+  if (number) {
+    SV_ASSIGN_OR_RETURN(g, store_->GetGeneration(std::strtoll(key_or_digest.c_str(), nullptr, 10)));
+  }
+  if (!g) {
+    SV_ASSIGN_OR_RETURN(g, store_->FindGeneration(key_or_digest));
+  }
+  if (!g) {
+    return Error(
+        ErrorCode::kNotFound,
+        "no generation numbered, or apply stored with key or digest, '" + key_or_digest + "'");
+  }
+  return InfoOf(*g);
 }
 
 Daemon::Usage Daemon::SampleUsage(const std::string& name, int64_t pid) {

@@ -182,6 +182,10 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnec
       return Apply(daemon, cmd, peer, conn);
     case ApiOp::kGeneration:
       return Answer(conn, daemon.FindGeneration(cmd.generation));
+    case ApiOp::kGenerations:
+      return Answer(conn, daemon.Generations(static_cast<int>(cmd.limit)));
+    case ApiOp::kRollback:
+      return Answer(conn, daemon.Rollback(cmd.rollback_to, peer.Identity(), cmd.idempotency_key));
     case ApiOp::kList:
       return List(daemon, conn);
     case ApiOp::kGet:

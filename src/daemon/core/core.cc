@@ -143,10 +143,13 @@ void Core::EndTrial(const Action& a, int64_t now) {
     e.message = gen + " committed: " + a.reason;
     committed_ = std::make_shared<const Profile>(desired_.profile);
     committed_generation_ = desired_.generation;
-  } else if (t.base == nullptr) {
+  } else if (t.base == nullptr || !desired_.profile.auto_rollback) {
     end.outcome = kOutcomeFailed;
     e.type = "trial-failed";
-    e.message = gen + " failed its trial and nothing was committed before it: " + a.reason;
+    e.message = gen + " failed its trial (" +
+                (t.base == nullptr ? "nothing was committed before it"
+                                   : "the profile says rollback: never") +
+                "): " + a.reason;
   } else {
     end.outcome = kOutcomeRolledBack;
     end.restore_to = t.base_generation;
@@ -267,14 +270,17 @@ void Core::Apply(ApplyCommand cmd, int64_t now, const ApplyDone& done) {
   g.yaml = cmd.request.yaml;
   g.identity = cmd.request.identity;
   g.applied_at_ms = now;
+  g.restores = cmd.restores;
+  const int64_t restores = cmd.restores;
   const std::string name = cmd.profile.name;
   const size_t steps = plan.steps.size();
   auto stored = store_.CommitApply(g, options_.keep_generations, [&](int64_t generation) {
     Event e;
     e.ts_ms = now;
     e.type = "applied";
-    e.message = "profile " + name + " generation " + std::to_string(generation) + ": " +
-                std::to_string(steps) + " step(s)";
+    e.message = "profile " + name + " generation " + std::to_string(generation) +
+                (restores != 0 ? " (generation " + std::to_string(restores) + " again)" : "") +
+                ": " + std::to_string(steps) + " step(s)";
     return e;
   });
   if (!stored) return done(std::move(stored).error());

@@ -80,6 +80,7 @@ struct ApplyCommand {
   api::ApplyRequest request;
   Profile profile;
   std::string digest;
+  int64_t restores = 0;  // `storevisor rollback`: the generation whose profile this is
 };
 
 class Core {

@@ -151,6 +151,9 @@ struct Profile {
   // How long every workload a generation changed must stay healthy before the generation is
   // committed; a failure before then rolls it back (docs/daemon.md, "Generations").
   int64_t commit_after_ms = 60000;
+  // false (`rollback: never`): a generation that fails its trial is marked failed and stays,
+  // its workloads retried as their restart policies say.
+  bool auto_rollback = true;
   std::vector<Network> networks;
   std::vector<Workload> workloads;
 
