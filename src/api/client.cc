@@ -424,6 +424,11 @@ Result<GenerationInfo> Client::Generation(const std::string& key_or_digest) {
   return Decode<GenerationInfo>(r, GenerationInfoFromJson);
 }
 
+Result<api::ImagesInUse> Client::ImagesInUse() {
+  SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/images/in-use"}));
+  return Decode<api::ImagesInUse>(r, ImagesInUseFromJson);
+}
+
 Result<std::vector<WorkloadStatus>> Client::Workloads() {
   SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/workloads"}));
   return Decode<std::vector<WorkloadStatus>>(r, WorkloadListFromJson);

@@ -118,6 +118,8 @@ class Client {
   Result<ApplyResponse> Apply(const ApplyRequest& request);
   Result<GenerationInfo> Generation(const std::string& key_or_digest);
   Result<std::vector<WorkloadStatus>> Workloads();
+  // GET /v1/images/in-use.
+  Result<api::ImagesInUse> ImagesInUse();
   Result<WorkloadStatus> Workload(const std::string& name);
   // POST /v1/workloads/NAME/{start,stop,restart}, DELETE /v1/workloads/NAME for "rm".
   Status Operate(const std::string& name, const std::string& verb);

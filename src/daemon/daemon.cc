@@ -17,6 +17,7 @@
 #include "daemon/effects.h"
 #include "daemon/metrics.h"
 #include "daemon/net_check.h"
+#include "daemon/precheck.h"
 #include "image/sha256.h"
 
 namespace storevisor::daemon {
@@ -44,6 +45,18 @@ api::EventRecord ToApi(const Event& e) {
 std::string StateWord(const core::WorkloadState& s) {
   return s.intent == core::Intent::kRunning ? std::string(core::PhaseName(s.phase))
                                             : std::string(core::IntentName(s.intent));
+}
+
+// The instances that exist now, for the memory rule of CheckMemoryForApply.
+std::vector<RunningInstance> RunningInstances(const core::Snapshot& snap) {
+  std::vector<RunningInstance> out;
+  for (const auto& [name, s] : snap.workloads) {
+    const bool exists = s.phase == core::Phase::kRunning || s.phase == core::Phase::kCreating;
+    if (exists && !s.runtime_hash.empty()) {
+      out.push_back({name, s.runtime_hash, s.spec.memory_bytes});
+    }
+  }
+  return out;
 }
 
 Error NoWorkload(const std::string& name) {
@@ -132,6 +145,13 @@ Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
   const std::string& file = request.file;
   SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(request.yaml, file));
   SV_TRY(CheckOvercommit(profile, host_));
+  {
+    // Before anything is touched: every image and VM file the profile needs, and memory
+    // for what it starts (precheck.h).
+    const SystemPrecheckHost host(opt_.image_root, opt_.image_dir);
+    SV_TRY(CheckProfileNeeds(profile, host));
+    SV_TRY(CheckMemoryForApply(profile, RunningInstances(*owner_->snapshot()), host));
+  }
   SV_TRY(CheckLegacyWorkloads(profile));
   {
     // Before anything is touched: subnets against each other and the host, published ports
@@ -158,6 +178,21 @@ Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
   cmd.profile = std::move(profile);
   cmd.digest = image::Sha256Of(request.yaml);
   return owner_->Apply(std::move(cmd));
+}
+
+api::ImagesInUse Daemon::ImagesInUse() {
+  auto snap = owner_->snapshot();
+  std::vector<const Workload*> instances;
+  for (const auto& [name, s] : snap->workloads) {
+    if (!s.runtime_hash.empty()) instances.push_back(&s.spec);
+  }
+  api::ImagesInUse out;
+  out.image_root = opt_.image_root;
+  out.image_dir = opt_.image_dir;
+  for (auto& use : ::storevisor::daemon::ImagesInUse({snap->profile.get()}, instances)) {
+    out.images.push_back({std::move(use.image), std::move(use.workloads)});
+  }
+  return out;
 }
 
 Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {

@@ -51,6 +51,9 @@ class Daemon {
   Result<api::ApplyResponse> Apply(const api::ApplyRequest& request);
   // An apply stored earlier, by its idempotency key or its profile digest (kNotFound if none).
   Result<api::GenerationInfo> FindGeneration(const std::string& key_or_digest);
+  // The images the applied profile and the existing instances use (`storevisor image rm`
+  // refuses them), with the image store and directory this daemon resolves them in.
+  api::ImagesInUse ImagesInUse();
   Result<std::vector<api::WorkloadStatus>> Workloads();
   Result<api::WorkloadStatus> WorkloadStatus(const std::string& name);
   Result<std::vector<api::EventRecord>> EventsSince(int64_t after_id, int limit);
