@@ -104,12 +104,14 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
       options.nft_table.empty() ? net::DefaultTableName(options.state_dir) : options.nft_table);
   core::OwnerOptions owner;
   owner.housekeeping = [self](const core::Snapshot& snap) {
+    self->effects_->ReleaseKeptNetworks(snap);
     for (const auto& [name, s] : snap.workloads) {
       if (s.phase != core::Phase::kRunning) continue;
       if (Driver* driver = self->DriverFor(std::string(KindName(s.kind)))) driver->Maintain(name);
     }
   };
   d->owner_ = std::make_unique<core::Owner>(*d->store_, logger, *d->effects_, std::move(owner));
+  d->effects_->SetSnapshotSource([self] { return self->owner_->snapshot(); });
   return d;
 }
 
