@@ -79,7 +79,8 @@ int ImageRm(const std::string& endpoint, const std::string& bearer,
     }
   }
   if (refs.size() != 1 || refs[0].empty() || refs[0][0] == '-') {
-    return Fail(Error(ErrorCode::kInvalidArgument, "usage: storevisor image rm [--force] NAME:TAG"));
+    return Fail(
+        Error(ErrorCode::kInvalidArgument, "usage: storevisor image rm [--force] NAME:TAG"));
   }
   auto ref = image::NormalizeRef(refs[0]);
   if (!ref) return Fail(ref.error());
@@ -88,8 +89,10 @@ int ImageRm(const std::string& endpoint, const std::string& bearer,
   auto in_use = client->ImagesInUse();
   if (!in_use && in_use.error().code() == ErrorCode::kUnavailable) {
     // No daemon: no workload runs (a daemon that comes back checks its images at apply).
-    std::fprintf(stderr, "storevisor image: note: storevisord is not running (%s): no workload "
-                 "can be using %s\n", endpoint.c_str(), ref->c_str());
+    std::fprintf(stderr,
+                 "storevisor image: note: storevisord is not running (%s): no workload "
+                 "can be using %s\n",
+                 endpoint.c_str(), ref->c_str());
   } else if (!in_use && !force) {
     return Fail(std::move(in_use).error().Context(
         "cannot ask storevisord which images are in use (--force removes anyway)"));
@@ -102,7 +105,8 @@ int ImageRm(const std::string& endpoint, const std::string& bearer,
                             "--force to remove it anyway"));
     }
     if (!users.empty()) {
-      std::fprintf(stderr, "storevisor image: warning: removing %s, which workload(s) %s use: "
+      std::fprintf(stderr,
+                   "storevisor image: warning: removing %s, which workload(s) %s use: "
                    "their next start, restart or re-creation fails until the image is back\n",
                    ref->c_str(), Join(users).c_str());
     }

@@ -410,7 +410,6 @@ void AddCommands(CLI::App& app, Opts& o) {
 #endif
 }
 
-
 #ifdef SV_HAVE_IMAGE_CLI
 // `storevisor [--socket S] [--token-file F] image ...`: the image store's own CLI; its rm
 // asks the daemon first (image_rm.h). -1 when argv is not an image command.

@@ -173,12 +173,12 @@ void DaemonEffects::ReleaseKeptNetworks(const core::Snapshot& snap) {
   // newer set-up.
   if (!keeping_ || !snap.profile || snap.generation != set_up_generation_) return;
   const std::vector<Network> recorded = RecordedNetworks();
-  const auto kept = KeptNetworks(*snap.profile, recorded, KeptInstances(*snap.profile,
-                                                                       InstancesOf(&snap)));
+  const auto kept =
+      KeptNetworks(*snap.profile, recorded, KeptInstances(*snap.profile, InstancesOf(&snap)));
   if (kept.size() + snap.profile->networks.size() >= recorded.size()) return;  // all still used
   if (Status st = SetUpNetworksLocked(*snap.profile, snap.generation, &snap); !st) {
-    logger_.Warn("networks", "releasing the networks no kept instance uses: " +
-                                 st.error().message());
+    logger_.Warn("networks",
+                 "releasing the networks no kept instance uses: " + st.error().message());
   }
 }
 

@@ -77,8 +77,8 @@ class DaemonEffects : public core::EffectRunner {
   std::string nft_table_;
   std::optional<net::Nftables> nft_;
   SnapshotSource snapshot_source_;
-  std::mutex networks_mu_;  // one set-up at a time (the owner's, or housekeeping's)
-  bool keeping_ = false;    // guarded by networks_mu_: the last set-up kept networks
+  std::mutex networks_mu_;         // one set-up at a time (the owner's, or housekeeping's)
+  bool keeping_ = false;           // guarded by networks_mu_: the last set-up kept networks
   int64_t set_up_generation_ = 0;  // guarded by networks_mu_: the generation set up last
 };
 

@@ -8,11 +8,15 @@ namespace {
 Profile Parse(const std::string& update, const std::string& network) {
   const std::string text =
       "apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: t}\nspec:\n"
-      "  networks: [{name: " + network + ", subnet: 10.77.1.0/24}]\n"
+      "  networks: [{name: " +
+      network +
+      ", subnet: 10.77.1.0/24}]\n"
       "  workloads:\n"
-      "    - {name: pos, kind: container, image: a:1, networks: [" + network + "]" +
-      update + "}\n"
-      "    - {name: kv, kind: container, image: b:1, networks: [" + network + "]}\n";
+      "    - {name: pos, kind: container, image: a:1, networks: [" +
+      network + "]" + update +
+      "}\n"
+      "    - {name: kv, kind: container, image: b:1, networks: [" +
+      network + "]}\n";
   auto p = ParseProfile(text, "store.yaml");
   EXPECT_TRUE(p) << p.error().message();
   return p ? *p : Profile{};
@@ -33,8 +37,8 @@ TEST(KeptNetworksTest, AManualInstanceKeepsTheNetworkItIsOn) {
   EXPECT_EQ(nets[0].name, "lanold");
   EXPECT_EQ(nets[0].subnet, "10.77.1.0/24");
   // Once pos runs from the new spec, nothing is kept.
-  EXPECT_TRUE(KeptInstances(next, {{"pos", RuntimeHash(*next.Find("pos")), next.Find("pos")}})
-                  .empty());
+  EXPECT_TRUE(
+      KeptInstances(next, {{"pos", RuntimeHash(*next.Find("pos")), next.Find("pos")}}).empty());
   // Without update: manual, pos is replaced: nothing is kept.
   const Profile recreate = Parse("", "lannew");
   EXPECT_TRUE(KeptInstances(recreate, instances).empty());

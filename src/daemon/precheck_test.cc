@@ -22,7 +22,8 @@ class FakeHost : public PrecheckHost {
   }
   Status Readable(const std::string& path) const override {
     auto it = unreadable.find(path);
-    if (it != unreadable.end()) return Error(ErrorCode::kPermissionDenied, path + ": " + it->second);
+    if (it != unreadable.end())
+      return Error(ErrorCode::kPermissionDenied, path + ": " + it->second);
     if (files.count(path) != 0) return Ok();
     return Error(ErrorCode::kNotFound, path + ": No such file or directory");
   }
@@ -31,19 +32,19 @@ class FakeHost : public PrecheckHost {
 
 // Line numbers: inventory at 6, pos at 9.
 constexpr const char* kProfile =
-    "apiVersion: storevisor.io/v1\n"                                       // 1
-    "kind: StoreProfile\n"                                                 // 2
-    "metadata: {name: t}\n"                                                // 3
-    "spec:\n"                                                              // 4
-    "  workloads:\n"                                                       // 5
-    "    - name: inventory\n"                                              // 6
-    "      kind: container\n"                                              // 7
-    "      image: storevisor/inventory:2\n"                                // 8
-    "    - name: pos\n"                                                    // 9
-    "      kind: microvm\n"                                                // 10
-    "      kernel: /guest/vmlinuz\n"                                       // 11
-    "      initrd: /guest/initrd.img\n"                                    // 12
-    "      memory: 512Mi\n"                                                // 13
+    "apiVersion: storevisor.io/v1\n"                                      // 1
+    "kind: StoreProfile\n"                                                // 2
+    "metadata: {name: t}\n"                                               // 3
+    "spec:\n"                                                             // 4
+    "  workloads:\n"                                                      // 5
+    "    - name: inventory\n"                                             // 6
+    "      kind: container\n"                                             // 7
+    "      image: storevisor/inventory:2\n"                               // 8
+    "    - name: pos\n"                                                   // 9
+    "      kind: microvm\n"                                               // 10
+    "      kernel: /guest/vmlinuz\n"                                      // 11
+    "      initrd: /guest/initrd.img\n"                                   // 12
+    "      memory: 512Mi\n"                                               // 13
     "      disks: [{path: /guest/data.img}, {path: /guest/logs.img}]\n";  // 14
 
 Profile Parse(const std::string& text = kProfile) {

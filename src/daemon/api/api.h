@@ -33,7 +33,8 @@ enum class ApiOp {
   kUsbAttach,   // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
   kUsbDetach,   // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
   kGeneration,  // GET /v1/generations/{idempotency-key or profile digest}
-  kImagesInUse,  // GET /v1/images/in-use
+  // GET /v1/images/in-use: the images the workloads use (`storevisor image rm` asks)
+  kImagesInUse,
 };
 
 struct ApiCommand {
