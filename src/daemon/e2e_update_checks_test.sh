@@ -84,9 +84,9 @@ kind: StoreProfile
 metadata: {name: e2e-update-checks}
 spec:
   networks:
-    - {name: $1, subnet: $( [ "$1" = e2eupa ] && echo 10.89.93.0/24 || echo 10.89.94.0/24 )}
+    - {name: $1, subnet: $( [ "$1" = e2eupa ] && echo 10.89.231.0/24 || echo 10.89.232.0/24 )}
   workloads:
-    - name: inventory
+    - name: updinv
       kind: container
       image: $2
       command: [/bin/busybox, httpd, -f, -p, "8080", -h, /srv/www]
@@ -95,9 +95,9 @@ spec:
         - {host: $PORT, container: 8080}
       memory: 32Mi
       health: {http: {port: 8080, path: /inventory.json}, interval: 1s, timeout: 900ms}
-    - name: till
+    - name: updtill
       kind: container
-      image: storevisor/inventory:1
+      image: e2eupd/inv:1
       command: [/bin/busybox, httpd, -f, -p, "8080", -h, /srv/www]
       networks: [$1]
       update: manual
@@ -105,38 +105,38 @@ spec:
 YAML
   [ -z "${3:-}" ] || printf '%s\n' "$3"
 }
-POS="    - name: pos
+POS="    - name: updpos
       kind: microvm
       kernel: $T/guest/vmlinuz
       memory: 256Mi"
-profile e2eupa storevisor/inventory:1 > "$T/p1.yaml"
-profile e2eupa storevisor/inventory:2 > "$T/tag.yaml"
-profile e2eupa storevisor/inventory:1 "$POS" > "$T/kernel.yaml"
-profile e2eupa storevisor/inventory:2 "$POS" > "$T/both.yaml"
-profile e2eupb storevisor/inventory:1 > "$T/p2.yaml"
+profile e2eupa e2eupd/inv:1 > "$T/p1.yaml"
+profile e2eupa e2eupd/inv:2 > "$T/tag.yaml"
+profile e2eupa e2eupd/inv:1 "$POS" > "$T/kernel.yaml"
+profile e2eupa e2eupd/inv:2 "$POS" > "$T/both.yaml"
+profile e2eupb e2eupd/inv:1 > "$T/p2.yaml"
 printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e-update-checks}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
 
 start_daemon
 # The image store the daemon resolves `image:` in (its default: STATE_DIR/images).
 SV image --root "$STORE" build-from-dir "$IMAGES/storevisor_inventory_1/rootfs" \
-  storevisor/inventory:1 > /dev/null 2>&1 || fail "build-from-dir"
+  e2eupd/inv:1 > /dev/null 2>&1 || fail "build-from-dir"
 
 step "apply converges"
 SV apply -f "$T/p1.yaml" --timeout 60 > /dev/null || fail "apply p1"
-INV=$(field_of inventory pid); TILL=$(field_of till pid)
-alive "$INV" && alive "$TILL" || fail "not running: inventory $INV, till $TILL"
+INV=$(field_of updinv pid); TILL=$(field_of updtill pid)
+alive "$INV" && alive "$TILL" || fail "not running: updinv $INV, updtill $TILL"
 curl -sf -m 5 "http://127.0.0.1:$PORT/inventory.json" | grep -q '"store"' || fail "published port"
 BEFORE=$(ps_line)
 
 step "a misspelled image tag is refused at once, nothing touched"
-INV_LINE=$(line_of "$T/tag.yaml" inventory)
-refused "$T/tag.yaml" 2 "storevisor: $T/tag.yaml:$INV_LINE: spec.workloads[0].image: image storevisor/inventory:2 is not in the image store $STORE; import it (\`storevisor image import FILE storevisor/inventory:2\` or \`storevisor image build-from-dir DIR storevisor/inventory:2\`, see \`storevisor image ls\`); the demo images come from scripts/setup.d/50-demo.sh"
+INV_LINE=$(line_of "$T/tag.yaml" updinv)
+refused "$T/tag.yaml" 2 "storevisor: $T/tag.yaml:$INV_LINE: spec.workloads[0].image: image e2eupd/inv:2 is not in the image store $STORE; import it (\`storevisor image import FILE e2eupd/inv:2\` or \`storevisor image build-from-dir DIR e2eupd/inv:2\`, see \`storevisor image ls\`); the demo images come from scripts/setup.d/50-demo.sh"
 [ "$(ps_line)" = "$BEFORE" ] || fail "ps changed: $(ps_line), was $BEFORE"
-alive "$INV" && [ "$(field_of inventory pid)" = "$INV" ] || fail "inventory was touched"
+alive "$INV" && [ "$(field_of updinv pid)" = "$INV" ] || fail "updinv was touched"
 SV diff -f "$T/p1.yaml" | grep -q "no changes" || fail "a refused profile changed the desired state"
 
 step "a microVM whose kernel is missing is refused, nothing touched"
-POS_LINE=$(line_of "$T/kernel.yaml" pos)
+POS_LINE=$(line_of "$T/kernel.yaml" updpos)
 refused "$T/kernel.yaml" 2 "storevisor: $T/kernel.yaml:$POS_LINE: spec.workloads[2].kernel: $T/guest/vmlinuz: No such file or directory"
 [ "$(ps_line)" = "$BEFORE" ] || fail "ps changed: $(ps_line), was $BEFORE"
 
@@ -145,50 +145,50 @@ set +e
 SV apply -f "$T/both.yaml" > /dev/null 2> "$T/err.txt"; rc=$?
 set -e
 [ "$rc" = 2 ] && [ "$(wc -l < "$T/err.txt")" = 2 ] &&
-  grep -q "^storevisor: $T/both.yaml:$INV_LINE: spec.workloads\[0\].image: image storevisor/inventory:2 is not in" "$T/err.txt" &&
+  grep -q "^storevisor: $T/both.yaml:$INV_LINE: spec.workloads\[0\].image: image e2eupd/inv:2 is not in" "$T/err.txt" &&
   grep -qx "$T/both.yaml:$POS_LINE: spec.workloads\[2\].kernel: $T/guest/vmlinuz: No such file or directory" "$T/err.txt" ||
   fail "both: status $rc, $(cat "$T/err.txt")"
 [ "$(ps_line)" = "$BEFORE" ] || fail "ps changed: $(ps_line), was $BEFORE"
 
 step "image rm of an image in use is refused, naming the workloads"
 set +e
-SV image --root "$STORE" rm storevisor/inventory:1 > /dev/null 2> "$T/err.txt"; rc=$?
+SV image --root "$STORE" rm e2eupd/inv:1 > /dev/null 2> "$T/err.txt"; rc=$?
 set -e
 [ "$rc" = 5 ] || fail "image rm in use: status $rc, want 5: $(cat "$T/err.txt")"
-[ "$(cat "$T/err.txt")" = "storevisor image: storevisor/inventory:1 is in use by workload(s) inventory, till of the applied profile; apply a profile without it first, or --force to remove it anyway" ] ||
+[ "$(cat "$T/err.txt")" = "storevisor image: e2eupd/inv:1 is in use by workload(s) updinv, updtill of the applied profile; apply a profile without it first, or --force to remove it anyway" ] ||
   fail "image rm in use: $(cat "$T/err.txt")"
-SV image --root "$STORE" ls | grep -q '^storevisor/inventory:1 ' || fail "the image was removed"
+SV image --root "$STORE" ls | grep -q '^e2eupd/inv:1 ' || fail "the image was removed"
 step "image rm --force removes it and says what it breaks"
-SV image --root "$STORE" rm --force storevisor/inventory:1 > /dev/null 2> "$T/err.txt" ||
+SV image --root "$STORE" rm --force e2eupd/inv:1 > /dev/null 2> "$T/err.txt" ||
   fail "image rm --force: $(cat "$T/err.txt")"
-[ "$(cat "$T/err.txt")" = "storevisor image: warning: removing storevisor/inventory:1, which workload(s) inventory, till use: their next start, restart or re-creation fails until the image is back" ] ||
+[ "$(cat "$T/err.txt")" = "storevisor image: warning: removing e2eupd/inv:1, which workload(s) updinv, updtill use: their next start, restart or re-creation fails until the image is back" ] ||
   fail "image rm --force: $(cat "$T/err.txt")"
-! SV image --root "$STORE" ls | grep -q '^storevisor/inventory:1 ' || fail "the image is still there"
+! SV image --root "$STORE" ls | grep -q '^e2eupd/inv:1 ' || fail "the image is still there"
 [ "$(ps_line)" = "$BEFORE" ] || fail "ps changed: $(ps_line), was $BEFORE"
 # Back for the rest.
 SV image --root "$STORE" build-from-dir "$IMAGES/storevisor_inventory_1/rootfs" \
-  storevisor/inventory:1 > /dev/null 2>&1 || fail "build-from-dir again"
+  e2eupd/inv:1 > /dev/null 2>&1 || fail "build-from-dir again"
 
 step "update: manual keeps its network while its instance runs"
-TILL_ADDR=$(field_of till address)
-[ -n "$TILL_ADDR" ] || fail "till has no address"
+TILL_ADDR=$(field_of updtill address)
+[ -n "$TILL_ADDR" ] || fail "updtill has no address"
 SV apply -f "$T/p2.yaml" --timeout 60 > "$T/out.txt" || fail "apply p2: $(cat "$T/out.txt")"
-NEW_INV=$(field_of inventory pid)
-[ "$NEW_INV" != "$INV" ] && alive "$NEW_INV" || fail "inventory was not replaced ($INV -> $NEW_INV)"
-[ "$(field_of till pid)" = "$TILL" ] && alive "$TILL" || fail "till (update: manual) was replaced"
+NEW_INV=$(field_of updinv pid)
+[ "$NEW_INV" != "$INV" ] && alive "$NEW_INV" || fail "updinv was not replaced ($INV -> $NEW_INV)"
+[ "$(field_of updtill pid)" = "$TILL" ] && alive "$TILL" || fail "updtill (update: manual) was replaced"
 [ -e /sys/class/net/sv-e2eupb ] || fail "no bridge for the new network"
-[ -e /sys/class/net/sv-e2eupa ] || fail "the bridge till is on was deleted"
+[ -e /sys/class/net/sv-e2eupa ] || fail "the bridge updtill is on was deleted"
 curl -sf -m 5 "http://$TILL_ADDR:8080/inventory.json" | grep -q '"store"' ||
-  fail "till ($TILL_ADDR) does not answer on its network"
+  fail "updtill ($TILL_ADDR) does not answer on its network"
 curl -sf -m 5 "http://127.0.0.1:$PORT/inventory.json" | grep -q '"store"' || fail "published port after p2"
 nft list table inet "$TABLE" > "$T/rules.txt"
 grep -q 'sv-e2eupa' "$T/rules.txt" || fail "the kept network's rules are gone: $(cat "$T/rules.txt")"
 
-step "once till is replaced, its old network goes"
-SV restart till || fail "restart till"
-[ "$(field_of till pid)" != "$TILL" ] || fail "till not replaced"
-case "$(field_of till address)" in 10.89.94.*) ;; *) fail "till's new address: $(field_of till address)" ;; esac
-wait_for 15 test ! -e /sys/class/net/sv-e2eupa || fail "sv-e2eupa left after till was replaced"
+step "once updtill is replaced, its old network goes"
+SV restart updtill || fail "restart updtill"
+[ "$(field_of updtill pid)" != "$TILL" ] || fail "updtill not replaced"
+case "$(field_of updtill address)" in 10.89.232.*) ;; *) fail "updtill's new address: $(field_of updtill address)" ;; esac
+wait_for 15 test ! -e /sys/class/net/sv-e2eupa || fail "sv-e2eupa left after updtill was replaced"
 nft list table inet "$TABLE" > "$T/rules.txt"
 ! grep -q 'sv-e2eupa' "$T/rules.txt" || fail "sv-e2eupa's rules left"
 
