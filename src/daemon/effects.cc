@@ -195,6 +195,7 @@ Status DaemonEffects::SetUpNetworksLocked(const Profile& profile, int64_t genera
   }
   std::vector<net::FirewallNetwork> nets;
   std::vector<net::PublishedPort> ports;
+  nets.reserve(all.size());
   for (const auto& n : all) nets.push_back({n.name, n.subnet, n.allow});
   for (const auto& desired : profile.workloads) {
     const Workload* w = &desired;

@@ -106,6 +106,7 @@ std::vector<ImageUse> ImagesInUse(const std::vector<const Profile*>& profiles,
     if (w != nullptr) add(*w);
   }
   std::vector<ImageUse> out;
+  out.reserve(users.size());
   for (auto& [image, names] : users) out.push_back({image, {names.begin(), names.end()}});
   return out;
 }
