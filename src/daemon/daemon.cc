@@ -188,10 +188,17 @@ api::ImagesInUse Daemon::ImagesInUse() {
   for (const auto& [name, s] : snap->workloads) {
     if (!s.runtime_hash.empty()) instances.push_back(&s.spec);
   }
+  // The last committed generation's too: while another is on trial, a rollback needs them.
+  std::optional<Profile> committed;
+  if (auto g = store_->LastCommitted(snap->generation + 1); g && *g) {
+    if (auto p = ParseProfile((*g)->yaml, (*g)->file)) committed = std::move(*p);
+  }
   api::ImagesInUse out;
   out.image_root = opt_.image_root;
   out.image_dir = opt_.image_dir;
-  for (auto& use : ::storevisor::daemon::ImagesInUse({snap->profile.get()}, instances)) {
+  const std::vector<const Profile*> profiles = {snap->profile.get(),
+                                                committed ? &*committed : nullptr};
+  for (auto& use : ::storevisor::daemon::ImagesInUse(profiles, instances)) {
     out.images.push_back({std::move(use.image), std::move(use.workloads)});
   }
   return out;
