@@ -439,6 +439,11 @@ Result<ApplyResponse> Client::Rollback(const RollbackRequest& request) {
   return Decode<ApplyResponse>(r, ApplyResponseFromJson);
 }
 
+Result<api::ImagesInUse> Client::ImagesInUse() {
+  SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/images/in-use"}));
+  return Decode<api::ImagesInUse>(r, ImagesInUseFromJson);
+}
+
 Result<std::vector<WorkloadStatus>> Client::Workloads() {
   SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/workloads"}));
   return Decode<std::vector<WorkloadStatus>>(r, WorkloadListFromJson);

@@ -240,6 +240,33 @@ Result<std::vector<GenerationInfo>> GenerationListFromJson(const json& j) {
   return out;
 }
 
+json ToJson(const ImagesInUse& i) {
+  json images = json::array();
+  for (const auto& u : i.images) images.push_back({{"image", u.image}, {"workloads", u.workloads}});
+  return {{"imageRoot", i.image_root}, {"imageDir", i.image_dir}, {"images", images}};
+}
+
+Result<ImagesInUse> ImagesInUseFromJson(const json& j) {
+  ImagesInUse out;
+  FieldReader r(j, "images in use");
+  r.Str("imageRoot", &out.image_root);
+  r.Str("imageDir", &out.image_dir);
+  SV_TRY(r.status());
+  if (const json* images = r.Find("images"); images != nullptr && !images->is_null()) {
+    SV_ASSIGN_OR_RETURN(out.images, ListFromJson<ImageUse>(*images, "images in use.images",
+                                                           [](const json& u) -> Result<ImageUse> {
+                                                             ImageUse use;
+                                                             FieldReader ur(u, "images[]");
+                                                             ur.Str("image", &use.image);
+                                                             ur.StrList("workloads",
+                                                                        &use.workloads);
+                                                             SV_TRY(ur.status());
+                                                             return use;
+                                                           }));
+  }
+  return out;
+}
+
 json ToJson(const ExecRequest& r) { return {{"cmd", r.argv}, {"timeoutMs", r.timeout_ms}}; }
 
 json ToJson(const ExecResponse& r) {

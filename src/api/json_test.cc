@@ -52,6 +52,22 @@ TEST(ApiJsonTest, WrongTypesAreErrorsNamingTheField) {
   EXPECT_FALSE(ParseJson("").has_value());
 }
 
+TEST(ApiJsonTest, ImagesInUseRoundTrips) {
+  ImagesInUse in;
+  in.image_root = "/var/lib/storevisor/images";
+  in.images = {{"storevisor/inventory:1", {"inventory", "till"}}};
+  auto back = ImagesInUseFromJson(ParseJson(Dump(ToJson(in))).value());
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->image_root, in.image_root);
+  EXPECT_EQ(back->image_dir, "");
+  ASSERT_EQ(back->images.size(), 1u);
+  EXPECT_EQ(back->images[0].image, "storevisor/inventory:1");
+  EXPECT_EQ(back->images[0].workloads, (std::vector<std::string>{"inventory", "till"}));
+  auto bad = ImagesInUseFromJson(nlohmann::json{{"images", {{{"workloads", "x"}}}}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message(), "images[].workloads: expected a list of strings");
+}
+
 TEST(ApiJsonTest, ApplyAndEvents) {
   ApplyResponse a;
   a.generation = 7;

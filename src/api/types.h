@@ -79,6 +79,18 @@ struct RollbackRequest {
   std::string idempotency_key;
 };
 
+// GET /v1/images/in-use: the images the applied profile and the existing instances use,
+// and where this daemon resolves `image:` refs (`storevisor image rm` refuses those).
+struct ImageUse {
+  std::string image;  // NAME:TAG
+  std::vector<std::string> workloads;
+};
+struct ImagesInUse {
+  std::string image_root;  // the image store
+  std::string image_dir;   // directory images ("" for none)
+  std::vector<ImageUse> images;
+};
+
 struct ExecRequest {
   std::vector<std::string> argv;
   int timeout_ms = 30000;

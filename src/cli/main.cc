@@ -19,6 +19,7 @@
 #include "cli/output.h"
 #include "common/files.h"
 #ifdef SV_HAVE_IMAGE_CLI
+#include "cli/image_rm.h"
 #include "image/image_cli.h"
 #endif
 
@@ -409,17 +410,46 @@ void AddCommands(CLI::App& app, Opts& o) {
 #endif
 }
 
+#ifdef SV_HAVE_IMAGE_CLI
+// `storevisor [--socket S] [--token-file F] image ...`: the image store's own CLI; its rm
+// asks the daemon first (image_rm.h). -1 when argv is not an image command.
+int MaybeImageCommand(int argc, char** argv, Opts& o) {
+  int i = 1;
+  while (i + 1 < argc) {
+    const std::string a = argv[i];
+    if (a == "--socket" || a == "--endpoint") {
+      o.endpoint = argv[i + 1];
+    } else if (a == "--token-file") {
+      o.token_file = argv[i + 1];
+    } else {
+      break;
+    }
+    i += 2;
+  }
+  if (i >= argc || std::string(argv[i]) != "image") return -1;
+  std::vector<std::string> args(argv + i + 1, argv + argc);
+  if (!IsImageRm(args)) return storevisor::image::RunImageCli(args);
+  if (!o.token_file.empty()) {
+    auto t = ReadFile(o.token_file, 4096);
+    if (!t) return Fail(t.error());
+    o.bearer = *t;
+    while (!o.bearer.empty() && (o.bearer.back() == '\n' || o.bearer.back() == ' ')) {
+      o.bearer.pop_back();
+    }
+  }
+  return ImageRm(o.endpoint, o.bearer, args);
+}
+#endif
+
 }  // namespace
 
 int Main(int argc, char** argv) {
-#ifdef SV_HAVE_IMAGE_CLI
-  if (argc > 1 && std::string(argv[1]) == "image") {
-    return storevisor::image::RunImageCli(std::vector<std::string>(argv + 2, argv + argc));
-  }
-#endif
   Opts o;
   const char* env = std::getenv("STOREVISOR_SOCKET");
   o.endpoint = env != nullptr ? env : "/run/storevisor/storevisord.sock";
+#ifdef SV_HAVE_IMAGE_CLI
+  if (int rc = MaybeImageCommand(argc, argv, o); rc >= 0) return rc;
+#endif
   CLI::App app{"storevisor: apply store profiles and manage their workloads"};
   app.add_option("--socket,--endpoint", o.endpoint, "unix socket path, or tcp:HOST:PORT")
       ->capture_default_str();

@@ -58,6 +58,9 @@ class Daemon {
   // older than the generation enforced now), through the same checks as any apply.
   Result<api::ApplyResponse> Rollback(int64_t generation, const std::string& identity,
                                       const std::string& idempotency_key);
+  // The images the applied profile and the existing instances use (`storevisor image rm`
+  // refuses them), with the image store and directory this daemon resolves them in.
+  api::ImagesInUse ImagesInUse();
   Result<std::vector<api::WorkloadStatus>> Workloads();
   Result<api::WorkloadStatus> WorkloadStatus(const std::string& name);
   Result<std::vector<api::EventRecord>> EventsSince(int64_t after_id, int limit);

@@ -35,6 +35,8 @@ enum class ApiOp {
   kGeneration,   // GET /v1/generations/{number, idempotency-key or profile digest}
   kGenerations,  // GET /v1/generations?limit=N (newest first)
   kRollback,     // POST /v1/rollback {"generation": N} (0 or absent: the last committed)
+  // GET /v1/images/in-use: the images the workloads use (`storevisor image rm` asks)
+  kImagesInUse,
 };
 
 struct ApiCommand {

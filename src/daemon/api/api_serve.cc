@@ -180,6 +180,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnec
                                                               std::string(kApiVersion)}));
     case ApiOp::kApply:
       return Apply(daemon, cmd, peer, conn);
+    case ApiOp::kImagesInUse:
+      return SendJsonValue(conn, api::ToJson(daemon.ImagesInUse()));
     case ApiOp::kGeneration:
       return Answer(conn, daemon.FindGeneration(cmd.generation));
     case ApiOp::kGenerations:

@@ -162,6 +162,15 @@ TEST(ApiTest, GenerationsAreAskedByKeyOrDigest) {
             ErrorCode::kUnsupported);
 }
 
+TEST(ApiTest, ImagesInUseIsAGet) {
+  auto r = Parse("GET /v1/images/in-use HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->op, ApiOp::kImagesInUse);
+  EXPECT_EQ(Parse("DELETE /v1/images/in-use HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
+  EXPECT_EQ(Parse("GET /v1/images HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kNotFound);
+}
+
 TEST(ApiTest, LongRequestsAndTokens) {
   auto req = [](const std::string& raw) { return **ParseHttpRequest(raw); };
   EXPECT_TRUE(IsLongRequest(req("GET /v1/events?follow=1 HTTP/1.1\r\n\r\n")));
