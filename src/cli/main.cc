@@ -324,6 +324,26 @@ int CmdVersion(api::Client& client, const Opts& /*o*/) {
   return 0;
 }
 
+// ps's last line: the generation enforced and what its trial says, and a newer one that was
+// rolled back (with why). Nothing when the daemon keeps no generations yet.
+void PrintGenerationLine(api::Client& client) {
+  auto list = client.Generations(5);
+  if (!list || list->empty()) return;
+  std::string line;
+  for (const auto& g : *list) {
+    if (!g.current) continue;
+    line = "generation " + std::to_string(g.generation) + ": " +
+           (g.outcome == "trial" ? std::string("on trial") : g.outcome) +
+           (g.outcome == "failed" ? " its trial: " + g.reason : "");
+  }
+  const api::GenerationInfo& newest = list->front();
+  if (!newest.current && newest.outcome == "rolled-back") {
+    line += std::string(line.empty() ? "" : "; ") + "generation " +
+            std::to_string(newest.generation) + " rolled back: " + newest.reason;
+  }
+  if (!line.empty()) std::printf("\n%s\n", line.c_str());
+}
+
 int CmdPs(api::Client& client, const Opts& o) {
   auto list = client.Workloads();
   if (!list) return Fail(list.error());
@@ -333,6 +353,7 @@ int CmdPs(api::Client& client, const Opts& o) {
     std::printf("%s\n", api::Dump(out, 2).c_str());
   } else {
     PrintTable(*list, o.output == "wide");
+    PrintGenerationLine(client);
   }
   return 0;
 }

@@ -133,6 +133,8 @@ wait_for 30 pgrep -f "^/bin/sleep 7201$" >/dev/null || fail "v1's instance is no
 wait_for 30 test "$(field_of trinv health)" = healthy || fail "trinv is $(field_of trinv health)"
 [ "$(SV exec trinv -- /bin/busybox cat /data/mark)" = v1-data ] || fail "the volume's data is gone"
 SV history | grep -E "^1\* " >/dev/null || fail "generation 1 is not the current one: $(SV history)"
+SV ps | grep -q "^generation 1: committed; generation 2 rolled back: trinv failed 2 health checks" ||
+  fail "ps does not say it: $(SV ps)"
 
 step "a container that exits at once: rolled back by itself"
 rc=$(apply_status "$T/exits.yaml")
