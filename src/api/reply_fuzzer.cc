@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)WorkloadStatusFromJson(*j);
   (void)ApplyResponseFromJson(*j);
   (void)GenerationInfoFromJson(*j);
+  (void)GenerationListFromJson(*j);
   (void)ImagesInUseFromJson(*j);
   (void)ExecResponseFromJson(*j);
   (void)EventListFromJson(*j);

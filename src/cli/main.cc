@@ -293,7 +293,9 @@ int CmdHistory(api::Client& client, const Opts& o) {
     std::string gen = std::to_string(g.generation) + (g.current ? "*" : "");
     std::string reason = g.reason;
     if (g.restores != 0) {
-      reason = "rollback to " + std::to_string(g.restores) + (reason.empty() ? "" : "; " + reason);
+      std::string restored = "rollback to " + std::to_string(g.restores);
+      if (!reason.empty()) restored += "; " + reason;
+      reason = std::move(restored);
     }
     std::printf("%-6s %-19s %-14s %-16s %-12s %s\n", gen.c_str(),
                 LocalTime(g.applied_at_ms).c_str(), g.identity.c_str(), g.profile.c_str(),
