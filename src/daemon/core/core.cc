@@ -78,6 +78,14 @@ void Core::Emit(const std::string& workload, const std::string& type, const std:
   logger_.Info("daemon", message, {{"workload", workload}, {"event", type}});
 }
 
+void Core::CountTrialFailure(const std::string& name) {
+  if (!observed_.trial) return;
+  const auto& changed = observed_.trial->changed;
+  if (std::find(changed.begin(), changed.end(), name) != changed.end()) {
+    observed_.trial->failures[name]++;
+  }
+}
+
 void Core::StartTrial(const Profile* base_of_changes, int64_t now) {
   Trial t;
   t.generation = desired_.generation;
@@ -178,6 +186,7 @@ void Core::EndTrial(const Action& a, int64_t now) {
       s->retry_at_ms = 0;
       s->gave_up = false;
       s->restart_scheduled = false;
+      s->next_verb = "replaced";  // by the restored spec, not a restart of the failed one
     }
   }
   logger_.Info("daemon", e.message, {{"event", e.type}});
@@ -339,6 +348,7 @@ void Core::Operator(OperatorVerb verb, const std::string& name, int64_t now, Don
       s->retry_at_ms = 0;
       s->gave_up = false;
       s->restart_scheduled = false;
+      s->next_verb = "replaced";  // by the restored spec, not a restart of the failed one
       s->next_verb = "started";
       if (s->phase == Phase::kExited || s->phase == Phase::kFailed) s->phase = Phase::kPending;
       break;
@@ -406,6 +416,7 @@ void Core::OnCreated(WorkloadState& s, const Observation& o, int64_t now,
     s.last_error = o.status.error().message();
     const int64_t delay = BackoffMs(s.spec.restart, s.failures);
     s.failures++;
+    CountTrialFailure(s.name);
     s.retry_at_ms = now + delay;
     Emit(s.name, "failed",
          FailedVerb(s.next_verb) + " " + s.name + " failed: " + s.last_error + "; retrying in " +
@@ -666,6 +677,7 @@ void Core::ApplyAction(const Action& a, int64_t now, std::vector<Effect>* effect
       return;
     }
     case ActionType::kScheduleRestart:
+      CountTrialFailure(s->name);
       s->restart_scheduled = true;
       s->retry_at_ms = a.at_ms;
       s->failures = a.failures;
@@ -675,6 +687,7 @@ void Core::ApplyAction(const Action& a, int64_t now, std::vector<Effect>* effect
       return;
     case ActionType::kGiveUp:
       s->gave_up = true;
+      CountTrialFailure(s->name);
       Emit(s->name, "gave-up", s->name + " is not restarted: " + a.reason, now);
       return;
     case ActionType::kMarkHealthy:

@@ -134,6 +134,7 @@ class Core {
   void Emit(const std::string& workload, const std::string& type, const std::string& message,
             int64_t now);
   void StartTrial(const Profile* base_of_changes, int64_t now);
+  void CountTrialFailure(const std::string& name);
   Status ResumeTrial(int64_t now);
   void EndTrial(const Action& a, int64_t now);
   void Dirty(const std::string& name) { dirty_.insert(name); }

@@ -360,14 +360,20 @@ std::optional<std::string> TrialFailure(const Desired& desired, const Trial& tri
   const bool updated_in_place =
       s.runtime_hash == desired.RuntimeHashOf(w) && s.spec_hash == desired.SpecHashOf(w);
   if (!made_in_trial && !updated_in_place) return std::nullopt;
-  if (s.phase == Phase::kFailed) return w.name + " did not start: " + s.last_error;
+  auto counted = trial.failures.find(w.name);
+  const int failures = counted == trial.failures.end() ? 0 : counted->second;
+  if (s.phase == Phase::kFailed && failures >= kTrialFailures) {
+    return w.name + " did not start: " + s.last_error;
+  }
   const HealthCheck& check = s.spec.health;
   if (s.phase == Phase::kRunning && check.type != HealthType::kNone &&
       (s.health == Health::kUnhealthy || s.health_failures >= std::max(1, check.retries))) {
     return w.name + " failed " + std::to_string(std::max(1, check.retries)) +
            " health checks: " + s.check_detail;
   }
-  if (s.phase == Phase::kExited && !s.leftover &&
+  // An exit is counted when the core judges it (restart or not): this one may not be yet.
+  const bool judged = s.restart_scheduled || s.gave_up;
+  if (s.phase == Phase::kExited && !s.leftover && failures + (judged ? 0 : 1) >= kTrialFailures &&
       !(s.exit_code == 0 && s.spec.restart.policy != RestartPolicy::kAlways)) {
     if (s.health == Health::kUnhealthy) {
       return w.name + " failed " + std::to_string(std::max(1, check.retries)) +

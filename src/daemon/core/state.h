@@ -101,12 +101,17 @@ struct Trial {
   // Each changed workload's instance counter when the trial began: what was made before
   // (and failed before) is not held against the generation.
   std::map<std::string, uint64_t> instances_before;
+  // Failed starts and exits of each changed workload during the trial (the core counts them).
+  std::map<std::string, int> failures;
   int64_t base_generation = 0;  // 0: nothing committed before; a failure is final
   std::shared_ptr<const Profile> base;
 };
 
 // How long a trial waits for its workloads to become healthy at all, past commitAfter.
 inline constexpr int64_t kTrialReadyMs = 300000;
+// A changed workload fails its trial at this many failed starts or exits: one alone may be
+// the host's hiccup (a slow boot under load), which its restart policy rides out.
+inline constexpr int kTrialFailures = 2;
 
 // The workloads of `next` that are new or differ from `base` (nullptr: all of them).
 std::vector<std::string> ChangedWorkloads(const Profile* base, const Profile& next);
