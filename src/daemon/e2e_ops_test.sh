@@ -284,7 +284,7 @@ set -e
 
 step "bad profiles are refused with the exact message and status, and change nothing"
 bad() {  # $1 file name, $2 workloads (YAML lines), $3 spec lines before networks (optional)
-  { printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e-ops}\nspec:\n  rollback: never\n'
+  { printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e-ops}\nspec:\n'
     [ -n "${3:-}" ] && printf '%s\n' "$3"
     printf '  workloads:\n%s\n' "$2"; } > "$T/$1"
 }

@@ -67,8 +67,7 @@ kind: StoreProfile
 metadata: {name: e2e}
 spec:
   rollback: never  # these tests watch retries; trials and rollbacks: e2e_update_test.sh
-  networks:
-    - {name: e2e, subnet: 10.89.77.0/24}
+  networks: [{name: e2e, subnet: 10.89.77.0/24}]
   workloads:
     - name: kv
       kind: container
