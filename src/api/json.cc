@@ -275,6 +275,26 @@ Result<VersionInfo> VersionInfoFromJson(const json& j) {
   return v;
 }
 
+json ToJson(const BoxInfo& b) {
+  return {{"version", b.version},
+          {"hostname", b.hostname},
+          {"kernel", b.kernel},
+          {"uptimeSeconds", b.uptime_s},
+          {"cpus", b.cpus},
+          {"load", {b.load[0], b.load[1], b.load[2]}},
+          {"memoryTotalBytes", b.memory_total_bytes},
+          {"memoryAvailableBytes", b.memory_available_bytes},
+          {"diskTotalBytes", b.disk_total_bytes},
+          {"diskFreeBytes", b.disk_free_bytes},
+          {"accel", b.accel},
+          {"accelReason", b.accel_reason},
+          {"ksmSavedBytes", b.ksm_saved_bytes},
+          {"profile", b.profile},
+          {"generation", b.generation},
+          {"workloads", b.workloads},
+          {"lastEventId", b.last_event_id}};
+}
+
 json ToJson(const ErrorBody& e) { return {{"error", e.error}, {"code", e.code}}; }
 
 Result<ErrorBody> ErrorBodyFromJson(const json& j) {

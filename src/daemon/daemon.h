@@ -77,6 +77,10 @@ class Daemon {
   Status UsbDetach(const std::string& name, const std::string& usb_id);
   void ReleaseConsole(const std::string& name);
   std::string Metrics();
+  // box.cc: the machine and the profile running, for GET /v1/box (the dashboard's panel).
+  Result<api::BoxInfo> Box();
+  // The newest event's id (0: none), from EventsSince alone.
+  int64_t LastEventId();
   const DaemonOptions& options() const { return opt_; }
   const Logger& logger() const { return logger_; }
 

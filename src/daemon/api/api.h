@@ -33,6 +33,7 @@ enum class ApiOp {
   kUsbAttach,   // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
   kUsbDetach,   // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
   kGeneration,  // GET /v1/generations/{idempotency-key or profile digest}
+  kBox,         // GET /v1/box: the machine (load, memory, disk, accelerator) and the profile
 };
 
 struct ApiCommand {

@@ -261,6 +261,11 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
     SV_TRY(ParsePostEvent(req, &cmd));
     return cmd;
   }
+  if (p == "/v1/box") {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
+    cmd.op = ApiOp::kBox;
+    return cmd;
+  }
   if (p == "/v1/version" || p == "/metrics" || p == "/v1/workloads" || p == "/v1/events") {
     if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
     cmd.op = p == "/v1/version"     ? ApiOp::kVersion

@@ -182,6 +182,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnec
       return Apply(daemon, cmd, peer, conn);
     case ApiOp::kGeneration:
       return Answer(conn, daemon.FindGeneration(cmd.generation));
+    case ApiOp::kBox:
+      return Answer(conn, daemon.Box());
     case ApiOp::kList:
       return List(daemon, conn);
     case ApiOp::kGet:

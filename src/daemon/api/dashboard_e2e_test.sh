@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The dashboard in a real headless browser against a real storevisord (containers kv and
+# inventory): web/test/dashboard.test.mjs drives Debian's chromium with puppeteer-core.
+# Screenshots are kept under ARTEFACTS. Names distinct from the other e2e tests (bridge
+# sv-e2edash, subnet 10.89.91.0/24, nft table storevisor-e2edash, a free TCP port), so it can
+# run beside them.
+set -euo pipefail
+BIN="${1:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
+ART="${2:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+IMAGES="$ROOT/build/demo-images"
+WEB="$ROOT/web"
+CHROMIUM="${SV_CHROMIUM:-/usr/bin/chromium}"
+missing=()
+[ "$(id -u)" = 0 ] || missing+=("root (namespaces, bridges, nftables, cgroups)")
+for img in storevisor_kv_1 storevisor_inventory_1; do
+  [ -d "$IMAGES/$img/rootfs" ] || missing+=("demo image $IMAGES/$img/rootfs (scripts/setup.d/50-demo.sh)")
+done
+for tool in storevisord storevisor; do
+  [ -x "$BIN/$tool" ] || missing+=("$BIN/$tool (build it)")
+done
+[ -x "$CHROMIUM" ] || missing+=("$CHROMIUM (apt-get install chromium: scripts/deps/dashboard.txt)")
+command -v node >/dev/null || missing+=("node (scripts/deps/dashboard.txt)")
+for pkg in puppeteer-core uplot @xterm/xterm @novnc/novnc; do
+  [ -f "$WEB/node_modules/$pkg/package.json" ] || missing+=("$WEB/node_modules/$pkg (scripts/setup.d/45-dashboard.sh)")
+done
+for cmd in ip nft curl python3; do
+  command -v "$cmd" >/dev/null || missing+=("command $cmd (scripts/setup.sh)")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  { echo "######## SKIPPED dashboard.e2e (exit 77): missing prerequisite(s):"
+    printf '########   - %s\n' "${missing[@]}"; }
+  exit 77
+fi
+T="$(mktemp -d /tmp/sv-e2e-dash-XXXXXX)"
+SOCK="$T/sock"
+SV() { "$BIN/storevisor" --socket "$SOCK" "$@"; }
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+TOKEN="dash-$RANDOM-$RANDOM-$RANDOM-$RANDOM"
+printf '%s\n' "$TOKEN" > "$T/token"
+DPID=""
+cleanup() {
+  set +e
+  [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null && SV apply -f "$T/empty.yaml" --timeout 30 >/dev/null 2>&1
+  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  ip link delete sv-e2edash 2>/dev/null
+  nft delete table inet storevisor-e2edash 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -30; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
+
+printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: dash-e2e}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
+cat > "$T/profile.yaml" <<YAML
+apiVersion: storevisor.io/v1
+kind: StoreProfile
+metadata: {name: dash-e2e}
+spec:
+  networks:
+    - {name: e2edash, subnet: 10.89.91.0/24}
+  workloads:
+    - name: kv
+      kind: container
+      image: storevisor/kv:1
+      command: [/usr/bin/redis-server, --port, "6379", --save, "", --protected-mode, "no", --dir, /data]
+      mounts: [{target: /data}]
+      networks: [e2edash]
+      memory: 64Mi
+      health: {exec: [/usr/bin/redis-cli, ping], interval: 1s, timeout: 900ms}
+    - name: inventory
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/busybox, httpd, -f, -p, "8080", -h, /srv/www]
+      networks: [e2edash]
+      after: [kv]
+      health: {http: {port: 8080, path: /inventory.json}, interval: 1s, timeout: 900ms}
+YAML
+
+"$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "" \
+  --nft-table storevisor-e2edash --tcp "127.0.0.1:$PORT" --token-file "$T/token" \
+  --web-dir "$WEB" >> "$T/daemon.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do [ -S "$SOCK" ] && SV version >/dev/null 2>&1 && break; sleep 0.1; done
+SV version >/dev/null 2>&1 || fail "daemon did not start"
+SV apply -f "$T/profile.yaml" --timeout 120 || fail "apply"
+
+rm -rf "$ART" && mkdir -p "$ART"
+SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
+  node "$WEB/test/dashboard.test.mjs" || fail "the browser test (screenshots in $ART)"
+echo "screenshots: $ART"

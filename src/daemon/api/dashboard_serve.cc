@@ -1,0 +1,34 @@
+// The TCP listener's requests with the dashboard in front of the API (dashboard.h).
+#include <unistd.h>
+
+#include "api/json.h"
+#include "daemon/api/api.h"
+#include "daemon/api/dashboard.h"
+#include "daemon/daemon.h"
+
+namespace storevisor::daemon {
+
+void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string& token,
+                        const HttpRequest& request, HttpConnection& conn, const Peer& peer) {
+  if (!peer.tcp) return ServeApi(daemon, request, conn, peer);
+  if (Dashboard::IsDashboardPath(request.path)) return dashboard.Serve(request, conn);
+  if (!TokenMatches(token, request)) {
+    if (auto st = dashboard.CheckSessionRequest(request); !st) {
+      conn.SendJson(403, api::ErrorJson(st.error()));
+      return;
+    }
+  }
+  ServeApi(daemon, request, conn, peer);
+}
+
+bool IsLongDashboardRequest(const HttpRequest& request) {
+  return IsLongRequest(request) || request.path.rfind("/ui/ws/", 0) == 0;
+}
+
+std::string DefaultWebDir(const std::string& self_exe) {
+  const std::string beside = self_exe.substr(0, self_exe.rfind('/') + 1) + "web";
+  if (::access((beside + "/index.html").c_str(), R_OK) == 0) return beside;
+  return "/usr/share/storevisor/web";
+}
+
+}  // namespace storevisor::daemon
