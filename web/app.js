@@ -1,6 +1,7 @@
 // Storevisor's dashboard: the workloads table kept live from the daemon's event stream, the box
 // panel, and per workload its log, events and CPU/memory charts. Plain ES module, no build step.
 import uPlot from '/ui/vendor/uplot/dist/uPlot.esm.js';
+import { Terminal } from '/ui/vendor/xterm/lib/xterm.mjs';
 
 const $ = (sel) => document.querySelector(sel);
 const HISTORY_POINTS = 1200;  // one hour at one sample every 3 s
@@ -14,6 +15,7 @@ const state = {
   logAbort: null,
   charts: [],
   events: [],
+  console: null,  // {name, ws, term}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -113,6 +115,7 @@ const ACTIONS = [
   ['stop', 'Stop', (w) => w.state === 'running' || w.state === 'creating'],
   ['restart', 'Restart', (w) => w.state === 'running'],
   ['remove', 'Remove', () => true],
+  ['console', 'Console', (w) => w.kind === 'microvm' && w.state === 'running'],
 ];
 
 function makeRow(name) {
@@ -131,7 +134,8 @@ function makeRow(name) {
       for (const [verb, label] of ACTIONS) {
         td.append(el('button', {
           type: 'button', textContent: label, className: verb === 'remove' ? 'danger' : '',
-          onclick: () => act(name, verb), ariaLabel: `${label} ${name}`,
+          onclick: () => (verb === 'console' ? openConsole(name) : act(name, verb)),
+          ariaLabel: `${label} ${name}`,
         }));
         td.lastChild.dataset.action = verb;
       }
@@ -171,7 +175,9 @@ function renderWorkloads(list) {
     tr.dataset.restarts = String(w.restarts);
     tr.title = w.lastError || '';
     for (const [verb, , enabled] of ACTIONS) {
-      tr.querySelector(`button[data-action="${verb}"]`).disabled = !enabled(w);
+      const button = tr.querySelector(`button[data-action="${verb}"]`);
+      button.disabled = !enabled(w);
+      if (verb === 'console') button.hidden = w.kind !== 'microvm';
     }
     const h = state.history.get(w.name) || { t: [], cpu: [], mem: [] };
     h.t.push(Date.now() / 1000);
@@ -358,6 +364,49 @@ async function select(name) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Serial console of a microVM: xterm.js over a WebSocket the daemon relays to the console.
+
+function closeConsole() {
+  if (!state.console) return;
+  state.console.ws.close();
+  state.console.term.dispose();
+  state.console = null;
+  $('#console').hidden = true;
+}
+
+function openConsole(name) {
+  closeConsole();
+  const section = $('#console');
+  section.hidden = false;
+  $('#console-title').textContent = `Console of ${name}`;
+  const term = new Terminal({ cols: 100, rows: 24, convertEol: false, fontSize: 14, scrollback: 2000 });
+  term.open($('#term'));
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ui/ws/console/${encodeURIComponent(name)}`);
+  ws.binaryType = 'arraybuffer';
+  const encoder = new TextEncoder();
+  ws.onopen = () => { term.focus(); section.dataset.connected = '1'; };
+  ws.onmessage = (m) => term.write(new Uint8Array(m.data));
+  ws.onclose = () => { term.write('\r\n[console closed]\r\n'); delete section.dataset.connected; };
+  // Ctrl+] (telnet's escape) leaves the terminal for keyboard users.
+  term.attachCustomKeyEventHandler((e) => {
+    if (e.type === 'keydown' && e.ctrlKey && e.key === ']') { $('#console-close').focus(); return false; }
+    return true;
+  });
+  term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(encoder.encode(d)); });
+  state.console = { name, ws, term };
+  section.scrollIntoView();
+}
+
+// The console's text as shown (the browser test reads it).
+window.svConsoleText = () => {
+  if (!state.console) return '';
+  const b = state.console.term.buffer.active;
+  const lines = [];
+  for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
+  return lines.join('\n');
+};
+
+// ---------------------------------------------------------------------------------------------
 
 async function logout() {
   try { await fetch('/logout', { method: 'POST', headers: { 'X-CSRF-Token': state.csrf }, credentials: 'same-origin' }); } catch { /* gone anyway */ }
@@ -366,6 +415,7 @@ async function logout() {
 
 async function main() {
   $('#logout').addEventListener('click', logout);
+  $('#console-close').addEventListener('click', closeConsole);
   const session = await api('GET', '/ui/session');
   state.csrf = session.csrf;
   const box = await refreshBox();

@@ -129,6 +129,9 @@ class Daemon;
 // CheckSessionRequest (dashboard_serve.cc).
 void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string& token,
                         const HttpRequest& request, HttpConnection& conn, const Peer& peer);
+// GET /ui/ws/console/{name}: a microVM's serial console over a WebSocket (dashboard_ws.cc).
+void ServeConsoleWebSocket(Daemon& daemon, Dashboard& dashboard, const HttpRequest& request,
+                           HttpConnection& conn);
 // Dashboard requests that last (the consoles' WebSockets): on the long pool.
 bool IsLongDashboardRequest(const HttpRequest& request);
 // web/ beside the binary (a build tree), else the package's /usr/share/storevisor/web.

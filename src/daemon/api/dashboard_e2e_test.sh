@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# The dashboard in a real headless browser against a real storevisord (containers kv and
-# inventory): web/test/dashboard.test.mjs drives Debian's chromium with puppeteer-core.
-# Screenshots are kept under ARTEFACTS. Names distinct from the other e2e tests (bridge
-# sv-e2edash, subnet 10.89.91.0/24, nft table storevisor-e2edash, a free TCP port), so it can
-# run beside them.
+# The dashboard in a real headless browser against a real storevisord; Debian's chromium driven
+# by puppeteer-core. MODE "basic" (containers kv and inventory): web/test/dashboard.test.mjs;
+# MODE "console" (a microVM, till): web/test/console.test.mjs. Screenshots are kept under
+# ARTEFACTS. Names distinct from the other e2e tests (bridges sv-e2edash and sv-e2edashc,
+# subnets 10.89.91.0/24 and 10.89.92.0/24, nft tables storevisor-e2edash[c], a free TCP
+# port), so both modes can run beside them and each other.
 set -euo pipefail
 BIN="${1:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
-ART="${2:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
+ART="${2:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR [basic|console]}"
+MODE="${3:-basic}"
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 IMAGES="$ROOT/build/demo-images"
+GUEST="$ROOT/build/guest"
 WEB="$ROOT/web"
 CHROMIUM="${SV_CHROMIUM:-/usr/bin/chromium}"
 missing=()
 [ "$(id -u)" = 0 ] || missing+=("root (namespaces, bridges, nftables, cgroups)")
-for img in storevisor_kv_1 storevisor_inventory_1; do
-  [ -d "$IMAGES/$img/rootfs" ] || missing+=("demo image $IMAGES/$img/rootfs (scripts/setup.d/50-demo.sh)")
-done
+if [ "$MODE" = console ]; then
+  for f in vmlinuz initrd.img; do
+    [ -e "$GUEST/$f" ] || missing+=("guest asset $GUEST/$f (scripts/setup.sh)")
+  done
+  [ -x "$BIN/storevisor-vm" ] || missing+=("$BIN/storevisor-vm (build it)")
+  command -v qemu-system-x86_64 >/dev/null || missing+=("command qemu-system-x86_64 (scripts/setup.sh)")
+else
+  for img in storevisor_kv_1 storevisor_inventory_1; do
+    [ -d "$IMAGES/$img/rootfs" ] || missing+=("demo image $IMAGES/$img/rootfs (scripts/setup.d/50-demo.sh)")
+  done
+fi
 for tool in storevisord storevisor; do
   [ -x "$BIN/$tool" ] || missing+=("$BIN/$tool (build it)")
 done
@@ -28,7 +39,7 @@ for cmd in ip nft curl python3; do
   command -v "$cmd" >/dev/null || missing+=("command $cmd (scripts/setup.sh)")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  { echo "######## SKIPPED dashboard.e2e (exit 77): missing prerequisite(s):"
+  { echo "######## SKIPPED dashboard.e2e ($MODE, exit 77): missing prerequisite(s):"
     printf '########   - %s\n' "${missing[@]}"; }
   exit 77
 fi
@@ -39,52 +50,77 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 TOKEN="dash-$RANDOM-$RANDOM-$RANDOM-$RANDOM"
 printf '%s\n' "$TOKEN" > "$T/token"
 DPID=""
+NET=e2edash
+[ "$MODE" = console ] && NET=e2edashc
 cleanup() {
   set +e
   [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null && SV apply -f "$T/empty.yaml" --timeout 30 >/dev/null 2>&1
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  ip link delete sv-e2edash 2>/dev/null
-  nft delete table inet storevisor-e2edash 2>/dev/null
+  ip link delete "sv-$NET" 2>/dev/null
+  nft delete table inet "storevisor-$NET" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -30; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
 
 printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: dash-e2e}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
-cat > "$T/profile.yaml" <<YAML
+if [ "$MODE" = console ]; then
+  cat > "$T/profile.yaml" <<YAML
 apiVersion: storevisor.io/v1
 kind: StoreProfile
 metadata: {name: dash-e2e}
 spec:
   networks:
-    - {name: e2edash, subnet: 10.89.91.0/24}
+    - {name: $NET, subnet: 10.89.92.0/24}
+  workloads:
+    - name: till
+      kind: microvm
+      kernel: $GUEST/vmlinuz
+      initrd: $GUEST/initrd.img
+      memory: 256Mi
+      networks: [$NET]
+      health: {exec: [/bin/true], interval: 2s, timeout: 1500ms, retries: 5}
+YAML
+  VMTOOL="$BIN/storevisor-vm"
+  SCRIPT="$WEB/test/console.test.mjs"
+else
+  cat > "$T/profile.yaml" <<YAML
+apiVersion: storevisor.io/v1
+kind: StoreProfile
+metadata: {name: dash-e2e}
+spec:
+  networks:
+    - {name: $NET, subnet: 10.89.91.0/24}
   workloads:
     - name: kv
       kind: container
       image: storevisor/kv:1
       command: [/usr/bin/redis-server, --port, "6379", --save, "", --protected-mode, "no", --dir, /data]
       mounts: [{target: /data}]
-      networks: [e2edash]
+      networks: [$NET]
       memory: 64Mi
       health: {exec: [/usr/bin/redis-cli, ping], interval: 1s, timeout: 900ms}
     - name: inventory
       kind: container
       image: storevisor/inventory:1
       command: [/bin/busybox, httpd, -f, -p, "8080", -h, /srv/www]
-      networks: [e2edash]
+      networks: [$NET]
       after: [kv]
       health: {http: {port: 8080, path: /inventory.json}, interval: 1s, timeout: 900ms}
 YAML
+  VMTOOL=""
+  SCRIPT="$WEB/test/dashboard.test.mjs"
+fi
 
-"$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "" \
-  --nft-table storevisor-e2edash --tcp "127.0.0.1:$PORT" --token-file "$T/token" \
+"$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "$VMTOOL" \
+  --nft-table "storevisor-$NET" --tcp "127.0.0.1:$PORT" --token-file "$T/token" \
   --web-dir "$WEB" >> "$T/daemon.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && SV version >/dev/null 2>&1 && break; sleep 0.1; done
 SV version >/dev/null 2>&1 || fail "daemon did not start"
-SV apply -f "$T/profile.yaml" --timeout 120 || fail "apply"
+SV apply -f "$T/profile.yaml" --timeout 240 || fail "apply"
 
 rm -rf "$ART" && mkdir -p "$ART"
 SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
-  node "$WEB/test/dashboard.test.mjs" || fail "the browser test (screenshots in $ART)"
+  node "$SCRIPT" || fail "the browser test (screenshots in $ART)"
 echo "screenshots: $ART"

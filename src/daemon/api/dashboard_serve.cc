@@ -11,6 +11,9 @@ namespace storevisor::daemon {
 void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string& token,
                         const HttpRequest& request, HttpConnection& conn, const Peer& peer) {
   if (!peer.tcp) return ServeApi(daemon, request, conn, peer);
+  if (request.path.rfind("/ui/ws/console/", 0) == 0) {
+    return ServeConsoleWebSocket(daemon, dashboard, request, conn);
+  }
   if (Dashboard::IsDashboardPath(request.path)) return dashboard.Serve(request, conn);
   if (!TokenMatches(token, request)) {
     if (auto st = dashboard.CheckSessionRequest(request); !st) {
@@ -26,7 +29,7 @@ bool IsLongDashboardRequest(const HttpRequest& request) {
 }
 
 std::string DefaultWebDir(const std::string& self_exe) {
-  const std::string beside = self_exe.substr(0, self_exe.rfind('/') + 1) + "web";
+  std::string beside = self_exe.substr(0, self_exe.rfind('/') + 1) + "web";
   if (::access((beside + "/index.html").c_str(), R_OK) == 0) return beside;
   return "/usr/share/storevisor/web";
 }
