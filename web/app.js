@@ -1,7 +1,6 @@
 // Storevisor's dashboard: the workloads table kept live from the daemon's event stream, the box
 // panel, and per workload its log, events and CPU/memory charts. Plain ES module, no build step.
 import uPlot from '/ui/vendor/uplot/dist/uPlot.esm.js';
-import { Terminal } from '/ui/vendor/xterm/lib/xterm.mjs';
 
 const $ = (sel) => document.querySelector(sel);
 const HISTORY_POINTS = 1200;  // one hour at one sample every 3 s
@@ -374,8 +373,10 @@ function closeConsole() {
   $('#console').hidden = true;
 }
 
-function openConsole(name) {
+async function openConsole(name) {
   closeConsole();
+  // xterm.js is loaded only when a console is opened: the first load stays small.
+  const { Terminal } = await import('/ui/vendor/xterm/lib/xterm.mjs');
   const section = $('#console');
   section.hidden = false;
   $('#console-title').textContent = `Console of ${name}`;
