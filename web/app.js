@@ -115,6 +115,7 @@ const ACTIONS = [
   ['restart', 'Restart', (w) => w.state === 'running'],
   ['remove', 'Remove', () => true],
   ['console', 'Console', (w) => w.kind === 'microvm' && w.state === 'running'],
+  ['screen', 'Screen', (w) => w.kind === 'legacy-vm' && w.state === 'running'],
 ];
 
 function makeRow(name) {
@@ -133,7 +134,8 @@ function makeRow(name) {
       for (const [verb, label] of ACTIONS) {
         td.append(el('button', {
           type: 'button', textContent: label, className: verb === 'remove' ? 'danger' : '',
-          onclick: () => (verb === 'console' ? openConsole(name) : act(name, verb)),
+          onclick: () => (verb === 'console' ? openConsole(name)
+            : verb === 'screen' ? openScreen(name) : act(name, verb)),
           ariaLabel: `${label} ${name}`,
         }));
         td.lastChild.dataset.action = verb;
@@ -177,6 +179,7 @@ function renderWorkloads(list) {
       const button = tr.querySelector(`button[data-action="${verb}"]`);
       button.disabled = !enabled(w);
       if (verb === 'console') button.hidden = w.kind !== 'microvm';
+      if (verb === 'screen') button.hidden = w.kind !== 'legacy-vm';
     }
     const h = state.history.get(w.name) || { t: [], cpu: [], mem: [] };
     h.t.push(Date.now() / 1000);
@@ -398,6 +401,42 @@ async function openConsole(name) {
   section.scrollIntoView();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Screen of a legacy VM: noVNC over a WebSocket; the daemon logs in to QEMU's VNC itself, so
+// no password is asked here (nor ever sent to the browser).
+
+let screen = null;
+
+function closeScreen() {
+  if (!screen) return;
+  screen.disconnect();
+  screen = null;
+  $('#screen').hidden = true;
+  delete $('#screen').dataset.connected;
+}
+
+async function openScreen(name) {
+  closeScreen();
+  const { default: RFB } = await import('/ui/vendor/novnc/core/rfb.js');
+  const section = $('#screen');
+  section.hidden = false;
+  $('#screen-title').textContent = `Screen of ${name}`;
+  $('#screen-state').textContent = 'connecting…';
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ui/ws/display/${encodeURIComponent(name)}`;
+  screen = new RFB($('#screen-view'), url, { wsProtocols: ['binary'] });
+  screen.scaleViewport = true;
+  screen.focusOnClick = true;
+  screen.addEventListener('connect', () => {
+    $('#screen-state').textContent = 'connected';
+    section.dataset.connected = '1';
+  });
+  screen.addEventListener('disconnect', (e) => {
+    $('#screen-state').textContent = e.detail.clean ? 'closed' : 'the connection was lost';
+    delete section.dataset.connected;
+  });
+  section.scrollIntoView();
+}
+
 // The console's text as shown (the browser test reads it).
 window.svConsoleText = () => {
   if (!state.console) return '';
@@ -417,6 +456,7 @@ async function logout() {
 async function main() {
   $('#logout').addEventListener('click', logout);
   $('#console-close').addEventListener('click', closeConsole);
+  $('#screen-close').addEventListener('click', closeScreen);
   const session = await api('GET', '/ui/session');
   state.csrf = session.csrf;
   const box = await refreshBox();

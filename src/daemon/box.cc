@@ -86,4 +86,16 @@ Result<api::BoxInfo> Daemon::Box() {
   return b;
 }
 
+Result<Daemon::VncAccess> Daemon::DashboardDisplay(const std::string& name) {
+  auto snap = owner_->snapshot();
+  const Workload* w = snap->profile ? snap->profile->Find(name) : nullptr;
+  if (w == nullptr) return Error(ErrorCode::kNotFound, "no workload named '" + name + "'");
+  if (w->kind != WorkloadKind::kLegacyVm) {
+    return Error(ErrorCode::kUnsupported, name + " has no screen (only legacy-vm workloads do)");
+  }
+  SV_ASSIGN_OR_RETURN(Running running, RunningWorkload(name));
+  SV_ASSIGN_OR_RETURN(std::string socket, running.driver->DisplaySocket(name));
+  return VncAccess{socket, w->legacy.vnc_password};
+}
+
 }  // namespace storevisor::daemon

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { launch } from './browser.mjs';
 
 const URL = process.env.SV_URL;
 const TOKEN = process.env.SV_TOKEN;
@@ -33,12 +33,7 @@ function handshake(cookie, origin) {
   });
 }
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.SV_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1024,768'],
-  defaultViewport: { width: 1024, height: 768 },
-});
+const { browser, close } = await launch([new globalThis.URL(URL).port]);
 let page;
 try {
   page = await browser.newPage();
@@ -83,4 +78,5 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+  close();
 }

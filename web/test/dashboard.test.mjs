@@ -8,7 +8,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { launch } from './browser.mjs';
 
 const URL = process.env.SV_URL;
 const TOKEN = process.env.SV_TOKEN;
@@ -46,15 +46,12 @@ function startEvilSite(target) {
     res.end(`<!doctype html><form id="f" method="post" action="${target}">
       <input name="x" value="1"></form><script>document.getElementById('f').submit()</script>`);
   });
-  return new Promise((resolve) => server.listen(0, 'localhost', () => resolve(server)));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.SV_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--window-size=1024,768'],
-  defaultViewport: { width: 1024, height: 768 },
-});
+// The other site's page, served before the browser starts (its port is forwarded too).
+const evil = await startEvilSite(`${URL}/v1/workloads/inventory/restart`);
+const { browser, close } = await launch([new globalThis.URL(URL).port, evil.address().port]);
 let page;
 try {
   page = await browser.newPage();
@@ -117,16 +114,13 @@ try {
 
   step('a cross-site form POST is refused (no cookie is sent) and restarts nothing');
   const restarts = await restartsOf('inventory');
-  const evil = await startEvilSite(`${URL}/v1/workloads/inventory/restart`);
-  try {
+  {
     const evilUrl = `http://localhost:${evil.address().port}/`;
     const waitPost = page.waitForResponse((r) => r.url().endsWith('/v1/workloads/inventory/restart'));
     await page.goto(evilUrl);
     const posted = await waitPost;
     if (posted.status() !== 401) fail(`cross-site POST answered ${posted.status()}`);
     await page.screenshot({ path: path.join(ART, '07-cross-site.png') });
-  } finally {
-    evil.close();
   }
 
   step('forged requests with the session cookie: no CSRF token, or another origin, are refused');
@@ -155,4 +149,6 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+  close();
+  evil.close();
 }

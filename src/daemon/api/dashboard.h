@@ -132,6 +132,10 @@ void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string&
 // GET /ui/ws/console/{name}: a microVM's serial console over a WebSocket (dashboard_ws.cc).
 void ServeConsoleWebSocket(Daemon& daemon, Dashboard& dashboard, const HttpRequest& request,
                            HttpConnection& conn);
+// GET /ui/ws/display/{name}: a legacy VM's screen for noVNC (RFB over a WebSocket; the daemon
+// answers QEMU's VNC authentication and offers the browser None).
+void ServeDisplayWebSocket(Daemon& daemon, Dashboard& dashboard, const HttpRequest& request,
+                           HttpConnection& conn);
 // Dashboard requests that last (the consoles' WebSockets): on the long pool.
 bool IsLongDashboardRequest(const HttpRequest& request);
 // web/ beside the binary (a build tree), else the package's /usr/share/storevisor/web.

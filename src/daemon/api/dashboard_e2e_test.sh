@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The dashboard in a real headless browser against a real storevisord; Debian's chromium driven
 # by puppeteer-core. MODE "basic" (containers kv and inventory): web/test/dashboard.test.mjs;
-# MODE "console" (a microVM, till): web/test/console.test.mjs. Screenshots are kept under
-# ARTEFACTS. Names distinct from the other e2e tests (bridges sv-e2edash and sv-e2edashc,
-# subnets 10.89.91.0/24 and 10.89.92.0/24, nft tables storevisor-e2edash[c], a free TCP
-# port), so both modes can run beside them and each other.
+# MODE "console" (a microVM, till): web/test/console.test.mjs; MODE "screen" (a legacy VM,
+# lane): web/test/screen.test.mjs. Screenshots are kept under ARTEFACTS. Names distinct from
+# the other e2e tests (bridges sv-e2edash, sv-e2edashc, sv-e2edashs, subnets 10.89.91-92.0/24
+# and 10.89.122.0/24, nft tables storevisor-e2edash*, a free TCP port), so the modes can run
+# beside them and each other.
 set -euo pipefail
 BIN="${1:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
 ART="${2:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR [basic|console]}"
@@ -16,7 +17,12 @@ WEB="$ROOT/web"
 CHROMIUM="${SV_CHROMIUM:-/usr/bin/chromium}"
 missing=()
 [ "$(id -u)" = 0 ] || missing+=("root (namespaces, bridges, nftables, cgroups)")
-if [ "$MODE" = console ]; then
+if [ "$MODE" = screen ]; then
+  [ -e "$GUEST/legacy/legacy-pos.raw" ] || missing+=("legacy image $GUEST/legacy/legacy-pos.raw (scripts/setup.d/25-legacy-image.sh)")
+  [ -x "$BIN/storevisor-legacy" ] || missing+=("$BIN/storevisor-legacy (build it)")
+  command -v qemu-system-x86_64 >/dev/null || missing+=("command qemu-system-x86_64 (scripts/setup.sh)")
+  command -v tesseract >/dev/null || missing+=("command tesseract (scripts/deps/vision.txt)")
+elif [ "$MODE" = console ]; then
   for f in vmlinuz initrd.img; do
     [ -e "$GUEST/$f" ] || missing+=("guest asset $GUEST/$f (scripts/setup.sh)")
   done
@@ -52,6 +58,7 @@ printf '%s\n' "$TOKEN" > "$T/token"
 DPID=""
 NET=e2edash
 [ "$MODE" = console ] && NET=e2edashc
+[ "$MODE" = screen ] && NET=e2edashs
 cleanup() {
   set +e
   [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null && SV apply -f "$T/empty.yaml" --timeout 30 >/dev/null 2>&1
@@ -64,7 +71,32 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -30; echo "--- daemon log"; tail -30 "$T/daemon.log"; exit 1; }
 
 printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: dash-e2e}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
-if [ "$MODE" = console ]; then
+VNC_PASSWORD="p$RANDOM"
+if [ "$MODE" = screen ]; then
+  cat > "$T/profile.yaml" <<YAML
+apiVersion: storevisor.io/v1
+kind: StoreProfile
+metadata: {name: dash-e2e}
+spec:
+  networks:
+    - {name: $NET, subnet: 10.89.122.0/24}
+  workloads:
+    - name: lane
+      kind: legacy-vm
+      machine: pc
+      firmware: seabios
+      devices: emulated
+      vga: std
+      vnc: {listen: unix, password: $VNC_PASSWORD}
+      cpus: 1
+      memory: 256Mi
+      networks: [$NET]
+      disks:
+        - {path: $GUEST/legacy/legacy-pos.raw, format: raw, overlay: true}
+YAML
+  VMTOOL=""
+  SCRIPT="$WEB/test/screen.test.mjs"
+elif [ "$MODE" = console ]; then
   cat > "$T/profile.yaml" <<YAML
 apiVersion: storevisor.io/v1
 kind: StoreProfile
@@ -121,6 +153,6 @@ SV version >/dev/null 2>&1 || fail "daemon did not start"
 SV apply -f "$T/profile.yaml" --timeout 240 || fail "apply"
 
 rm -rf "$ART" && mkdir -p "$ART"
-SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
+SV_VNC_PASSWORD="$VNC_PASSWORD" SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
   node "$SCRIPT" || fail "the browser test (screenshots in $ART)"
 echo "screenshots: $ART"

@@ -14,6 +14,9 @@ void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string&
   if (request.path.rfind("/ui/ws/console/", 0) == 0) {
     return ServeConsoleWebSocket(daemon, dashboard, request, conn);
   }
+  if (request.path.rfind("/ui/ws/display/", 0) == 0) {
+    return ServeDisplayWebSocket(daemon, dashboard, request, conn);
+  }
   if (Dashboard::IsDashboardPath(request.path)) return dashboard.Serve(request, conn);
   if (!TokenMatches(token, request)) {
     if (auto st = dashboard.CheckSessionRequest(request); !st) {
