@@ -20,19 +20,24 @@ const state = {
 // ---------------------------------------------------------------------------------------------
 // Requests: same-origin fetches carried by the session cookie; state changes send the CSRF token.
 
-async function api(method, path) {
-  const headers = {};
+async function api(method, path, json, extraHeaders = {}) {
+  const headers = { ...extraHeaders };
   if (method !== 'GET') headers['X-CSRF-Token'] = state.csrf;
-  const r = await fetch(path, { method, headers, credentials: 'same-origin', cache: 'no-store' });
+  let body;
+  if (json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  const r = await fetch(path, { method, headers, body, credentials: 'same-origin', cache: 'no-store' });
   if (r.status === 401) {
     location.assign('/login');
     throw new Error('the session ended');
   }
   const text = await r.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { body = null; }
-  if (!r.ok) throw new Error(body && body.error ? body.error : `HTTP ${r.status}`);
-  return body;
+  let answer = null;
+  try { answer = JSON.parse(text); } catch { answer = null; }
+  if (!r.ok) throw new Error(answer && answer.error ? answer.error : `HTTP ${r.status}`);
+  return answer;
 }
 
 // Reads a streamed answer chunk by chunk until it ends or signal aborts it.
@@ -447,6 +452,54 @@ window.svConsoleText = () => {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Apply: a profile file read in the browser, its plan from /v1/diff, then /v1/apply once
+// confirmed (with an idempotency key: a retried click stores no second generation).
+
+const applying = { text: '', file: '' };
+
+function showPlan(plan) {
+  $('#plan-profile').textContent = plan.profile;
+  const words = { create: 'create', update: 'update', replace: 'replace', delete: 'remove' };
+  const steps = plan.steps.length ? plan.steps.map((st) => el('li', { textContent: `${words[st.action] || st.action} ${st.name}${st.reason ? ` (${st.reason})` : ''}` }))
+    : [el('li', { textContent: 'nothing to change' })];
+  $('#plan-steps').replaceChildren(...steps);
+  $('#plan-held').textContent = plan.held && plan.held.length ? `Held by the operator (lifted by this apply): ${plan.held.join(', ')}` : '';
+  $('#plan').hidden = false;
+  $('#apply-button').focus();
+}
+
+async function planProfile() {
+  const file = $('#profile-file').files[0];
+  if (!file) return;
+  $('#plan').hidden = true;
+  $('#apply-status').textContent = 'reading the plan…';
+  try {
+    applying.text = await file.text();
+    applying.file = file.name;
+    showPlan(await api('POST', '/v1/diff', { profile: applying.text, file: applying.file }));
+    $('#apply-status').textContent = '';
+  } catch (e) {
+    $('#apply-status').textContent = `The profile was refused: ${e.message}`;
+  }
+}
+
+async function applyProfile() {
+  if (!(await confirmAction(`Apply ${applying.file}? The steps of the plan are carried out now.`))) return;
+  $('#apply-status').textContent = 'applying…';
+  // getRandomValues, not randomUUID: the page may be served over plain HTTP off loopback.
+  const key = `dash-${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  try {
+    const r = await api('POST', '/v1/apply', { profile: applying.text, file: applying.file }, { 'Idempotency-Key': key });
+    $('#apply-status').textContent = `Applied: ${r.profile} generation ${r.generation}`;
+    $('#plan').hidden = true;
+    refreshBox();
+    refreshWorkloads();
+  } catch (e) {
+    $('#apply-status').textContent = `The apply failed: ${e.message}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function logout() {
   try { await fetch('/logout', { method: 'POST', headers: { 'X-CSRF-Token': state.csrf }, credentials: 'same-origin' }); } catch { /* gone anyway */ }
@@ -457,6 +510,10 @@ async function main() {
   $('#logout').addEventListener('click', logout);
   $('#console-close').addEventListener('click', closeConsole);
   $('#screen-close').addEventListener('click', closeScreen);
+  $('#profile-file').addEventListener('change', () => { $('#plan-button').disabled = !$('#profile-file').files.length; });
+  $('#plan-button').addEventListener('click', planProfile);
+  $('#apply-button').addEventListener('click', applyProfile);
+  $('#apply-cancel').addEventListener('click', () => { $('#plan').hidden = true; });
   const session = await api('GET', '/ui/session');
   state.csrf = session.csrf;
   const box = await refreshBox();

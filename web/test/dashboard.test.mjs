@@ -135,6 +135,32 @@ try {
   if (crossLogin.status !== 403) fail(`cross-site login: ${crossLogin.status}`);
   if ((await restartsOf('inventory')) !== restarts) fail('a refused request restarted inventory');
 
+  step('apply from the page: a bad profile is refused with its message');
+  const bad = path.join(ART, 'bad-profile.yaml');
+  fs.writeFileSync(bad, 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: x}\nspec:\n  workloads: [{name: BAD NAME}]\n');
+  await page.goto(`${URL}/`);
+  await page.waitForSelector('body[data-ready="1"]');
+  await (await page.$('#profile-file')).uploadFile(bad);
+  await page.click('#plan-button');
+  await page.waitForFunction(() => document.querySelector('#apply-status').textContent.includes('refused'));
+  if (!(await page.$eval('#apply-status', (e) => e.textContent)).includes('bad-profile.yaml')) {
+    fail(`no file:line in the refusal: ${await page.$eval('#apply-status', (e) => e.textContent)}`);
+  }
+
+  step('apply from the page: the plan creates extra; confirmed, extra runs');
+  await (await page.$('#profile-file')).uploadFile(process.env.SV_PROFILE2);
+  await page.click('#plan-button');
+  await page.waitForSelector('#plan:not([hidden])');
+  const plan = await page.$eval('#plan-steps', (e) => e.textContent);
+  if (!plan.includes('create extra')) fail(`plan: ${plan}`);
+  await page.screenshot({ path: path.join(ART, '08-plan.png') });
+  await page.click('#apply-button');
+  await page.waitForSelector('#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => document.querySelector('#apply-status').textContent.includes('generation 2'));
+  await page.waitForSelector('tr[data-name="extra"][data-state="running"]', { timeout: LONG });
+  await page.screenshot({ path: path.join(ART, '09-applied.png') });
+
   step('log out ends the session');
   await page.goto(`${URL}/`);
   await page.waitForSelector('body[data-ready="1"]');

@@ -142,6 +142,15 @@ spec:
 YAML
   VMTOOL=""
   SCRIPT="$WEB/test/dashboard.test.mjs"
+  # Applied from the page: one more workload.
+  { cat "$T/profile.yaml"; cat <<YAML
+    - name: extra
+      kind: container
+      image: storevisor/inventory:1
+      command: [/bin/busybox, httpd, -f, -p, "8081", -h, /srv/www]
+      networks: [$NET]
+YAML
+  } > "$T/profile2.yaml"
 fi
 
 "$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "$VMTOOL" \
@@ -153,6 +162,6 @@ SV version >/dev/null 2>&1 || fail "daemon did not start"
 SV apply -f "$T/profile.yaml" --timeout 240 || fail "apply"
 
 rm -rf "$ART" && mkdir -p "$ART"
-SV_VNC_PASSWORD="$VNC_PASSWORD" SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
+SV_PROFILE2="$T/profile2.yaml" SV_VNC_PASSWORD="$VNC_PASSWORD" SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
   node "$SCRIPT" || fail "the browser test (screenshots in $ART)"
 echo "screenshots: $ART"
