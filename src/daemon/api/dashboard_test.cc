@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "common/files.h"
+#include "daemon/api/api.h"
 
 namespace storevisor::daemon {
 namespace {
@@ -220,6 +221,30 @@ TEST_F(DashboardTest, SessionsExpire) {
   const std::string cookie = "sv_session=" + LogIn();
   now_ += 60LL * 60 * 1000;
   EXPECT_FALSE(dash_->Admits(Request("GET", "/ui/app.js", {{"cookie", cookie}})));
+}
+
+TEST(BoxRoute, GetOnly) {
+  HttpRequest get;
+  get.method = "GET";
+  get.path = get.target = "/v1/box";
+  auto cmd = ParseApiRequest(get);
+  ASSERT_TRUE(cmd.has_value());
+  EXPECT_EQ(cmd->op, ApiOp::kBox);
+  HttpRequest post = get;
+  post.method = "POST";
+  auto refused = ParseApiRequest(post);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kUnsupported);
+}
+
+TEST(DashboardPaths, WhatTheDashboardAnswers) {
+  for (const char* p :
+       {"/", "/login", "/logout", "/favicon.ico", "/ui/app.js", "/ui/ws/console/x"}) {
+    EXPECT_TRUE(Dashboard::IsDashboardPath(p)) << p;
+  }
+  for (const char* p : {"/v1/workloads", "/metrics", "/uix", "/login/x", ""}) {
+    EXPECT_FALSE(Dashboard::IsDashboardPath(p)) << p;
+  }
 }
 
 }  // namespace
