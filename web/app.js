@@ -3,7 +3,7 @@
 import uPlot from '/ui/vendor/uplot/dist/uPlot.esm.js';
 
 const $ = (sel) => document.querySelector(sel);
-const HISTORY_POINTS = 1200;  // one hour at one sample every 3 s
+const HISTORY_POINTS = 1560;  // the daemon's hour (360) and an hour of the page's 3 s samples
 const REFRESH_MS = 3000;
 
 const state = {
@@ -350,6 +350,25 @@ async function select(name) {
   $('#detail-title').textContent = `Workload ${name}`;
   for (const c of state.charts) c.destroy();
   state.charts = [chart($('#chart-cpu'), 'CPU', '%'), chart($('#chart-mem'), 'Memory', 'MiB')];
+  // The daemon's last hour (a sample every 10 s), then what this page sampled since.
+  try {
+    const kept = await api('GET', `/ui/history/${encodeURIComponent(name)}`);
+    const h = { t: [], cpu: [], mem: [] };
+    for (const [t, cpu, mem] of kept.points) {
+      h.t.push(t / 1000);
+      h.cpu.push(cpu);
+      h.mem.push(mem / 1048576);
+    }
+    const mine = state.history.get(name);
+    const last = h.t.length ? h.t[h.t.length - 1] : 0;
+    if (mine) {
+      mine.t.forEach((t, i) => {
+        if (t > last) { h.t.push(t); h.cpu.push(mine.cpu[i]); h.mem.push(mine.mem[i]); }
+      });
+    }
+    state.history.set(name, h);
+  } catch { /* no history kept yet: the page's own samples */ }
+  if (state.selected !== name) return;
   updateCharts();
   renderEvents();
   if (state.logAbort) state.logAbort.abort();

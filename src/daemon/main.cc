@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "daemon/api/api.h"
 #include "daemon/api/dashboard.h"
+#include "daemon/api/dashboard_history.h"
 #include "daemon/api/http.h"
 #include "daemon/daemon.h"
 #include "daemon/drivers/shim.h"
@@ -148,14 +149,17 @@ int DaemonMain(int argc, char** argv) {
   dash.web_dir = web_dir.empty() ? DefaultWebDir(o.self_exe) : web_dir;
   dash.token = token;
   Dashboard dashboard(dash);
-  HttpServer server(HttpHandlers{
-      [&token, &dashboard](const HttpRequest& req) {
-        return TokenMatches(token, req) || dashboard.Admits(req);
-      },
-      IsLongDashboardRequest,
-      [&d, &dashboard, &token](const HttpRequest& req, HttpConnection& conn, const Peer& peer) {
-        ServeWithDashboard(d, dashboard, token, req, conn, peer);
-      }});
+  // The dashboard's charts: every workload's CPU and memory over the last hour (TCP only).
+  UsageHistory history([&d] { return d.Workloads(); });
+  HttpServer server(
+      HttpHandlers{[&token, &dashboard](const HttpRequest& req) {
+                     return TokenMatches(token, req) || dashboard.Admits(req);
+                   },
+                   IsLongDashboardRequest,
+                   [&d, &dashboard, &history, &token](const HttpRequest& req, HttpConnection& conn,
+                                                      const Peer& peer) {
+                     ServeWithDashboard(d, dashboard, history, token, req, conn, peer);
+                   }});
   if (auto st = server.Listen(std::move(*unix_fd), false, ListenerLimits{}); !st) {
     return Fail(log, st.error());
   }
@@ -170,6 +174,7 @@ int DaemonMain(int argc, char** argv) {
   }
   server.Start();
   if (auto st = d.Start(); !st) return Fail(log, st.error());
+  if (!o.tcp.empty()) history.Start();
   log.Info("storevisord", "serving",
            {{"socket", o.socket},
             {"tcp", o.tcp},
@@ -187,6 +192,7 @@ int DaemonMain(int argc, char** argv) {
   ::close(sfd);
   (void)NotifySystemd("STOPPING=1");
   log.Info("storevisord", "stopping; workloads keep running");
+  history.Stop();
   server.Stop();
   d.Shutdown();
   return 0;

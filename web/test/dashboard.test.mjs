@@ -110,6 +110,10 @@ try {
   step('the workload detail: log and charts');
   await page.click('tr[data-name="inventory"] button.name');
   await page.waitForSelector('#detail:not([hidden]) .uplot');
+  const kept = await page.evaluate(async () => (await (await fetch('/ui/history/inventory')).json()).points.length);
+  if (!(kept >= 1)) fail(`the daemon kept no usage history of inventory: ${kept}`);
+  const noSession = await request('GET', `${URL}/ui/history/inventory`);
+  if (noSession.status !== 401) fail(`history without a session: ${noSession.status}`);
   await page.screenshot({ path: path.join(ART, '06-detail.png') });
 
   step('a cross-site form POST is refused (no cookie is sent) and restarts nothing');

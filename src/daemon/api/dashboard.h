@@ -123,12 +123,15 @@ class Dashboard {
 };
 
 class Daemon;
+class UsageHistory;
 
 // One request on either listener. The unix socket serves the API alone; on TCP the dashboard
 // answers its own paths, and an API request needs the bearer token or a session that passes
 // CheckSessionRequest (dashboard_serve.cc).
-void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string& token,
-                        const HttpRequest& request, HttpConnection& conn, const Peer& peer);
+// GET /ui/history/{name} answers from history.
+void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const UsageHistory& history,
+                        const std::string& token, const HttpRequest& request, HttpConnection& conn,
+                        const Peer& peer);
 // GET /ui/ws/console/{name}: a microVM's serial console over a WebSocket (dashboard_ws.cc).
 void ServeConsoleWebSocket(Daemon& daemon, Dashboard& dashboard, const HttpRequest& request,
                            HttpConnection& conn);

@@ -4,13 +4,29 @@
 #include "api/json.h"
 #include "daemon/api/api.h"
 #include "daemon/api/dashboard.h"
+#include "daemon/api/dashboard_history.h"
 #include "daemon/daemon.h"
 
 namespace storevisor::daemon {
 
-void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const std::string& token,
-                        const HttpRequest& request, HttpConnection& conn, const Peer& peer) {
+void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const UsageHistory& history,
+                        const std::string& token, const HttpRequest& request, HttpConnection& conn,
+                        const Peer& peer) {
   if (!peer.tcp) return ServeApi(daemon, request, conn, peer);
+  constexpr std::string_view kHistory = "/ui/history/";
+  if (request.path.rfind(kHistory, 0) == 0) {
+    if (auto st = dashboard.CheckSessionRequest(request); !st) {
+      conn.SendJson(403, api::ErrorJson(st.error()));
+      return;
+    }
+    auto json = history.Json(request.path.substr(kHistory.size()));
+    if (!json) {
+      conn.SendJson(404, api::ErrorJson(json.error()));
+      return;
+    }
+    conn.SendJson(200, *json);
+    return;
+  }
   if (request.path.rfind("/ui/ws/console/", 0) == 0) {
     return ServeConsoleWebSocket(daemon, dashboard, request, conn);
   }

@@ -7,11 +7,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/files.h"
 #include "daemon/api/api.h"
+#include "daemon/api/dashboard_history.h"
 
 namespace storevisor::daemon {
 namespace {
@@ -221,6 +224,51 @@ TEST_F(DashboardTest, SessionsExpire) {
   const std::string cookie = "sv_session=" + LogIn();
   now_ += 60LL * 60 * 1000;
   EXPECT_FALSE(dash_->Admits(Request("GET", "/ui/app.js", {{"cookie", cookie}})));
+}
+
+TEST(UsageHistory, BoundedPerWorkloadAndForgetsTheGone) {
+  UsageHistory h([] { return std::vector<api::WorkloadStatus>{}; }, 1000, 3, 2);
+  auto w = [](const std::string& name, const std::string& state, double cpu) {
+    api::WorkloadStatus s;
+    s.name = name;
+    s.state = state;
+    s.cpu_percent = cpu;
+    s.memory_bytes = 100;
+    return s;
+  };
+  for (int i = 0; i < 5; ++i) {
+    h.Record(i * 1000, {w("a", "running", i), w("b", "stopped", 9), w("c", "running", 1)});
+  }
+  auto a = h.Json("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(
+      *a,
+      R"({"intervalMs":1000,"name":"a","points":[[2000,2.0,100],[3000,3.0,100],[4000,4.0,100]]})");
+  auto b = h.Json("b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_NE(b->find("[4000,0.0,0]"), std::string::npos) << *b;  // not running: nothing used
+  EXPECT_FALSE(h.Json("c").has_value());                        // beyond the bound of two series
+  h.Record(5000, {w("b", "running", 1)});
+  EXPECT_FALSE(h.Json("a").has_value());  // gone from the list: forgotten
+}
+
+TEST(UsageHistory, SamplesOnItsThreadUntilStopped) {
+  std::atomic<int> calls{0};
+  UsageHistory h(
+      [&calls] {
+        ++calls;
+        api::WorkloadStatus s;
+        s.name = "a";
+        s.state = "running";
+        return Result<std::vector<api::WorkloadStatus>>(std::vector<api::WorkloadStatus>{s});
+      },
+      1);
+  h.Start();
+  while (calls.load() < 3) std::this_thread::yield();
+  h.Stop();
+  const int after = calls.load();
+  EXPECT_TRUE(h.Json("a").has_value());
+  EXPECT_EQ(calls.load(), after);  // stopped: no more samples
 }
 
 TEST(BoxRoute, GetOnly) {
