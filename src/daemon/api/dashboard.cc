@@ -325,11 +325,11 @@ Status Dashboard::CheckSessionRequest(const HttpRequest& request) {
   return Ok();
 }
 
-void Dashboard::Serve(const HttpRequest& request, HttpConnection& conn) {
+void Dashboard::Serve(const HttpRequest& request, HttpConnection& conn, const std::string& client) {
   const std::string& p = request.path;
   const std::string& m = request.method;
   const bool get = m == "GET" || m == "HEAD";
-  if (p == "/login" && m == "POST") return Login(request, conn);
+  if (p == "/login" && m == "POST") return Login(request, conn, client);
   if (p == "/logout" && m == "POST") return Logout(request, conn);
   if (!get) {
     return SendJsonError(conn, 405, Error(ErrorCode::kUnsupported, "use GET for " + p));
@@ -359,17 +359,28 @@ void Dashboard::Serve(const HttpRequest& request, HttpConnection& conn) {
   ServeFile(request, conn, *file);
 }
 
-void Dashboard::Login(const HttpRequest& request, HttpConnection& conn) {
+void Dashboard::Login(const HttpRequest& request, HttpConnection& conn, const std::string& client) {
   if (!SameOrigin(request)) {
     return SendJsonError(conn, 403,
                          Error(ErrorCode::kPermissionDenied, "cross-site login refused"));
   }
   const int64_t now = Now();
   {
-    // Guessing the token is bounded: a few failures a minute for everyone.
+    // Guessing the token is bounded: a few failures a minute per client, whose count is
+    // bounded too (clients without a failure in the last minute are forgotten first).
+    constexpr size_t kMaxClients = 4096;
     std::lock_guard lock(mu_);
-    std::erase_if(failures_, [now](int64_t t) { return now - t >= 60000; });
-    if (static_cast<int>(failures_.size()) >= opt_.max_failed_logins_per_minute) {
+    auto old = [now](int64_t t) { return now - t >= 60000; };
+    if (failures_.size() >= kMaxClients) {
+      for (auto it = failures_.begin(); it != failures_.end();) {
+        std::erase_if(it->second, old);
+        it = it->second.empty() ? failures_.erase(it) : std::next(it);
+      }
+    }
+    auto& mine = failures_[client];
+    std::erase_if(mine, old);
+    if (failures_.size() > kMaxClients ||
+        static_cast<int>(mine.size()) >= opt_.max_failed_logins_per_minute) {
       return SendJsonError(conn, 429,
                            Error(ErrorCode::kUnavailable, "too many failed logins; wait a minute"));
     }
@@ -381,7 +392,7 @@ void Dashboard::Login(const HttpRequest& request, HttpConnection& conn) {
   if (!token || opt_.token.empty() || !ConstantTimeEquals(*token, opt_.token)) {
     {
       std::lock_guard lock(mu_);
-      failures_.push_back(now);
+      failures_[client].push_back(now);
     }
     std::string page = ReadFile(opt_.web_dir + "/login.html", 1u << 20).value_or("");
     const std::string marker = "<!--error-->";
@@ -457,8 +468,7 @@ void Dashboard::ServeFile(const HttpRequest& request, HttpConnection& conn,
   if (gz) headers += "Content-Encoding: gzip\r\n";
   const std::string& body = gz ? asset->gzip : asset->body;
   if (request.method == "HEAD") {
-    // Send writes Content-Length of the body given: HEAD gets the head alone.
-    headers += "X-Content-Length: " + std::to_string(body.size()) + "\r\n";
+    // The head alone (its Content-Length counts the empty body sent).
     conn.Send(200, ContentTypeFor(file), "", headers);
     return;
   }

@@ -74,8 +74,8 @@ struct DashboardOptions {
   size_t max_sessions = 32;
   int64_t idle_ms = 60LL * 60 * 1000;          // an hour without a request
   int64_t max_age_ms = 12LL * 60 * 60 * 1000;  // a working day
-  int max_failed_logins_per_minute = 20;
-  std::function<int64_t()> clock;  // ms; default: CLOCK_REALTIME
+  int max_failed_logins_per_minute = 20;       // per client (IP)
+  std::function<int64_t()> clock;              // ms; default: CLOCK_REALTIME
 };
 
 class Dashboard {
@@ -92,7 +92,8 @@ class Dashboard {
   // another origin.
   Status CheckSessionRequest(const HttpRequest& request);
   // Pages, assets, login and logout (everything IsDashboardPath names but the WebSockets).
-  void Serve(const HttpRequest& request, HttpConnection& conn);
+  // client: who asks (the peer's IP), for the limit on failed logins.
+  void Serve(const HttpRequest& request, HttpConnection& conn, const std::string& client = "");
   // The session a request carries (nullopt: none or expired).
   std::optional<DashboardSession> SessionOf(const HttpRequest& request);
   size_t sessions() const { return sessions_.size(); }
@@ -110,7 +111,7 @@ class Dashboard {
   // Origin and Sec-Fetch-Site name this server (or are absent: not a browser's cross-site
   // request).
   static bool SameOrigin(const HttpRequest& request);
-  void Login(const HttpRequest& request, HttpConnection& conn);
+  void Login(const HttpRequest& request, HttpConnection& conn, const std::string& client);
   void Logout(const HttpRequest& request, HttpConnection& conn);
   void ServeFile(const HttpRequest& request, HttpConnection& conn, const std::string& file);
   Result<Asset> LoadAsset(const std::string& file);
@@ -119,7 +120,8 @@ class Dashboard {
   SessionStore sessions_;
   std::mutex mu_;  // assets_, failures_
   std::map<std::string, Asset> assets_;
-  std::vector<int64_t> failures_;  // times of failed logins in the last minute
+  // Per client: times of its failed logins in the last minute.
+  std::map<std::string, std::vector<int64_t>> failures_;
 };
 
 class Daemon;

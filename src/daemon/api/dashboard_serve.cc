@@ -33,7 +33,7 @@ void ServeWithDashboard(Daemon& daemon, Dashboard& dashboard, const UsageHistory
   if (request.path.rfind("/ui/ws/display/", 0) == 0) {
     return ServeDisplayWebSocket(daemon, dashboard, request, conn);
   }
-  if (Dashboard::IsDashboardPath(request.path)) return dashboard.Serve(request, conn);
+  if (Dashboard::IsDashboardPath(request.path)) return dashboard.Serve(request, conn, peer.Key());
   if (!TokenMatches(token, request)) {
     if (auto st = dashboard.CheckSessionRequest(request); !st) {
       conn.SendJson(403, api::ErrorJson(st.error()));

@@ -126,13 +126,13 @@ class DashboardTest : public ::testing::Test {
     return r;
   }
   // The whole answer to one request.
-  std::string Answer(const HttpRequest& request) {
+  std::string Answer(const HttpRequest& request, const std::string& client = "") {
     int sv[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     UniqueFd mine(sv[0]);
     {
       HttpConnection conn{UniqueFd(sv[1])};
-      dash_->Serve(request, conn);
+      dash_->Serve(request, conn, client);
     }
     return ReadAll(mine.get(), 1u << 20).value_or("");
   }
@@ -174,6 +174,9 @@ TEST_F(DashboardTest, WrongTokenRefusedAndRateLimited) {
     EXPECT_NE(a.find("Wrong token."), std::string::npos);
     EXPECT_EQ(a.find("Set-Cookie"), std::string::npos);
   }
+  // Another client is not held back by the first one's failures.
+  EXPECT_NE(Answer(Request("POST", "/login", {}, "token=wrong"), "10.0.0.9").find("HTTP/1.1 401"),
+            std::string::npos);
   now_ += 60000;
   LogIn();  // a minute later
 }
