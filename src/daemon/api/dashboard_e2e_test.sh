@@ -5,7 +5,8 @@
 # lane): web/test/screen.test.mjs. Screenshots are kept under ARTEFACTS. Names distinct from
 # the other e2e tests (bridges sv-e2edash, sv-e2edashc, sv-e2edashs, subnets 10.89.91-92.0/24
 # and 10.89.122.0/24, nft tables storevisor-e2edash*, a free TCP port), so the modes can run
-# beside them and each other.
+# beside them and each other. SV_DASHBOARD_WEB_DIR serves another web directory (e.g. the
+# package's installed subset) to the same tests.
 set -euo pipefail
 BIN="${1:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR}"
 ART="${2:?usage: dashboard_e2e_test.sh BUILD_BIN_DIR ARTEFACTS_DIR [basic|console]}"
@@ -155,7 +156,7 @@ fi
 
 "$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" --vm-tool "$VMTOOL" \
   --nft-table "storevisor-$NET" --tcp "127.0.0.1:$PORT" --token-file "$T/token" \
-  --web-dir "$WEB" >> "$T/daemon.log" 2>&1 &
+  --web-dir "${SV_DASHBOARD_WEB_DIR:-$WEB}" >> "$T/daemon.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && SV version >/dev/null 2>&1 && break; sleep 0.1; done
 SV version >/dev/null 2>&1 || fail "daemon did not start"
