@@ -113,7 +113,7 @@ async function refreshBox() {
 // ---------------------------------------------------------------------------------------------
 // Workloads table (rows updated in place: keyboard focus stays where it was)
 
-const COLUMNS = ['name', 'kind', 'state', 'health', 'restarts', 'cpu', 'memory', 'address', 'uptime', 'actions'];
+const COLUMNS = ['name', 'kind', 'state', 'health', 'restarts', 'cpu', 'memory', 'address', 'ports', 'uptime', 'actions'];
 const ACTIONS = [
   ['start', 'Start', (w) => w.state !== 'running' && w.state !== 'creating'],
   ['stop', 'Stop', (w) => w.state === 'running' || w.state === 'creating'],
@@ -168,6 +168,7 @@ function renderWorkloads(list) {
       cpu: running ? `${w.cpuPercent.toFixed(1)} %` : '—',
       memory: running ? bytes(w.memoryBytes) : '—',
       address: w.address || '—',
+      ports: w.ports && w.ports.length ? w.ports.join(' ') : '—',
       uptime: running ? duration(w.uptimeMs) : '—',
     };
     for (const [k, v] of Object.entries(cells)) {

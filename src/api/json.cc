@@ -114,7 +114,8 @@ json ToJson(const WorkloadStatus& w) {
           {"usageSource", w.usage_source},
           {"address", w.address},
           {"lastError", w.last_error},
-          {"desired", w.desired}};
+          {"desired", w.desired},
+          {"ports", w.ports}};
 }
 
 Result<WorkloadStatus> WorkloadStatusFromJson(const json& j) {
@@ -136,6 +137,7 @@ Result<WorkloadStatus> WorkloadStatusFromJson(const json& j) {
   r.Str("address", &w.address);
   r.Str("lastError", &w.last_error);
   r.Str("desired", &w.desired);
+  r.StrList("ports", &w.ports);
   SV_TRY(r.status());
   return w;
 }

@@ -27,7 +27,8 @@ struct WorkloadStatus {
   std::string usage_source;  // cgroup | process | ""
   std::string address;
   std::string last_error;
-  std::string desired;  // running | stopped | removed (the operator's hold)
+  std::string desired;             // running | stopped | removed (the operator's hold)
+  std::vector<std::string> ports;  // published on the host: "HOST:CONTAINER" (TCP)
 };
 
 struct PlanStep {

@@ -88,6 +88,8 @@ try {
   await page.waitForSelector('body[data-ready="1"]');
   await page.waitForSelector('tr[data-name="kv"][data-health="healthy"]', { timeout: LONG });
   await page.waitForSelector('tr[data-name="inventory"][data-health="healthy"]', { timeout: LONG });
+  const ports = await page.$eval('tr[data-name="inventory"] td.ports', (e) => e.textContent);
+  if (ports !== `${process.env.SV_PORT}:8080`) fail(`inventory's ports shown: ${ports}`);
   const boxText = await page.$eval('#box-facts', (e) => e.textContent);
   if (!boxText.includes('dash-e2e')) fail(`box panel without the profile: ${boxText}`);
   await page.screenshot({ path: path.join(ART, '03-workloads.png') });
@@ -110,8 +112,11 @@ try {
   step('the workload detail: log and charts');
   await page.click('tr[data-name="inventory"] button.name');
   await page.waitForSelector('#detail:not([hidden]) .uplot');
-  const kept = await page.evaluate(async () => (await (await fetch('/ui/history/inventory')).json()).points.length);
-  if (!(kept >= 1)) fail(`the daemon kept no usage history of inventory: ${kept}`);
+  // The daemon samples every 10 s: its first sample of inventory comes within one interval.
+  await page.waitForFunction(async () => {
+    const r = await fetch('/ui/history/inventory');
+    return r.ok && (await r.json()).points.length >= 1;
+  }, { timeout: LONG, polling: 500 });
   const noSession = await request('GET', `${URL}/ui/history/inventory`);
   if (noSession.status !== 401) fail(`history without a session: ${noSession.status}`);
   await page.screenshot({ path: path.join(ART, '06-detail.png') });

@@ -55,6 +55,8 @@ SOCK="$T/sock"
 SV() { "$BIN/storevisor" --socket "$SOCK" "$@"; }
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 TOKEN="dash-$RANDOM-$RANDOM-$RANDOM-$RANDOM"
+# inventory's published port (basic mode), free now.
+HPORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 printf '%s\n' "$TOKEN" > "$T/token"
 DPID=""
 NET=e2edash
@@ -138,6 +140,7 @@ spec:
       image: storevisor/inventory:1
       command: [/bin/busybox, httpd, -f, -p, "8080", -h, /srv/www]
       networks: [$NET]
+      ports: [{host: $HPORT, container: 8080}]
       after: [kv]
       health: {http: {port: 8080, path: /inventory.json}, interval: 1s, timeout: 900ms}
 YAML
@@ -163,6 +166,6 @@ SV version >/dev/null 2>&1 || fail "daemon did not start"
 SV apply -f "$T/profile.yaml" --timeout 240 || fail "apply"
 
 rm -rf "$ART" && mkdir -p "$ART"
-SV_PROFILE2="$T/profile2.yaml" SV_VNC_PASSWORD="$VNC_PASSWORD" SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
+SV_PORT="$HPORT" SV_PROFILE2="$T/profile2.yaml" SV_VNC_PASSWORD="$VNC_PASSWORD" SV_URL="http://127.0.0.1:$PORT" SV_TOKEN="$TOKEN" SV_ARTEFACTS="$ART" SV_CHROMIUM="$CHROMIUM" \
   node "$SCRIPT" || fail "the browser test (screenshots in $ART)"
 echo "screenshots: $ART"
