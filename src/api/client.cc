@@ -424,6 +424,26 @@ Result<GenerationInfo> Client::Generation(const std::string& key_or_digest) {
   return Decode<GenerationInfo>(r, GenerationInfoFromJson);
 }
 
+Result<std::vector<GenerationInfo>> Client::Generations(int limit) {
+  SV_ASSIGN_OR_RETURN(Response r,
+                      CallOk({"GET", "/v1/generations?limit=" + std::to_string(limit)}));
+  return Decode<std::vector<GenerationInfo>>(r, GenerationListFromJson);
+}
+
+Result<ApplyResponse> Client::Rollback(const RollbackRequest& request) {
+  Request req{"POST", "/v1/rollback", Dump(ToJson(request))};
+  if (!request.idempotency_key.empty()) {
+    req.headers.emplace_back("Idempotency-Key", request.idempotency_key);
+  }
+  SV_ASSIGN_OR_RETURN(Response r, CallOk(std::move(req)));
+  return Decode<ApplyResponse>(r, ApplyResponseFromJson);
+}
+
+Result<api::ImagesInUse> Client::ImagesInUse() {
+  SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/images/in-use"}));
+  return Decode<api::ImagesInUse>(r, ImagesInUseFromJson);
+}
+
 Result<std::vector<WorkloadStatus>> Client::Workloads() {
   SV_ASSIGN_OR_RETURN(Response r, CallOk({"GET", "/v1/workloads"}));
   return Decode<std::vector<WorkloadStatus>>(r, WorkloadListFromJson);

@@ -117,7 +117,13 @@ class Client {
   // Generation(key) what became of the apply.
   Result<ApplyResponse> Apply(const ApplyRequest& request);
   Result<GenerationInfo> Generation(const std::string& key_or_digest);
+  // The newest generations first (`storevisor history`).
+  Result<std::vector<GenerationInfo>> Generations(int limit);
+  // Applies an earlier generation's profile again, as a new generation.
+  Result<ApplyResponse> Rollback(const RollbackRequest& request);
   Result<std::vector<WorkloadStatus>> Workloads();
+  // GET /v1/images/in-use.
+  Result<api::ImagesInUse> ImagesInUse();
   Result<WorkloadStatus> Workload(const std::string& name);
   // POST /v1/workloads/NAME/{start,stop,restart}, DELETE /v1/workloads/NAME for "rm".
   Status Operate(const std::string& name, const std::string& verb);

@@ -192,10 +192,26 @@ Result<ApplyResponse> ApplyResponseFromJson(const json& j) {
 }
 
 json ToJson(const GenerationInfo& g) {
-  return {{"generation", g.generation},          {"digest", g.digest},
-          {"idempotencyKey", g.idempotency_key}, {"profile", g.profile},
-          {"appliedAtMs", g.applied_at_ms},      {"identity", g.identity}};
+  return {{"generation", g.generation},
+          {"digest", g.digest},
+          {"idempotencyKey", g.idempotency_key},
+          {"profile", g.profile},
+          {"appliedAtMs", g.applied_at_ms},
+          {"identity", g.identity},
+          {"outcome", g.outcome},
+          {"reason", g.reason},
+          {"decidedAtMs", g.decided_at_ms},
+          {"restores", g.restores},
+          {"current", g.current}};
 }
+
+json ToJson(const std::vector<GenerationInfo>& list) {
+  json out = json::array();
+  for (const auto& g : list) out.push_back(ToJson(g));
+  return out;
+}
+
+json ToJson(const RollbackRequest& r) { return {{"generation", r.generation}}; }
 
 Result<GenerationInfo> GenerationInfoFromJson(const json& j) {
   GenerationInfo g;
@@ -206,8 +222,51 @@ Result<GenerationInfo> GenerationInfoFromJson(const json& j) {
   r.Str("profile", &g.profile);
   r.Number("appliedAtMs", &g.applied_at_ms);
   r.Str("identity", &g.identity);
+  r.Str("outcome", &g.outcome);
+  r.Str("reason", &g.reason);
+  r.Number("decidedAtMs", &g.decided_at_ms);
+  r.Number("restores", &g.restores);
+  r.Bool("current", &g.current);
   SV_TRY(r.status());
   return g;
+}
+
+Result<std::vector<GenerationInfo>> GenerationListFromJson(const json& j) {
+  if (!j.is_array()) return Error(ErrorCode::kGuestFault, "generations: expected an array");
+  std::vector<GenerationInfo> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    auto g = GenerationInfoFromJson(j[i]);
+    if (!g) return std::move(g).error().Context("generations[" + std::to_string(i) + "]");
+    out.push_back(std::move(*g));
+  }
+  return out;
+}
+
+json ToJson(const ImagesInUse& i) {
+  json images = json::array();
+  for (const auto& u : i.images) images.push_back({{"image", u.image}, {"workloads", u.workloads}});
+  return {{"imageRoot", i.image_root}, {"imageDir", i.image_dir}, {"images", images}};
+}
+
+Result<ImagesInUse> ImagesInUseFromJson(const json& j) {
+  ImagesInUse out;
+  FieldReader r(j, "images in use");
+  r.Str("imageRoot", &out.image_root);
+  r.Str("imageDir", &out.image_dir);
+  SV_TRY(r.status());
+  if (const json* images = r.Find("images"); images != nullptr && !images->is_null()) {
+    SV_ASSIGN_OR_RETURN(out.images, ListFromJson<ImageUse>(*images, "images in use.images",
+                                                           [](const json& u) -> Result<ImageUse> {
+                                                             ImageUse use;
+                                                             FieldReader ur(u, "images[]");
+                                                             ur.Str("image", &use.image);
+                                                             ur.StrList("workloads",
+                                                                        &use.workloads);
+                                                             SV_TRY(ur.status());
+                                                             return use;
+                                                           }));
+  }
+  return out;
 }
 
 json ToJson(const ExecRequest& r) { return {{"cmd", r.argv}, {"timeoutMs", r.timeout_ms}}; }

@@ -19,6 +19,9 @@ nlohmann::json ToJson(const PlanStep& s);
 nlohmann::json ToJson(const ApplyRequest& r);  // the body; the key travels as a header
 nlohmann::json ToJson(const ApplyResponse& r);
 nlohmann::json ToJson(const GenerationInfo& g);
+nlohmann::json ToJson(const std::vector<GenerationInfo>& list);
+nlohmann::json ToJson(const RollbackRequest& r);
+nlohmann::json ToJson(const ImagesInUse& i);
 nlohmann::json ToJson(const ExecRequest& r);
 nlohmann::json ToJson(const ExecResponse& r);
 nlohmann::json ToJson(const EventRecord& e);
@@ -30,6 +33,8 @@ Result<WorkloadStatus> WorkloadStatusFromJson(const nlohmann::json& j);
 Result<std::vector<WorkloadStatus>> WorkloadListFromJson(const nlohmann::json& j);
 Result<ApplyResponse> ApplyResponseFromJson(const nlohmann::json& j);
 Result<GenerationInfo> GenerationInfoFromJson(const nlohmann::json& j);
+Result<std::vector<GenerationInfo>> GenerationListFromJson(const nlohmann::json& j);
+Result<ImagesInUse> ImagesInUseFromJson(const nlohmann::json& j);
 Result<ExecResponse> ExecResponseFromJson(const nlohmann::json& j);
 Result<EventRecord> EventRecordFromJson(const nlohmann::json& j);
 Result<std::vector<EventRecord>> EventListFromJson(const nlohmann::json& j);

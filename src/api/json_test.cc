@@ -52,6 +52,22 @@ TEST(ApiJsonTest, WrongTypesAreErrorsNamingTheField) {
   EXPECT_FALSE(ParseJson("").has_value());
 }
 
+TEST(ApiJsonTest, ImagesInUseRoundTrips) {
+  ImagesInUse in;
+  in.image_root = "/var/lib/storevisor/images";
+  in.images = {{"storevisor/inventory:1", {"inventory", "till"}}};
+  auto back = ImagesInUseFromJson(ParseJson(Dump(ToJson(in))).value());
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->image_root, in.image_root);
+  EXPECT_EQ(back->image_dir, "");
+  ASSERT_EQ(back->images.size(), 1u);
+  EXPECT_EQ(back->images[0].image, "storevisor/inventory:1");
+  EXPECT_EQ(back->images[0].workloads, (std::vector<std::string>{"inventory", "till"}));
+  auto bad = ImagesInUseFromJson(nlohmann::json{{"images", {{{"workloads", "x"}}}}});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message(), "images[].workloads: expected a list of strings");
+}
+
 TEST(ApiJsonTest, ApplyAndEvents) {
   ApplyResponse a;
   a.generation = 7;
@@ -82,6 +98,35 @@ TEST(ApiJsonTest, ApplyAndEvents) {
   bad.source = "x";
   bad.data = "not json";
   EXPECT_TRUE(ToJson(bad)["data"].is_object());
+}
+
+TEST(ApiJsonTest, GenerationsRoundTripWithTheirOutcome) {
+  GenerationInfo g;
+  g.generation = 5;
+  g.profile = "demo";
+  g.outcome = "rolled-back";
+  g.reason = "kv exited with status 1";
+  g.decided_at_ms = 99;
+  g.restores = 2;
+  g.current = true;
+  auto back = GenerationListFromJson(ToJson(std::vector<GenerationInfo>{g, GenerationInfo{}}));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].outcome, "rolled-back");
+  EXPECT_EQ((*back)[0].reason, "kv exited with status 1");
+  EXPECT_EQ((*back)[0].decided_at_ms, 99);
+  EXPECT_EQ((*back)[0].restores, 2);
+  EXPECT_TRUE((*back)[0].current);
+  EXPECT_FALSE((*back)[1].current);
+  EXPECT_EQ(ToJson(RollbackRequest{3, "k"}), nlohmann::json({{"generation", 3}}));
+  auto not_list = GenerationListFromJson(nlohmann::json::object());
+  ASSERT_FALSE(not_list.has_value());
+  EXPECT_EQ(not_list.error().code(), ErrorCode::kGuestFault);
+  auto bad =
+      GenerationListFromJson(nlohmann::json::parse(R"([{"generation":1},{"current":"yes"}])"));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("generations[1]"), std::string::npos)
+      << bad.error().message();
 }
 
 TEST(ApiJsonTest, ErrorsAndKeys) {

@@ -19,6 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)WorkloadStatusFromJson(*j);
   (void)ApplyResponseFromJson(*j);
   (void)GenerationInfoFromJson(*j);
+  (void)GenerationListFromJson(*j);
+  (void)ImagesInUseFromJson(*j);
   (void)ExecResponseFromJson(*j);
   (void)EventListFromJson(*j);
   (void)EventRecordFromJson(*j);

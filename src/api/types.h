@@ -57,7 +57,8 @@ struct ApplyResponse {
   std::vector<std::string> held;
 };
 
-// GET /v1/generations/{key-or-digest}: whether an apply was stored.
+// GET /v1/generations/{number, key or digest}: whether an apply was stored and what became
+// of it; GET /v1/generations lists them (`storevisor history`).
 struct GenerationInfo {
   int64_t generation = 0;
   std::string digest;
@@ -65,6 +66,30 @@ struct GenerationInfo {
   std::string profile;
   int64_t applied_at_ms = 0;
   std::string identity;
+  std::string outcome;  // trial | committed | rolled-back | failed | superseded
+  std::string reason;   // why it was rolled back or failed
+  int64_t decided_at_ms = 0;
+  int64_t restores = 0;  // a rollback: the generation whose profile it applied again
+  bool current = false;  // the generation enforced now
+};
+
+// POST /v1/rollback: apply an earlier generation's profile again (0: the newest committed
+// generation older than the one enforced now).
+struct RollbackRequest {
+  int64_t generation = 0;
+  std::string idempotency_key;
+};
+
+// GET /v1/images/in-use: the images the applied profile and the existing instances use,
+// and where this daemon resolves `image:` refs (`storevisor image rm` refuses those).
+struct ImageUse {
+  std::string image;  // NAME:TAG
+  std::vector<std::string> workloads;
+};
+struct ImagesInUse {
+  std::string image_root;  // the image store
+  std::string image_dir;   // directory images ("" for none)
+  std::vector<ImageUse> images;
 };
 
 struct ExecRequest {

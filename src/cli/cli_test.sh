@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CLI without a daemon: validated -o (a usage error, status 2), `image` in --help, no
-# daemon (status 9: "is it running?"), and a user who may not open the socket (status 6:
-# permission denied, not "is it running?"). Usage: cli_test.sh BIN_DIR
+# daemon (status 9: "is it running?"), a user who may not open the socket (status 6:
+# permission denied, not "is it running?"), and `image rm` without a daemon (removed, with a
+# note: nothing can be running on it). Usage: cli_test.sh BIN_DIR
 set -euo pipefail
 BIN=$1
 SV=$BIN/storevisor
@@ -19,6 +20,16 @@ grep -q "bogus" "$T/err" || fail "-o bogus: the message does not name it: $(cat 
 
 [ "$(status "$SV" --socket "$T/none.sock" ps)" = 9 ] || fail "no daemon: not status 9"
 grep -q "is it running?" "$T/err" || fail "no daemon: $(cat "$T/err")"
+
+mkdir "$T/dir" && echo hi > "$T/dir/file"
+"$SV" image --root "$T/images" build-from-dir "$T/dir" cli/x:1 > /dev/null 2>&1 || fail "build-from-dir"
+[ "$(status "$SV" --socket "$T/none.sock" image --root "$T/images" rm cli/x:1)" = 0 ] ||
+  fail "image rm without a daemon: $(cat "$T/err")"
+grep -qx "storevisor image: note: storevisord is not running ($T/none.sock): no workload can be using cli/x:1" "$T/err" ||
+  fail "image rm without a daemon: no note: $(cat "$T/err")"
+[ "$(status "$SV" --socket "$T/none.sock" image --root "$T/images" rm cli/x:1)" = 3 ] ||
+  fail "image rm of an absent image: not status 3: $(cat "$T/err")"
+[ "$(status "$SV" image rm)" = 2 ] || fail "image rm without a name: not status 2"
 
 if [ "$(id -u)" = 0 ] && command -v python3 > /dev/null && command -v setpriv > /dev/null; then
   mkdir -m 0755 "$T/run"

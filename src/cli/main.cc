@@ -19,6 +19,7 @@
 #include "cli/output.h"
 #include "common/files.h"
 #ifdef SV_HAVE_IMAGE_CLI
+#include "cli/image_rm.h"
 #include "image/image_cli.h"
 #endif
 
@@ -35,6 +36,9 @@ struct Opts {
   std::vector<std::string> cmd;
   bool follow = false;
   bool no_wait = false;
+  bool wait_trial = false;  // apply --wait: until the generation is committed or rolled back
+  int64_t generation = 0;   // rollback GEN
+  int limit = 20;           // history -n
   int tail = -1;
   int timeout_s = 300;
   int64_t since = 0;
@@ -85,6 +89,42 @@ bool Converged(const std::vector<api::WorkloadStatus>& list,
   return done;
 }
 
+// Exit statuses of a trial's end (docs/exit-codes.md).
+constexpr int kExitRolledBack = 30;
+constexpr int kExitTrialFailed = 31;
+
+// What became of a generation's trial: nullopt while it lasts, else the exit status to
+// end with (after saying why on stderr). A generation that failed with nothing to roll back
+// to stays: only `apply --wait` (final) ends on it.
+std::optional<int> TrialEnd(const api::GenerationInfo& g, bool final) {
+  const auto gen = static_cast<long long>(g.generation);
+  if (g.outcome == "committed") return 0;
+  if (g.outcome == "rolled-back") {
+    std::fprintf(stderr, "storevisor: generation %lld was rolled back: %s\n", gen,
+                 g.reason.c_str());
+    return kExitRolledBack;
+  }
+  if (g.outcome == "superseded") {
+    std::fprintf(stderr, "storevisor: generation %lld was superseded by a newer apply\n", gen);
+    return ExitCodeFor(ErrorCode::kConflict);
+  }
+  if (g.outcome == "failed" && final) {
+    std::fprintf(stderr, "storevisor: generation %lld failed its trial: %s\n", gen,
+                 g.reason.c_str());
+    return kExitTrialFailed;
+  }
+  return std::nullopt;
+}
+
+// Asks what became of the generation; nullopt while it is on trial (or could not be asked:
+// the caller's next poll asks again).
+std::optional<int> AskTrialEnd(api::Client& client, int64_t generation, bool final) {
+  auto g = client.Generation(std::to_string(generation));
+  if (!g) return std::nullopt;
+  if (!final && g->outcome == "committed") return std::nullopt;  // converged decides
+  return TrialEnd(*g, final);
+}
+
 int WaitConverged(api::Client& client, const api::ApplyResponse& plan, int64_t since_ms,
                   int timeout_s, bool quiet) {
   std::vector<std::string> expected;
@@ -95,10 +135,16 @@ int WaitConverged(api::Client& client, const api::ApplyResponse& plan, int64_t s
   }
   std::map<std::string, std::string> seen;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
+  for (int poll = 0; std::chrono::steady_clock::now() < deadline; ++poll) {
     auto list = client.Workloads();
     if (!list) return Fail(list.error());
-    if (Converged(*list, expected, gone, since_ms, quiet, &seen)) return 0;
+    const bool converged = Converged(*list, expected, gone, since_ms, quiet, &seen);
+    // A rolled-back generation converges too (to the one before): its outcome is asked
+    // before success is claimed, and every 100 ms on the way.
+    if ((converged || poll % 5 == 0) && plan.generation > 0) {
+      if (auto end = AskTrialEnd(client, plan.generation, false)) return *end;
+    }
+    if (converged) return 0;
     // A poll is one small request to the daemon; 20 ms keeps the wait's own latency small.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -160,6 +206,44 @@ Result<api::ApplyRequest> ApplyRequestFor(const Opts& o, bool dry_run) {
   return req;
 }
 
+std::string LocalTime(int64_t ms) {
+  if (ms <= 0) return "-";
+  const time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm = {};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// After an accepted apply (or rollback): wait until its workloads run and are healthy, and
+// with --wait until its trial ends.
+int FinishApply(api::Client& client, const Opts& o, const api::ApplyResponse& plan, int64_t t0) {
+  std::fprintf(stderr, "waiting for the workloads to run and be healthy...\n");
+  const auto start = std::chrono::steady_clock::now();
+  if (int rc = WaitConverged(client, plan, t0, o.timeout_s, o.output == "json"); rc != 0) {
+    return rc;
+  }
+  if (!o.wait_trial || plan.generation == 0) return 0;
+  std::fprintf(stderr, "waiting for generation %lld's trial to end...\n",
+               static_cast<long long>(plan.generation));
+  const auto deadline = start + std::chrono::seconds(o.timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto end = AskTrialEnd(client, plan.generation, true)) {
+      if (*end == 0) {
+        std::fprintf(stderr, "generation %lld committed\n",
+                     static_cast<long long>(plan.generation));
+      }
+      return *end;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::fprintf(stderr,
+               "storevisor: generation %lld is still on trial after %d s (storevisor history)\n",
+               static_cast<long long>(plan.generation), o.timeout_s);
+  return ExitCodeFor(ErrorCode::kTimeout);
+}
+
 int CmdApply(api::Client& client, const Opts& o) {
   const bool diff = o.verb == "diff";
   auto req = ApplyRequestFor(o, diff);
@@ -176,8 +260,48 @@ int CmdApply(api::Client& client, const Opts& o) {
     PrintPlan(*plan);
   }
   if (diff || o.no_wait) return 0;
-  std::fprintf(stderr, "waiting for the workloads to run and be healthy...\n");
-  return WaitConverged(client, *plan, t0, o.timeout_s, o.output == "json");
+  return FinishApply(client, o, *plan, t0);
+}
+
+int CmdRollback(api::Client& client, const Opts& o) {
+  api::RollbackRequest req{o.generation, NewIdempotencyKey()};
+  const int64_t t0 = WallMs();
+  auto plan = client.Rollback(req);
+  if (!plan && api::IsBrokenConnection(plan.error())) {
+    return ReportBrokenApply(client, req.idempotency_key, plan.error());
+  }
+  if (!plan) return Fail(plan.error());
+  if (o.output == "json") {
+    std::printf("%s\n", api::Dump(api::ToJson(*plan), 2).c_str());
+  } else {
+    PrintPlan(*plan);
+  }
+  if (o.no_wait) return 0;
+  return FinishApply(client, o, *plan, t0);
+}
+
+int CmdHistory(api::Client& client, const Opts& o) {
+  auto list = client.Generations(o.limit);
+  if (!list) return Fail(list.error());
+  if (o.output == "json") {
+    std::printf("%s\n", api::Dump(api::ToJson(*list), 2).c_str());
+    return 0;
+  }
+  std::printf("%-6s %-19s %-14s %-16s %-12s %s\n", "GEN", "APPLIED", "BY", "PROFILE", "OUTCOME",
+              "REASON");
+  for (const auto& g : *list) {
+    std::string gen = std::to_string(g.generation) + (g.current ? "*" : "");
+    std::string reason = g.reason;
+    if (g.restores != 0) {
+      std::string restored = "rollback to " + std::to_string(g.restores);
+      if (!reason.empty()) restored += "; " + reason;
+      reason = std::move(restored);
+    }
+    std::printf("%-6s %-19s %-14s %-16s %-12s %s\n", gen.c_str(),
+                LocalTime(g.applied_at_ms).c_str(), g.identity.c_str(), g.profile.c_str(),
+                g.outcome.c_str(), reason.c_str());
+  }
+  return 0;
 }
 
 int CmdGeneration(api::Client& client, const Opts& o) {
@@ -186,9 +310,10 @@ int CmdGeneration(api::Client& client, const Opts& o) {
   if (o.output == "json") {
     std::printf("%s\n", api::Dump(api::ToJson(*g), 2).c_str());
   } else {
-    std::printf("generation %lld: profile %s, digest %s, applied by %s\n",
+    std::printf("generation %lld: profile %s, digest %s, applied by %s at %s; %s%s%s\n",
                 static_cast<long long>(g->generation), g->profile.c_str(), g->digest.c_str(),
-                g->identity.c_str());
+                g->identity.c_str(), LocalTime(g->applied_at_ms).c_str(), g->outcome.c_str(),
+                g->reason.empty() ? "" : ": ", g->reason.c_str());
   }
   return 0;
 }
@@ -201,6 +326,26 @@ int CmdVersion(api::Client& client, const Opts& /*o*/) {
   return 0;
 }
 
+// ps's last line: the generation enforced and what its trial says, and a newer one that was
+// rolled back (with why). Nothing when the daemon keeps no generations yet.
+void PrintGenerationLine(api::Client& client) {
+  auto list = client.Generations(5);
+  if (!list || list->empty()) return;
+  std::string line;
+  for (const auto& g : *list) {
+    if (!g.current) continue;
+    line = "generation " + std::to_string(g.generation) + ": " +
+           (g.outcome == "trial" ? std::string("on trial") : g.outcome) +
+           (g.outcome == "failed" ? " its trial: " + g.reason : "");
+  }
+  const api::GenerationInfo& newest = list->front();
+  if (!newest.current && newest.outcome == "rolled-back") {
+    line += std::string(line.empty() ? "" : "; ") + "generation " +
+            std::to_string(newest.generation) + " rolled back: " + newest.reason;
+  }
+  if (!line.empty()) std::printf("\n%s\n", line.c_str());
+}
+
 int CmdPs(api::Client& client, const Opts& o) {
   auto list = client.Workloads();
   if (!list) return Fail(list.error());
@@ -210,6 +355,7 @@ int CmdPs(api::Client& client, const Opts& o) {
     std::printf("%s\n", api::Dump(out, 2).c_str());
   } else {
     PrintTable(*list, o.output == "wide");
+    PrintGenerationLine(client);
   }
   return 0;
 }
@@ -304,12 +450,25 @@ int CmdDisplay(api::Client& client, const Opts& o) {
 using CommandFn = int (*)(api::Client&, const Opts&);
 const std::map<std::string, CommandFn>& Commands() {
   static const std::map<std::string, CommandFn> kCommands = {
-      {"apply", CmdApply},     {"diff", CmdApply},      {"generation", CmdGeneration},
-      {"ps", CmdPs},           {"logs", CmdLogs},       {"events", CmdEvents},
-      {"exec", CmdExec},       {"start", CmdOperate},   {"stop", CmdOperate},
-      {"restart", CmdOperate}, {"rm", CmdOperate},      {"console", CmdConsole},
-      {"top", CmdTop},         {"version", CmdVersion}, {"screenshot", CmdScreenshot},
-      {"usb", CmdUsb},         {"display", CmdDisplay},
+      {"apply", CmdApply},
+      {"diff", CmdApply},
+      {"generation", CmdGeneration},
+      {"ps", CmdPs},
+      {"logs", CmdLogs},
+      {"events", CmdEvents},
+      {"exec", CmdExec},
+      {"start", CmdOperate},
+      {"stop", CmdOperate},
+      {"restart", CmdOperate},
+      {"rm", CmdOperate},
+      {"console", CmdConsole},
+      {"top", CmdTop},
+      {"version", CmdVersion},
+      {"screenshot", CmdScreenshot},
+      {"usb", CmdUsb},
+      {"display", CmdDisplay},
+      {"history", CmdHistory},
+      {"rollback", CmdRollback},
   };
   return kCommands;
 }
@@ -346,13 +505,28 @@ void AddCommands(CLI::App& app, Opts& o) {
   auto* apply = app.add_subcommand("apply", "apply a store profile and wait until it converges");
   apply->add_option("-f,--file", o.file, "profile YAML")->required();
   apply->add_flag("--no-wait", o.no_wait, "return after the plan is accepted");
-  apply->add_option("--timeout", o.timeout_s, "seconds to wait for convergence");
+  apply->add_option("--timeout", o.timeout_s, "seconds to wait (convergence and trial)");
+  apply->add_flag("--wait", o.wait_trial,
+                  "also wait until the generation is committed (exit 0) or rolled back (30)");
   AddOutput(apply, o, false);
+  auto* rollback = app.add_subcommand(
+      "rollback", "apply an earlier generation again (default: the last committed one)");
+  rollback->add_option("generation", o.generation, "its number (storevisor history)")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
+  rollback->add_flag("--no-wait", o.no_wait, "return after the plan is accepted");
+  rollback->add_flag("--wait", o.wait_trial, "also wait until it is committed or rolled back");
+  rollback->add_option("--timeout", o.timeout_s, "seconds to wait");
+  AddOutput(rollback, o, false);
+  auto* history = app.add_subcommand("history", "list the profile's generations, newest first");
+  history->add_option("-n,--limit", o.limit, "at most this many")->check(CLI::Range(1, 1000));
+  AddOutput(history, o, false);
   auto* diff = app.add_subcommand("diff", "show what applying a profile would change");
   diff->add_option("-f,--file", o.file, "profile YAML")->required();
   AddOutput(diff, o, false);
-  auto* gen = app.add_subcommand("generation", "whether an apply was stored (by key or digest)");
-  gen->add_option("key", o.name, "the apply's Idempotency-Key or the profile's digest")->required();
+  auto* gen =
+      app.add_subcommand("generation", "what became of an apply (by number, key or digest)");
+  gen->add_option("key", o.name, "its number, the apply's Idempotency-Key or the profile's digest")
+      ->required();
   AddOutput(gen, o, false);
   AddOutput(app.add_subcommand("ps", "list workloads"), o, true);
   auto* logs = app.add_subcommand("logs", "print a workload's log");
@@ -409,17 +583,46 @@ void AddCommands(CLI::App& app, Opts& o) {
 #endif
 }
 
+#ifdef SV_HAVE_IMAGE_CLI
+// `storevisor [--socket S] [--token-file F] image ...`: the image store's own CLI; its rm
+// asks the daemon first (image_rm.h). -1 when argv is not an image command.
+int MaybeImageCommand(int argc, char** argv, Opts& o) {
+  int i = 1;
+  while (i + 1 < argc) {
+    const std::string a = argv[i];
+    if (a == "--socket" || a == "--endpoint") {
+      o.endpoint = argv[i + 1];
+    } else if (a == "--token-file") {
+      o.token_file = argv[i + 1];
+    } else {
+      break;
+    }
+    i += 2;
+  }
+  if (i >= argc || std::string(argv[i]) != "image") return -1;
+  std::vector<std::string> args(argv + i + 1, argv + argc);
+  if (!IsImageRm(args)) return storevisor::image::RunImageCli(args);
+  if (!o.token_file.empty()) {
+    auto t = ReadFile(o.token_file, 4096);
+    if (!t) return Fail(t.error());
+    o.bearer = *t;
+    while (!o.bearer.empty() && (o.bearer.back() == '\n' || o.bearer.back() == ' ')) {
+      o.bearer.pop_back();
+    }
+  }
+  return ImageRm(o.endpoint, o.bearer, args);
+}
+#endif
+
 }  // namespace
 
 int Main(int argc, char** argv) {
-#ifdef SV_HAVE_IMAGE_CLI
-  if (argc > 1 && std::string(argv[1]) == "image") {
-    return storevisor::image::RunImageCli(std::vector<std::string>(argv + 2, argv + argc));
-  }
-#endif
   Opts o;
   const char* env = std::getenv("STOREVISOR_SOCKET");
   o.endpoint = env != nullptr ? env : "/run/storevisor/storevisord.sock";
+#ifdef SV_HAVE_IMAGE_CLI
+  if (int rc = MaybeImageCommand(argc, argv, o); rc >= 0) return rc;
+#endif
   CLI::App app{"storevisor: apply store profiles and manage their workloads"};
   app.add_option("--socket,--endpoint", o.endpoint, "unix socket path, or tcp:HOST:PORT")
       ->capture_default_str();

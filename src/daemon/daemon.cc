@@ -17,6 +17,7 @@
 #include "daemon/effects.h"
 #include "daemon/metrics.h"
 #include "daemon/net_check.h"
+#include "daemon/precheck.h"
 #include "image/sha256.h"
 
 namespace storevisor::daemon {
@@ -44,6 +45,18 @@ api::EventRecord ToApi(const Event& e) {
 std::string StateWord(const core::WorkloadState& s) {
   return s.intent == core::Intent::kRunning ? std::string(core::PhaseName(s.phase))
                                             : std::string(core::IntentName(s.intent));
+}
+
+// The instances that exist now, for the memory rule of CheckMemoryForApply.
+std::vector<RunningInstance> RunningInstances(const core::Snapshot& snap) {
+  std::vector<RunningInstance> out;
+  for (const auto& [name, s] : snap.workloads) {
+    const bool exists = s.phase == core::Phase::kRunning || s.phase == core::Phase::kCreating;
+    if (exists && !s.runtime_hash.empty()) {
+      out.push_back({name, s.runtime_hash, s.spec.memory_bytes});
+    }
+  }
+  return out;
 }
 
 Error NoWorkload(const std::string& name) {
@@ -91,12 +104,14 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& options, con
       options.nft_table.empty() ? net::DefaultTableName(options.state_dir) : options.nft_table);
   core::OwnerOptions owner;
   owner.housekeeping = [self](const core::Snapshot& snap) {
+    self->effects_->ReleaseKeptNetworks(snap);
     for (const auto& [name, s] : snap.workloads) {
       if (s.phase != core::Phase::kRunning) continue;
       if (Driver* driver = self->DriverFor(std::string(KindName(s.kind)))) driver->Maintain(name);
     }
   };
   d->owner_ = std::make_unique<core::Owner>(*d->store_, logger, *d->effects_, std::move(owner));
+  d->effects_->SetSnapshotSource([self] { return self->owner_->snapshot(); });
   return d;
 }
 
@@ -129,9 +144,21 @@ void Daemon::Event(const std::string& workload, const std::string& type,
 }
 
 Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
+  return ApplyProfile(request, 0);
+}
+
+Result<api::ApplyResponse> Daemon::ApplyProfile(const api::ApplyRequest& request,
+                                                int64_t restores) {
   const std::string& file = request.file;
   SV_ASSIGN_OR_RETURN(Profile profile, ParseProfile(request.yaml, file));
   SV_TRY(CheckOvercommit(profile, host_));
+  {
+    // Before anything is touched: every image and VM file the profile needs, and memory
+    // for what it starts (precheck.h).
+    const SystemPrecheckHost host(opt_.image_root, opt_.image_dir);
+    SV_TRY(CheckProfileNeeds(profile, host));
+    SV_TRY(CheckMemoryForApply(profile, RunningInstances(*owner_->snapshot()), host));
+  }
   SV_TRY(CheckLegacyWorkloads(profile));
   {
     // Before anything is touched: subnets against each other and the host, published ports
@@ -157,17 +184,99 @@ Result<api::ApplyResponse> Daemon::Apply(const api::ApplyRequest& request) {
   cmd.request = request;
   cmd.profile = std::move(profile);
   cmd.digest = image::Sha256Of(request.yaml);
+  cmd.restores = restores;
   return owner_->Apply(std::move(cmd));
 }
 
-Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {
-  SV_ASSIGN_OR_RETURN(auto g, store_->FindGeneration(key_or_digest));
-  if (!g) {
-    return Error(ErrorCode::kNotFound,
-                 "no apply was stored with key or digest '" + key_or_digest + "'");
+api::GenerationInfo Daemon::InfoOf(const GenerationRecord& g) const {
+  api::GenerationInfo info;
+  info.generation = g.generation;
+  info.digest = g.digest;
+  info.idempotency_key = g.idempotency_key;
+  info.profile = g.profile_name;
+  info.applied_at_ms = g.applied_at_ms;
+  info.identity = g.identity;
+  info.outcome = g.outcome;
+  info.reason = g.reason;
+  info.decided_at_ms = g.decided_at_ms;
+  info.restores = g.restores;
+  const auto snap = owner_->snapshot();
+  info.current = snap != nullptr && snap->generation == g.generation;
+  return info;
+}
+
+Result<std::vector<api::GenerationInfo>> Daemon::Generations(int limit) {
+  SV_ASSIGN_OR_RETURN(auto list, store_->ListGenerations(limit));
+  std::vector<api::GenerationInfo> out;
+  out.reserve(list.size());
+  for (const auto& g : list) out.push_back(InfoOf(g));
+  return out;
+}
+
+Result<api::ApplyResponse> Daemon::Rollback(int64_t generation, const std::string& identity,
+                                            const std::string& idempotency_key) {
+  std::optional<GenerationRecord> target;
+  if (generation == 0) {
+    const auto snap = owner_->snapshot();
+    const int64_t current = snap != nullptr ? snap->generation : 0;
+    SV_ASSIGN_OR_RETURN(target, store_->LastCommitted(current));
+    if (!target) {
+      return Error(ErrorCode::kNotFound, "no committed generation older than the current one (" +
+                                             std::to_string(current) + "); see storevisor history");
+    }
+  } else {
+    SV_ASSIGN_OR_RETURN(target, store_->GetGeneration(generation));
+    if (!target) {
+      return Error(ErrorCode::kNotFound, "generation " + std::to_string(generation) +
+                                             " is not kept; see storevisor history");
+    }
   }
-  return api::GenerationInfo{g->generation,   g->digest,        g->idempotency_key,
-                             g->profile_name, g->applied_at_ms, g->identity};
+  api::ApplyRequest req;
+  req.yaml = target->yaml;
+  req.file = target->file;
+  req.identity = identity;
+  req.idempotency_key = idempotency_key;
+  return ApplyProfile(req, target->generation);
+}
+
+api::ImagesInUse Daemon::ImagesInUse() {
+  auto snap = owner_->snapshot();
+  std::vector<const Workload*> instances;
+  for (const auto& [name, s] : snap->workloads) {
+    if (!s.runtime_hash.empty()) instances.push_back(&s.spec);
+  }
+  // The last committed generation's too: while another is on trial, a rollback needs them.
+  std::optional<Profile> committed;
+  if (auto g = store_->LastCommitted(snap->generation + 1); g && *g) {
+    if (auto p = ParseProfile((*g)->yaml, (*g)->file)) committed = std::move(*p);
+  }
+  api::ImagesInUse out;
+  out.image_root = opt_.image_root;
+  out.image_dir = opt_.image_dir;
+  const std::vector<const Profile*> profiles = {snap->profile.get(),
+                                                committed ? &*committed : nullptr};
+  for (auto& use : ::storevisor::daemon::ImagesInUse(profiles, instances)) {
+    out.images.push_back({std::move(use.image), std::move(use.workloads)});
+  }
+  return out;
+}
+
+Result<api::GenerationInfo> Daemon::FindGeneration(const std::string& key_or_digest) {
+  std::optional<GenerationRecord> g;
+  const bool number = !key_or_digest.empty() && key_or_digest.size() <= 18 &&
+                      key_or_digest.find_first_not_of("0123456789") == std::string::npos;
+  if (number) {
+    SV_ASSIGN_OR_RETURN(g, store_->GetGeneration(std::strtoll(key_or_digest.c_str(), nullptr, 10)));
+  }
+  if (!g) {
+    SV_ASSIGN_OR_RETURN(g, store_->FindGeneration(key_or_digest));
+  }
+  if (!g) {
+    return Error(
+        ErrorCode::kNotFound,
+        "no generation numbered, or apply stored with key or digest, '" + key_or_digest + "'");
+  }
+  return InfoOf(*g);
 }
 
 Daemon::Usage Daemon::SampleUsage(const std::string& name, int64_t pid) {

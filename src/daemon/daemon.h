@@ -50,7 +50,17 @@ class Daemon {
   // API operations (types of src/api: the wire's structs, converted to JSON by the server).
   Result<api::ApplyResponse> Apply(const api::ApplyRequest& request);
   // An apply stored earlier, by its idempotency key or its profile digest (kNotFound if none).
+  // (A key of digits is the generation's number.)
   Result<api::GenerationInfo> FindGeneration(const std::string& key_or_digest);
+  // The newest generations first (`storevisor history`).
+  Result<std::vector<api::GenerationInfo>> Generations(int limit);
+  // Applies generation's profile again as a new generation (0: the newest committed one
+  // older than the generation enforced now), through the same checks as any apply.
+  Result<api::ApplyResponse> Rollback(int64_t generation, const std::string& identity,
+                                      const std::string& idempotency_key);
+  // The images the applied profile and the existing instances use (`storevisor image rm`
+  // refuses them), with the image store and directory this daemon resolves them in.
+  api::ImagesInUse ImagesInUse();
   Result<std::vector<api::WorkloadStatus>> Workloads();
   Result<api::WorkloadStatus> WorkloadStatus(const std::string& name);
   Result<std::vector<api::EventRecord>> EventsSince(int64_t after_id, int limit);
@@ -94,6 +104,8 @@ class Daemon {
 
  private:
   Daemon(DaemonOptions options, const Logger& logger);
+  Result<api::ApplyResponse> ApplyProfile(const api::ApplyRequest& request, int64_t restores);
+  api::GenerationInfo InfoOf(const GenerationRecord& g) const;
 
   // An event of the daemon's own outside the core (QMP events, USB hot-plug), stored now.
   void Event(const std::string& workload, const std::string& type, const std::string& message);

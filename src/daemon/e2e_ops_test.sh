@@ -84,6 +84,7 @@ apiVersion: storevisor.io/v1
 kind: StoreProfile
 metadata: {name: e2e-ops}
 spec:
+  rollback: never  # these tests watch retries; trials and rollbacks: e2e_update_test.sh
   networks:
     - {name: e2eopa, subnet: 10.89.81.0/24}
     - {name: e2eopb, subnet: 10.89.82.0/24}
@@ -283,7 +284,7 @@ set -e
 
 step "bad profiles are refused with the exact message and status, and change nothing"
 bad() {  # $1 file name, $2 workloads (YAML lines), $3 spec lines before networks (optional)
-  { printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e-ops}\nspec:\n'
+  { printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: e2e-ops}\nspec:\n  rollback: never\n'
     [ -n "${3:-}" ] && printf '%s\n' "$3"
     printf '  workloads:\n%s\n' "$2"; } > "$T/$1"
 }

@@ -66,6 +66,7 @@ apiVersion: storevisor.io/v1
 kind: StoreProfile
 metadata: {name: e2e}
 spec:
+  rollback: never  # these tests watch retries; trials and rollbacks: e2e_update_test.sh
   networks:
     - {name: e2e, subnet: 10.89.77.0/24}
   workloads:
@@ -212,7 +213,7 @@ for _ in $(seq 100); do [ "$(field_of later state)" = running ] && break; sleep 
 [ "$(field_of later state)" = running ] || fail "later was not retried: $(field_of later state)"
 SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p4"
 
-echo "== images from the image store: an overlay bundle; a missing image is a clear error"
+echo "== images from the image store: an overlay bundle; a missing image refuses the apply"
 "$BIN/storevisor-image" --root "$T/state/images" build-from-dir \
   "$IMAGES/storevisor_inventory_1/rootfs" e2e/inv:1 >/dev/null 2>&1 || fail "build-from-dir"
 { profile blue; cat <<YAML
@@ -220,11 +221,18 @@ echo "== images from the image store: an overlay bundle; a missing image is a cl
     - {name: nostore, kind: container, image: e2e/missing:1, command: [/bin/true]}
 YAML
 } > "$T/p5.yaml"
-SV apply -f "$T/p5.yaml" --no-wait >/dev/null || fail "apply p5"
-for _ in $(seq 100); do [ "$(field_of fromstore state)" = running ] && [ -n "$(field_of nostore lastError)" ] && break; sleep 0.1; done
+# Checked before anything is touched (precheck.h): refused, nothing made.
+set +e
+SV apply -f "$T/p5.yaml" --no-wait > /dev/null 2> "$T/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "spec.workloads\[[0-9]*\].image: image e2e/missing:1 is not in the image store $T/state/images" "$T/err.txt" ||
+  fail "missing image: status $rc, $(cat "$T/err.txt")"
+[ -z "$(field_of fromstore state)" ] || fail "a refused apply made fromstore"
+grep -v nostore "$T/p5.yaml" > "$T/p5b.yaml"
+SV apply -f "$T/p5b.yaml" --no-wait >/dev/null || fail "apply p5b"
+for _ in $(seq 100); do [ "$(field_of fromstore state)" = running ] && break; sleep 0.1; done
 [ "$(field_of fromstore state)" = running ] || fail "fromstore: $(field_of fromstore state) $(field_of fromstore lastError)"
 findmnt -n -t overlay "$T/state/containers/fromstore/image/rootfs" >/dev/null || fail "no overlay rootfs"
-field_of nostore lastError | grep -q "image e2e/missing:1 is not in the image store $T/state/images" || fail "missing image: $(field_of nostore lastError)"
 SV apply -f "$T/p2.yaml" --timeout 30 >/dev/null || fail "apply p2 after p5"
 ! findmnt "$T/state/containers/fromstore/image/rootfs" >/dev/null || fail "overlay left mounted"
 

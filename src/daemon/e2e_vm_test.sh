@@ -67,6 +67,7 @@ apiVersion: storevisor.io/v1
 kind: StoreProfile
 metadata: {name: e2e-vm}
 spec:
+  rollback: never  # these tests watch retries; trials and rollbacks: e2e_update_test.sh
   networks:
     - {name: e2evm, subnet: 10.89.78.0/24}
   workloads:

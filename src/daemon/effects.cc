@@ -33,7 +33,7 @@ core::Observation DaemonEffects::Run(const core::Effect& e) {
     o.type = Obs::kNetworks;
     o.generation = e.generation;
     o.networks_key = e.networks_key;
-    o.status = SetUpNetworks(*e.profile);
+    o.status = SetUpNetworks(*e.profile, e.generation);
     return o;
   }
   Driver* driver = DriverFor(e.kind);
@@ -120,25 +120,100 @@ std::vector<core::EffectRunner::Pid> DaemonEffects::WatchPids(const core::Effect
   return out;
 }
 
-Status DaemonEffects::SetUpNetworks(const Profile& profile) {
+std::vector<InstanceOnNetworks> KeptInstances(const Profile& next,
+                                              const std::vector<InstanceOnNetworks>& instances) {
+  std::vector<InstanceOnNetworks> out;
+  for (const auto& i : instances) {
+    const Workload* w = next.Find(i.name);
+    if (w == nullptr || i.spec == nullptr || w->update != UpdateStrategy::kManual) continue;
+    if (RuntimeHash(*w) != i.runtime_hash) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<Network> KeptNetworks(const Profile& next, const std::vector<Network>& previous,
+                                  const std::vector<InstanceOnNetworks>& kept) {
+  std::set<std::string> used;
+  for (const auto& k : kept) {
+    for (const auto& n : k.spec->networks) {
+      bool declared = false;
+      for (const auto& d : next.networks) declared = declared || d.name == n;
+      if (!declared) used.insert(n);
+    }
+  }
+  std::vector<Network> out;
+  for (const auto& n : previous) {
+    if (used.erase(n.name) != 0) out.push_back(n);
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<InstanceOnNetworks> InstancesOf(const core::Snapshot* snap) {
+  std::vector<InstanceOnNetworks> out;
+  if (snap == nullptr) return out;
+  for (const auto& [name, s] : snap->workloads) {
+    if (!s.runtime_hash.empty()) out.push_back({name, s.runtime_hash, &s.spec});
+  }
+  return out;
+}
+
+}  // namespace
+
+Status DaemonEffects::SetUpNetworks(const Profile& profile, int64_t generation) {
+  std::lock_guard lock(networks_mu_);
+  auto snap = snapshot_source_ ? snapshot_source_() : nullptr;
+  return SetUpNetworksLocked(profile, generation, snap.get());
+}
+
+void DaemonEffects::ReleaseKeptNetworks(const core::Snapshot& snap) {
+  std::lock_guard lock(networks_mu_);
+  // Only for the generation whose networks are set up: an older snapshot must not undo a
+  // newer set-up.
+  if (!keeping_ || !snap.profile || snap.generation != set_up_generation_) return;
+  const std::vector<Network> recorded = RecordedNetworks();
+  const auto kept =
+      KeptNetworks(*snap.profile, recorded, KeptInstances(*snap.profile, InstancesOf(&snap)));
+  if (kept.size() + snap.profile->networks.size() >= recorded.size()) return;  // all still used
+  if (Status st = SetUpNetworksLocked(*snap.profile, snap.generation, &snap); !st) {
+    logger_.Warn("networks",
+                 "releasing the networks no kept instance uses: " + st.error().message());
+  }
+}
+
+Status DaemonEffects::SetUpNetworksLocked(const Profile& profile, int64_t generation,
+                                          const core::Snapshot* snap) {
+  // An `update: manual` instance that the profile keeps runs as made from its old spec: its
+  // networks (from the previous set-up) and its published ports stay until it is replaced.
+  const auto kept_instances = KeptInstances(profile, InstancesOf(snap));
+  std::vector<Network> all = profile.networks;
+  for (auto& n : KeptNetworks(profile, RecordedNetworks(), kept_instances)) {
+    logger_.Info("networks", "network " + n.name +
+                                 " kept: an update: manual instance not yet replaced uses it");
+    all.push_back(std::move(n));
+  }
   std::vector<net::FirewallNetwork> nets;
   std::vector<net::PublishedPort> ports;
-  for (const auto& n : profile.networks) nets.push_back({n.name, n.subnet, n.allow});
-  for (const auto& w : profile.workloads) {
-    if (w.ports.empty() || w.networks.empty()) continue;
+  nets.reserve(all.size());
+  for (const auto& n : all) nets.push_back({n.name, n.subnet, n.allow});
+  for (const auto& desired : profile.workloads) {
+    const Workload* w = &desired;
+    for (const auto& k : kept_instances) w = k.name == desired.name ? k.spec : w;
+    if (w->ports.empty() || w->networks.empty()) continue;
     const Network* n = nullptr;
-    for (const auto& candidate : profile.networks) {
-      if (candidate.name == w.networks[0]) n = &candidate;
+    for (const auto& candidate : all) {
+      if (candidate.name == w->networks[0]) n = &candidate;
     }
     if (n == nullptr) continue;
-    SV_ASSIGN_OR_RETURN(std::string addr, store_.AllocateAddress(n->name, n->subnet, w.name));
-    for (const auto& p : w.ports) ports.push_back({p.host, addr, p.container});
+    SV_ASSIGN_OR_RETURN(std::string addr, store_.AllocateAddress(n->name, n->subnet, w->name));
+    for (const auto& p : w->ports) ports.push_back({p.host, addr, p.container});
   }
   // The bridges this daemon made are recorded (meta "bridges") before any is made, so that
   // after a crash it still knows them, and it removes only those: another storevisord on the
   // host (a test's, a second state dir) keeps its own sv-* bridges.
   std::set<std::string> made = RecordedBridges();
-  for (const auto& n : profile.networks) made.insert(net::BridgeName(n.name));
+  for (const auto& n : all) made.insert(net::BridgeName(n.name));
   SV_TRY(RecordBridges(made));
   // The rules name bridges by interface name and need not wait for them: the firewall
   // transaction runs beside the bridges' set-up.
@@ -148,7 +223,7 @@ Status DaemonEffects::SetUpNetworks(const Profile& profile) {
                     : net::ApplyFirewall(nft_table_, nets, ports);
   });
   Status bridges = Ok();
-  for (const auto& n : profile.networks) {
+  for (const auto& n : all) {
     auto subnet = ParseSubnet(n.subnet);
     if (!subnet) {
       bridges = std::move(subnet).error();
@@ -160,15 +235,53 @@ Status DaemonEffects::SetUpNetworks(const Profile& profile) {
   }
   rules.join();
   SV_TRY(bridges);
-  // Bridges of networks no longer declared go away (their rules went with the new tables).
-  std::set<std::string> kept;
+  // Bridges of networks no longer declared nor kept go away (their rules went with the new
+  // tables).
+  std::set<std::string> left;
   for (const auto& br : made) {
     bool wanted = false;
-    for (const auto& n : profile.networks) wanted = wanted || net::BridgeName(n.name) == br;
-    if (wanted || !net::RemoveBridge(br.substr(3))) kept.insert(br);
+    for (const auto& n : all) wanted = wanted || net::BridgeName(n.name) == br;
+    if (wanted || !net::RemoveBridge(br.substr(3))) left.insert(br);
   }
-  SV_TRY(RecordBridges(kept));
+  SV_TRY(RecordBridges(left));
+  SV_TRY(RecordNetworks(all));
+  keeping_ = all.size() > profile.networks.size();
+  set_up_generation_ = generation;
   return firewall;
+}
+
+std::vector<Network> DaemonEffects::RecordedNetworks() {
+  std::vector<Network> out;
+  auto text = store_.GetMeta("networks");
+  if (!text || !*text) return out;
+  auto j = nlohmann::json::parse(**text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& item : j) {
+    if (!item.is_object()) continue;
+    Network n;
+    auto name = item.find("name");
+    auto subnet = item.find("subnet");
+    auto allow = item.find("allow");
+    if (name == item.end() || !name->is_string() || subnet == item.end() || !subnet->is_string())
+      continue;
+    n.name = name->get<std::string>();
+    n.subnet = subnet->get<std::string>();
+    if (allow != item.end() && allow->is_array()) {
+      for (const auto& a : *allow) {
+        if (a.is_string()) n.allow.push_back(a.get<std::string>());
+      }
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Status DaemonEffects::RecordNetworks(const std::vector<Network>& networks) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& n : networks) {
+    j.push_back({{"name", n.name}, {"subnet", n.subnet}, {"allow", n.allow}});
+  }
+  return store_.SetMeta("networks", j.dump());
 }
 
 std::set<std::string> DaemonEffects::RecordedBridges() {

@@ -26,14 +26,18 @@ enum class ApiOp {
   kLogs,
   kEvents,
   kMetrics,
-  kScreenshot,  // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
-  kDisplay,     // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
-  kPostEvent,   // POST /v1/events: an event from another service (the vision service)
-  kConsole,     // POST /v1/workloads/{name}/console -> 101, then the serial console both ways
-  kUsbAttach,   // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
-  kUsbDetach,   // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
-  kGeneration,  // GET /v1/generations/{idempotency-key or profile digest}
-  kBox,         // GET /v1/box: the machine (load, memory, disk, accelerator) and the profile
+  kScreenshot,   // GET /v1/workloads/{name}/screenshot -> image/png (legacy-vm)
+  kDisplay,      // GET /v1/workloads/{name}/display + X-Display-Token -> the raw VNC stream
+  kPostEvent,    // POST /v1/events: an event from another service (the vision service)
+  kConsole,      // POST /v1/workloads/{name}/console -> 101, then the serial console both ways
+  kUsbAttach,    // POST /v1/workloads/{name}/usb {"device": "0c2e:0b61"} (legacy-vm hot-plug)
+  kUsbDetach,    // DELETE /v1/workloads/{name}/usb?device=0c2e:0b61
+  kGeneration,   // GET /v1/generations/{number, idempotency-key or profile digest}
+  kGenerations,  // GET /v1/generations?limit=N (newest first)
+  kRollback,     // POST /v1/rollback {"generation": N} (0 or absent: the last committed)
+  // GET /v1/images/in-use: the images the workloads use (`storevisor image rm` asks)
+  kImagesInUse,
+  kBox,  // GET /v1/box: the machine (load, memory, disk, accelerator) and the profile
 };
 
 struct ApiCommand {
@@ -61,6 +65,8 @@ struct ApiCommand {
   // digest asked about.
   std::string idempotency_key;
   std::string generation;
+  int64_t limit = 50;       // kGenerations
+  int64_t rollback_to = 0;  // kRollback
 };
 
 // The largest POST /v1/events body, and the deepest nesting of its data.

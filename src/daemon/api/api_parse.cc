@@ -71,6 +71,28 @@ Status ParseApply(const HttpRequest& req, ApiCommand* cmd) {
   return Ok();
 }
 
+Status ParseRollback(const HttpRequest& req, ApiCommand* cmd) {
+  cmd->idempotency_key = req.Header("idempotency-key");
+  if (req.headers.count("idempotency-key") != 0 &&
+      !api::ValidIdempotencyKey(cmd->idempotency_key)) {
+    return Bad("Idempotency-Key: expected 1-128 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (req.body.empty()) return Ok();  // the last committed generation
+  SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "generation")
+      return Bad("body." + it.key() + ": unknown field; expected generation");
+  }
+  if (j.contains("generation")) {
+    const auto& g = j["generation"];
+    if (!g.is_number_integer() || g.get<int64_t>() < 0) {
+      return Bad("body.generation: expected a generation number (0: the last committed)");
+    }
+    cmd->rollback_to = g.get<int64_t>();
+  }
+  return Ok();
+}
+
 Status ParseExec(const HttpRequest& req, ApiCommand* cmd) {
   SV_ASSIGN_OR_RETURN(nlohmann::json j, JsonBody(req));
   if (!j.contains("cmd") || !j["cmd"].is_array() || j["cmd"].empty() || j["cmd"].size() > 256) {
@@ -266,6 +288,11 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
     cmd.op = ApiOp::kBox;
     return cmd;
   }
+  if (p == "/v1/images/in-use") {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
+    cmd.op = ApiOp::kImagesInUse;
+    return cmd;
+  }
   if (p == "/v1/version" || p == "/metrics" || p == "/v1/workloads" || p == "/v1/events") {
     if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
     cmd.op = p == "/v1/version"     ? ApiOp::kVersion
@@ -288,6 +315,18 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
         !api::ValidIdempotencyKey(cmd.idempotency_key)) {
       return Bad("Idempotency-Key: expected 1-128 characters of A-Z a-z 0-9 . _ -");
     }
+    return cmd;
+  }
+  if (p == "/v1/generations") {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, "generations: use GET");
+    cmd.op = ApiOp::kGenerations;
+    SV_ASSIGN_OR_RETURN(cmd.limit, QueryInt(req, "limit", 50, 1, 1000));
+    return cmd;
+  }
+  if (p == "/v1/rollback") {
+    if (m != "POST") return Error(ErrorCode::kUnsupported, p + ": use POST");
+    cmd.op = ApiOp::kRollback;
+    SV_TRY(ParseRollback(req, &cmd));
     return cmd;
   }
   constexpr std::string_view kGenerations = "/v1/generations/";

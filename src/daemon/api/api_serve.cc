@@ -180,10 +180,16 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnec
                                                               std::string(kApiVersion)}));
     case ApiOp::kApply:
       return Apply(daemon, cmd, peer, conn);
+    case ApiOp::kImagesInUse:
+      return SendJsonValue(conn, api::ToJson(daemon.ImagesInUse()));
     case ApiOp::kGeneration:
       return Answer(conn, daemon.FindGeneration(cmd.generation));
     case ApiOp::kBox:
       return Answer(conn, daemon.Box());
+    case ApiOp::kGenerations:
+      return Answer(conn, daemon.Generations(static_cast<int>(cmd.limit)));
+    case ApiOp::kRollback:
+      return Answer(conn, daemon.Rollback(cmd.rollback_to, peer.Identity(), cmd.idempotency_key));
     case ApiOp::kList:
       return List(daemon, conn);
     case ApiOp::kGet:

@@ -162,6 +162,54 @@ TEST(ApiTest, GenerationsAreAskedByKeyOrDigest) {
             ErrorCode::kUnsupported);
 }
 
+TEST(ApiTest, HistoryAndRollbackRequests) {
+  auto h = Parse("GET /v1/generations?limit=5 HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(h.has_value()) << h.error().message();
+  EXPECT_EQ(h->op, ApiOp::kGenerations);
+  EXPECT_EQ(h->limit, 5);
+  EXPECT_EQ(Parse("GET /v1/generations HTTP/1.1\r\n\r\n")->limit, 50);
+  for (const char* bad : {"0", "1001", "-1", "x", "99999999999999999999"}) {
+    EXPECT_FALSE(
+        Parse(std::string("GET /v1/generations?limit=") + bad + " HTTP/1.1\r\n\r\n").has_value())
+        << bad;
+  }
+  EXPECT_EQ(Parse("POST /v1/generations HTTP/1.1\r\nContent-Length: 0\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
+  // A number is a generation's (the daemon looks it up before keys and digests).
+  EXPECT_EQ(Parse("GET /v1/generations/12 HTTP/1.1\r\n\r\n")->generation, "12");
+
+  auto last = Parse("POST /v1/rollback HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_TRUE(last.has_value()) << last.error().message();
+  EXPECT_EQ(last->op, ApiOp::kRollback);
+  EXPECT_EQ(last->rollback_to, 0);
+  auto to3 = Parse(
+      "POST /v1/rollback HTTP/1.1\r\nIdempotency-Key: cli-9\r\nContent-Length: "
+      "16\r\n\r\n{\"generation\":3}");
+  ASSERT_TRUE(to3.has_value()) << to3.error().message();
+  EXPECT_EQ(to3->rollback_to, 3);
+  EXPECT_EQ(to3->idempotency_key, "cli-9");
+  for (const std::string body :
+       {"{\"generation\":-1}", "{\"generation\":\"3\"}", "{\"generation\":1.5}", "{\"gen\":3}",
+        "[3]", "{", "{\"generation\":3,\"x\":1}"}) {
+    auto bad = Parse(Post("/v1/rollback", body));
+    ASSERT_FALSE(bad.has_value()) << body;
+    EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument) << body;
+  }
+  EXPECT_FALSE(Parse("POST /v1/rollback HTTP/1.1\r\nIdempotency-Key: a b\r\nContent-Length: "
+                     "0\r\n\r\n")
+                   .has_value());
+  EXPECT_EQ(Parse("GET /v1/rollback HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kUnsupported);
+}
+
+TEST(ApiTest, ImagesInUseIsAGet) {
+  auto r = Parse("GET /v1/images/in-use HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->op, ApiOp::kImagesInUse);
+  EXPECT_EQ(Parse("DELETE /v1/images/in-use HTTP/1.1\r\n\r\n").error().code(),
+            ErrorCode::kUnsupported);
+  EXPECT_EQ(Parse("GET /v1/images HTTP/1.1\r\n\r\n").error().code(), ErrorCode::kNotFound);
+}
+
 TEST(ApiTest, LongRequestsAndTokens) {
   auto req = [](const std::string& raw) { return **ParseHttpRequest(raw); };
   EXPECT_TRUE(IsLongRequest(req("GET /v1/events?follow=1 HTTP/1.1\r\n\r\n")));

@@ -74,8 +74,114 @@ void Core::Emit(const std::string& workload, const std::string& type, const std:
   e.workload = workload;
   e.type = type;
   e.message = message;
-  events_.push_back(std::move(e));
+  events_.push_back({std::move(e), std::nullopt});
   logger_.Info("daemon", message, {{"workload", workload}, {"event", type}});
+}
+
+void Core::StartTrial(const Profile* base_of_changes, int64_t now) {
+  Trial t;
+  t.generation = desired_.generation;
+  t.since_ms = now;
+  t.commit_after_ms = desired_.profile.commit_after_ms;
+  t.changed = ChangedWorkloads(base_of_changes, desired_.profile);
+  for (const auto& name : t.changed) {
+    const WorkloadState* s = Find(name);
+    t.instances_before[name] = s != nullptr ? s->instance : 0;
+  }
+  t.base_generation = committed_generation_;
+  t.base = committed_;
+  observed_.trial = std::move(t);
+}
+
+// A daemon stopped during a trial goes on with it: the window starts again from now, and
+// what its workloads did while the daemon was away is judged as they are found.
+Status Core::ResumeTrial(int64_t now) {
+  SV_ASSIGN_OR_RETURN(auto current, store_.GetGeneration(desired_.generation));
+  SV_ASSIGN_OR_RETURN(auto committed, store_.LastCommitted(desired_.generation + 1));
+  if (committed && committed->generation == desired_.generation) {
+    committed_ = std::make_shared<const Profile>(desired_.profile);
+    committed_generation_ = desired_.generation;
+  } else if (committed) {
+    auto base = ParseProfile(committed->yaml, committed->file);
+    if (!base) {
+      logger_.Error("daemon", "generation " + std::to_string(committed->generation) +
+                                  " cannot be a rollback's base: " + base.error().message());
+    } else {
+      committed_ = std::make_shared<const Profile>(std::move(*base));
+      committed_generation_ = committed->generation;
+    }
+  }
+  if (!current) {
+    // A store from before generations were kept: what it enforced counts as committed.
+    committed_ = std::make_shared<const Profile>(desired_.profile);
+    committed_generation_ = desired_.generation;
+    return Ok();
+  }
+  if (current->outcome != kOutcomeTrial) return Ok();
+  StartTrial(committed_.get(), now);
+  Emit("", "trial",
+       "generation " + std::to_string(desired_.generation) +
+           " is on trial again (storevisord restarted during its trial)",
+       now);
+  return Ok();
+}
+
+void Core::EndTrial(const Action& a, int64_t now) {
+  if (!observed_.trial) return;
+  const Trial t = std::move(*observed_.trial);
+  observed_.trial.reset();
+  Event e;
+  e.ts_ms = now;
+  e.workload = a.name;
+  TrialEnd end;
+  end.generation = t.generation;
+  end.reason = a.reason;
+  const std::string gen = "generation " + std::to_string(t.generation);
+  if (a.type == ActionType::kCommit) {
+    end.outcome = kOutcomeCommitted;
+    e.type = "committed";
+    e.message = gen + " committed: " + a.reason;
+    committed_ = std::make_shared<const Profile>(desired_.profile);
+    committed_generation_ = desired_.generation;
+  } else if (t.base == nullptr || !desired_.profile.auto_rollback) {
+    end.outcome = kOutcomeFailed;
+    e.type = "trial-failed";
+    e.message = gen + " failed its trial (" +
+                (t.base == nullptr ? "nothing was committed before it"
+                                   : "the profile says rollback: never") +
+                "): " + a.reason;
+  } else {
+    end.outcome = kOutcomeRolledBack;
+    end.restore_to = t.base_generation;
+    e.type = "rolled-back";
+    e.message =
+        gen + " rolled back to generation " + std::to_string(t.base_generation) + ": " + a.reason;
+    desired_.profile = *t.base;
+    desired_.generation = t.base_generation;
+    desired_.Index();
+    observed_.networks_error.clear();
+    // Creates of the failed generation decided in this same step have not left the core
+    // yet: they are withdrawn, and the restored generation decides anew.
+    std::erase_if(pending_effects_, [&](const Effect& effect) {
+      WorkloadState* s = effect.type == Effect::Type::kCreate ? Find(effect.name) : nullptr;
+      if (s == nullptr || s->instance != effect.instance || s->op != Op::kCreate) return false;
+      s->op = Op::kNone;
+      s->phase = Phase::kPending;
+      Dirty(s->name);
+      return true;
+    });
+    // What failed is replaced by what ran before at once, not after its backoff.
+    for (const auto& name : t.changed) {
+      WorkloadState* s = Find(name);
+      if (s == nullptr) continue;
+      s->failures = 0;
+      s->retry_at_ms = 0;
+      s->gave_up = false;
+      s->restart_scheduled = false;
+    }
+  }
+  logger_.Info("daemon", e.message, {{"event", e.type}});
+  events_.push_back({std::move(e), std::move(end)});
 }
 
 Status Core::Load(int64_t now) {
@@ -91,6 +197,7 @@ Status Core::Load(int64_t now) {
     desired_.profile = std::move(*profile);
     desired_.Index();
     desired_.generation = generation ? std::strtoll(generation->c_str(), nullptr, 10) : 1;
+    SV_TRY(ResumeTrial(now));
   }
   SV_ASSIGN_OR_RETURN(auto records, store_.List());
   for (const auto& r : records) {
@@ -101,6 +208,7 @@ Status Core::Load(int64_t now) {
       continue;
     }
     WorkloadState& s = observed_.workloads[r.name] = std::move(*state);
+    if (s.health == Health::kHealthy) s.healthy_since_ms = now;
     // A record the store could not update (a full disk) may be older than what runs: an
     // instance it does not know of is removed before anything else is done with it.
     s.leftover = s.phase != Phase::kRunning && s.phase != Phase::kCreating;
@@ -162,14 +270,17 @@ void Core::Apply(ApplyCommand cmd, int64_t now, const ApplyDone& done) {
   g.yaml = cmd.request.yaml;
   g.identity = cmd.request.identity;
   g.applied_at_ms = now;
+  g.restores = cmd.restores;
+  const int64_t restores = cmd.restores;
   const std::string name = cmd.profile.name;
   const size_t steps = plan.steps.size();
-  auto stored = store_.CommitApply(g, [&](int64_t generation) {
+  auto stored = store_.CommitApply(g, options_.keep_generations, [&](int64_t generation) {
     Event e;
     e.ts_ms = now;
     e.type = "applied";
-    e.message = "profile " + name + " generation " + std::to_string(generation) + ": " +
-                std::to_string(steps) + " step(s)";
+    e.message = "profile " + name + " generation " + std::to_string(generation) +
+                (restores != 0 ? " (generation " + std::to_string(restores) + " again)" : "") +
+                ": " + std::to_string(steps) + " step(s)";
     return e;
   });
   if (!stored) return done(std::move(stored).error());
@@ -179,9 +290,13 @@ void Core::Apply(ApplyCommand cmd, int64_t now, const ApplyDone& done) {
     s.next_verb = "created";
     Dirty(n);
   }
+  // Judged against the last committed generation: a trial that replaces another still on
+  // trial answers for that one's changes too.
   desired_.generation = stored->generation;
   desired_.profile = std::move(cmd.profile);
   desired_.Index();
+  observed_.networks_error.clear();
+  StartTrial(committed_.get(), now);
   out.generation = stored->generation;
   logger_.Info("daemon", "profile " + name + " generation " + std::to_string(out.generation),
                {{"event", "applied"}});
@@ -246,9 +361,11 @@ void Core::Observe(Observation o, int64_t now) {
     if (o.status) {
       observed_.networks_key = o.networks_key;
       observed_.networks_failures = 0;
+      observed_.networks_error.clear();
       return;
     }
     observed_.networks_failures++;
+    observed_.networks_error = o.status.error().message();
     const int64_t delay = NetworksBackoffMs(observed_.networks_failures);
     observed_.networks_retry_at_ms = now + delay;
     Emit("", "failed",
@@ -445,6 +562,10 @@ void Core::StartCreate(const Action& a, int64_t now, std::vector<Effect>* effect
   s.spec_json = WorkloadToJson(*w).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   s.instance++;
   s.phase = Phase::kCreating;
+  // Made again before the store could delete its earlier record (a full disk): the record
+  // is rewritten instead, and the addresses it keeps are this instance's.
+  deleted_.erase(s.name);
+  released_.erase(s.name);
   s.runtime_hash.clear();  // no instance until the driver made one
   s.pid = 0;
   s.next_verb = a.verb;
@@ -500,6 +621,9 @@ void Core::ApplyAction(const Action& a, int64_t now, std::vector<Effect>* effect
       return StartCreate(a, now, effects);
     case ActionType::kRemove:
       return StartRemove(a, effects);
+    case ActionType::kCommit:
+    case ActionType::kRollBack:
+      return EndTrial(a, now);
     case ActionType::kSetUpNetworks: {
       observed_.networks_busy = true;
       Effect e;
@@ -555,6 +679,7 @@ void Core::ApplyAction(const Action& a, int64_t now, std::vector<Effect>* effect
       return;
     case ActionType::kMarkHealthy:
       s->health = Health::kHealthy;
+      s->healthy_since_ms = now;
       Dirty(s->name);
       Emit(s->name, "healthy", s->name + " is healthy", now);
       return;
@@ -663,8 +788,17 @@ void Core::Flush(int64_t now) {
          now);
   }
   while (!events_.empty()) {
-    auto id = store_.AddEvent(events_.front());
-    if (!id) return fail(id.error());
+    const PendingEvent& p = events_.front();
+    if (p.trial_end) {
+      const TrialEnd& end = *p.trial_end;
+      if (Status st = store_.EndTrial(end.generation, end.outcome, end.reason, p.event.ts_ms,
+                                      end.restore_to, p.event);
+          !st) {
+        return fail(st.error());
+      }
+    } else if (auto id = store_.AddEvent(p.event); !id) {
+      return fail(id.error());
+    }
     events_.pop_front();
     events_written_++;
   }

@@ -72,6 +72,7 @@ struct CoreOptions {
   // become ready) before it is answered with kTimeout; the workload keeps trying.
   int64_t command_timeout_ms = 120000;
   int64_t store_retry_ms = 1000;  // a failed state-store write is tried again after this
+  int keep_generations = 50;      // generations kept for history and rollback
 };
 
 // A validated apply, ready for the core (parsing and host checks happen before).
@@ -79,6 +80,7 @@ struct ApplyCommand {
   api::ApplyRequest request;
   Profile profile;
   std::string digest;
+  int64_t restores = 0;  // `storevisor rollback`: the generation whose profile this is
 };
 
 class Core {
@@ -131,6 +133,9 @@ class Core {
   void Flush(int64_t now);
   void Emit(const std::string& workload, const std::string& type, const std::string& message,
             int64_t now);
+  void StartTrial(const Profile* base_of_changes, int64_t now);
+  Status ResumeTrial(int64_t now);
+  void EndTrial(const Action& a, int64_t now);
   void Dirty(const std::string& name) { dirty_.insert(name); }
   WorkloadState* Find(const std::string& name);
   Result<std::vector<NetAttachment>> Attach(const Workload& w);
@@ -144,7 +149,22 @@ class Core {
   std::set<std::string> dirty_;          // records to write
   std::set<std::string> deleted_;        // records to delete (and their addresses)
   std::set<std::string> released_;       // owners whose addresses go back to the pool
-  std::deque<Event> events_;             // events to write, in order
+  // Events to write, in order; one that ends a trial is written with the trial's outcome
+  // (and the restored profile) in one transaction.
+  struct TrialEnd {
+    int64_t generation = 0;
+    std::string outcome;
+    std::string reason;
+    int64_t restore_to = 0;
+  };
+  struct PendingEvent {
+    Event event;
+    std::optional<TrialEnd> trial_end;
+  };
+  std::deque<PendingEvent> events_;
+  // The last committed generation: what a failed trial rolls back to (null: none yet).
+  std::shared_ptr<const Profile> committed_;
+  int64_t committed_generation_ = 0;
   std::vector<Waiter> waiters_;
   int64_t wake_at_ms_ = 0;
   bool store_failing_ = false;

@@ -59,6 +59,11 @@ class CoreTest : public ::testing::Test {
           break;
         case Effect::Type::kCreate:
           o.type = Observation::Type::kCreated;
+          if (fail_creates_ > 0) {
+            fail_creates_--;
+            o.status = Error(ErrorCode::kNotFound, "image storevisor/kv:2: not found");
+            break;
+          }
           o.info.running = true;
           o.info.pid = next_pid_++;
           break;
@@ -88,7 +93,80 @@ class CoreTest : public ::testing::Test {
   Core core_;
   int64_t now_ = 1000;
   int64_t next_pid_ = 100;
+  int fail_creates_ = 0;  // the next creates that fail
 };
+
+// kProfile with a one-second trial, and a second generation that changes kv's command.
+std::string WithTrial(std::string yaml, const std::string& command = "[/bin/true]") {
+  yaml.replace(yaml.find("  networks:"), 0, "  commitAfter: 1s\n");
+  yaml.replace(yaml.find("[/bin/true]"), 11, command);
+  return yaml;
+}
+
+TEST_F(CoreTest, AGenerationIsCommittedAfterItsTrialAndAFailedOneRollsBack) {
+  const std::string v1 = WithTrial(kProfile);
+  const std::string v2 = WithTrial(kProfile, "[/bin/sleep, '1']");
+  ASSERT_TRUE(Apply(v1).has_value());
+  Converge();
+  now_ += 1000;
+  Converge();
+  ASSERT_EQ(store_.generations().size(), 1u);
+  EXPECT_EQ(store_.generations()[0].outcome, kOutcomeCommitted);
+  EXPECT_EQ(store_.events().back().message,
+            "generation 1 committed: 1 changed workload(s) healthy for 1 s");
+  const int64_t old_pid = core_.observed().workloads.at("kv").pid;
+
+  ASSERT_TRUE(Apply(v2).has_value());
+  fail_creates_ = 1;  // the new instance cannot be made; what ran before can
+  Converge();
+  EXPECT_EQ(store_.generations()[1].outcome, kOutcomeRolledBack);
+  EXPECT_EQ(store_.generations()[1].reason, "kv did not start: image storevisor/kv:2: not found");
+  EXPECT_EQ(core_.desired().generation, 1);
+  EXPECT_EQ(*store_.GetMeta("profile"), std::optional<std::string>(v1));
+  const WorkloadState& kv = core_.observed().workloads.at("kv");
+  EXPECT_EQ(kv.phase, Phase::kRunning);
+  EXPECT_EQ(kv.spec.command, std::vector<std::string>{"/bin/true"});
+  EXPECT_NE(kv.pid, old_pid);
+  EXPECT_FALSE(core_.observed().trial.has_value());
+  std::vector<std::string> types = EventTypes();
+  EXPECT_EQ(std::vector<std::string>(types.end() - 4, types.end()),
+            (std::vector<std::string>{"applied", "failed", "rolled-back", "replaced"}));
+  // The restored generation is not on trial again: nothing more happens.
+  now_ += 600000;
+  Converge();
+  EXPECT_EQ(store_.events().back().type, "replaced");
+}
+
+TEST_F(CoreTest, AFirstGenerationThatFailsHasNothingToRollBackTo) {
+  ASSERT_TRUE(Apply(WithTrial(kProfile)).has_value());
+  fail_creates_ = 1;
+  Converge();
+  EXPECT_EQ(store_.generations()[0].outcome, kOutcomeFailed);
+  EXPECT_EQ(core_.desired().generation, 1);
+  // Supervision goes on: the failed create is retried after its backoff.
+  now_ += 2000;
+  Converge();
+  EXPECT_EQ(core_.observed().workloads.at("kv").phase, Phase::kRunning);
+}
+
+TEST_F(CoreTest, ADaemonRestartedDuringATrialResumesIt) {
+  ASSERT_TRUE(Apply(WithTrial(kProfile)).has_value());
+  Converge();
+  now_ += 1000;
+  Converge();
+  ASSERT_TRUE(Apply(WithTrial(kProfile, "[/bin/sleep, '1']")).has_value());
+  Converge();
+  ASSERT_TRUE(core_.observed().trial.has_value());
+  // A new core on the same store: what the daemon finds after a kill -9.
+  Core again(store_, logger_);
+  ASSERT_TRUE(again.Load(now_).has_value());
+  ASSERT_TRUE(again.observed().trial.has_value());
+  EXPECT_EQ(again.observed().trial->generation, 2);
+  EXPECT_EQ(again.observed().trial->base_generation, 1);
+  EXPECT_EQ(again.observed().trial->changed, std::vector<std::string>{"kv"});
+  (void)again.Step(now_);
+  EXPECT_EQ(store_.events().back().type, "trial");
+}
 
 TEST_F(CoreTest, ApplyStoresAGenerationAndCreatesAfterTheNetworks) {
   auto r = Apply(kProfile);

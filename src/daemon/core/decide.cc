@@ -37,6 +37,14 @@ class Decider {
       : desired_(desired), observed_(observed), now_(now) {}
 
   Decision Run() {
+    if (observed_.trial && observed_.trial->generation == desired_.generation) {
+      // A failed trial is the whole decision: the next one is made for the restored
+      // generation, so nothing more of the failed one is started.
+      DecideTrial(*observed_.trial);
+      if (!d_.actions.empty() && d_.actions.back().type == ActionType::kRollBack) {
+        return std::move(d_);
+      }
+    }
     DecideNetworks();
     for (const auto& [name, s] : observed_.workloads) {
       if (desired_.profile.Find(name) == nullptr) DecideGone(s);
@@ -220,6 +228,67 @@ class Decider {
     }
   }
 
+  // A generation on trial: committed once what it changed stayed healthy for commitAfter,
+  // rolled back as soon as one of them fails (or is not healthy in time).
+  void DecideTrial(const Trial& t) {
+    if (!NetworksReady() && !observed_.networks_busy && !observed_.networks_error.empty()) {
+      Add(Simple(ActionType::kRollBack, "", "its networks failed: " + observed_.networks_error));
+      return;
+    }
+    const int64_t ready_by = t.since_ms + t.commit_after_ms + kTrialReadyMs;
+    bool all_ready = NetworksReady();
+    int64_t commit_at = now_;
+    for (const auto& name : t.changed) {
+      const Workload* w = desired_.profile.Find(name);
+      if (w == nullptr) continue;
+      auto it = observed_.workloads.find(name);
+      if (it != observed_.workloads.end()) {
+        if (auto failure = TrialFailure(desired_, t, *w, it->second)) {
+          Add(Simple(ActionType::kRollBack, name, *failure));
+          return;
+        }
+      }
+      const std::optional<int64_t> since =
+          it == observed_.workloads.end() ? std::nullopt : HealthySince(*w, it->second);
+      if (!since) {
+        all_ready = false;
+        if (now_ >= ready_by) {
+          Add(Simple(ActionType::kRollBack, name,
+                     name + " was not healthy within " +
+                         std::to_string((t.commit_after_ms + kTrialReadyMs) / 1000) + " s"));
+          return;
+        }
+        continue;
+      }
+      commit_at = std::max(commit_at, *since + t.commit_after_ms);
+    }
+    if (!all_ready) {
+      WakeAt(ready_by);
+      return;
+    }
+    if (Due(commit_at)) {
+      Add(Simple(ActionType::kCommit, "",
+                 t.changed.empty()
+                     ? "it changed no workload"
+                     : std::to_string(t.changed.size()) + " changed workload(s) " + "healthy for " +
+                           std::to_string(t.commit_after_ms / 1000) + " s"));
+    }
+  }
+
+  // Since when w's instance of the desired spec runs healthy (or runs, without a check);
+  // nullopt while it does not. Held by the operator or done with status 0: not judged.
+  std::optional<int64_t> HealthySince(const Workload& w, const WorkloadState& s) const {
+    if (s.intent != Intent::kRunning) return now_;
+    if (s.phase == Phase::kExited && s.gave_up && s.exit_code == 0) return now_;
+    if (s.phase != Phase::kRunning || s.op != Op::kNone || s.ended || s.leftover ||
+        s.runtime_hash != desired_.RuntimeHashOf(w)) {
+      return std::nullopt;
+    }
+    if (s.spec.health.type == HealthType::kNone) return s.started_at_ms;
+    if (s.health != Health::kHealthy) return std::nullopt;
+    return s.healthy_since_ms;
+  }
+
   static std::string GiveUpReason(const WorkloadState& s) {
     const Restart& policy = s.spec.restart;
     if (policy.policy == RestartPolicy::kNever) return "restart policy never";
@@ -258,6 +327,10 @@ std::string_view ActionName(ActionType type) {
       return "mark-unhealthy";
     case ActionType::kUpdateSpec:
       return "update-spec";
+    case ActionType::kCommit:
+      return "commit";
+    case ActionType::kRollBack:
+      return "roll-back";
   }
   return "unknown";
 }
@@ -276,6 +349,33 @@ bool CheckFailureCounts(const WorkloadState& s, int64_t now_ms) {
 int64_t NextCheckDelayMs(const HealthCheck& check, Health health) {
   return health == Health::kStarting ? std::min<int64_t>(check.interval_ms, kStartingProbeMs)
                                      : check.interval_ms;
+}
+
+std::optional<std::string> TrialFailure(const Desired& desired, const Trial& trial,
+                                        const Workload& w, const WorkloadState& s) {
+  if (s.intent != Intent::kRunning) return std::nullopt;
+  auto before = trial.instances_before.find(w.name);
+  const bool made_in_trial =
+      s.instance > (before == trial.instances_before.end() ? 0 : before->second);
+  const bool updated_in_place =
+      s.runtime_hash == desired.RuntimeHashOf(w) && s.spec_hash == desired.SpecHashOf(w);
+  if (!made_in_trial && !updated_in_place) return std::nullopt;
+  if (s.phase == Phase::kFailed) return w.name + " did not start: " + s.last_error;
+  const HealthCheck& check = s.spec.health;
+  if (s.phase == Phase::kRunning && check.type != HealthType::kNone &&
+      (s.health == Health::kUnhealthy || s.health_failures >= std::max(1, check.retries))) {
+    return w.name + " failed " + std::to_string(std::max(1, check.retries)) +
+           " health checks: " + s.check_detail;
+  }
+  if (s.phase == Phase::kExited && !s.leftover &&
+      !(s.exit_code == 0 && s.spec.restart.policy != RestartPolicy::kAlways)) {
+    if (s.health == Health::kUnhealthy) {
+      return w.name + " failed " + std::to_string(std::max(1, check.retries)) +
+             " health checks: " + s.check_detail;
+    }
+    return w.name + " exited with status " + std::to_string(s.exit_code);
+  }
+  return std::nullopt;
 }
 
 bool DependencyMet(const Desired& desired, const Observed& observed, const std::string& dep,

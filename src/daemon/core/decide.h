@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ enum class ActionType {
   kMarkHealthy,
   kMarkUnhealthy,
   kUpdateSpec,  // supervision settings changed: applied in place, no restart
+  // The generation on trial (Observed::trial): every workload it changed stayed healthy
+  // for commitAfter, or one failed (`reason` says which and how): back to the base.
+  kCommit,
+  kRollBack,
 };
 std::string_view ActionName(ActionType type);
 
@@ -69,6 +74,10 @@ Decision Decide(const Desired& desired, const Observed& observed, int64_t now_ms
 bool CheckFailureCounts(const WorkloadState& s, int64_t now_ms);
 // The delay before the next check after one finished.
 int64_t NextCheckDelayMs(const HealthCheck& check, Health health);
+// Why the trial's workload has failed it (nullopt: it has not). Only what the generation
+// made is judged: instances created during the trial, or one updated in place to it.
+std::optional<std::string> TrialFailure(const Desired& desired, const Trial& trial,
+                                        const Workload& w, const WorkloadState& s);
 // Whether what `dep` names satisfies w's after: rule for it (running, of the desired spec,
 // and healthy unless the rule asks only for started).
 bool DependencyMet(const Desired& desired, const Observed& observed, const std::string& dep,

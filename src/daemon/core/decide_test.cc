@@ -393,5 +393,128 @@ TEST_F(DecideTest, OneDriverCallAtATime) {
   EXPECT_TRUE(ActionsFor("a", 0).empty());
 }
 
+// A trial of generation 2 that changed a and b (c unchanged), committing after 10 s.
+Trial TrialOfAAndB(int64_t since = 0) {
+  Trial t;
+  t.generation = 2;
+  t.since_ms = since;
+  t.commit_after_ms = 10000;
+  t.changed = {"a", "b"};
+  t.instances_before = {{"a", 1}, {"b", 1}};
+  t.base_generation = 1;
+  return t;
+}
+
+std::vector<Action> TrialActions(const std::vector<Action>& actions) {
+  std::vector<Action> out;
+  for (const auto& a : actions) {
+    if (a.type == ActionType::kCommit || a.type == ActionType::kRollBack) out.push_back(a);
+  }
+  return out;
+}
+
+TEST_F(DecideTest, ATrialCommitsWhenEveryChangedWorkloadStayedHealthyForCommitAfter) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  Running("a", 0).instance = 2;  // no check: running counts from its start
+  WorkloadState& b = Running("b", 0);
+  b.instance = 2;
+  b.health = Health::kHealthy;
+  b.healthy_since_ms = 3000;
+  WorkloadState& c = Running("c", 0);  // unchanged: never judged
+  c.health = Health::kUnhealthy;
+  c.health_failures = 0;
+  // b has been healthy for 9 s at 12 s: the decision wakes when it will have been 10.
+  auto d = Decide(desired_, observed_, 12000);
+  EXPECT_TRUE(TrialActions(d.actions).empty());
+  EXPECT_LE(d.wake_at_ms, 13000);
+  EXPECT_EQ(
+      TrialActions(Actions(13000)),
+      std::vector<Action>{Act(ActionType::kCommit, "", "2 changed workload(s) healthy for 10 s")});
+}
+
+TEST_F(DecideTest, ATrialRollsBackWhenAChangedWorkloadFailsItsHealthChecks) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  Running("a", 0).instance = 2;
+  WorkloadState& b = Running("b", 0);
+  b.instance = 2;
+  b.health_failures = 2;
+  b.check_detail = "exit status 1";
+  EXPECT_EQ(TrialActions(Actions(6000)),
+            std::vector<Action>{
+                Act(ActionType::kRollBack, "b", "b failed 2 health checks: exit status 1")});
+}
+
+TEST_F(DecideTest, ATrialRollsBackOnAFailedCreateButNotOnOneFromBeforeIt) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  WorkloadState& a = observed_.workloads["a"];
+  a.name = "a";
+  a.spec = *desired_.profile.Find("a");
+  a.phase = Phase::kFailed;
+  a.last_error = "image storevisor/a:2: not found";
+  a.instance = 1;  // the failure is the previous generation's
+  a.retry_at_ms = 50000;
+  EXPECT_TRUE(TrialActions(Actions(1000)).empty());
+  a.instance = 2;  // made during the trial
+  EXPECT_EQ(TrialActions(Actions(1000)),
+            std::vector<Action>{Act(ActionType::kRollBack, "a",
+                                    "a did not start: image storevisor/a:2: not found")});
+}
+
+TEST_F(DecideTest, ATrialRollsBackOnAFailedExitNotOnAJobDone) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  WorkloadState& a = Running("a", 0);
+  a.instance = 2;
+  a.phase = Phase::kExited;
+  a.exit_code = 0;  // on-failure: a clean exit is a job done, not a failure
+  a.gave_up = true;
+  EXPECT_TRUE(TrialActions(Actions(1000)).empty());
+  a.exit_code = 137;
+  a.gave_up = false;
+  EXPECT_EQ(TrialActions(Actions(1000)),
+            std::vector<Action>{Act(ActionType::kRollBack, "a", "a exited with status 137")});
+}
+
+TEST_F(DecideTest, ATrialRollsBackWhatIsNotHealthyInTime) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  Running("a", 0).instance = 2;
+  Running("b", 0).instance = 2;  // starting, never healthy, never failing a counted check
+  auto d = Decide(desired_, observed_, 1000);
+  EXPECT_TRUE(TrialActions(d.actions).empty());
+  EXPECT_LE(d.wake_at_ms, 10000 + kTrialReadyMs);
+  EXPECT_EQ(TrialActions(Actions(10000 + kTrialReadyMs)),
+            std::vector<Action>{Act(ActionType::kRollBack, "b",
+                                    "b was not healthy within " +
+                                        std::to_string((10000 + kTrialReadyMs) / 1000) + " s")});
+}
+
+TEST_F(DecideTest, ATrialRollsBackWhenItsNetworksFail) {
+  desired_.generation = 2;
+  observed_.trial = TrialOfAAndB();
+  observed_.networks_key = "older";
+  observed_.networks_error = "bridge sv-back: File exists";
+  observed_.networks_retry_at_ms = 5000;
+  EXPECT_EQ(TrialActions(Actions(1000)),
+            std::vector<Action>{Act(ActionType::kRollBack, "",
+                                    "its networks failed: bridge sv-back: File exists")});
+  observed_.networks_busy = true;  // being set up again: wait for its outcome
+  EXPECT_TRUE(TrialActions(Actions(1000)).empty());
+}
+
+TEST_F(DecideTest, ATrialOfAnotherGenerationIsNotJudged) {
+  observed_.trial = TrialOfAAndB();  // desired_ is generation 1
+  EXPECT_TRUE(TrialActions(Actions(999999)).empty());
+  Trial empty = TrialOfAAndB();
+  empty.generation = 1;
+  empty.changed.clear();
+  observed_.trial = empty;
+  EXPECT_EQ(TrialActions(Actions(0)),
+            std::vector<Action>{Act(ActionType::kCommit, "", "it changed no workload")});
+}
+
 }  // namespace
 }  // namespace storevisor::daemon::core

@@ -29,6 +29,7 @@ const char* const kProfiles[] = {
 kind: StoreProfile
 metadata: {name: p0}
 spec:
+  commitAfter: 5s
   networks:
     - {name: back, subnet: 10.88.1.0/24}
     - {name: front, subnet: 10.88.2.0/24}
@@ -592,6 +593,27 @@ class Simulation {
     }
     if (core_->store_failing() && !store_.full)
       Fail("the store recovered but the core still fails");
+    CheckTrialEnded();
+  }
+
+  // Once faults stop, a trial ends within its bound, and the generation enforced is never
+  // one that was rolled back or superseded.
+  void CheckTrialEnded() {
+    if (const auto& t = core_->observed().trial;
+        t && now_ >= t->since_ms + t->commit_after_ms + kTrialReadyMs) {
+      return Fail("the trial of generation " + std::to_string(t->generation) + " never ended");
+    }
+    auto g = store_.GetGeneration(core_->desired().generation);
+    if (!g || !*g)
+      return Fail("generation " + std::to_string(core_->desired().generation) +
+                  " is enforced but not stored");
+    const std::string& outcome = (*g)->outcome;
+    if (outcome == kOutcomeRolledBack || outcome == kOutcomeSuperseded) {
+      Fail("generation " + std::to_string((*g)->generation) + " is enforced but " + outcome);
+    }
+    if (core_->observed().trial && outcome != kOutcomeTrial) {
+      Fail("generation " + std::to_string((*g)->generation) + " is on trial but stored " + outcome);
+    }
   }
 
   std::string Why(const std::string& name) const {

@@ -186,6 +186,18 @@ std::string Desired::SpecHashOf(const Workload& w) const {
   return it != hashes.end() ? it->second.second : SpecHash(w);
 }
 
+std::vector<std::string> ChangedWorkloads(const Profile* base, const Profile& next) {
+  std::vector<std::string> changed;
+  for (const auto& w : next.workloads) {
+    const Workload* before = base != nullptr ? base->Find(w.name) : nullptr;
+    if (before == nullptr || RuntimeHash(*before) != RuntimeHash(w) ||
+        SpecHash(*before) != SpecHash(w)) {
+      changed.push_back(w.name);
+    }
+  }
+  return changed;
+}
+
 WorkloadRecord ToRecord(const WorkloadState& s) {
   WorkloadRecord r;
   r.name = s.name;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,10 +82,34 @@ struct WorkloadState {
   // Health checks of the current instance.
   bool check_running = false;
   int64_t next_check_ms = 0;
-  bool check_ok = false;     // the last check passed
-  int health_failures = 0;   // consecutive failed checks that count
-  std::string check_detail;  // the last failure's message
+  bool check_ok = false;         // the last check passed
+  int64_t healthy_since_ms = 0;  // when it was last marked healthy
+  int health_failures = 0;       // consecutive failed checks that count
+  std::string check_detail;      // the last failure's message
 };
+
+// A generation on trial (docs/daemon.md, "Generations, trial and rollback"): what it
+// changed must stay healthy for commit_after_ms before it is committed; a failure before
+// then rolls the box back to `base`, the last committed generation.
+struct Trial {
+  int64_t generation = 0;
+  int64_t since_ms = 0;  // the trial began (or resumed after a restart of the daemon)
+  int64_t commit_after_ms = 0;
+  // The workloads the generation made or changed (instance or supervision settings), in
+  // the profile's order: only they are judged.
+  std::vector<std::string> changed;
+  // Each changed workload's instance counter when the trial began: what was made before
+  // (and failed before) is not held against the generation.
+  std::map<std::string, uint64_t> instances_before;
+  int64_t base_generation = 0;  // 0: nothing committed before; a failure is final
+  std::shared_ptr<const Profile> base;
+};
+
+// How long a trial waits for its workloads to become healthy at all, past commitAfter.
+inline constexpr int64_t kTrialReadyMs = 300000;
+
+// The workloads of `next` that are new or differ from `base` (nullptr: all of them).
+std::vector<std::string> ChangedWorkloads(const Profile* base, const Profile& next);
 
 // The observed state of everything, owned by the core's loop.
 struct Observed {
@@ -94,6 +119,8 @@ struct Observed {
   // by generation: re-applying the same profile does not set them up again.
   std::optional<std::string> networks_key;
   bool networks_busy = false;
+  std::string networks_error;  // the last set-up's failure (empty once one succeeds)
+  std::optional<Trial> trial;
   int64_t networks_retry_at_ms = 0;
   int64_t networks_failures = 0;
 };

@@ -3,6 +3,7 @@
 // deterministic simulation; never linked into storevisord.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -50,10 +51,7 @@ class MemoryStore : public Store {
   }
   Result<int64_t> AddEvent(const Event& event) override {
     SV_TRY(Write());
-    Event e = event;
-    e.id = static_cast<int64_t>(events_.size()) + 1;
-    events_.push_back(e);
-    return e.id;
+    return AppendEvent(event);
   }
   Result<std::vector<Event>> EventsSince(int64_t after_id, int limit) override {
     std::vector<Event> out;
@@ -88,16 +86,28 @@ class MemoryStore : public Store {
     return Ok();
   }
   Result<GenerationRecord> CommitApply(
-      GenerationRecord g, const std::function<Event(int64_t generation)>& make_event) override {
+      GenerationRecord g, int keep,
+      const std::function<Event(int64_t generation)>& make_event) override {
     SV_TRY(Write());
-    g.generation = static_cast<int64_t>(generations_.size()) + 1;
+    g.generation = generations_.empty() ? 1 : generations_.back().generation + 1;
+    for (auto& earlier : generations_) {
+      if (earlier.outcome == kOutcomeTrial) {
+        earlier.outcome = kOutcomeSuperseded;
+        earlier.decided_at_ms = g.applied_at_ms;
+      }
+    }
     generations_.push_back(g);
+    int64_t last_committed = 0;
+    for (const auto& k : generations_) {
+      if (k.outcome == kOutcomeCommitted) last_committed = k.generation;
+    }
+    std::erase_if(generations_, [&](const GenerationRecord& k) {
+      return k.generation <= g.generation - std::max(keep, 1) && k.generation != last_committed;
+    });
     meta_["profile"] = g.yaml;
     meta_["profile_file"] = g.file;
     meta_["generation"] = std::to_string(g.generation);
-    Event e = make_event(g.generation);
-    e.id = static_cast<int64_t>(events_.size()) + 1;
-    events_.push_back(e);
+    AppendEvent(make_event(g.generation));
     return g;
   }
   Result<std::optional<GenerationRecord>> FindGeneration(const std::string& key) override {
@@ -108,11 +118,64 @@ class MemoryStore : public Store {
     }
     return std::optional<GenerationRecord>();
   }
+  Result<std::optional<GenerationRecord>> GetGeneration(int64_t generation) override {
+    for (const auto& g : generations_) {
+      if (g.generation == generation) return std::optional<GenerationRecord>(g);
+    }
+    return std::optional<GenerationRecord>();
+  }
+  Result<std::vector<GenerationRecord>> ListGenerations(int limit) override {
+    std::vector<GenerationRecord> out;
+    for (auto it = generations_.rbegin();
+         it != generations_.rend() && static_cast<int>(out.size()) < limit; ++it) {
+      out.push_back(*it);
+    }
+    return out;
+  }
+  Result<std::optional<GenerationRecord>> LastCommitted(int64_t before) override {
+    for (auto it = generations_.rbegin(); it != generations_.rend(); ++it) {
+      if (it->generation < before && it->outcome == kOutcomeCommitted) {
+        return std::optional<GenerationRecord>(*it);
+      }
+    }
+    return std::optional<GenerationRecord>();
+  }
+  Status EndTrial(int64_t generation, const std::string& outcome, const std::string& reason,
+                  int64_t at_ms, int64_t restore_to, const Event& event) override {
+    SV_TRY(Write());
+    const GenerationRecord* restored = nullptr;
+    for (const auto& g : generations_) {
+      if (g.generation == restore_to) restored = &g;
+    }
+    if (restore_to != 0 && restored == nullptr) {
+      return Error(ErrorCode::kNotFound,
+                   "generation " + std::to_string(restore_to) + " is not kept");
+    }
+    for (auto& g : generations_) {
+      if (g.generation != generation) continue;
+      g.outcome = outcome;
+      g.reason = reason;
+      g.decided_at_ms = at_ms;
+    }
+    if (restored != nullptr) {
+      meta_["profile"] = restored->yaml;
+      meta_["profile_file"] = restored->file;
+      meta_["generation"] = std::to_string(restore_to);
+    }
+    AppendEvent(event);
+    return Ok();
+  }
 
+  const std::vector<GenerationRecord>& generations() const { return generations_; }
   const std::vector<Event>& events() const { return events_; }
   const std::map<std::string, WorkloadRecord>& records() const { return records_; }
 
  private:
+  int64_t AppendEvent(Event e) {
+    e.id = static_cast<int64_t>(events_.size()) + 1;
+    events_.push_back(e);
+    return e.id;
+  }
   Status Write() {
     if (!full) return Ok();
     ++writes_refused;

@@ -137,6 +137,30 @@ std::string ContainerDriver::NetnsPath(const std::string& /*name*/, int64_t pid)
   return pid > 0 ? "/proc/" + std::to_string(pid) + "/ns/net" : "";
 }
 
+Result<ImageLocation> LocateImage(const std::string& image_root, const std::string& image_dir,
+                                  const std::string& ref) {
+  if (!image_root.empty()) {
+    auto found = image::Store(image_root).Find(ref);
+    if (found) return ImageLocation{true, ""};
+    if (found.error().code() != ErrorCode::kNotFound) {
+      return std::move(found).error().Context("image store " + image_root);
+    }
+  }
+  std::string flat = ref;
+  for (char& c : flat) {
+    if (c == '/' || c == ':') c = '_';
+  }
+  std::string dir = image_dir + "/" + flat + "/rootfs";
+  if (!image_dir.empty() && Exists(dir)) return ImageLocation{false, dir};
+  std::string where = "the image store " + image_root;
+  if (!image_dir.empty()) where += " nor " + dir;
+  return Error(ErrorCode::kNotFound, "image " + ref + " is not in " + where +
+                                         "; import it (`storevisor image import FILE " + ref +
+                                         "` or `storevisor image build-from-dir DIR " + ref +
+                                         "`, see `storevisor image ls`); the demo images come from "
+                                         "scripts/setup.d/50-demo.sh");
+}
+
 Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w, Workload* resolved) {
   *resolved = w;
   if (!w.rootfs.empty()) {
@@ -145,32 +169,12 @@ Result<std::string> ContainerDriver::ResolveRootfs(const Workload& w, Workload* 
     }
     return w.rootfs;
   }
-  if (!opt_.image_root.empty()) {
-    image::Store store(opt_.image_root);
-    auto found = store.Find(w.image);
-    if (found) {
-      const std::string bundle = Dir(w.name) + "/image";
-      SV_TRY_CTX(store.MakeBundle(w.image, bundle), "image " + w.image);
-      ApplyImageDefaults(bundle + "/config.json", resolved);
-      return bundle + "/rootfs";
-    }
-    if (found.error().code() != ErrorCode::kNotFound) {
-      return std::move(found).error().Context("image store " + opt_.image_root);
-    }
-  }
-  std::string flat = w.image;
-  for (char& c : flat) {
-    if (c == '/' || c == ':') c = '_';
-  }
-  std::string dir = opt_.image_dir + "/" + flat + "/rootfs";
-  if (!opt_.image_dir.empty() && Exists(dir)) return dir;
-  std::string where = "the image store " + opt_.image_root;
-  if (!opt_.image_dir.empty()) where += " nor " + dir;
-  return Error(ErrorCode::kNotFound, "image " + w.image + " is not in " + where +
-                                         "; import it (`storevisor image import FILE " + w.image +
-                                         "` or `storevisor image build-from-dir DIR " + w.image +
-                                         "`, see `storevisor image ls`); the demo images come from "
-                                         "scripts/setup.d/50-demo.sh");
+  SV_ASSIGN_OR_RETURN(ImageLocation where, LocateImage(opt_.image_root, opt_.image_dir, w.image));
+  if (!where.in_store) return where.rootfs_dir;
+  const std::string bundle = Dir(w.name) + "/image";
+  SV_TRY_CTX(image::Store(opt_.image_root).MakeBundle(w.image, bundle), "image " + w.image);
+  ApplyImageDefaults(bundle + "/config.json", resolved);
+  return bundle + "/rootfs";
 }
 
 Status ContainerDriver::SetUpNetwork(const Workload& w, const std::vector<NetAttachment>& nets) {

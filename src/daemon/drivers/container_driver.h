@@ -55,6 +55,17 @@ class ContainerDriver : public Driver {
   std::vector<ChildProcess> shims_;  // shims this daemon started, reaped when they end
 };
 
+// Where a container's `image:` resolves: the image store first, then a directory image
+// (<image_dir>/<name>_<tag>/rootfs). kNotFound, saying where it looked and how to import the
+// image, when neither has it. The one lookup: Create uses it, and so does the apply-time
+// check (precheck.h) that refuses a profile whose image is missing.
+struct ImageLocation {
+  bool in_store = false;   // in the image store (Create makes an overlay bundle of it)
+  std::string rootfs_dir;  // else the directory image's rootfs
+};
+Result<ImageLocation> LocateImage(const std::string& image_root, const std::string& image_dir,
+                                  const std::string& ref);
+
 // The OCI runtime spec (config.json) for a workload: pure, unit-tested.
 nlohmann::json MakeOciSpec(const Workload& workload, const std::string& rootfs,
                            const std::string& netns_path, const std::string& hostname);

@@ -388,8 +388,16 @@ Result<Network> ParseNetwork(const YamlContext& ctx, const YAML::Node& node,
 }
 
 Status ParseSpec(const YamlContext& ctx, const YAML::Node& node, Profile* p) {
-  SV_ASSIGN_OR_RETURN(auto spec,
-                      YamlMap::Open(ctx, node, "spec", {"limits", "networks", "workloads"}));
+  SV_ASSIGN_OR_RETURN(
+      auto spec, YamlMap::Open(ctx, node, "spec",
+                               {"limits", "commitAfter", "rollback", "networks", "workloads"}));
+  SV_ASSIGN_OR_RETURN(p->commit_after_ms, spec.Duration("commitAfter", 60000));
+  SV_ASSIGN_OR_RETURN(std::string rollback, spec.String("rollback", false, "auto"));
+  if (rollback != "auto" && rollback != "never") {
+    return ctx.Fail(*spec.Get("rollback"), spec.Path("rollback"),
+                    "expected auto or never, got '" + rollback + "'");
+  }
+  p->auto_rollback = rollback == "auto";
   if (auto limits = spec.Get("limits")) {
     SV_ASSIGN_OR_RETURN(
         auto l, YamlMap::Open(ctx, *limits, "spec.limits", {"cpuOvercommit", "memoryOvercommit"}));

@@ -148,6 +148,12 @@ struct Profile {
   std::string device;
   double cpu_overcommit = 1.0;     // pinned CPU demand allowed per CPU
   double memory_overcommit = 1.0;  // memory allowed as a multiple of the host's
+  // How long every workload a generation changed must stay healthy before the generation is
+  // committed; a failure before then rolls it back (docs/daemon.md, "Generations").
+  int64_t commit_after_ms = 60000;
+  // false (`rollback: never`): a generation that fails its trial is marked failed and stays,
+  // its workloads retried as their restart policies say.
+  bool auto_rollback = true;
   std::vector<Network> networks;
   std::vector<Workload> workloads;
 

@@ -38,8 +38,15 @@ struct Event {
   std::string data;
 };
 
+// What became of a generation (docs/daemon.md, "Generations, trial and rollback").
+inline constexpr char kOutcomeTrial[] = "trial";             // applied; its workloads on trial
+inline constexpr char kOutcomeCommitted[] = "committed";     // passed its trial
+inline constexpr char kOutcomeRolledBack[] = "rolled-back";  // failed; the last committed runs
+inline constexpr char kOutcomeFailed[] = "failed";           // failed with nothing to roll back to
+inline constexpr char kOutcomeSuperseded[] = "superseded";   // a newer apply came during its trial
+
 // One accepted apply: the profile text and who applied it, kept so that a client whose
-// connection broke can ask whether it was stored, and (issue 15) for history and rollback.
+// connection broke can ask whether it was stored, for `storevisor history` and for rollback.
 struct GenerationRecord {
   int64_t generation = 0;
   std::string digest;  // sha256 of yaml
@@ -49,6 +56,10 @@ struct GenerationRecord {
   std::string yaml;
   std::string identity;
   int64_t applied_at_ms = 0;
+  std::string outcome = kOutcomeTrial;
+  std::string reason;         // why it was rolled back (or failed)
+  int64_t decided_at_ms = 0;  // when the outcome was decided (0 while on trial)
+  int64_t restores = 0;       // `storevisor rollback`: the generation whose profile it applied
 };
 
 }  // namespace storevisor::daemon

@@ -1,5 +1,6 @@
 #include "daemon/store/state_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -86,6 +87,51 @@ WorkloadRecord ReadRecord(const Stmt& s) {
   return r;
 }
 
+constexpr char kGenerationColumns[] =
+    "gen, digest, idem_key, profile_name, file, yaml, identity, applied_at, outcome, reason, "
+    "decided_at, restores";
+
+GenerationRecord ReadGeneration(const Stmt& s) {
+  GenerationRecord g;
+  g.generation = s.Int(0);
+  g.digest = s.Text(1);
+  g.idempotency_key = s.Text(2);
+  g.profile_name = s.Text(3);
+  g.file = s.Text(4);
+  g.yaml = s.Text(5);
+  g.identity = s.Text(6);
+  g.applied_at_ms = s.Int(7);
+  g.outcome = s.Text(8);
+  g.reason = s.Text(9);
+  g.decided_at_ms = s.Int(10);
+  g.restores = s.Int(11);
+  return g;
+}
+
+// One generation (or none) from a query over kGenerationColumns.
+Result<std::optional<GenerationRecord>> OneGeneration(Stmt& s, std::string_view what) {
+  const int rc = s.Step();
+  if (rc == SQLITE_DONE) return std::optional<GenerationRecord>();
+  if (rc != SQLITE_ROW) return s.Fail(what);
+  return std::optional<GenerationRecord>(ReadGeneration(s));
+}
+
+Status SetMetaIn(sqlite3* db, const std::string& key, const std::string& value) {
+  Stmt m(db,
+         "INSERT INTO meta(key, value) VALUES(?, ?) "
+         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (!m.ok() || m.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return m.Fail("set " + key);
+  return Ok();
+}
+
+Status AddEventIn(sqlite3* db, const Event& e) {
+  Stmt ev(db, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
+  if (!ev.ok()) return ev.Fail("add event");
+  ev.Bind(1, e.ts_ms).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
+  if (ev.Step() != SQLITE_DONE) return ev.Fail("add event");
+  return Ok();
+}
+
 }  // namespace
 
 int64_t NowMs() {
@@ -114,6 +160,13 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
   for (const char* column : {"source", "time", "data"}) {
     const std::string sql =
         std::string("ALTER TABLE events ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''";
+    (void)sqlite3_exec(store->db_, sql.c_str(), nullptr, nullptr, nullptr);  // exists: fine
+  }
+  // Generations stored before trials existed were enforced as they came: committed.
+  for (const char* column :
+       {"outcome TEXT NOT NULL DEFAULT 'committed'", "reason TEXT NOT NULL DEFAULT ''",
+        "decided_at INTEGER NOT NULL DEFAULT 0", "restores INTEGER NOT NULL DEFAULT 0"}) {
+    const std::string sql = std::string("ALTER TABLE generations ADD COLUMN ") + column;
     (void)sqlite3_exec(store->db_, sql.c_str(), nullptr, nullptr, nullptr);  // exists: fine
   }
   return store;
@@ -193,11 +246,23 @@ Status StateStore::Delete(const std::string& name) {
   return Ok();
 }
 
+Status StateStore::InTransaction(const std::function<Status()>& body) {
+  SV_TRY(Exec("BEGIN IMMEDIATE"));
+  if (Status st = body(); !st) {
+    (void)Exec("ROLLBACK");  // the transaction's own failure is what the caller needs to see
+    return st;
+  }
+  if (Status st = Exec("COMMIT"); !st) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Ok();
+}
+
 Result<GenerationRecord> StateStore::CommitApply(
-    GenerationRecord g, const std::function<Event(int64_t generation)>& make_event) {
+    GenerationRecord g, int keep, const std::function<Event(int64_t generation)>& make_event) {
   std::lock_guard lock(mu_);
-  if (auto st = Exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
-  auto body = [&]() -> Status {
+  Status st = InTransaction([&]() -> Status {
     {
       // The meta "generation" counts on from stores made before the generations table.
       Stmt s(db_,
@@ -206,50 +271,118 @@ Result<GenerationRecord> StateStore::CommitApply(
       if (!s.ok() || s.Step() != SQLITE_ROW) return s.Fail("next generation");
       g.generation = s.Int(0) + 1;
     }
+    {
+      Stmt sup(db_,
+               "UPDATE generations SET outcome = 'superseded', decided_at = ?1, "
+               "reason = 'generation ' || ?2 || ' was applied during its trial' "
+               "WHERE outcome = 'trial'");
+      if (!sup.ok() || sup.Bind(1, g.applied_at_ms).Bind(2, g.generation).Step() != SQLITE_DONE) {
+        return sup.Fail("supersede the generation on trial");
+      }
+    }
     Stmt ins(db_,
              "INSERT INTO generations(gen, digest, idem_key, profile_name, file, yaml, identity, "
-             "applied_at) VALUES(?,?,?,?,?,?,?,?)");
+             "applied_at, outcome, reason, decided_at, restores) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.Fail("store generation");
     ins.Bind(1, g.generation).Bind(2, g.digest).Bind(3, g.idempotency_key).Bind(4, g.profile_name);
     ins.Bind(5, g.file).Bind(6, g.yaml).Bind(7, g.identity).Bind(8, g.applied_at_ms);
+    ins.Bind(9, g.outcome).Bind(10, g.reason).Bind(11, g.decided_at_ms).Bind(12, g.restores);
     if (ins.Step() != SQLITE_DONE) return ins.Fail("store generation");
     for (const auto& [key, value] : {std::pair<std::string, std::string>{"profile", g.yaml},
                                      {"profile_file", g.file},
                                      {"generation", std::to_string(g.generation)}}) {
-      Stmt m(db_,
-             "INSERT INTO meta(key, value) VALUES(?, ?) "
-             "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-      if (!m.ok() || m.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE)
-        return m.Fail("set " + key);
+      SV_TRY(SetMetaIn(db_, key, value));
     }
-    const Event e = make_event(g.generation);
-    Stmt ev(db_, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
-    if (!ev.ok()) return ev.Fail("add event");
-    ev.Bind(1, e.ts_ms).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
-    if (ev.Step() != SQLITE_DONE) return ev.Fail("add event");
-    return Exec("COMMIT");
-  };
-  if (Status st = body(); !st) {
-    (void)Exec("ROLLBACK");  // the transaction's own failure is what the caller needs to see
-    return std::move(st).error();
-  }
+    {
+      // Pruned by count; the last committed generation stays whatever its age: it is what
+      // a failed trial rolls back to.
+      Stmt prune(db_,
+                 "DELETE FROM generations WHERE gen <= ?1 - ?2 AND gen != COALESCE("
+                 "(SELECT MAX(gen) FROM generations WHERE outcome = 'committed'), 0)");
+      if (!prune.ok() ||
+          prune.Bind(1, g.generation).Bind(2, static_cast<int64_t>(std::max(keep, 1))).Step() !=
+              SQLITE_DONE) {
+        return prune.Fail("prune generations");
+      }
+    }
+    return AddEventIn(db_, make_event(g.generation));
+  });
+  if (!st) return std::move(st).error();
   return g;
 }
 
 Result<std::optional<GenerationRecord>> StateStore::FindGeneration(
     const std::string& key_or_digest) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
-         "SELECT gen, digest, idem_key, profile_name, file, yaml, identity, applied_at "
-         "FROM generations WHERE (idem_key = ?1 AND idem_key != '') OR digest = ?1 "
-         "ORDER BY (idem_key = ?1) DESC, gen DESC LIMIT 1");
+  Stmt s(db_, (std::string("SELECT ") + kGenerationColumns +
+               " FROM generations WHERE (idem_key = ?1 AND idem_key != '') OR digest = ?1 "
+               "ORDER BY (idem_key = ?1) DESC, gen DESC LIMIT 1")
+                  .c_str());
   if (!s.ok()) return s.Fail("find generation");
   s.Bind(1, key_or_digest);
-  const int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<GenerationRecord>();
-  if (rc != SQLITE_ROW) return s.Fail("find generation");
-  return std::optional<GenerationRecord>(GenerationRecord{
-      s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6), s.Int(7)});
+  return OneGeneration(s, "find generation");
+}
+
+Result<std::optional<GenerationRecord>> StateStore::GetGeneration(int64_t generation) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         (std::string("SELECT ") + kGenerationColumns + " FROM generations WHERE gen = ?").c_str());
+  if (!s.ok()) return s.Fail("get generation");
+  s.Bind(1, generation);
+  return OneGeneration(s, "get generation");
+}
+
+Result<std::optional<GenerationRecord>> StateStore::LastCommitted(int64_t before) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kGenerationColumns +
+               " FROM generations WHERE gen < ? AND outcome = 'committed' "
+               "ORDER BY gen DESC LIMIT 1")
+                  .c_str());
+  if (!s.ok()) return s.Fail("last committed generation");
+  s.Bind(1, before);
+  return OneGeneration(s, "last committed generation");
+}
+
+Result<std::vector<GenerationRecord>> StateStore::ListGenerations(int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, (std::string("SELECT ") + kGenerationColumns +
+               " FROM generations ORDER BY gen DESC LIMIT ?")
+                  .c_str());
+  if (!s.ok()) return s.Fail("list generations");
+  s.Bind(1, static_cast<int64_t>(limit));
+  std::vector<GenerationRecord> out;
+  int rc = 0;
+  while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadGeneration(s));
+  if (rc != SQLITE_DONE) return s.Fail("list generations");
+  return out;
+}
+
+Status StateStore::EndTrial(int64_t generation, const std::string& outcome,
+                            const std::string& reason, int64_t at_ms, int64_t restore_to,
+                            const Event& event) {
+  std::lock_guard lock(mu_);
+  return InTransaction([&]() -> Status {
+    Stmt up(db_, "UPDATE generations SET outcome = ?, reason = ?, decided_at = ? WHERE gen = ?");
+    if (!up.ok() || up.Bind(1, outcome).Bind(2, reason).Bind(3, at_ms).Bind(4, generation).Step() !=
+                        SQLITE_DONE) {
+      return up.Fail("end the trial of generation " + std::to_string(generation));
+    }
+    if (restore_to != 0) {
+      Stmt s(db_, "SELECT yaml, file FROM generations WHERE gen = ?");
+      if (!s.ok()) return s.Fail("read generation " + std::to_string(restore_to));
+      const int rc = s.Bind(1, restore_to).Step();
+      if (rc != SQLITE_ROW) {
+        return rc == SQLITE_DONE
+                   ? Error(ErrorCode::kNotFound,
+                           "state store: generation " + std::to_string(restore_to) + " is not kept")
+                   : s.Fail("read generation " + std::to_string(restore_to));
+      }
+      SV_TRY(SetMetaIn(db_, "profile", s.Text(0)));
+      SV_TRY(SetMetaIn(db_, "profile_file", s.Text(1)));
+      SV_TRY(SetMetaIn(db_, "generation", std::to_string(restore_to)));
+    }
+    return AddEventIn(db_, event);
+  });
 }
 
 Result<int64_t> StateStore::AddEvent(const Event& e) {

@@ -34,8 +34,14 @@ class StateStore : public Store {
   Status Delete(const std::string& name) override;
 
   Result<GenerationRecord> CommitApply(
-      GenerationRecord record, const std::function<Event(int64_t generation)>& make_event) override;
+      GenerationRecord record, int keep,
+      const std::function<Event(int64_t generation)>& make_event) override;
   Result<std::optional<GenerationRecord>> FindGeneration(const std::string& key_or_digest) override;
+  Result<std::optional<GenerationRecord>> GetGeneration(int64_t generation) override;
+  Result<std::vector<GenerationRecord>> ListGenerations(int limit) override;
+  Result<std::optional<GenerationRecord>> LastCommitted(int64_t before) override;
+  Status EndTrial(int64_t generation, const std::string& outcome, const std::string& reason,
+                  int64_t at_ms, int64_t restore_to, const Event& event) override;
 
   Result<int64_t> AddEvent(const Event& event) override;
   Result<std::vector<Event>> EventsSince(int64_t after_id, int limit) override;
@@ -47,6 +53,8 @@ class StateStore : public Store {
  private:
   explicit StateStore(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  // Runs body as one IMMEDIATE transaction, rolled back when it fails (mu_ held).
+  Status InTransaction(const std::function<Status()>& body);
   sqlite3* db_;
   std::mutex mu_;
 };

@@ -37,12 +37,25 @@ class Store {
 
   // Stores the profile (meta "profile", "profile_file"), a new generation numbered one past
   // the last, and the event make_event builds from that number, as one transaction: a crash
-  // leaves all of it or none. Returns the record as stored.
+  // leaves all of it or none. A generation still on trial becomes "superseded"; of the
+  // older ones the newest `keep` are kept (and always the last committed one, which a
+  // rollback needs). Returns the record as stored.
   virtual Result<GenerationRecord> CommitApply(
-      GenerationRecord record, const std::function<Event(int64_t generation)>& make_event) = 0;
+      GenerationRecord record, int keep,
+      const std::function<Event(int64_t generation)>& make_event) = 0;
   // The generation stored with this idempotency key, or else the newest with this digest.
   virtual Result<std::optional<GenerationRecord>> FindGeneration(
       const std::string& key_or_digest) = 0;
+  virtual Result<std::optional<GenerationRecord>> GetGeneration(int64_t generation) = 0;
+  // The newest generations first, at most limit of them.
+  virtual Result<std::vector<GenerationRecord>> ListGenerations(int limit) = 0;
+  // The newest committed generation older than `before`.
+  virtual Result<std::optional<GenerationRecord>> LastCommitted(int64_t before) = 0;
+  // Ends generation's trial as one transaction: its outcome, reason and time, the event,
+  // and when restore_to is not 0 that generation's profile made the desired one again
+  // (meta "profile", "profile_file", "generation").
+  virtual Status EndTrial(int64_t generation, const std::string& outcome, const std::string& reason,
+                          int64_t at_ms, int64_t restore_to, const Event& event) = 0;
 };
 
 }  // namespace storevisor::daemon
