@@ -114,7 +114,8 @@ json ToJson(const WorkloadStatus& w) {
           {"usageSource", w.usage_source},
           {"address", w.address},
           {"lastError", w.last_error},
-          {"desired", w.desired}};
+          {"desired", w.desired},
+          {"ports", w.ports}};
 }
 
 Result<WorkloadStatus> WorkloadStatusFromJson(const json& j) {
@@ -136,6 +137,7 @@ Result<WorkloadStatus> WorkloadStatusFromJson(const json& j) {
   r.Str("address", &w.address);
   r.Str("lastError", &w.last_error);
   r.Str("desired", &w.desired);
+  r.StrList("ports", &w.ports);
   SV_TRY(r.status());
   return w;
 }
@@ -332,6 +334,26 @@ Result<VersionInfo> VersionInfoFromJson(const json& j) {
   r.Str("profileApiVersion", &v.profile_api_version);
   SV_TRY(r.status());
   return v;
+}
+
+json ToJson(const BoxInfo& b) {
+  return {{"version", b.version},
+          {"hostname", b.hostname},
+          {"kernel", b.kernel},
+          {"uptimeSeconds", b.uptime_s},
+          {"cpus", b.cpus},
+          {"load", {b.load[0], b.load[1], b.load[2]}},
+          {"memoryTotalBytes", b.memory_total_bytes},
+          {"memoryAvailableBytes", b.memory_available_bytes},
+          {"diskTotalBytes", b.disk_total_bytes},
+          {"diskFreeBytes", b.disk_free_bytes},
+          {"accel", b.accel},
+          {"accelReason", b.accel_reason},
+          {"ksmSavedBytes", b.ksm_saved_bytes},
+          {"profile", b.profile},
+          {"generation", b.generation},
+          {"workloads", b.workloads},
+          {"lastEventId", b.last_event_id}};
 }
 
 json ToJson(const ErrorBody& e) { return {{"error", e.error}, {"code", e.code}}; }

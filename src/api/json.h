@@ -27,6 +27,7 @@ nlohmann::json ToJson(const ExecResponse& r);
 nlohmann::json ToJson(const EventRecord& e);
 nlohmann::json ToJson(const VersionInfo& v);
 nlohmann::json ToJson(const ErrorBody& e);
+nlohmann::json ToJson(const BoxInfo& b);
 
 Result<WorkloadStatus> WorkloadStatusFromJson(const nlohmann::json& j);
 Result<std::vector<WorkloadStatus>> WorkloadListFromJson(const nlohmann::json& j);

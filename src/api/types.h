@@ -27,7 +27,8 @@ struct WorkloadStatus {
   std::string usage_source;  // cgroup | process | ""
   std::string address;
   std::string last_error;
-  std::string desired;  // running | stopped | removed (the operator's hold)
+  std::string desired;             // running | stopped | removed (the operator's hold)
+  std::vector<std::string> ports;  // published on the host: "HOST:CONTAINER" (TCP)
 };
 
 struct PlanStep {
@@ -118,6 +119,27 @@ struct VersionInfo {
   std::string version;
   std::string api = "v1";
   std::string profile_api_version;
+};
+
+// GET /v1/box: the machine and what runs on it, for the dashboard's box panel.
+struct BoxInfo {
+  std::string version;
+  std::string hostname;
+  std::string kernel;
+  int64_t uptime_s = 0;
+  int cpus = 0;
+  double load[3] = {0, 0, 0};
+  uint64_t memory_total_bytes = 0;
+  uint64_t memory_available_bytes = 0;
+  uint64_t disk_total_bytes = 0;  // the state directory's file system
+  uint64_t disk_free_bytes = 0;
+  std::string accel;  // kvm | tcg: what a VM started now would run on
+  std::string accel_reason;
+  uint64_t ksm_saved_bytes = 0;  // pages_sharing * page size (0 when KSM is off)
+  std::string profile;
+  int64_t generation = 0;
+  int64_t workloads = 0;
+  int64_t last_event_id = 0;  // where a client starts following /v1/events
 };
 
 struct ErrorBody {

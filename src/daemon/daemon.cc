@@ -319,6 +319,9 @@ api::WorkloadStatus Daemon::StatusOf(const core::WorkloadState& s, int64_t now) 
   out.address = s.address;
   out.last_error = s.last_error;
   out.desired = std::string(core::IntentName(s.intent));
+  for (const PortMapping& p : s.spec.ports) {
+    out.ports.push_back(std::to_string(p.host) + ":" + std::to_string(p.container));
+  }
   if (running) {
     Usage u = SampleUsage(s.name, s.pid);
     out.cpu_percent = u.cpu_percent;

@@ -87,6 +87,18 @@ class Daemon {
   Status UsbDetach(const std::string& name, const std::string& usb_id);
   void ReleaseConsole(const std::string& name);
   std::string Metrics();
+  // box.cc: the machine and the profile running, for GET /v1/box (the dashboard's panel).
+  Result<api::BoxInfo> Box();
+  // The newest event's id (0: none), from EventsSince alone.
+  int64_t LastEventId();
+  // A running legacy VM's VNC socket and password for the dashboard's own RFB proxy
+  // (api/dashboard_ws.cc), which answers QEMU's VNC authentication itself: the password never
+  // leaves the daemon. The dashboard's session stands for the bearer token (no display token).
+  struct VncAccess {
+    std::string socket;
+    std::string password;  // empty: QEMU asks none
+  };
+  Result<VncAccess> DashboardDisplay(const std::string& name);
   const DaemonOptions& options() const { return opt_; }
   const Logger& logger() const { return logger_; }
 

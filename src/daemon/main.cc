@@ -10,6 +10,8 @@
 
 #include "common/files.h"
 #include "daemon/api/api.h"
+#include "daemon/api/dashboard.h"
+#include "daemon/api/dashboard_history.h"
 #include "daemon/api/http.h"
 #include "daemon/daemon.h"
 #include "daemon/drivers/shim.h"
@@ -64,6 +66,10 @@ int DaemonMain(int argc, char** argv) {
   app.add_option("--nft-table", o.nft_table,
                  "nftables table of this daemon's rules (default: storevisor-<8 hex digits of a "
                  "hash of the state dir>)");
+  std::string web_dir;
+  app.add_option("--web-dir", web_dir,
+                 "the dashboard's files, served on --tcp (default: web/ beside storevisord, "
+                 "else /usr/share/storevisor/web)");
   app.add_option("--log-format", log_format, "json or human")->capture_default_str();
   // Service settings (packaging/, docs/install.md): the socket's group, the pidfile,
   // --version and the config file (/etc/storevisor/storevisord.conf; flags override it).
@@ -84,7 +90,8 @@ int DaemonMain(int argc, char** argv) {
   Logger log(2, log_format == "human" ? LogFormat::kHuman : LogFormat::kJson);
   // Paths are taken from where storevisord was started: the runtime and the engines run in
   // other directories (a bundle's), where a relative path would name something else.
-  for (std::string* path : {&o.state_dir, &o.socket, &o.image_root, &o.image_dir, &o.token_file}) {
+  for (std::string* path :
+       {&o.state_dir, &o.socket, &o.image_root, &o.image_dir, &o.token_file, &web_dir}) {
     std::error_code ec;
     auto abs = std::filesystem::absolute(*path, ec);
     if (!path->empty() && !ec) *path = abs.lexically_normal().string();
@@ -137,11 +144,22 @@ int DaemonMain(int argc, char** argv) {
   Daemon& d = **daemon;
   // The unix socket and TCP each get their own acceptor, pools and limits (docs/daemon.md).
   RaiseFileLimit();
-  HttpServer server(HttpHandlers{
-      [&token](const HttpRequest& req) { return TokenMatches(token, req); }, IsLongRequest,
-      [&d](const HttpRequest& req, HttpConnection& conn, const Peer& peer) {
-        ServeApi(d, req, conn, peer);
-      }});
+  // The dashboard (TCP only): its login exchanges the token for a session cookie.
+  DashboardOptions dash;
+  dash.web_dir = web_dir.empty() ? DefaultWebDir(o.self_exe) : web_dir;
+  dash.token = token;
+  Dashboard dashboard(dash);
+  // The dashboard's charts: every workload's CPU and memory over the last hour (TCP only).
+  UsageHistory history([&d] { return d.Workloads(); });
+  HttpServer server(
+      HttpHandlers{[&token, &dashboard](const HttpRequest& req) {
+                     return TokenMatches(token, req) || dashboard.Admits(req);
+                   },
+                   IsLongDashboardRequest,
+                   [&d, &dashboard, &history, &token](const HttpRequest& req, HttpConnection& conn,
+                                                      const Peer& peer) {
+                     ServeWithDashboard(d, dashboard, history, token, req, conn, peer);
+                   }});
   if (auto st = server.Listen(std::move(*unix_fd), false, ListenerLimits{}); !st) {
     return Fail(log, st.error());
   }
@@ -156,6 +174,7 @@ int DaemonMain(int argc, char** argv) {
   }
   server.Start();
   if (auto st = d.Start(); !st) return Fail(log, st.error());
+  if (!o.tcp.empty()) history.Start();
   log.Info("storevisord", "serving",
            {{"socket", o.socket},
             {"tcp", o.tcp},
@@ -173,6 +192,7 @@ int DaemonMain(int argc, char** argv) {
   ::close(sfd);
   (void)NotifySystemd("STOPPING=1");
   log.Info("storevisord", "stopping; workloads keep running");
+  history.Stop();
   server.Stop();
   d.Shutdown();
   return 0;

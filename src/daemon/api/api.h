@@ -37,6 +37,7 @@ enum class ApiOp {
   kRollback,     // POST /v1/rollback {"generation": N} (0 or absent: the last committed)
   // GET /v1/images/in-use: the images the workloads use (`storevisor image rm` asks)
   kImagesInUse,
+  kBox,  // GET /v1/box: the machine (load, memory, disk, accelerator) and the profile
 };
 
 struct ApiCommand {

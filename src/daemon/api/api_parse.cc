@@ -283,6 +283,11 @@ Result<ApiCommand> ParseApiRequest(const HttpRequest& req) {
     SV_TRY(ParsePostEvent(req, &cmd));
     return cmd;
   }
+  if (p == "/v1/box") {
+    if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
+    cmd.op = ApiOp::kBox;
+    return cmd;
+  }
   if (p == "/v1/images/in-use") {
     if (m != "GET") return Error(ErrorCode::kUnsupported, p + ": use GET");
     cmd.op = ApiOp::kImagesInUse;

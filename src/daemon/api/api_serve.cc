@@ -184,6 +184,8 @@ void Execute(Daemon& daemon, const ApiCommand& cmd, const Peer& peer, HttpConnec
       return SendJsonValue(conn, api::ToJson(daemon.ImagesInUse()));
     case ApiOp::kGeneration:
       return Answer(conn, daemon.FindGeneration(cmd.generation));
+    case ApiOp::kBox:
+      return Answer(conn, daemon.Box());
     case ApiOp::kGenerations:
       return Answer(conn, daemon.Generations(static_cast<int>(cmd.limit)));
     case ApiOp::kRollback:

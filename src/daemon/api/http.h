@@ -75,7 +75,9 @@ class HttpConnection {
  public:
   explicit HttpConnection(UniqueFd fd, std::string early_input = "")
       : fd_(std::move(fd)), early_input_(std::move(early_input)) {}
-  bool Send(int status, std::string_view content_type, std::string_view body);
+  // extra_headers: whole header lines, each ending in CRLF (Set-Cookie, Location, ...).
+  bool Send(int status, std::string_view content_type, std::string_view body,
+            std::string_view extra_headers = {});
   bool SendJson(int status, const std::string& json) {
     return Send(status, "application/json", json + "\n");
   }

@@ -483,11 +483,12 @@ bool SendBlocking(int fd, std::string_view data) {
 
 }  // namespace
 
-bool HttpConnection::Send(int status, std::string_view content_type, std::string_view body) {
+bool HttpConnection::Send(int status, std::string_view content_type, std::string_view body,
+                          std::string_view extra_headers) {
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(HttpReason(status)) +
                      "\r\nContent-Type: " + std::string(content_type) +
-                     "\r\nContent-Length: " + std::to_string(body.size()) +
-                     "\r\nConnection: close\r\n\r\n";
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+                     std::string(extra_headers) + "Connection: close\r\n\r\n";
   return SendBlocking(fd_.get(), head) && SendBlocking(fd_.get(), body);
 }
 
