@@ -40,6 +40,8 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
+# Written first: the cleanup applies it when a check fails half-way.
+printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: empty}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
 fail() { echo "FAIL: $*"; echo "--- events"; SV events 2>&1 | tail -20; echo "--- daemon log"; tail -20 "$T/daemon.log"; exit 1; }
 
 "$BIN/storevisord" --state-dir "$T/state" --socket "$SOCK" --image-dir "$IMAGES" \
@@ -57,13 +59,32 @@ for x in p["spec"].get(sys.argv[2], []) or []:
     print(("sv-" if sys.argv[2] == "networks" else "") + x["name"])
 PY
 }
+# The workloads a profile declares with update: manual, one per line.
+manual() {
+  python3 - "$1" <<'PY'
+import sys, yaml
+p = yaml.safe_load(open(sys.argv[1]))
+for x in p["spec"].get("workloads", []) or []:
+    if x.get("update") == "manual":
+        print(x["name"])
+PY
+}
 prev_bridges=""
+prev_workloads=""
 for name in store-demo pos-lane kiosk self-checkout; do
   f="$ROOT/examples/$name.yaml"
   echo "== $name"
   start=$(date +%s%N)
   SV apply -f "$f" --timeout 240 >/dev/null || fail "apply $name"
   echo "$name: all healthy in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+  # An update: manual workload the previous profile ran under the same name keeps its old
+  # instance (and the network it is on) until the operator restarts it, as an operator would.
+  for m in $(manual "$f"); do
+    grep -qx "$m" <<<"$prev_workloads" || continue
+    SV restart "$m" >/dev/null || fail "$name: restart $m (update: manual)"
+    SV apply -f "$f" --timeout 240 >/dev/null || fail "$name: $m did not come back healthy"
+  done
+  prev_workloads="$(declared "$f" workloads)"
   SV ps
   want="$(declared "$f" workloads | sort)"
   have="$(SV ps -o json | python3 -c '
@@ -79,12 +100,14 @@ sys.exit("not running and healthy: " + " ".join(bad) if bad else 0)' || fail "$n
   bridges="$(declared "$f" networks)"
   for br in $bridges; do [ -e "/sys/class/net/$br" ] || fail "$name: bridge $br missing"; done
   for br in $prev_bridges; do
-    grep -qx "$br" <<<"$bridges" || [ ! -e "/sys/class/net/$br" ] || fail "$name: bridge $br of the previous profile left"
+    grep -qx "$br" <<<"$bridges" && continue
+    # A network kept for a manual instance goes at the next housekeeping (every 5 s).
+    for _ in $(seq 100); do [ -e "/sys/class/net/$br" ] || break; sleep 0.1; done
+    [ ! -e "/sys/class/net/$br" ] || fail "$name: bridge $br of the previous profile left"
   done
   prev_bridges="$bridges"
 done
 
-printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: empty}\nspec:\n  workloads: []\n' > "$T/empty.yaml"
 SV apply -f "$T/empty.yaml" --timeout 60 >/dev/null || fail "apply empty"
 [ "$(SV ps -o json)" = "[]" ] || fail "workloads left: $(SV ps -o json)"
 for br in $prev_bridges; do [ ! -e "/sys/class/net/$br" ] || fail "bridge $br left"; done

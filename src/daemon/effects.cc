@@ -150,6 +150,12 @@ std::vector<Network> KeptNetworks(const Profile& next, const std::vector<Network
 
 namespace {
 
+std::string NetworksKeyOf(const Profile& profile) {
+  core::Desired d;
+  d.profile = profile;
+  return d.NetworksKey();
+}
+
 std::vector<InstanceOnNetworks> InstancesOf(const core::Snapshot* snap) {
   std::vector<InstanceOnNetworks> out;
   if (snap == nullptr) return out;
@@ -169,9 +175,9 @@ Status DaemonEffects::SetUpNetworks(const Profile& profile, int64_t generation) 
 
 void DaemonEffects::ReleaseKeptNetworks(const core::Snapshot& snap) {
   std::lock_guard lock(networks_mu_);
-  // Only for the generation whose networks are set up: an older snapshot must not undo a
+  // Only for the profile whose networks are set up: an older snapshot must not undo a
   // newer set-up.
-  if (!keeping_ || !snap.profile || snap.generation != set_up_generation_) return;
+  if (!keeping_ || !snap.profile || NetworksKeyOf(*snap.profile) != set_up_key_) return;
   const std::vector<Network> recorded = RecordedNetworks();
   const auto kept =
       KeptNetworks(*snap.profile, recorded, KeptInstances(*snap.profile, InstancesOf(&snap)));
@@ -182,7 +188,7 @@ void DaemonEffects::ReleaseKeptNetworks(const core::Snapshot& snap) {
   }
 }
 
-Status DaemonEffects::SetUpNetworksLocked(const Profile& profile, int64_t generation,
+Status DaemonEffects::SetUpNetworksLocked(const Profile& profile, int64_t /*generation*/,
                                           const core::Snapshot* snap) {
   // An `update: manual` instance that the profile keeps runs as made from its old spec: its
   // networks (from the previous set-up) and its published ports stay until it is replaced.
@@ -246,7 +252,7 @@ Status DaemonEffects::SetUpNetworksLocked(const Profile& profile, int64_t genera
   SV_TRY(RecordBridges(left));
   SV_TRY(RecordNetworks(all));
   keeping_ = all.size() > profile.networks.size();
-  set_up_generation_ = generation;
+  set_up_key_ = NetworksKeyOf(profile);
   return firewall;
 }
 

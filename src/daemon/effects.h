@@ -77,9 +77,12 @@ class DaemonEffects : public core::EffectRunner {
   std::string nft_table_;
   std::optional<net::Nftables> nft_;
   SnapshotSource snapshot_source_;
-  std::mutex networks_mu_;         // one set-up at a time (the owner's, or housekeeping's)
-  bool keeping_ = false;           // guarded by networks_mu_: the last set-up kept networks
-  int64_t set_up_generation_ = 0;  // guarded by networks_mu_: the generation set up last
+  std::mutex networks_mu_;  // one set-up at a time (the owner's, or housekeeping's)
+  bool keeping_ = false;    // guarded by networks_mu_: the last set-up kept networks
+  // guarded by networks_mu_: the networks set up last (core::Desired::NetworksKey), so that
+  // a snapshot of another profile's networks never undoes them; keyed by content, not by
+  // generation: a re-apply or a rollback to the same networks is the same set-up.
+  std::string set_up_key_;
 };
 
 }  // namespace storevisor::daemon
