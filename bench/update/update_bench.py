@@ -152,13 +152,23 @@ spec:
         r = self.sv("generation", str(n), "-o", "json")
         return json.loads(r.stdout) if r.returncode == 0 else {}
 
-    def event_time(self, kind, text):
+    def events(self):
         r = self.sv("events", "-o", "json")
-        if r.returncode != 0:
-            return None
-        times = [e.get("time_ms") for e in json.loads(r.stdout)
-                 if e.get("type") == kind and text in e.get("message", "")]
-        return times[-1] if times else None
+        return json.loads(r.stdout) if r.returncode == 0 else []
+
+    def failure_times(self, gen, t0):
+        """The rolled-back event of generation gen, and the first sign of the failure after
+        t0: the new instance's first `exited`/`failed`/`unhealthy` event (the trial waits for
+        a second exit), or the rolled-back event when there is none (failed health checks)."""
+        evs = self.events()
+        rb = [e["time_ms"] for e in evs if e.get("type") == "rolled-back" and
+              ("generation %d rolled back" % gen) in e.get("message", "")]
+        if not rb:
+            return None, None
+        first = [e["time_ms"] for e in evs
+                 if e.get("workload") == self.a.workload and t0 <= e.get("time_ms", 0) <= rb[-1]
+                 and e.get("type") in ("exited", "failed", "unhealthy")]
+        return rb[-1], min(first, default=rb[-1])
 
     def wait_healthy(self, limit_s=60):
         deadline = time.time() + limit_s
@@ -201,6 +211,7 @@ spec:
         g = self.generation(int(m.group(1)))
         f = self.figures(rows, t0, new)
         f["decided_ms"] = g.get("decidedAtMs", 0) - g.get("appliedAtMs", 0)
+        f["from_failure_ms"] = float("nan")
         return f
 
     def rollback(self, bad_tag):
@@ -213,13 +224,15 @@ spec:
             raise RuntimeError("apply of bad tag %d: status %d (want 30): %s" %
                                (bad_tag, r.returncode, r.stderr))
         gen = int(m.group(1))
-        event = self.event_time("rolled-back", "generation %d rolled back" % gen)
+        event, first_failure = self.failure_times(gen, t0)
         self.wait_answer(out, self.tag, event or t0)
         self.wait_healthy()
         time.sleep(1.0)
         rows = self.stop_load(load, out)
         g = self.generation(gen)
         f = self.figures(rows, t0, self.tag, restore_from=event)
+        f["from_failure_ms"] = self.figures(rows, t0, self.tag,
+                                            restore_from=first_failure)["restored_ms"]
         f["decided_ms"] = g.get("decidedAtMs", 0) - g.get("appliedAtMs", 0)
         f["reason"] = g.get("reason", "")
         return f
@@ -246,16 +259,17 @@ spec:
         self.peer_tag = new
         f = self.figures(rows, t0, new)
         f["decided_ms"] = float("nan")
+        f["from_failure_ms"] = float("nan")
         f["commands_ms"] = done - t0
         return f
 
 
-COLUMNS = ["failed", "gap_ms", "new_serving_ms", "decided_ms", "restored_ms"]
+COLUMNS = ["failed", "gap_ms", "new_serving_ms", "decided_ms", "restored_ms", "from_failure_ms"]
 TITLES = {
     "recreate": "update, recreate (storevisor)",
     "start-first": "update, start-first (storevisor)",
-    "rollback-exit": "failing update rolled back: exits at once",
-    "rollback-health": "failing update rolled back: health never passes",
+    "rollback-exit": "rolled back: new tag exits at once",
+    "rollback-health": "rolled back: new tag's health check fails",
     "podman": "peer: podman stop+rm+run",
 }
 
@@ -289,12 +303,14 @@ def main():
     b.setup()
     results = {k: [] for k in TITLES}
     refused = None
+    loads = []
     a.csv = os.path.join(a.keep, "results.csv")
     with open(a.csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["round", "scenario", "requests", "failed", "longest_gap_ms",
                     "apply_to_new_version_ms", "apply_to_decided_ms",
-                    "rolled_back_event_to_restored_ms", "load_1min", "errors", "note"])
+                    "rolled_back_event_to_restored_ms", "first_failure_event_to_restored_ms",
+                    "load_1min", "errors", "note"])
         for rnd in range(1, a.rounds + 1):
             plan = [("recreate", b.update), ("rollback-exit", lambda: b.rollback(3)),
                     ("rollback-health", lambda: b.rollback(4)), ("podman", b.peer)]
@@ -304,9 +320,10 @@ def main():
                 b.round_name = "r%d-%s" % (rnd, name)
                 res = run()
                 load1 = open("/proc/loadavg").read().split()[0]
+                loads.append(float(load1))
                 if "refused" in res:
                     refused = res["refused"]
-                    w.writerow([rnd, name, "", "", "", "", "", "", load1, "",
+                    w.writerow([rnd, name, "", "", "", "", "", "", "", load1, "",
                                 "not implemented: " + refused])
                     print("round %d %-16s not implemented (apply refuses it: %s)" %
                           (rnd, name, refused), flush=True)
@@ -314,12 +331,15 @@ def main():
                 results[name].append(res)
                 w.writerow([rnd, name, res["requests"], res["failed"], "%.1f" % res["gap_ms"],
                             "%.1f" % res["new_serving_ms"], "%.1f" % res["decided_ms"],
-                            "%.1f" % res["restored_ms"], load1, res["errors"],
+                            "%.1f" % res["restored_ms"], "%.1f" % res["from_failure_ms"], load1,
+                            res["errors"],
                             res.get("reason", "")])
                 f.flush()
                 if name.startswith("rollback"):
-                    what = "rolled back after %s ms, answered %s ms after the rolled-back event" % (
-                        fmt(res["decided_ms"]), fmt(res["restored_ms"]))
+                    what = ("rolled back after %s ms, answered %s ms after the rolled-back event "
+                            "(%s ms after the first failure event)" %
+                            (fmt(res["decided_ms"]), fmt(res["restored_ms"]),
+                             fmt(res["from_failure_ms"])))
                 elif name == "podman":
                     what = "new version answered after %s ms (stop+rm+run took %s ms)" % (
                         fmt(res["new_serving_ms"]), fmt(res["commands_ms"]))
@@ -332,34 +352,36 @@ def main():
                       flush=True)
     with open(os.path.join(a.keep, "events.json"), "w") as f:
         f.write(b.sv("events", "-o", "json").stdout)
-    print_table(a, results, refused)
+    print_table(a, results, refused, loads)
 
 
-def print_table(a, results, refused):
-    head = ("%-50s %13s %15s %17s %17s %17s" %
-            ("scenario (median / max of %d rounds)" % a.rounds, "failed req.",
-             "longest gap ms", "apply->new ms", "apply->decided ms", "rb event->up ms"))
-    print("\n" + head + "\n" + "-" * len(head))
+def print_table(a, results, refused, loads):
+    fmt_row = "%-46s %12s %14s %13s %14s %13s %13s"
+    head = fmt_row % ("scenario (median / max of %d rounds)" % a.rounds, "failed req.",
+                      "longest gap", "apply->new", "apply->decided", "rb event->up",
+                      "1st fail->up")
+    print("\n" + head + "   (times in ms)\n" + "-" * len(head))
     for key, title in TITLES.items():
         rs = results[key]
         if not rs:
             why = ("not implemented (apply refuses `update: start-first`: %s)" % refused
                    if key == "start-first" else "no round")
-            print("%-50s %s" % (title, why))
+            print("%-46s %s" % (title, why))
             continue
         cells = []
         for col in COLUMNS:
             vals = [r[col] for r in rs if r[col] == r[col]]
-            if key != "podman" and col == "new_serving_ms" and key.startswith("rollback"):
+            if col == "new_serving_ms" and key.startswith("rollback"):
                 vals = []  # the old version answers again: nothing new to serve
             cells.append("%s / %s" % (fmt(statistics.median(vals)), fmt(max(vals)))
                          if vals else "-")
-        print("%-50s %13s %15s %17s %17s %17s" % (title, *cells))
+        print(fmt_row % (title, *cells))
     load = open("/proc/loadavg").read().split()[:3]
-    print("\nload average %s (1/5/15 min) on %d cores, shared with other agents building; "
-          "commitAfter %s (the default is 60 s); %g requests/s, %g s timeout each; "
-          "podman stop -t %d (storevisord's fixed stop grace)." %
-          (" ".join(load), os.cpu_count(), a.commit_after, a.rate, a.timeout, a.stop_grace))
+    print("\n1-minute load average %s-%s during the rounds, %s (1/5/15 min) at the end, on %d "
+          "cores shared with other agents building; commitAfter %s (the default is 60 s); "
+          "%g requests/s, %g s timeout each; podman stop -t %d (storevisord's fixed stop "
+          "grace)." % (min(loads, default="?"), max(loads, default="?"), " ".join(load),
+                       os.cpu_count(), a.commit_after, a.rate, a.timeout, a.stop_grace))
     print("CSV: %s" % a.csv)
 
 
