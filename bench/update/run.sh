@@ -53,8 +53,26 @@ podman_cmd="podman --root $work/podman/root --runroot $work/podman/run --network
 $work/podman/net --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
 dpid=""
 
+# The daemon runs in a session of its own, so a Ctrl-C of the bench does not stop it before
+# it has removed its workloads (a stopped storevisord leaves them running).
+start_daemon() {
+  setsid "$bin/storevisord" --state-dir "$work/state" --socket "$sock" --vm-tool "" \
+    --nft-table "$table" >> "$work/storevisord.log" 2>&1 &
+  dpid=$!
+  for _ in $(seq 100); do
+    "$bin/storevisor" --socket "$sock" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 cleanup() {
   set +e
+  # A daemon that died (or was stopped) with its workloads running is started again on the
+  # same state to remove them.
+  if [ -n "$dpid" ] && ! kill -0 "$dpid" 2>/dev/null && [ -n "$(ls -A "$work/state/containers" 2>/dev/null)" ]; then
+    start_daemon
+  fi
   if [ -n "$dpid" ] && kill -0 "$dpid" 2>/dev/null; then
     printf 'apiVersion: storevisor.io/v1\nkind: StoreProfile\nmetadata: {name: bench-update}\nspec:\n  workloads: []\n' \
       > "$work/empty.yaml"
@@ -101,14 +119,7 @@ $podman_cmd network create --disable-dns --subnet "$peer_subnet" "$peer_net" >/d
 sed -i "s/\"bridge\": \"[^\"]*\"/\"bridge\": \"$peer_bridge\"/" "$work/podman/net/$peer_net.conflist"
 
 echo "== storevisord (state $work/state)"
-"$bin/storevisord" --state-dir "$work/state" --socket "$sock" --vm-tool "" \
-  --nft-table "$table" > "$work/storevisord.log" 2>&1 &
-dpid=$!
-for _ in $(seq 100); do
-  "$bin/storevisor" --socket "$sock" version >/dev/null 2>&1 && break
-  sleep 0.1
-done
-"$bin/storevisor" --socket "$sock" version >/dev/null || { cat "$work/storevisord.log"; exit 1; }
+start_daemon || { cat "$work/storevisord.log"; exit 1; }
 
 set +e
 /usr/bin/python3 "$here/update_bench.py" --bin "$bin" --work "$work" --rounds "$rounds" \
