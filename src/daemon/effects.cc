@@ -53,8 +53,9 @@ core::Observation DaemonEffects::Run(const core::Effect& e) {
     }
     case Type::kRemove: {
       core::Observation o = ObservationFor(e, Obs::kRemoved);
-      o.status = driver != nullptr ? driver->Remove(e.name, e.driver_state, kStopTimeoutMs)
-                                   : Status(no_driver);
+      o.status = driver != nullptr
+                     ? driver->Remove(e.name, e.driver_state, e.at_once ? 0 : kStopTimeoutMs)
+                     : Status(no_driver);
       return o;
     }
     case Type::kInspect: {

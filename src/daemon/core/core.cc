@@ -187,6 +187,9 @@ void Core::EndTrial(const Action& a, int64_t now) {
       s->gave_up = false;
       s->restart_scheduled = false;
       s->next_verb = "replaced";  // by the restored spec, not a restart of the failed one
+      // Service comes back sooner when the failed instance does not get its grace period
+      // (a server that ignores SIGTERM would hold the rollback for 5 s).
+      s->discard = s->phase == Phase::kRunning;
     }
   }
   logger_.Info("daemon", e.message, {{"event", e.type}});
@@ -613,6 +616,7 @@ void Core::StartRemove(const Action& a, std::vector<Effect>* effects) {
   if (s == nullptr) return;
   s->op = Op::kRemove;
   s->after_remove = a.then;
+  const bool at_once = std::exchange(s->discard, false);
   s->check_running = false;
   if (!a.verb.empty()) s->next_verb = a.verb;
   if (a.verb == "restarted") s->restart_requested = false;
@@ -622,6 +626,7 @@ void Core::StartRemove(const Action& a, std::vector<Effect>* effects) {
   e.instance = s->instance;
   e.kind = s->kind;
   e.driver_state = s->driver_state;
+  e.at_once = at_once;
   effects->push_back(std::move(e));
 }
 

@@ -35,14 +35,15 @@ struct Effect {
   uint64_t instance = 0;
   std::string verb;  // kCreate: created|started|restarted|replaced
   WorkloadKind kind = WorkloadKind::kContainer;
-  Workload workload;                       // kCreate: the desired spec; kCheck: the instance's
-  std::vector<NetAttachment> nets;         // kCreate
-  std::string driver_state;                // kRemove, kInspect, kCheck, kWatch
-  int64_t pid = 0;                         // kCheck
-  std::string address;                     // kCheck
-  int64_t generation = 0;                  // kSetUpNetworks
-  std::string networks_key;                // kSetUpNetworks: Desired::NetworksKey
-  bool last_workload = false;              // kRemove: nothing is left once it is deleted
+  Workload workload;                // kCreate: the desired spec; kCheck: the instance's
+  std::vector<NetAttachment> nets;  // kCreate
+  std::string driver_state;         // kRemove, kInspect, kCheck, kWatch
+  int64_t pid = 0;                  // kCheck
+  std::string address;              // kCheck
+  int64_t generation = 0;           // kSetUpNetworks
+  std::string networks_key;         // kSetUpNetworks: Desired::NetworksKey
+  bool last_workload = false;       // kRemove: nothing is left once it is deleted
+  bool at_once = false;  // kRemove: a failed trial's instance: killed without a grace period
   std::shared_ptr<const Profile> profile;  // kSetUpNetworks
 };
 std::string_view EffectName(Effect::Type type);

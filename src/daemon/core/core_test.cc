@@ -69,6 +69,12 @@ class CoreTest : public ::testing::Test {
           break;
         case Effect::Type::kRemove:
           o.type = Observation::Type::kRemoved;
+          (e.at_once ? removed_at_once_ : removed_with_grace_)++;
+          break;
+        case Effect::Type::kCheck:
+          o.type = Observation::Type::kChecked;
+          o.check_ok = checks_pass_;
+          o.detail = checks_pass_ ? "" : "exit status 1";
           break;
         default:
           continue;
@@ -93,7 +99,10 @@ class CoreTest : public ::testing::Test {
   Core core_;
   int64_t now_ = 1000;
   int64_t next_pid_ = 100;
-  int fail_creates_ = 0;  // the next creates that fail
+  int fail_creates_ = 0;     // the next creates that fail
+  int removed_at_once_ = 0;  // removes without a grace period (a failed trial's instance)
+  int removed_with_grace_ = 0;
+  bool checks_pass_ = true;
 };
 
 // kProfile with a one-second trial, and a second generation that changes kv's command.
@@ -135,6 +144,34 @@ TEST_F(CoreTest, AGenerationIsCommittedAfterItsTrialAndAFailedOneRollsBack) {
   now_ += 600000;
   Converge();
   EXPECT_EQ(store_.events().back().type, "replaced");
+}
+
+TEST_F(CoreTest, AFailedInstanceThatStillRunsIsRemovedWithoutAGracePeriod) {
+  auto checked = [](std::string yaml, const std::string& command) {
+    yaml = WithTrial(std::move(yaml), command);
+    yaml += "      health: {exec: [/bin/true], interval: 1s, retries: 1}\n";
+    return yaml;
+  };
+  ASSERT_TRUE(Apply(checked(kProfile, "[/bin/true]")).has_value());
+  for (int i = 0; i < 5; ++i) {
+    Converge();
+    now_ += 1000;
+  }
+  ASSERT_EQ(store_.generations()[0].outcome, kOutcomeCommitted);
+  ASSERT_TRUE(Apply(checked(kProfile, "[/bin/sleep, '1']")).has_value());
+  checks_pass_ = false;  // the new instance runs but fails its check
+  Converge();
+  EXPECT_EQ(removed_with_grace_, 1);  // the committed instance, replaced as usual
+  for (int i = 0; i < 50 && store_.generations()[1].outcome == kOutcomeTrial; ++i) {
+    now_ += 100;
+    StepAndAnswer();
+  }
+  checks_pass_ = true;  // what ran before passes again
+  Converge();
+  EXPECT_EQ(store_.generations()[1].outcome, kOutcomeRolledBack);
+  EXPECT_EQ(store_.generations()[1].reason, "kv failed 1 health checks: exit status 1");
+  EXPECT_EQ(removed_at_once_, 1);
+  EXPECT_EQ(removed_with_grace_, 1);
 }
 
 TEST_F(CoreTest, AFirstGenerationThatFailsHasNothingToRollBackTo) {

@@ -79,6 +79,7 @@ struct WorkloadState {
   bool ended = false;              // a watched process of the instance ended: inspect it
   bool leftover = false;  // an instance judged ended may still hold processes: remove first
   bool loading = false;   // inspected because the daemon started (adopted/lost events)
+  bool discard = false;   // its instance failed a trial rolled back: removed without a grace
   // Health checks of the current instance.
   bool check_running = false;
   int64_t next_check_ms = 0;
