@@ -837,7 +837,7 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="tiny sizes (smoke test, development)")
     ap.add_argument("--hpl-n", type=int, default=6000)
     ap.add_argument("--xz-mib", type=int, default=24)
-    ap.add_argument("--vm-hpl-n", type=int, default=0, help="under TCG (default 1200)")
+    ap.add_argument("--vm-hpl-n", type=int, default=0, help="under TCG (default 800)")
     ap.add_argument("--vm-xz-mib", type=int, default=0, help="under TCG (default 2)")
     ap.add_argument("--fio-mib", type=int, default=256)
     ap.add_argument("--seconds", type=int, default=5, help="each network and fio test")
@@ -860,7 +860,7 @@ def main():
     full = Sizes(a.hpl_n, a.xz_mib, a.fio_mib, a.seconds, 900)
     if a.tiny:
         full = Sizes(400, 2, 32, 1, 300)
-    vm = Sizes(a.vm_hpl_n or (min(full.hpl_n, 1200) if tcg else full.hpl_n),
+    vm = Sizes(a.vm_hpl_n or (min(full.hpl_n, 800) if tcg else full.hpl_n),
                a.vm_xz_mib or (min(full.xz_mib, 2) if tcg else full.xz_mib),
                full.fio_mib, full.seconds, 3600 if tcg else full.timeout)
     sizes = {"full": full, "vm": vm}
