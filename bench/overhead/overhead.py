@@ -91,9 +91,10 @@ class Sizes:
     fio_mib: int
     seconds: int  # each network and fio test
     timeout: int  # each command in the environment
+    mpi_procs: int = 1  # hpcc's MPI processes
 
     def label(self):
-        return f"HPL N={self.hpl_n}, xz {self.xz_mib} MiB"
+        return f"HPL N={self.hpl_n} ({self.mpi_procs} MPI process(es)), xz {self.xz_mib} MiB"
 
 
 def log(msg):
@@ -156,7 +157,8 @@ def hpccinf(n, np_):
 def hpcc_script(s: Sizes, np_):
     return (MPI_ENV + 'd="$W/hpcc.$$"; mkdir -p "$d" && cd "$d" || exit 1\n'
             f"cat > hpccinf.txt <<'EOF'\n{hpccinf(s.hpl_n, np_)}EOF\n"
-            f"mpirun --bind-to none -np {np_} --mca btl self,vader hpcc >/dev/null 2>mpi.err "
+            f"mpirun --bind-to none -np {np_} --mca btl self,vader --mca mpi_yield_when_idle 1 "
+            "hpcc >/dev/null 2>mpi.err "
             "|| { tail -5 mpi.err >&2; exit 1; }\n"
             "grep -E '^(HPL_Tflops|StarSTREAM_(Copy|Scale|Add|Triad)|MPIRandomAccess_GUPs)=' "
             'hpccoutf.txt; cd /; rm -rf "$d"\n')
@@ -564,6 +566,7 @@ class QemuPc(Env):
         self.proc = None
         self.qga = None
         self.cmdline = ""
+        self.tb_size = 0  # MiB; 0: QEMU's default
 
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -592,6 +595,11 @@ class QemuPc(Env):
                 "-device", "virtio-balloon-pci,id=balloon0"]
         if accel == "kvm":
             argv[argv.index("-m"):argv.index("-m")] = ["-cpu", "host"]
+        elif self.tb_size:
+            argv[argv.index("-m"):argv.index("-m")] = ["-accel",
+                                                       f"tcg,thread=multi,tb-size={self.tb_size}"]
+            argv[argv.index("-machine") + 1] = "pc"
+            self.label += f" tb-size {self.tb_size} MiB"
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=open(self.dir / "qemu.err", "wb"))
         self.qga = Qga(str(agent))
@@ -652,7 +660,7 @@ def measure(env, workload, sizes, res, run_i, peer_client=None):
     t0 = time.time()
     try:
         if workload == "hpcc":
-            vals = parse_hpcc(env.sh(hpcc_script(s, env.np), s.timeout))
+            vals = parse_hpcc(env.sh(hpcc_script(s, s.mpi_procs), s.timeout))
         elif workload == "xz":
             vals = parse_xz(env.sh(xz_script(s, env.np), s.timeout))
         elif workload == "fio":
@@ -839,6 +847,11 @@ def main():
     ap.add_argument("--xz-mib", type=int, default=24)
     ap.add_argument("--vm-hpl-n", type=int, default=0, help="under TCG (default 800)")
     ap.add_argument("--vm-xz-mib", type=int, default=0, help="under TCG (default 2)")
+    ap.add_argument("--mpi-procs", type=int, default=1,
+                    help="hpcc's MPI processes (default 1: two ranks that poll for each other "
+                    "on a 2-CPU box shared with other load measure the scheduler, not the CPU)")
+    ap.add_argument("--pc-tb-size", type=int, default=0,
+                    help="the pc peer's TCG translation cache in MiB (default: QEMU's own)")
     ap.add_argument("--fio-mib", type=int, default=256)
     ap.add_argument("--seconds", type=int, default=5, help="each network and fio test")
     ap.add_argument("--vm-memory-mib", type=int, default=1024)
@@ -859,10 +872,11 @@ def main():
     tcg = accel == "tcg"
     full = Sizes(a.hpl_n, a.xz_mib, a.fio_mib, a.seconds, 900)
     if a.tiny:
-        full = Sizes(400, 2, 32, 1, 300)
+        full = Sizes(400, 2, 32, 1, 600)
+    full.mpi_procs = a.mpi_procs
     vm = Sizes(a.vm_hpl_n or (min(full.hpl_n, 800) if tcg else full.hpl_n),
                a.vm_xz_mib or (min(full.xz_mib, 2) if tcg else full.xz_mib),
-               full.fio_mib, full.seconds, 3600 if tcg else full.timeout)
+               full.fio_mib, full.seconds, 3600 if tcg else full.timeout, a.mpi_procs)
     sizes = {"full": full, "vm": vm}
     vm_class = "vm" if (vm.hpl_n, vm.xz_mib) != (full.hpl_n, full.xz_mib) else "full"
     workloads = [w for w in ("hpcc", "xz", "net", "w2w", "fio") if w not in skip]
@@ -931,6 +945,7 @@ def main():
             envs.append(mv)
         if "pc" not in skip:
             pc = QemuPc(run_dir, guest, bench, accel, vm_class, a.vm_memory_mib, 2)
+            pc.tb_size = a.pc_tb_size
             pc.cmdline = mv.cmdline() if mv else \
                 "console=ttyS0 panic=-1 sv.root=/dev/vda sv.rootmode=ro"
             pc.cmdline = pc.cmdline.replace("noreplace-smp", "").strip()
