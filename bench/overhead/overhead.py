@@ -426,6 +426,15 @@ class SvMicroVm(SvWorkload):
     def cmdline(self):
         return self.sh("cat /proc/cmdline", 60).strip()
 
+    def tcg_counters(self):
+        """QEMU's translation-cache counters (storevisor-vm status), {} when unknown."""
+        p = run([str(self.d.bin / "storevisor-vm"), "status", "--state-dir",
+                 str(self.d.dir / "state/vms/bench-vm/run"), "-o", "json"], check=False)
+        try:
+            return json.loads(p.stdout).get("counters", {}).get("tcg", {}) or {}
+        except ValueError:
+            return {}
+
 
 class Podman(Env):
     def __init__(self, run_dir, bench_dir):
@@ -894,6 +903,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     res = Results()
+    tcg_note = ""
     load_start = Path("/proc/loadavg").read_text().split()[:3]
     try:
         for e in envs:
@@ -960,6 +970,7 @@ def main():
                         e.start_servers()
                     else:
                         e.sh(SERVERS_SCRIPT, 120)
+        tcg_before = mv.tcg_counters() if mv else {}
         for i in range(1, a.runs + 1):
             log(f"run {i}/{a.runs} (load average {Path('/proc/loadavg').read_text().split()[0]})")
             for e in envs:
@@ -970,6 +981,13 @@ def main():
                         continue
                     measure(e, wl, sizes, res, i,
                             client_b if wl == "w2w" and e.key == "sv-container" else None)
+        if mv:
+            tcg_after = mv.tcg_counters()
+            if tcg_after.get("code_capacity_bytes"):
+                tcg_note = (f"microVM TCG translation cache: {tcg_after['code_capacity_bytes'] >> 20}"
+                            f" MiB, flushed {tcg_after.get('tb_flushes', 0) - tcg_before.get('tb_flushes', 0)}"
+                            " times during the runs (each flush retranslates all the code the "
+                            "guest runs next)")
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}): cleaning up")
         raise SystemExit(130)
@@ -1006,12 +1024,16 @@ def main():
         "'w2w': between two Storevisor containers on one profile network (native: loopback). "
         "Cycles/byte: CPU time of both ends (a VM's end: its whole QEMU process) x clock / bytes.",
     ]
+    if tcg_note:
+        header.append(tcg_note + ".")
     if res.failures:
         header.append("Failed measurements: " + "; ".join(f"{e} {w}: {m[:120]}"
                                                           for e, w, m in res.failures[:8]))
     write_csv(rows, res, out)
     text = write_table(rows, envs, out, header)
-    write_plots(rows, envs, out, acc_note[:160])
+    plot_note = (f"VMs: {accel}" + (" (TCG figures do not show what KVM would)" if tcg else "") +
+                 f"; load average {' '.join(load_start)} at start, {' '.join(load_end)} at end")
+    write_plots(rows, envs, out, plot_note)
     print()
     print(text)
     log(f"results in {out} (table.md, results.csv, samples.csv, plots/)")
