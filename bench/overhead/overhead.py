@@ -225,6 +225,11 @@ SERVERS_SCRIPT = (
     "sleep 0.5\n")
 
 
+# Inside a container or guest only (its own PID namespace or kernel): never on the host.
+KILL_LEFTOVERS_SCRIPT = ("for p in mpirun orterun orted hpcc pixz fio; do pkill -KILL -x $p; done; "
+                         "true\n")
+
+
 def client_script(addr, seconds):
     return ("export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
             f"sockperf pp --tcp -i {addr} -p {PORT_TCP_RTT} -t {seconds} --full-rtt 2>&1 "
@@ -287,6 +292,14 @@ class Env:
     def server_cpu_s(self):
         return None  # iperf3's own figure for the receiving end
 
+    def cleanup(self):
+        """After a failed or timed-out command: what it left running inside this environment
+        (the exec timed out, not the guest's processes) would eat the next figures' CPU."""
+        try:
+            self.sh(KILL_LEFTOVERS_SCRIPT, 120)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+            log(f"  {self.key}: cleanup after a failure: {e}")
+
 
 class Native(Env):
     def __init__(self, run_dir, bench_dir, key="native", size_class="full"):
@@ -303,7 +316,21 @@ class Native(Env):
                 raise BenchError(f"{b} is not installed on the host (scripts/deps/bench.txt)")
 
     def sh(self, script, timeout):
-        return run(["/bin/sh", "-c", self.prefix() + script], timeout=timeout).stdout
+        # A session of its own: on a timeout the whole group (mpirun's ranks too) is killed.
+        p = subprocess.Popen(["/bin/sh", "-c", self.prefix() + script], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+        if p.returncode != 0:
+            raise BenchError(f"native: status {p.returncode}: {(err or out)[-800:]}")
+        return out
+
+    def cleanup(self):
+        pass  # sh() killed its own process group
 
     def addr(self):
         return "127.0.0.1"
@@ -695,6 +722,9 @@ def measure(env, workload, sizes, res, run_i, peer_client=None):
     except (BenchError, subprocess.TimeoutExpired, OSError) as e:
         log(f"  {env.key} {workload}: FAILED: {e}")
         res.failures.append((env.key, workload, str(e)[:300]))
+        env.cleanup()
+        if peer_client:
+            peer_client.cleanup()
         return
     load = (load + loadavg()) / 2
     shown = ", ".join(f"{k} {v:.4g}" for k, v in vals.items())
