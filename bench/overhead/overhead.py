@@ -1014,7 +1014,7 @@ def main():
         if mv:
             tcg_after = mv.tcg_counters()
             if tcg_after.get("code_capacity_bytes"):
-                tcg_note = (f"microVM TCG translation cache: {tcg_after['code_capacity_bytes'] >> 20}"
+                tcg_note = (f"microVM TCG translation cache: {round(tcg_after['code_capacity_bytes'] / (1 << 20))}"
                             f" MiB, flushed {tcg_after.get('tb_flushes', 0) - tcg_before.get('tb_flushes', 0)}"
                             " times during the runs (each flush retranslates all the code the "
                             "guest runs next)")
