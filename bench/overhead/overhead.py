@@ -321,7 +321,7 @@ class Native(Env):
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # a timeout, or the run interrupted (SIGTERM, Ctrl-C)
             os.killpg(p.pid, signal.SIGKILL)
             p.communicate()
             raise
