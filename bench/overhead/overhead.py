@@ -1046,9 +1046,10 @@ def main():
         f"{' '.join(load_start)}, at end {' '.join(load_end)} (each row's mean load is in "
         "results.csv; figures taken under other processes' load are not a quiet machine's).",
         acc_note,
-        f"Sizes: native, containers: {full.label()}; VMs: {vm.label()}"
+        f"Sizes: native, containers: {full.label()}"
+        + (f"; VMs: {vm.label()}" if want_vm else "")
         + (" (smaller under TCG so they finish; their departure is from `native@vm`, native "
-           "at the VMs' size)" if vm_class == "vm" else "") +
+           "at the VMs' size)" if vm_class == "vm" and want_vm else "") +
         f"; fio {full.fio_mib} MiB file, {full.seconds} s per network and fio test.",
         "Network 'host': client on the host, server in the environment (native: loopback); "
         "'w2w': between two Storevisor containers on one profile network (native: loopback). "
