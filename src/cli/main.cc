@@ -216,6 +216,14 @@ std::string LocalTime(int64_t ms) {
   return buf;
 }
 
+void PrintApplied(const api::ApplyResponse& plan, const Opts& o) {
+  if (o.output == "json") {
+    std::printf("%s\n", api::Dump(api::ToJson(plan), 2).c_str());
+  } else {
+    PrintPlan(plan);
+  }
+}
+
 // After an accepted apply (or rollback): wait until its workloads run and are healthy, and
 // with --wait until its trial ends.
 int FinishApply(api::Client& client, const Opts& o, const api::ApplyResponse& plan, int64_t t0) {
@@ -254,11 +262,7 @@ int CmdApply(api::Client& client, const Opts& o) {
     return ReportBrokenApply(client, req->idempotency_key, plan.error());
   }
   if (!plan) return Fail(plan.error());
-  if (o.output == "json") {
-    std::printf("%s\n", api::Dump(api::ToJson(*plan), 2).c_str());
-  } else {
-    PrintPlan(*plan);
-  }
+  PrintApplied(*plan, o);
   if (diff || o.no_wait) return 0;
   return FinishApply(client, o, *plan, t0);
 }
@@ -271,11 +275,7 @@ int CmdRollback(api::Client& client, const Opts& o) {
     return ReportBrokenApply(client, req.idempotency_key, plan.error());
   }
   if (!plan) return Fail(plan.error());
-  if (o.output == "json") {
-    std::printf("%s\n", api::Dump(api::ToJson(*plan), 2).c_str());
-  } else {
-    PrintPlan(*plan);
-  }
+  PrintApplied(*plan, o);
   if (o.no_wait) return 0;
   return FinishApply(client, o, *plan, t0);
 }
@@ -473,15 +473,18 @@ const std::map<std::string, CommandFn>& Commands() {
   return kCommands;
 }
 
-int Run(CLI::App& app, Opts& o) {
-  if (!o.token_file.empty()) {
-    auto t = ReadFile(o.token_file, 4096);
-    if (!t) return Fail(t.error());
-    o.bearer = *t;
-    while (!o.bearer.empty() && (o.bearer.back() == '\n' || o.bearer.back() == ' ')) {
-      o.bearer.pop_back();
-    }
+// The bearer token from --token-file, without its trailing newline.
+Status LoadBearer(Opts& o) {
+  if (o.token_file.empty()) return Ok();
+  SV_ASSIGN_OR_RETURN(o.bearer, ReadFile(o.token_file, 4096));
+  while (!o.bearer.empty() && (o.bearer.back() == '\n' || o.bearer.back() == ' ')) {
+    o.bearer.pop_back();
   }
+  return Ok();
+}
+
+int Run(CLI::App& app, Opts& o) {
+  if (auto st = LoadBearer(o); !st) return Fail(st.error());
   auto sub = app.get_subcommands();
   if (sub.empty()) {
     std::cout << app.help();
@@ -602,14 +605,7 @@ int MaybeImageCommand(int argc, char** argv, Opts& o) {
   if (i >= argc || std::string(argv[i]) != "image") return -1;
   std::vector<std::string> args(argv + i + 1, argv + argc);
   if (!IsImageRm(args)) return storevisor::image::RunImageCli(args);
-  if (!o.token_file.empty()) {
-    auto t = ReadFile(o.token_file, 4096);
-    if (!t) return Fail(t.error());
-    o.bearer = *t;
-    while (!o.bearer.empty() && (o.bearer.back() == '\n' || o.bearer.back() == ' ')) {
-      o.bearer.pop_back();
-    }
-  }
+  if (auto st = LoadBearer(o); !st) return Fail(st.error());
   return ImageRm(o.endpoint, o.bearer, args);
 }
 #endif
