@@ -86,6 +86,11 @@ void Core::CountTrialFailure(const std::string& name) {
   }
 }
 
+void Core::CommitDesired() {
+  committed_ = std::make_shared<const Profile>(desired_.profile);
+  committed_generation_ = desired_.generation;
+}
+
 void Core::StartTrial(const Profile* base_of_changes, int64_t now) {
   Trial t;
   t.generation = desired_.generation;
@@ -105,10 +110,14 @@ void Core::StartTrial(const Profile* base_of_changes, int64_t now) {
 // what its workloads did while the daemon was away is judged as they are found.
 Status Core::ResumeTrial(int64_t now) {
   SV_ASSIGN_OR_RETURN(auto current, store_.GetGeneration(desired_.generation));
+  if (!current) {
+    // A store from before generations were kept: what it enforced counts as committed.
+    CommitDesired();
+    return Ok();
+  }
   SV_ASSIGN_OR_RETURN(auto committed, store_.LastCommitted(desired_.generation + 1));
   if (committed && committed->generation == desired_.generation) {
-    committed_ = std::make_shared<const Profile>(desired_.profile);
-    committed_generation_ = desired_.generation;
+    CommitDesired();
   } else if (committed) {
     auto base = ParseProfile(committed->yaml, committed->file);
     if (!base) {
@@ -118,12 +127,6 @@ Status Core::ResumeTrial(int64_t now) {
       committed_ = std::make_shared<const Profile>(std::move(*base));
       committed_generation_ = committed->generation;
     }
-  }
-  if (!current) {
-    // A store from before generations were kept: what it enforced counts as committed.
-    committed_ = std::make_shared<const Profile>(desired_.profile);
-    committed_generation_ = desired_.generation;
-    return Ok();
   }
   if (current->outcome != kOutcomeTrial) return Ok();
   StartTrial(committed_.get(), now);
@@ -149,8 +152,7 @@ void Core::EndTrial(const Action& a, int64_t now) {
     end.outcome = kOutcomeCommitted;
     e.type = "committed";
     e.message = gen + " committed: " + a.reason;
-    committed_ = std::make_shared<const Profile>(desired_.profile);
-    committed_generation_ = desired_.generation;
+    CommitDesired();
   } else if (t.base == nullptr || !desired_.profile.auto_rollback) {
     end.outcome = kOutcomeFailed;
     e.type = "trial-failed";

@@ -136,6 +136,8 @@ class Core {
             int64_t now);
   void StartTrial(const Profile* base_of_changes, int64_t now);
   void CountTrialFailure(const std::string& name);
+  // The desired generation becomes the one a failed trial rolls back to.
+  void CommitDesired();
   Status ResumeTrial(int64_t now);
   void EndTrial(const Action& a, int64_t now);
   void Dirty(const std::string& name) { dirty_.insert(name); }

@@ -366,19 +366,19 @@ std::optional<std::string> TrialFailure(const Desired& desired, const Trial& tri
     return w.name + " did not start: " + s.last_error;
   }
   const HealthCheck& check = s.spec.health;
-  if (s.phase == Phase::kRunning && check.type != HealthType::kNone &&
-      (s.health == Health::kUnhealthy || s.health_failures >= std::max(1, check.retries))) {
+  auto unhealthy = [&] {
     return w.name + " failed " + std::to_string(std::max(1, check.retries)) +
            " health checks: " + s.check_detail;
+  };
+  if (s.phase == Phase::kRunning && check.type != HealthType::kNone &&
+      (s.health == Health::kUnhealthy || s.health_failures >= std::max(1, check.retries))) {
+    return unhealthy();
   }
   // An exit is counted when the core judges it (restart or not): this one may not be yet.
   const bool judged = s.restart_scheduled || s.gave_up;
   if (s.phase == Phase::kExited && !s.leftover && failures + (judged ? 0 : 1) >= kTrialFailures &&
       !(s.exit_code == 0 && s.spec.restart.policy != RestartPolicy::kAlways)) {
-    if (s.health == Health::kUnhealthy) {
-      return w.name + " failed " + std::to_string(std::max(1, check.retries)) +
-             " health checks: " + s.check_detail;
-    }
+    if (s.health == Health::kUnhealthy) return unhealthy();
     return w.name + " exited with status " + std::to_string(s.exit_code);
   }
   return std::nullopt;

@@ -125,10 +125,13 @@ Status SetMetaIn(sqlite3* db, const std::string& key, const std::string& value) 
 }
 
 Status AddEventIn(sqlite3* db, const Event& e) {
-  Stmt ev(db, "INSERT INTO events(ts, workload, type, message) VALUES(?, ?, ?, ?)");
-  if (!ev.ok()) return ev.Fail("add event");
-  ev.Bind(1, e.ts_ms).Bind(2, e.workload).Bind(3, e.type).Bind(4, e.message);
-  if (ev.Step() != SQLITE_DONE) return ev.Fail("add event");
+  Stmt s(db,
+         "INSERT INTO events(ts, workload, type, message, source, time, data) "
+         "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!s.ok()) return s.Fail("add event");
+  s.Bind(1, e.ts_ms > 0 ? e.ts_ms : NowMs()).Bind(2, e.workload).Bind(3, e.type);
+  s.Bind(4, e.message).Bind(5, e.source).Bind(6, e.time).Bind(7, e.data);
+  if (s.Step() != SQLITE_DONE) return s.Fail("add event");
   return Ok();
 }
 
@@ -186,11 +189,7 @@ Status StateStore::Exec(const char* sql) {
 
 Status StateStore::SetMeta(const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
-         "INSERT INTO meta(key, value) VALUES(?, ?) "
-         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-  if (!s.ok() || s.Bind(1, key).Bind(2, value).Step() != SQLITE_DONE) return s.Fail("set " + key);
-  return Ok();
+  return SetMetaIn(db_, key, value);
 }
 
 Result<std::optional<std::string>> StateStore::GetMeta(const std::string& key) {
@@ -387,13 +386,7 @@ Status StateStore::EndTrial(int64_t generation, const std::string& outcome,
 
 Result<int64_t> StateStore::AddEvent(const Event& e) {
   std::lock_guard lock(mu_);
-  Stmt s(db_,
-         "INSERT INTO events(ts, workload, type, message, source, time, data) "
-         "VALUES(?, ?, ?, ?, ?, ?, ?)");
-  if (!s.ok()) return s.Fail("add event");
-  s.Bind(1, e.ts_ms > 0 ? e.ts_ms : NowMs()).Bind(2, e.workload).Bind(3, e.type);
-  s.Bind(4, e.message).Bind(5, e.source).Bind(6, e.time).Bind(7, e.data);
-  if (s.Step() != SQLITE_DONE) return s.Fail("add event");
+  SV_TRY(AddEventIn(db_, e));
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
